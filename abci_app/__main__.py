@@ -1,0 +1,35 @@
+"""Run the ABCI application: python -m abci_app --home DIR [--address tcp://127.0.0.1:26658]."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from pathlib import Path
+
+from abci_app.app import Application
+from abci_app.server import serve
+from abci_app.store import LevelDBStore
+from aitbc.logs import setup_logging
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m abci_app", description=__doc__)
+    parser.add_argument("--home", required=True, help="node home; state goes to HOME/data/aitbc.db")
+    parser.add_argument("--address", default="tcp://127.0.0.1:26658")
+    args = parser.parse_args(argv)
+    home = Path(args.home)
+    setup_logging("app", home / "logs" / "app.log")
+    db_path = home / "data" / "aitbc.db"
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    store = LevelDBStore(str(db_path))
+    app = Application(store)
+    logging.getLogger("aitbc.app").info("starting at height %d app_hash %s", app.height, app.app_hash.hex())
+    try:
+        asyncio.run(serve(app, args.address))
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""The ABCI 2.0 application: turns CometBFT's requests into state transitions.
+
+Three views of the state:
+- committed: the LevelDB store, as of the last Commit;
+- block: an overlay that FinalizeBlock stages into and Commit writes;
+- check: an overlay for CheckTx (committed + txs accepted into the mempool
+  since the last Commit), reset at Commit and rebuilt by RECHECK, so one
+  sender can have several txs with consecutive nonces in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import OrderedDict
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from abci_app import query, transition
+from abci_app.events import Event
+from abci_app.records import Genesis
+from abci_app.state import State
+from abci_app.store import Overlay, Store
+from aitbc import tx as txlib
+from aitbc.codes import CODESPACE, Code
+from aitbc.errors import TxError
+from tendermint.abci import types_pb2 as abci
+
+log = logging.getLogger("aitbc.app")
+
+APP_VERSION = 1
+HEIGHT_KEY, HASH_KEY = b"_app/height", b"_app/hash"
+VERIFIED_CACHE_SIZE = 100_000
+
+
+def block_app_hash(previous: bytes, height: int, changes: dict[bytes, bytes | None]) -> bytes:
+    """Chain the previous app hash with this block's changes, in key order."""
+    digest = hashlib.sha256()
+    digest.update(previous)
+    digest.update(height.to_bytes(8, "big"))
+    for key in sorted(changes):
+        value = changes[key]
+        digest.update(len(key).to_bytes(4, "big") + key)
+        digest.update(b"\xff" if value is None else len(value).to_bytes(4, "big") + value)
+    return digest.digest()
+
+
+def _time_ns(ts: Timestamp) -> int:
+    return ts.seconds * 1_000_000_000 + ts.nanos
+
+
+def to_abci_events(events: list[Event]) -> list[abci.Event]:
+    return [abci.Event(type=e.type, attributes=[abci.EventAttribute(key=k, value=v, index=e.indexed(k))
+                                                 for k, v in e.attributes]) for e in events]
+
+
+class Application:
+    """Answers ABCI requests; one instance per node, called from one thread."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.height = int(store.get(HEIGHT_KEY) or b"0")
+        self.app_hash = store.get(HASH_KEY) or b""
+        self._genesis_changes: dict[bytes, bytes | None] = {}
+        self._block: Overlay | None = None
+        self._pending_hash = b""
+        self._verified: OrderedDict[bytes, txlib.SignedTx] = OrderedDict()
+        self._last_time_ns = 0
+        self._reset_check_state()
+
+    # --- helpers --------------------------------------------------------------
+    @property
+    def chain_id(self) -> str:
+        return (self.store.get(b"meta/chain_id") or b"").decode()
+
+    def _reset_check_state(self) -> None:
+        self.check = State(Overlay(self.store), self.height + 1, self._last_time_ns, self.chain_id)
+
+    def decode(self, raw: bytes) -> txlib.SignedTx:
+        """Decode and verify a tx, once per node: CheckTx's work is reused later."""
+        cached = self._verified.get(raw)
+        if cached is not None:
+            return cached
+        signed = txlib.decode(raw)
+        self._verified[raw] = signed
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return signed
+
+    # --- info and genesis -----------------------------------------------------
+    def info(self, req: abci.RequestInfo) -> abci.ResponseInfo:
+        return abci.ResponseInfo(data="aitbc", version="0.1.0", app_version=APP_VERSION,
+                                 last_block_height=self.height, last_block_app_hash=self.app_hash)
+
+    def init_chain(self, req: abci.RequestInitChain) -> abci.ResponseInitChain:
+        genesis = Genesis.from_json(req.app_state_bytes)
+        state = State(Overlay(self.store), 0, _time_ns(req.time), req.chain_id)
+        transition.init_genesis(state, genesis, req.chain_id)
+        # Staged like a block: written with block 1's Commit, so a crash before
+        # that simply replays InitChain.
+        self._genesis_changes = dict(state.store.changes)
+        log.info("init_chain chain_id=%s accounts=%d", req.chain_id, len(genesis.accounts))
+        return abci.ResponseInitChain(app_hash=block_app_hash(b"", 0, self._genesis_changes))
+
+    # --- mempool --------------------------------------------------------------
+    def check_tx(self, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
+        try:
+            signed = self.decode(req.tx)
+            transition.apply_tx(self.check, signed)
+        except TxError as err:
+            return abci.ResponseCheckTx(code=err.code, log=err.log, codespace=CODESPACE)
+        return abci.ResponseCheckTx(code=Code.OK)
+
+    # --- consensus ------------------------------------------------------------
+    def prepare_proposal(self, req: abci.RequestPrepareProposal) -> abci.ResponsePrepareProposal:
+        chosen, size = [], 0
+        for raw in req.txs:
+            if size + len(raw) > req.max_tx_bytes:
+                break
+            try:
+                self.decode(raw)
+            except TxError:
+                continue
+            chosen.append(raw)
+            size += len(raw)
+        return abci.ResponsePrepareProposal(txs=chosen)
+
+    def process_proposal(self, req: abci.RequestProcessProposal) -> abci.ResponseProcessProposal:
+        status = abci.ResponseProcessProposal.ACCEPT
+        for raw in req.txs:
+            try:
+                self.decode(raw)
+            except TxError:
+                status = abci.ResponseProcessProposal.REJECT
+                break
+        return abci.ResponseProcessProposal(status=status)
+
+    def finalize_block(self, req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
+        block = Overlay(self.store)
+        if self.height == 0:
+            block.changes.update(self._genesis_changes)
+        state = State(block, req.height, _time_ns(req.time), self.chain_id)
+        block_events = transition.begin_block(state)
+        results = []
+        for raw in req.txs:
+            try:
+                signed = self.decode(raw)
+                state.events = []
+                tx_events = transition.apply_tx(state, signed)
+            except TxError as err:
+                results.append(abci.ExecTxResult(code=err.code, log=err.log, codespace=CODESPACE))
+                continue
+            finally:
+                self._verified.pop(raw, None)
+            results.append(abci.ExecTxResult(code=Code.OK, events=to_abci_events(tx_events)))
+        self._block = block
+        self._last_time_ns = state.time_ns
+        self._pending_hash = block_app_hash(self.app_hash, req.height, block.changes)
+        return abci.ResponseFinalizeBlock(tx_results=results, events=to_abci_events(block_events),
+                                          app_hash=self._pending_hash)
+
+    def commit(self, req: abci.RequestCommit) -> abci.ResponseCommit:
+        assert self._block is not None, "Commit without FinalizeBlock"
+        height = self.height + 1
+        changes = dict(self._block.changes)
+        changes[HEIGHT_KEY] = str(height).encode()
+        changes[HASH_KEY] = self._pending_hash
+        self.store.write(changes)
+        self.height, self.app_hash = height, self._pending_hash
+        self._block, self._genesis_changes = None, {}
+        self._reset_check_state()
+        return abci.ResponseCommit(retain_height=0)
+
+    # --- queries ---------------------------------------------------------------
+    def query(self, req: abci.RequestQuery) -> abci.ResponseQuery:
+        committed = State(Overlay(self.store), self.height, self._last_time_ns, self.chain_id)
+        try:
+            answer = query.answer(committed, self.check, req.path)
+        except query.QueryError as err:
+            return abci.ResponseQuery(code=err.code, log=str(err), codespace=CODESPACE, height=self.height)
+        return abci.ResponseQuery(code=Code.OK, value=query.encode(answer), height=self.height)
+
+    # --- the rest of ABCI 2.0 ----------------------------------------------------
+    def echo(self, req: abci.RequestEcho) -> abci.ResponseEcho:
+        return abci.ResponseEcho(message=req.message)
+
+    def flush(self, req: abci.RequestFlush) -> abci.ResponseFlush:
+        return abci.ResponseFlush()
+
+    def extend_vote(self, req: abci.RequestExtendVote) -> abci.ResponseExtendVote:
+        return abci.ResponseExtendVote()
+
+    def verify_vote_extension(self, req: abci.RequestVerifyVoteExtension) -> abci.ResponseVerifyVoteExtension:
+        return abci.ResponseVerifyVoteExtension(status=abci.ResponseVerifyVoteExtension.ACCEPT)
+
+    def list_snapshots(self, req: abci.RequestListSnapshots) -> abci.ResponseListSnapshots:
+        return abci.ResponseListSnapshots()
+
+    def offer_snapshot(self, req: abci.RequestOfferSnapshot) -> abci.ResponseOfferSnapshot:
+        return abci.ResponseOfferSnapshot(result=abci.ResponseOfferSnapshot.REJECT)
+
+    def load_snapshot_chunk(self, req: abci.RequestLoadSnapshotChunk) -> abci.ResponseLoadSnapshotChunk:
+        return abci.ResponseLoadSnapshotChunk()
+
+    def apply_snapshot_chunk(self, req: abci.RequestApplySnapshotChunk) -> abci.ResponseApplySnapshotChunk:
+        return abci.ResponseApplySnapshotChunk(result=abci.ResponseApplySnapshotChunk.ABORT)

@@ -1,0 +1,79 @@
+"""Balances, escrow and stake: every movement of money goes through here.
+
+Supply accounting: `Supply.total` is fixed at genesis; escrow and stake are
+running totals, so balances = total - escrow - staked at every height.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from abci_app import events, state as st
+from abci_app.records import Account
+from abci_app.state import State
+from aitbc.errors import InsufficientFunds, UnknownAccount
+
+
+def credit(state: State, address: str, amount: int) -> None:
+    """Add to a balance, creating the account on first receipt of funds."""
+    account = st.get_account(state, address) or Account()
+    st.set_account(state, address, replace(account, balance=account.balance + amount))
+
+
+def debit(state: State, address: str, amount: int) -> None:
+    """Take from a balance. Raises UnknownAccount, InsufficientFunds."""
+    account = st.get_account(state, address)
+    if account is None:
+        raise UnknownAccount(address)
+    if account.balance < amount:
+        raise InsufficientFunds(address, amount, account.balance)
+    st.set_account(state, address, replace(account, balance=account.balance - amount))
+
+
+def transfer(state: State, sender: str, recipient: str, amount: int) -> None:
+    """Move funds. Raises UnknownAccount, InsufficientFunds."""
+    debit(state, sender, amount)
+    credit(state, recipient, amount)
+    state.events.append(events.event(events.TRANSFER, sender=sender, recipient=recipient, amount=amount))
+
+
+def lock_escrow(state: State, job_id: str, client: str, amount: int) -> None:
+    """Lock a job's max reward. Raises UnknownAccount, InsufficientFunds."""
+    debit(state, client, amount)
+    st.set_escrow(state, job_id, amount)
+    supply = st.get_supply(state)
+    st.set_supply(state, replace(supply, escrow=supply.escrow + amount))
+    state.events.append(events.event(events.ESCROW, job_id=job_id, action="lock", amount=amount))
+
+
+def settle_escrow(state: State, job_id: str, client: str, miner: str, payment: int) -> int:
+    """Close a job's escrow: `payment` to the miner, the rest back to the client.
+
+    Returns the refund. The caller guarantees 0 <= payment <= escrow.
+    """
+    locked = st.get_escrow(state, job_id)
+    assert locked is not None and 0 <= payment <= locked, "escrow settled twice or overpaid"
+    refund = locked - payment
+    st.delete_escrow(state, job_id)
+    supply = st.get_supply(state)
+    st.set_supply(state, replace(supply, escrow=supply.escrow - locked))
+    if payment:
+        credit(state, miner, payment)
+    if refund:
+        credit(state, client, refund)
+    state.events.append(events.event(events.ESCROW, job_id=job_id, action="settle", paid=payment, refunded=refund))
+    return refund
+
+
+def bond(state: State, address: str, amount: int) -> None:
+    """Lock stake from a balance. Raises UnknownAccount, InsufficientFunds."""
+    debit(state, address, amount)
+    supply = st.get_supply(state)
+    st.set_supply(state, replace(supply, staked=supply.staked + amount))
+
+
+def unbond(state: State, address: str, amount: int) -> None:
+    """Return stake to a balance."""
+    supply = st.get_supply(state)
+    st.set_supply(state, replace(supply, staked=supply.staked - amount))
+    credit(state, address, amount)

@@ -1,0 +1,84 @@
+"""`abci_query` paths, answered as JSON from the committed state.
+
+/account/<addr>  /nonce/<addr>  /job/<id>  /jobs/open  /receipt/<id or job id>
+/miner/<addr>  /miners  /params  /supply
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from abci_app import records, state as st
+from abci_app.records import Miner
+from abci_app.state import State
+from aitbc.codes import Code
+from aitbc.tx import receipt_id_for
+
+
+class QueryError(Exception):
+    def __init__(self, code: Code, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def _account(state: State, address: str) -> dict[str, Any]:
+    account = st.get_account(state, address)
+    return {"address": address, "exists": account is not None,
+            "balance": account.balance if account else 0, "nonce": account.nonce if account else 0}
+
+
+def _need(value, what: str):
+    if value is None:
+        raise QueryError(Code.NOT_FOUND, f"{what} not found")
+    return value
+
+
+def _miners(state: State) -> list[dict[str, Any]]:
+    return [asdict(records.decode(Miner, v)) for _, v in state.store.iterate(b"miner/", b"miner0")]
+
+
+def _open_jobs(state: State) -> list[dict[str, Any]]:
+    ids = [key.decode().rsplit("/", 1)[1] for key, _ in state.store.iterate(b"dl/", b"dl0")]
+    return [asdict(st.get_job(state, job_id)) for job_id in ids]
+
+
+def _receipt(state: State, ident: str) -> dict[str, Any]:
+    receipt = st.get_receipt(state, ident) or st.get_receipt(state, receipt_id_for(ident))
+    return asdict(_need(receipt, f"receipt {ident}"))
+
+
+def answer(state: State, check_state: State, path: str) -> Any:
+    """The JSON-able answer for `path`. Raises QueryError."""
+    parts = [p for p in path.split("/") if p]
+    match parts:
+        case ["account", address]:
+            return _account(state, address)
+        case ["nonce", address]:
+            # The next nonce including txs already accepted into the mempool.
+            return _account(check_state, address)
+        case ["job", job_id]:
+            return asdict(_need(st.get_job(state, job_id), f"job {job_id}"))
+        case ["jobs", "open"]:
+            return _open_jobs(state)
+        case ["receipt", ident]:
+            return _receipt(state, ident)
+        case ["miner", address]:
+            return asdict(_need(st.get_miner(state, address), f"miner {address}"))
+        case ["miners"]:
+            return _miners(state)
+        case ["params"]:
+            return {**asdict(st.get_params(state)), "coordinator": st.get_coordinator(state),
+                    "chain_id": st.get_chain_id(state)}
+        case ["supply"]:
+            supply = st.get_supply(state)
+            return {**asdict(supply), "circulating": supply.total - supply.escrow - supply.staked}
+    raise QueryError(Code.UNKNOWN_QUERY, f"unknown query path {path!r}; try /account/<addr>, /job/<id>, "
+                     "/jobs/open, /receipt/<id>, /miner/<addr>, /miners, /params, /supply")
+
+
+def encode(data: Any) -> bytes:
+    return json.dumps(data, sort_keys=True).encode()
+
+

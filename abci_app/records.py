@@ -1,0 +1,139 @@
+"""What the chain stores: plain frozen records, integers for every amount.
+
+Records are stored as canonical JSON (sorted keys, no spaces) so the bytes,
+and so the app hash, are the same on every node.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+OPEN_STATUSES = ("pending", "assigned")
+FINAL_STATUSES = ("completed", "failed", "expired", "cancelled")
+
+
+def encode(record: Any) -> bytes:
+    return json.dumps(asdict(record), sort_keys=True, separators=(",", ":")).encode()
+
+
+def decode(cls: type[T], data: bytes) -> T:
+    raw = json.loads(data)
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.type in ("tuple[str, ...]",) and f.name in raw:
+            raw[f.name] = tuple(raw[f.name])
+    return cls(**raw)
+
+
+@dataclass(frozen=True)
+class Params:
+    price_per_second: int = 20_000       # uaitbc per compute second (0.02 AITBC)
+    pending_timeout_s: int = 60          # unassigned job expires after this
+    job_timeout_s: int = 600             # assigned job expires after this
+    min_miner_stake: int = 100_000_000   # 100 AITBC
+
+
+@dataclass(frozen=True)
+class Account:
+    balance: int = 0
+    nonce: int = 0
+
+
+@dataclass(frozen=True)
+class Miner:
+    address: str
+    public_key: str
+    stake: int
+    models: tuple[str, ...]
+    price_per_second: int
+    capacity: int
+    endpoint: str
+    active_jobs: int = 0
+    completed: int = 0
+    failed: int = 0
+    registered_height: int = 0
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    client: str
+    job_type: str
+    model: str
+    prompt_hash: str
+    temperature_milli: int
+    seed: int
+    num_predict: int
+    max_reward: int
+    status: str
+    submitted_height: int
+    submitted_time_ns: int
+    deadline_ns: int
+    miner: str = ""
+    price_per_second: int = 0
+    assigned_height: int = 0
+    finished_height: int = 0
+    receipt_id: str = ""
+    payment: int = 0
+    refund: int = 0
+    reason: str = ""
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+@dataclass(frozen=True)
+class Receipt:
+    id: str
+    job_id: str
+    client: str
+    miner: str
+    model: str
+    result_hash: str
+    compute_time_ms: int
+    tokens_generated: int
+    prompt_tokens: int
+    price_per_second: int
+    amount_paid: int
+    refund: int
+    block_height: int
+    block_time_ns: int
+    proof: str
+    miner_signature: str
+
+
+@dataclass(frozen=True)
+class Supply:
+    total: int = 0     # fixed at genesis: balances + escrow + staked
+    escrow: int = 0
+    staked: int = 0
+
+
+@dataclass(frozen=True)
+class Genesis:
+    """Genesis `app_state`: accounts, the coordinator's address and parameters."""
+
+    accounts: dict[str, int] = field(default_factory=dict)
+    coordinator: str = ""
+    params: Params = field(default_factory=Params)
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "Genesis":
+        raw = json.loads(data or b"{}")
+        accounts = {a["address"]: int(a["balance"]) for a in raw.get("accounts", [])}
+        params = Params(**{k: int(v) for k, v in raw.get("params", {}).items()})
+        return cls(accounts=accounts, coordinator=raw.get("coordinator", ""), params=params)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accounts": [{"address": a, "balance": str(b)} for a, b in sorted(self.accounts.items())],
+            "coordinator": self.coordinator,
+            "params": {k: str(v) for k, v in asdict(self.params).items()},
+        }
+
+
+__all__ = ["Account", "Genesis", "Job", "Miner", "Params", "Receipt", "Supply", "encode", "decode", "replace"]

@@ -1,0 +1,129 @@
+"""Typed access to the state held in an Overlay.
+
+Every function takes the State first. Key layout (all under one keyspace,
+which is what the app hash covers):
+
+    acct/<address>            Account
+    miner/<address>           Miner
+    job/<id>                  Job
+    escrow/<job id>           locked amount (exists exactly while the job is open)
+    dl/<deadline ns>/<job id> expiry index of open jobs
+    rcpt/<id>                 Receipt
+    meta/params, meta/coordinator, meta/supply, meta/chain_id
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from abci_app import records
+from abci_app.events import Event
+from abci_app.records import Account, Job, Miner, Params, Receipt, Supply
+from abci_app.store import Overlay
+
+
+@dataclass
+class State:
+    """The state a tx or block works on, and what it happens in."""
+
+    store: Overlay
+    height: int = 0
+    time_ns: int = 0
+    chain_id: str = ""
+    events: list[Event] = field(default_factory=list)
+
+    def child(self) -> "State":
+        """A nested overlay for one tx: merged on success, dropped on error."""
+        return State(Overlay(self.store), self.height, self.time_ns, self.chain_id)
+
+
+def _get(state: State, key: str, cls):
+    data = state.store.get(key.encode())
+    return None if data is None else records.decode(cls, data)
+
+
+def _put(state: State, key: str, record) -> None:
+    state.store.set(key.encode(), records.encode(record))
+
+
+def get_account(state: State, address: str) -> Account | None:
+    return _get(state, f"acct/{address}", Account)
+
+
+def set_account(state: State, address: str, account: Account) -> None:
+    _put(state, f"acct/{address}", account)
+
+
+def get_miner(state: State, address: str) -> Miner | None:
+    return _get(state, f"miner/{address}", Miner)
+
+
+def set_miner(state: State, miner: Miner) -> None:
+    _put(state, f"miner/{miner.address}", miner)
+
+
+def get_job(state: State, job_id: str) -> Job | None:
+    return _get(state, f"job/{job_id}", Job)
+
+
+def set_job(state: State, job: Job) -> None:
+    _put(state, f"job/{job.id}", job)
+
+
+def get_receipt(state: State, receipt_id: str) -> Receipt | None:
+    return _get(state, f"rcpt/{receipt_id}", Receipt)
+
+
+def set_receipt(state: State, receipt: Receipt) -> None:
+    _put(state, f"rcpt/{receipt.id}", receipt)
+
+
+def get_escrow(state: State, job_id: str) -> int | None:
+    data = state.store.get(f"escrow/{job_id}".encode())
+    return None if data is None else int(data)
+
+
+def set_escrow(state: State, job_id: str, amount: int) -> None:
+    state.store.set(f"escrow/{job_id}".encode(), str(amount).encode())
+
+
+def delete_escrow(state: State, job_id: str) -> None:
+    state.store.delete(f"escrow/{job_id}".encode())
+
+
+def deadline_key(deadline_ns: int, job_id: str) -> bytes:
+    return f"dl/{deadline_ns:020d}/{job_id}".encode()
+
+
+def get_params(state: State) -> Params:
+    return _get(state, "meta/params", Params) or Params()
+
+
+def set_params(state: State, params: Params) -> None:
+    _put(state, "meta/params", params)
+
+
+def get_supply(state: State) -> Supply:
+    return _get(state, "meta/supply", Supply) or Supply()
+
+
+def set_supply(state: State, supply: Supply) -> None:
+    _put(state, "meta/supply", supply)
+
+
+def get_coordinator(state: State) -> str:
+    data = state.store.get(b"meta/coordinator")
+    return data.decode() if data else ""
+
+
+def set_coordinator(state: State, address: str) -> None:
+    state.store.set(b"meta/coordinator", address.encode())
+
+
+def get_chain_id(state: State) -> str:
+    data = state.store.get(b"meta/chain_id")
+    return data.decode() if data else ""
+
+
+def set_chain_id(state: State, chain_id: str) -> None:
+    state.store.set(b"meta/chain_id", chain_id.encode())

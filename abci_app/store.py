@@ -1,0 +1,116 @@
+"""Key-value storage under the state machine.
+
+`Store` is the committed state (LevelDB through plyvel, or an in-memory
+stand-in for unit tests of the pure transition). `Overlay` stacks uncommitted
+writes on a parent: a tx works on an overlay of the block's overlay of the
+committed store; a failed tx's overlay is dropped, a good one merged.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Iterator, Protocol
+
+DELETED = None
+
+
+class Readable(Protocol):
+    def get(self, key: bytes) -> bytes | None: ...
+
+
+class Store(Readable, Protocol):
+    def iterate(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+    def write(self, changes: dict[bytes, bytes | None]) -> None: ...
+    def close(self) -> None: ...
+
+
+class MemoryStore:
+    """A sorted in-memory store with the same interface as LevelDBStore."""
+
+    def __init__(self) -> None:
+        self._data: dict[bytes, bytes] = {}
+        self._keys: list[bytes] = []
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._data.get(key)
+
+    def iterate(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
+        lo = bisect.bisect_left(self._keys, start)
+        hi = bisect.bisect_left(self._keys, stop)
+        for key in self._keys[lo:hi]:
+            yield key, self._data[key]
+
+    def write(self, changes: dict[bytes, bytes | None]) -> None:
+        for key, value in changes.items():
+            if value is None:
+                if self._data.pop(key, None) is not None:
+                    self._keys.pop(bisect.bisect_left(self._keys, key))
+            else:
+                if key not in self._data:
+                    bisect.insort(self._keys, key)
+                self._data[key] = value
+
+    def close(self) -> None:
+        pass
+
+
+class LevelDBStore:
+    """Committed state in LevelDB; `write` is one atomic, synced batch."""
+
+    def __init__(self, path: str):
+        import plyvel
+
+        self._db = plyvel.DB(path, create_if_missing=True)
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._db.get(key)
+
+    def iterate(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
+        yield from self._db.iterator(start=start, stop=stop)
+
+    def write(self, changes: dict[bytes, bytes | None]) -> None:
+        with self._db.write_batch(sync=True) as batch:
+            for key, value in changes.items():
+                if value is None:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class Overlay:
+    """Uncommitted writes over a parent (a store or another overlay)."""
+
+    def __init__(self, parent: Readable):
+        self.parent = parent
+        self.changes: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self.changes:
+            return self.changes[key]
+        return self.parent.get(key)
+
+    def set(self, key: bytes, value: bytes) -> None:
+        self.changes[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.changes[key] = DELETED
+
+    def iterate(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Items in [start, stop) as this overlay sees them, in key order."""
+        items = dict(self.parent.iterate(start, stop))  # type: ignore[attr-defined]
+        for key, value in self.changes.items():
+            if start <= key < stop:
+                if value is None:
+                    items.pop(key, None)
+                else:
+                    items[key] = value
+        yield from sorted(items.items())
+
+    def merge_into_parent(self) -> None:
+        """Apply these writes to the parent overlay (a tx that succeeded)."""
+        assert isinstance(self.parent, Overlay)
+        self.parent.changes.update(self.changes)
+        self.changes = {}

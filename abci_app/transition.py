@@ -1,0 +1,68 @@
+"""The pure state transition: genesis, one tx, the start of a block.
+
+No clock, no randomness, no network, no floats: everything comes from the
+state, the block (height, time) and the txs. Transport and storage are
+elsewhere, so the tests can call this directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+from abci_app import events, jobs, ledger, miners, state as st
+from abci_app.events import Event
+from abci_app.records import Account, Genesis, Supply
+from abci_app.state import State
+from aitbc.errors import BadNonce, UnknownAccount, WrongChainId
+from aitbc.tx import SignedTx
+
+HANDLERS: dict[str, Callable[[State, SignedTx], None]] = {
+    "transfer": lambda s, tx: ledger.transfer(s, tx.sender, tx.msg.to, tx.msg.amount),
+    "register_miner": miners.register,
+    "update_miner": miners.update,
+    "unbond": miners.unbond,
+    "submit_job": jobs.submit,
+    "cancel_job": jobs.cancel,
+    "assign_job": jobs.assign,
+    "record_receipt": jobs.record_receipt,
+    "fail_job": jobs.fail,
+}
+
+
+def init_genesis(state: State, genesis: Genesis, chain_id: str) -> None:
+    """Write genesis accounts, parameters and the coordinator's address."""
+    st.set_chain_id(state, chain_id)
+    st.set_params(state, genesis.params)
+    st.set_coordinator(state, genesis.coordinator)
+    for address, balance in sorted(genesis.accounts.items()):
+        st.set_account(state, address, Account(balance=balance))
+    st.set_supply(state, Supply(total=sum(genesis.accounts.values())))
+
+
+def begin_block(state: State) -> list[Event]:
+    """Block-level work before the txs: expire overdue jobs. Returns its events."""
+    state.events = []
+    jobs.expire_overdue(state)
+    return state.events
+
+
+def apply_tx(state: State, tx: SignedTx) -> list[Event]:
+    """Apply one decoded, signature-checked tx; returns its events.
+
+    On any TxError nothing is written: the tx works on a child overlay that is
+    merged only when it succeeds. Raises TxError subclasses.
+    """
+    child = state.child()
+    if tx.chain_id != state.chain_id:
+        raise WrongChainId(state.chain_id, tx.chain_id)
+    account = st.get_account(child, tx.sender)
+    if account is None:
+        raise UnknownAccount(tx.sender)
+    if tx.nonce != account.nonce:
+        raise BadNonce(tx.sender, account.nonce, tx.nonce)
+    st.set_account(child, tx.sender, replace(account, nonce=account.nonce + 1))
+    child.events.append(events.event(events.MESSAGE, sender=tx.sender, action=tx.kind))
+    HANDLERS[tx.kind](child, tx)
+    child.store.merge_into_parent()
+    return child.events

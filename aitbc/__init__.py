@@ -1,0 +1,1 @@
+"""Shared building blocks of AITBC: keys, transactions, amounts, chain RPC client."""

@@ -1,0 +1,158 @@
+"""Why a transaction is rejected: one shallow tree, each with its stable code.
+
+Each error carries the facts a person needs to act on it; the ABCI adapter
+turns it into (code, codespace, log). Storage and invariant failures are not
+here on purpose: they crash the node instead of rejecting a tx.
+"""
+
+from __future__ import annotations
+
+from aitbc.codes import Code
+
+
+class TxError(Exception):
+    """A transaction that cannot be applied; changes nothing."""
+
+    code: Code = Code.TX_DECODE
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.log = message
+
+
+class DecodeError(TxError):
+    code = Code.TX_DECODE
+
+
+class TooLarge(TxError):
+    code = Code.TX_TOO_LARGE
+
+    def __init__(self, size: int, limit: int):
+        super().__init__(f"transaction is {size} bytes; the limit is {limit}")
+
+
+class BadSignature(TxError):
+    code = Code.BAD_SIGNATURE
+
+    def __init__(self) -> None:
+        super().__init__("signature does not match the transaction body and public key")
+
+
+class WrongChainId(TxError):
+    code = Code.WRONG_CHAIN_ID
+
+    def __init__(self, expected: str, got: str):
+        super().__init__(f"transaction is for chain {got!r}, this is chain {expected!r}")
+
+
+class BadNonce(TxError):
+    def __init__(self, address: str, expected: int, got: int):
+        self.code = Code.NONCE_TOO_LOW if got < expected else Code.NONCE_TOO_HIGH
+        what = "already used (replay or stale tx)" if got < expected else "ahead of the account (gap)"
+        super().__init__(f"nonce {got} for {address} is {what}; expected {expected}")
+
+
+class UnknownAccount(TxError):
+    code = Code.UNKNOWN_ACCOUNT
+
+    def __init__(self, address: str):
+        super().__init__(f"account {address} does not exist (it has never received funds)")
+
+
+class InsufficientFunds(TxError):
+    code = Code.INSUFFICIENT_FUNDS
+
+    def __init__(self, address: str, needed: int, available: int):
+        self.needed, self.available = needed, available
+        super().__init__(f"{address} has {available} uaitbc, needs {needed} uaitbc")
+
+
+class InvalidField(TxError):
+    code = Code.INVALID_FIELD
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"invalid {field}: {reason}")
+
+
+class Unauthorized(TxError):
+    code = Code.UNAUTHORIZED
+
+    def __init__(self, signer: str, action: str, allowed: str):
+        super().__init__(f"{signer} may not {action}; only {allowed} may")
+
+
+class JobNotFound(TxError):
+    code = Code.JOB_NOT_FOUND
+
+    def __init__(self, job_id: str):
+        super().__init__(f"job {job_id} does not exist")
+
+
+class JobExists(TxError):
+    code = Code.JOB_EXISTS
+
+    def __init__(self, job_id: str):
+        super().__init__(f"job {job_id} already exists")
+
+
+class BadJobStatus(TxError):
+    code = Code.BAD_JOB_STATUS
+
+    def __init__(self, job_id: str, status: str, action: str):
+        super().__init__(f"cannot {action} job {job_id}: it is {status}")
+
+
+class MinerNotFound(TxError):
+    code = Code.MINER_NOT_FOUND
+
+    def __init__(self, address: str):
+        super().__init__(f"{address} is not a registered miner")
+
+
+class MinerExists(TxError):
+    code = Code.MINER_EXISTS
+
+    def __init__(self, address: str):
+        super().__init__(f"{address} is already a registered miner; use update-miner")
+
+
+class StakeTooLow(TxError):
+    code = Code.STAKE_TOO_LOW
+
+    def __init__(self, minimum: int, stake: int):
+        super().__init__(f"stake {stake} uaitbc is below the minimum of {minimum} uaitbc")
+
+
+class NotAssignedMiner(TxError):
+    code = Code.NOT_ASSIGNED_MINER
+
+    def __init__(self, job_id: str, miner: str, assigned: str):
+        super().__init__(f"job {job_id} is assigned to {assigned or 'nobody'}, not to {miner}")
+
+
+class BadProofSignature(TxError):
+    code = Code.BAD_PROOF_SIGNATURE
+
+    def __init__(self, miner: str):
+        super().__init__(f"compute proof is not signed by the miner {miner}")
+
+
+class ModelNotServed(TxError):
+    code = Code.MODEL_NOT_SERVED
+
+    def __init__(self, miner: str, model: str):
+        super().__init__(f"miner {miner} does not serve model {model!r}")
+
+
+class MinerBusy(TxError):
+    code = Code.MINER_BUSY
+
+    def __init__(self, miner: str, open_jobs: int):
+        super().__init__(f"miner {miner} still has {open_jobs} open job(s); finish them first")
+
+
+class MinerAtCapacity(TxError):
+    code = Code.MINER_AT_CAPACITY
+
+    def __init__(self, miner: str, capacity: int):
+        super().__init__(f"miner {miner} already runs its capacity of {capacity} job(s)")

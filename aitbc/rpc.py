@@ -1,0 +1,162 @@
+"""A typed client for the CometBFT node's JSON-RPC (port 26657), sync and async.
+
+Integers come back as JSON strings, bytes as base64, hashes as upper-case
+hex; this client turns them into Python values. Transport errors become
+`NodeUnavailable`; RPC-level errors become `RPCError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from aitbc.codes import code_name
+
+
+class ChainError(Exception):
+    """Base of everything this client raises."""
+
+
+class NodeUnavailable(ChainError):
+    pass
+
+
+class RPCError(ChainError):
+    pass
+
+
+class QueryFailed(ChainError):
+    def __init__(self, path: str, code: int, log: str):
+        super().__init__(f"query {path} failed ({code_name(code)}): {log}")
+        self.code, self.log = code, log
+
+
+@dataclass(frozen=True)
+class BroadcastResult:
+    hash: str
+    code: int
+    log: str
+    height: int = 0  # set by broadcast_tx_commit once included
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+    @property
+    def code_name(self) -> str:
+        return code_name(self.code)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def decode_events(raw_events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"type": e["type"], "attributes": {a["key"]: a.get("value", "") for a in e.get("attributes", [])}}
+            for e in raw_events or []]
+
+
+def _broadcast_result(method: str, result: dict[str, Any]) -> BroadcastResult:
+    if method == "broadcast_tx_commit":
+        check, deliver = result["check_tx"], result.get("tx_result") or {}
+        if int(check.get("code", 0)) != 0:
+            return BroadcastResult(result["hash"], int(check["code"]), check.get("log", ""))
+        return BroadcastResult(result["hash"], int(deliver.get("code", 0)), deliver.get("log", ""),
+                               int(result.get("height", 0)), decode_events(deliver.get("events", [])))
+    return BroadcastResult(result["hash"], int(result.get("code", 0)), result.get("log", ""))
+
+
+def _query_value(path: str, result: dict[str, Any]) -> Any:
+    response = result["response"]
+    code = int(response.get("code", 0))
+    if code:
+        raise QueryFailed(path, code, response.get("log", ""))
+    return json.loads(base64.b64decode(response.get("value") or "") or b"null")
+
+
+def _unwrap(url: str, response: httpx.Response) -> Any:
+    try:
+        body = response.json()
+    except ValueError:
+        raise RPCError(f"{url}: not a JSON-RPC answer (HTTP {response.status_code})") from None
+    if "error" in body:
+        err = body["error"]
+        raise RPCError(f"{err.get('message', 'error')}: {err.get('data', '')}")
+    return body["result"]
+
+
+class ChainRPC:
+    """Synchronous client (CLI, tests)."""
+
+    def __init__(self, url: str, timeout: float = 30.0):
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(timeout=timeout)
+
+    def call(self, method: str, **params: Any) -> Any:
+        try:
+            response = self._http.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        except httpx.HTTPError as exc:
+            raise NodeUnavailable(f"cannot reach the node at {self.url}: {exc}") from exc
+        return _unwrap(self.url, response)
+
+    def broadcast(self, tx: bytes, mode: str = "sync") -> BroadcastResult:
+        method = f"broadcast_tx_{mode}"
+        return _broadcast_result(method, self.call(method, tx=_b64(tx)))
+
+    def query(self, path: str) -> Any:
+        return _query_value(path, self.call("abci_query", path=path, data=""))
+
+    def status(self) -> dict[str, Any]:
+        return self.call("status")
+
+    def tx_search(self, query: str, page: int = 1, per_page: int = 30, order: str = "asc") -> dict[str, Any]:
+        return self.call("tx_search", query=query, page=str(page), per_page=str(per_page), order_by=order)
+
+    def tx(self, tx_hash: str) -> dict[str, Any]:
+        return self.call("tx", hash=_b64(bytes.fromhex(tx_hash)))
+
+    def block(self, height: int | None = None) -> dict[str, Any]:
+        return self.call("block", **({"height": str(height)} if height else {}))
+
+    def block_results(self, height: int) -> dict[str, Any]:
+        return self.call("block_results", height=str(height))
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class AsyncChainRPC:
+    """Asynchronous client (coordinator, miner)."""
+
+    def __init__(self, url: str, timeout: float = 30.0):
+        self.url = url.rstrip("/")
+        self._http = httpx.AsyncClient(timeout=timeout)
+
+    async def call(self, method: str, **params: Any) -> Any:
+        try:
+            response = await self._http.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method,
+                                                             "params": params})
+        except httpx.HTTPError as exc:
+            raise NodeUnavailable(f"cannot reach the node at {self.url}: {exc}") from exc
+        return _unwrap(self.url, response)
+
+    async def broadcast(self, tx: bytes, mode: str = "sync") -> BroadcastResult:
+        method = f"broadcast_tx_{mode}"
+        return _broadcast_result(method, await self.call(method, tx=_b64(tx)))
+
+    async def query(self, path: str) -> Any:
+        return _query_value(path, await self.call("abci_query", path=path, data=""))
+
+    async def status(self) -> dict[str, Any]:
+        return await self.call("status")
+
+    async def tx_search(self, query: str, page: int = 1, per_page: int = 30) -> dict[str, Any]:
+        return await self.call("tx_search", query=query, page=str(page), per_page=str(per_page))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,210 @@
+"""Transactions: build and sign (clients), decode and validate statelessly (node).
+
+The signature covers exactly the TxBody bytes that travel in the Tx, so the
+node never re-serialises anything to check it. Stateless validation (shape,
+sizes, signature) lives here next to the types; stateful rules (nonce,
+balance, job status) live in the state machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.message import DecodeError as ProtoDecodeError
+
+from aitbc import crypto
+from aitbc.errors import BadSignature, DecodeError, InvalidField, TooLarge
+from aitbc_pb import tx_pb2
+
+MAX_TX_BYTES = 16 * 1024
+MAX_MEMO = 256
+MAX_NAME = 128
+MAX_MODELS = 32
+MAX_ENDPOINT = 256
+MAX_REASON = 512
+JOB_TYPES = ("inference",)
+PROOF_DOMAIN = b"aitbc/proof/v1\n"
+
+MSG_KINDS = tuple(f.name for f in tx_pb2.TxBody.DESCRIPTOR.oneofs_by_name["msg"].fields)
+
+
+def tx_hash(raw: bytes) -> str:
+    """CometBFT's tx hash: upper-case hex SHA-256 of the tx bytes."""
+    return hashlib.sha256(raw).hexdigest().upper()
+
+
+def job_id_for(client: str, nonce: int) -> str:
+    """The id of the job created by `client`'s tx with `nonce`: known before sending."""
+    return "job_" + hashlib.sha256(f"{client}:{nonce}".encode()).hexdigest()[:16]
+
+
+def receipt_id_for(job_id: str) -> str:
+    """A job has at most one receipt; its id follows from the job id."""
+    return "rcpt_" + hashlib.sha256(job_id.encode()).hexdigest()[:16]
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    """A decoded tx whose signature has been checked."""
+
+    raw: bytes
+    hash: str
+    sender: str
+    public_key: bytes
+    chain_id: str
+    nonce: int
+    memo: str
+    kind: str
+    msg: Any  # the protobuf message of `kind`
+
+
+def _check_text(field: str, value: str, limit: int, required: bool = True) -> None:
+    if required and not value:
+        raise InvalidField(field, "must not be empty")
+    if len(value) > limit:
+        raise InvalidField(field, f"longer than {limit} characters")
+    if any(ord(c) < 32 for c in value):
+        raise InvalidField(field, "contains control characters")
+
+
+def _check_address(field: str, value: str) -> None:
+    if not crypto.is_address(value):
+        raise InvalidField(field, f"{value!r} is not an address (aitbc + 40 hex digits)")
+
+
+def _check_models(models) -> None:
+    if not models:
+        raise InvalidField("models", "a miner must offer at least one model")
+    if len(models) > MAX_MODELS:
+        raise InvalidField("models", f"more than {MAX_MODELS}")
+    if len(set(models)) != len(models):
+        raise InvalidField("models", "contains duplicates")
+    for model in models:
+        _check_text("models", model, MAX_NAME)
+
+
+def _validate_msg(kind: str, msg: Any) -> None:
+    """Shape checks that need no state."""
+    if kind == "transfer":
+        _check_address("to", msg.to)
+        if msg.amount == 0:
+            raise InvalidField("amount", "must be positive")
+    elif kind in ("register_miner", "update_miner"):
+        _check_models(msg.models)
+        if msg.capacity == 0:
+            raise InvalidField("capacity", "must be at least 1")
+        if msg.price_per_second == 0:
+            raise InvalidField("price_per_second", "must be positive")
+        _check_text("endpoint", msg.endpoint, MAX_ENDPOINT, required=False)
+    elif kind == "submit_job":
+        if msg.job_type not in JOB_TYPES:
+            raise InvalidField("job_type", f"{msg.job_type!r} is not one of {', '.join(JOB_TYPES)}")
+        _check_text("model", msg.model, MAX_NAME)
+        if len(msg.prompt_hash) != 32:
+            raise InvalidField("prompt_hash", "must be a 32-byte sha256")
+        if msg.max_reward == 0:
+            raise InvalidField("max_reward", "must be positive")
+        if msg.options.temperature_milli > 10_000:
+            raise InvalidField("options.temperature", "must be at most 10")
+    elif kind in ("cancel_job", "assign_job", "fail_job"):
+        _check_text("job_id", msg.job_id, MAX_NAME)
+        if kind == "assign_job":
+            _check_address("miner", msg.miner)
+        if kind == "fail_job":
+            _check_text("reason", msg.reason, MAX_REASON, required=False)
+    elif kind == "record_receipt":
+        if len(msg.miner_signature) != crypto.SIGNATURE_SIZE:
+            raise InvalidField("miner_signature", "must be 64 bytes")
+        proof = decode_proof(msg.proof)
+        _check_text("proof.job_id", proof.job_id, MAX_NAME)
+        _check_address("proof.miner", proof.miner)
+        if len(proof.result_hash) != 32:
+            raise InvalidField("proof.result_hash", "must be a 32-byte sha256")
+
+
+def decode_proof(data: bytes) -> tx_pb2.ComputeProof:
+    proof = tx_pb2.ComputeProof()
+    try:
+        proof.ParseFromString(data)
+    except ProtoDecodeError as exc:
+        raise DecodeError(f"compute proof is not valid protobuf: {exc}") from None
+    return proof
+
+
+def decode(raw: bytes) -> SignedTx:
+    """Decode, shape-check and signature-check a tx. Raises a TxError."""
+    if len(raw) > MAX_TX_BYTES:
+        raise TooLarge(len(raw), MAX_TX_BYTES)
+    envelope, body = tx_pb2.Tx(), tx_pb2.TxBody()
+    try:
+        envelope.ParseFromString(raw)
+        body.ParseFromString(envelope.body)
+    except ProtoDecodeError:
+        raise DecodeError("not an AITBC transaction (protobuf decoding failed)") from None
+    if envelope.SerializeToString() != raw:
+        # Unknown fields or non-canonical framing would let two byte strings
+        # mean the same tx, which defeats replay checks by hash.
+        raise DecodeError("transaction has unknown fields or non-canonical encoding")
+    kind = body.WhichOneof("msg")
+    if kind is None:
+        raise DecodeError("transaction carries no message")
+    if len(envelope.public_key) != crypto.PUBLIC_KEY_SIZE:
+        raise DecodeError("public key must be 32 bytes")
+    _check_text("memo", body.memo, MAX_MEMO, required=False)
+    _check_text("chain_id", body.chain_id, MAX_NAME)
+    msg = getattr(body, kind)
+    _validate_msg(kind, msg)
+    if not crypto.verify(envelope.public_key, envelope.body, envelope.signature):
+        raise BadSignature()
+    return SignedTx(
+        raw=raw,
+        hash=tx_hash(raw),
+        sender=crypto.address_of(envelope.public_key),
+        public_key=envelope.public_key,
+        chain_id=body.chain_id,
+        nonce=body.nonce,
+        memo=body.memo,
+        kind=kind,
+        msg=msg,
+    )
+
+
+def build(key: crypto.PrivateKey, chain_id: str, nonce: int, kind: str, memo: str = "", **fields: Any) -> bytes:
+    """Sign a tx of `kind` (a TxBody oneof name) with `fields`; returns the tx bytes."""
+    if kind not in MSG_KINDS:
+        raise ValueError(f"unknown tx kind {kind!r}; one of {', '.join(MSG_KINDS)}")
+    body = tx_pb2.TxBody(chain_id=chain_id, nonce=nonce, memo=memo)
+    getattr(body, kind).CopyFrom(getattr(tx_pb2, _message_name(kind))(**fields))
+    body_bytes = body.SerializeToString()
+    return tx_pb2.Tx(body=body_bytes, public_key=key.public_key, signature=key.sign(body_bytes)).SerializeToString()
+
+
+def _message_name(kind: str) -> str:
+    return "".join(part.capitalize() for part in kind.split("_"))
+
+
+def sign_proof(key: crypto.PrivateKey, proof: tx_pb2.ComputeProof) -> tuple[bytes, bytes]:
+    """Serialize and sign a compute proof; returns (proof bytes, signature)."""
+    data = proof.SerializeToString()
+    return data, key.sign(PROOF_DOMAIN + data)
+
+
+def verify_proof(public_key: bytes, proof_bytes: bytes, signature: bytes) -> bool:
+    return crypto.verify(public_key, PROOF_DOMAIN + proof_bytes, signature)
+
+
+def describe(tx: SignedTx) -> dict[str, Any]:
+    """A JSON-friendly view of a decoded tx, for explorers and logs."""
+    from google.protobuf.json_format import MessageToDict
+
+    fields = MessageToDict(tx.msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    if tx.kind == "record_receipt":
+        fields["proof"] = MessageToDict(decode_proof(tx.msg.proof), preserving_proto_field_name=True)
+    return {"type": tx.kind, "sender": tx.sender, "nonce": tx.nonce, "chain_id": tx.chain_id,
+            "memo": tx.memo, "hash": tx.hash, "msg": fields}

@@ -1,0 +1,1 @@
+"""The AITBC miner: runs inference jobs on a local Ollama server."""

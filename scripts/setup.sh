@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Idempotent set-up: virtualenv + Python deps, cometbft and ollama binaries
+# (built once with `go install` into a per-user cache keyed by version),
+# generated protobuf code and the generated tiny model. Quick when nothing
+# is missing. Usage: scripts/setup.sh [--no-ollama]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+COMETBFT_VERSION=v0.38.25
+OLLAMA_VERSION=v0.11.4
+TOOLS=${AITBC_TOOLS:-$HOME/.cache/aitbc/tools}
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+WANT_OLLAMA=1
+[ "${1:-}" = "--no-ollama" ] && WANT_OLLAMA=0
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+# --- Python virtualenv -------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+    say "creating .venv with $($PY --version)"
+    "$PY" -m venv .venv
+fi
+stamp=.venv/.deps-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+    say "installing Python dependencies"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[dev]'
+    # generated code lives in gen/ (git-ignored); make it importable everywhere
+    echo "$ROOT/gen" > "$(.venv/bin/python -c 'import sysconfig;print(sysconfig.get_paths()["purelib"])')/aitbc_gen.pth"
+    rm -f .venv/.deps-*
+    touch "$stamp"
+fi
+
+# --- Go binaries, cached per user and version -------------------------------
+command -v go >/dev/null || { say "go not found: install Go >= 1.22"; exit 1; }
+go_install() {  # name module version
+    local dir="$TOOLS/$1-$3"
+    if [ ! -x "$dir/$1" ]; then
+        say "building $1 $3 with go install (cached in $dir)"
+        mkdir -p "$dir"
+        CGO_ENABLED=1 GOBIN="$dir" GOFLAGS=-buildvcs=false go install "$2@$3" \
+            || CGO_ENABLED=1 GOBIN="$dir" GOFLAGS=-buildvcs=false GOSUMDB=off go install "$2@$3"
+    fi
+}
+go_install cometbft github.com/cometbft/cometbft/cmd/cometbft "$COMETBFT_VERSION"
+"$TOOLS/cometbft-$COMETBFT_VERSION/cometbft" version | grep -q "^${COMETBFT_VERSION#v}" \
+    || { say "cached cometbft is not $COMETBFT_VERSION"; exit 1; }
+
+if [ "$WANT_OLLAMA" = 1 ] && ! command -v ollama >/dev/null; then
+    go_install ollama github.com/ollama/ollama "$OLLAMA_VERSION"
+fi
+
+# --- generated protobuf code -------------------------------------------------
+.venv/bin/python proto/build.py --cometbft-version "$COMETBFT_VERSION" --out gen
+
+# --- the generated tiny model ------------------------------------------------
+if [ "$WANT_OLLAMA" = 1 ]; then
+    .venv/bin/python -m miner.tiny_model --out build/models/aitbc-tiny.gguf
+fi
+say "ready"
