@@ -134,8 +134,8 @@ class ABCIServer:
                 # write() hands bytes to the socket at once; drain() only waits
                 # when CometBFT reads slower than we answer.
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            return  # CometBFT went away, or we are shutting down
         finally:
             writer.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -154,7 +155,14 @@ class Node:
         self.stop()
 
     def run_forever(self) -> None:
-        """Block until Ctrl-C or one of the two processes exits; then stop both."""
+        """Block until Ctrl-C, SIGTERM or one of the two processes exits; then stop both."""
+
+        def interrupt(_sig, _frame):
+            raise KeyboardInterrupt
+
+        # A shell without job control starts background commands with SIGINT ignored.
+        signal.signal(signal.SIGINT, interrupt)
+        signal.signal(signal.SIGTERM, interrupt)
         try:
             while self.app.poll() is None and self.cometbft.poll() is None:
                 time.sleep(0.5)

@@ -24,8 +24,9 @@ import asyncio
 import hashlib
 import os
 import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict
@@ -33,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 DEFAULT_URL = "http://127.0.0.1:11434"
 DEFAULT_TIMEOUT = 120.0
 
+T = TypeVar("T")
 _FROM_BLOB = re.compile(r"^FROM\s+\S*sha256[-:]([0-9a-f]{64})\s*$", re.MULTILINE)
 
 
@@ -137,6 +139,14 @@ class ModelInfo(_Wire):
 # --- the client --------------------------------------------------------------
 
 
+def _json(resp: httpx.Response) -> Any:
+    """The response body as JSON; a non-JSON success body is a failed request."""
+    try:
+        return resp.json()
+    except ValueError as e:
+        raise OllamaRequestFailed(resp.status_code, f"invalid JSON from server: {e}") from e
+
+
 def _error_message(resp: httpx.Response) -> str:
     """The server's `{"error": ...}` text, else the raw body."""
     try:
@@ -144,8 +154,14 @@ def _error_message(resp: httpx.Response) -> str:
     except ValueError:
         return resp.text.strip() or resp.reason_phrase
     if isinstance(body, dict) and isinstance(body.get("error"), str):
-        return body["error"]
+        return str(body["error"])
     return resp.text.strip()
+
+
+async def _read_chunks(path: str | os.PathLike[str]) -> AsyncIterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := await asyncio.to_thread(f.read, 1 << 20):
+            yield chunk
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -194,7 +210,7 @@ class OllamaClient:
     async def version(self) -> str:
         """Server version string (a `go install` build reports "0.0.0")."""
         resp = await self._request("GET", "/api/version")
-        return str(resp.json()["version"])
+        return str(_json(resp)["version"])
 
     async def generate(
         self,
@@ -208,9 +224,13 @@ class OllamaClient:
         """Run one non-streaming generation.
 
         An empty prompt only loads the model (`done_reason == "load"`).
-        Raises ModelNotFound, OllamaUnavailable (also on `timeout`, seconds),
-        GenerationAborted, OllamaRequestFailed.
+        Raises ValueError for `num_predict == 0`, which v0.11's runner takes
+        as "no limit" (the request never ends); ModelNotFound,
+        OllamaUnavailable (also on `timeout`, seconds), GenerationAborted,
+        OllamaRequestFailed.
         """
+        if options and options.get("num_predict") == 0:
+            raise ValueError("num_predict=0 means unlimited generation in Ollama v0.11")
         body: dict[str, Any] = {"model": model, "prompt": prompt, "stream": False}
         if options:
             body["options"] = options
@@ -218,7 +238,7 @@ class OllamaClient:
             body["keep_alive"] = keep_alive
         extra = {} if timeout is None else {"timeout": timeout}
         resp = await self._request("POST", "/api/generate", model=model, json=body, **extra)
-        result = GenerateResult.model_validate(resp.json())
+        result = GenerateResult.model_validate(_json(resp))
         if not result.done:
             raise GenerationAborted(result)
         return result
@@ -226,12 +246,12 @@ class OllamaClient:
     async def list_models(self) -> list[ModelEntry]:
         """Installed models (`/api/tags`)."""
         resp = await self._request("GET", "/api/tags")
-        return [ModelEntry.model_validate(m) for m in resp.json().get("models") or []]
+        return [ModelEntry.model_validate(m) for m in _json(resp).get("models") or []]
 
     async def show(self, model: str) -> ModelInfo:
         """Details and digests of an installed model. Raises ModelNotFound."""
         resp = await self._request("POST", "/api/show", model=model, json={"model": model})
-        body = resp.json()
+        body = _json(resp)
         match = _FROM_BLOB.search(body.get("modelfile", ""))
         if match is None:
             raise OllamaRequestFailed(resp.status_code, f"no model blob in modelfile of {model!r}")
@@ -269,8 +289,14 @@ class OllamaClient:
         digest = "sha256:" + await asyncio.to_thread(file_sha256, path)
         if await self.has_blob(digest):
             return digest
-        data = await asyncio.to_thread(Path(path).read_bytes)
-        await self._request("POST", f"/api/blobs/{digest}", content=data)
+        # Streamed in chunks: real models are gigabytes.
+        size = os.path.getsize(path)
+        await self._request(
+            "POST",
+            f"/api/blobs/{digest}",
+            content=_read_chunks(path),
+            headers={"Content-Length": str(size)},
+        )
         return digest
 
     async def create_model(self, name: str, blob_digest: str, filename: str = "model.gguf") -> None:
@@ -278,7 +304,7 @@ class OllamaClient:
         body = {"model": name, "files": {filename: blob_digest}, "stream": False}
         resp = await self._request("POST", "/api/create", json=body)
         # A failed create may still answer 200 with an error object.
-        answer = resp.json()
+        answer = _json(resp)
         if isinstance(answer, dict) and answer.get("error"):
             raise OllamaRequestFailed(resp.status_code, str(answer["error"]))
 
@@ -299,14 +325,17 @@ class OllamaClient:
 # --- sync helpers for scripts ------------------------------------------------
 
 
-def run_sync(url: str, call: Any, *args: Any, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any) -> Any:
-    """Run `OllamaClient.<call>(*args, **kwargs)` to completion from sync code.
+def run_sync(
+    url: str, call: Callable[[OllamaClient], Awaitable[T]], timeout: float = DEFAULT_TIMEOUT
+) -> T:
+    """Run `call(client)` with a fresh client to completion, from sync code.
 
-    Example: `run_sync(url, OllamaClient.ensure_model, "aitbc-tiny", path)`.
+    Example: `run_sync(url, lambda c: c.ensure_model("aitbc-tiny", path))`.
+    Not usable inside a running event loop (it calls `asyncio.run`).
     """
 
-    async def go() -> Any:
+    async def go() -> T:
         async with OllamaClient(url, timeout=timeout) as client:
-            return await call(client, *args, **kwargs)
+            return await call(client)
 
     return asyncio.run(go())

@@ -13,6 +13,7 @@ CLI (foreground until Ctrl-C, registers the tiny model as `aitbc-tiny`):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -53,7 +54,9 @@ def find_ollama() -> Path:
     if explicit:
         if os.access(explicit, os.X_OK):
             return Path(explicit)
-        raise OllamaNotInstalled(f"ollama not found: run make setup (AITBC_OLLAMA={explicit} is not executable)")
+        raise OllamaNotInstalled(
+            f"ollama not found: run make setup (AITBC_OLLAMA={explicit} is not executable)"
+        )
     on_path = shutil.which("ollama")
     if on_path:
         return Path(on_path)
@@ -61,7 +64,9 @@ def find_ollama() -> Path:
     cached = tools / f"ollama-{OLLAMA_VERSION}" / "ollama"
     if os.access(cached, os.X_OK):
         return cached
-    raise OllamaNotInstalled(f"ollama not found: run make setup (looked at $AITBC_OLLAMA, PATH and {cached})")
+    raise OllamaNotInstalled(
+        f"ollama not found: run make setup (looked at $AITBC_OLLAMA, PATH and {cached})"
+    )
 
 
 def free_port() -> int:
@@ -181,10 +186,8 @@ class OllamaServer:
             return
         pgid = proc.pid  # start_new_session made it the group leader
         _signal_group(pgid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
         # Runners may ignore or outlive the server's SIGTERM: kill what is left,
         # then wait until init has reaped them so callers see a clean slate.
         _signal_group(pgid, signal.SIGKILL)
@@ -221,13 +224,15 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a server in the foreground until Ctrl-C (or SIGTERM)."""
-    from miner.ollama_client import OllamaClient, run_sync
+    from miner.ollama_client import run_sync
     from miner.tiny_model import write_tiny_model
 
     parser = argparse.ArgumentParser(description="Run a local Ollama server for AITBC.")
     parser.add_argument("--port", type=int, default=11434)
     parser.add_argument("--models-dir", default="build/ollama-models")
-    parser.add_argument("--log", default=None, help="log file (default: <models-dir>/../ollama.log)")
+    parser.add_argument(
+        "--log", default=None, help="log file (default: <models-dir>/../ollama.log)"
+    )
     parser.add_argument("--model-path", default=str(DEFAULT_MODEL_PATH), help="tiny model .gguf")
     parser.add_argument("--no-model", action="store_true", help="do not register aitbc-tiny")
     args = parser.parse_args(argv)
@@ -241,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ollama serving on {server.url} (log: {log_path})", file=sys.stderr)
             if not args.no_model:
                 write_tiny_model(args.model_path)
-                info = run_sync(server.url, OllamaClient.ensure_model, TINY_MODEL_NAME, args.model_path)
+                info = run_sync(
+                    server.url, lambda c: c.ensure_model(TINY_MODEL_NAME, args.model_path)
+                )
                 print(f"model {TINY_MODEL_NAME} sha256:{info.model_digest}", file=sys.stderr)
             print(server.url, flush=True)
             while True:

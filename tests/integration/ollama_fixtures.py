@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from miner.ollama_client import ModelInfo, OllamaClient, run_sync
+from miner.ollama_client import ModelInfo, run_sync
 from miner.ollama_server import (
     TINY_MODEL_NAME,
     OllamaNotInstalled,
@@ -66,7 +66,7 @@ def ollama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OllamaSe
 @pytest.fixture(scope="module")
 def tiny_model(ollama_server: OllamaServer, tiny_model_path: Path) -> ModelInfo:
     """The tiny model registered on `ollama_server` as `aitbc-tiny`."""
-    return run_sync(ollama_server.url, OllamaClient.ensure_model, TINY_MODEL_NAME, tiny_model_path)
+    return run_sync(ollama_server.url, lambda c: c.ensure_model(TINY_MODEL_NAME, tiny_model_path))
 
 
 __all__ = [

@@ -1,11 +1,11 @@
 """The Ollama client against a real `ollama serve` running the tiny model."""
 
+# ruff: noqa: F811  (imported fixtures are redefined as test parameters)
+
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -13,9 +13,9 @@ from miner.ollama_client import (
     GenerateResult,
     ModelInfo,
     ModelNotFound,
-    OllamaClient,
     OllamaUnavailable,
     file_sha256,
+    run_sync,
 )
 from miner.ollama_server import TINY_MODEL_NAME, OllamaServer
 from tests.integration.ollama_fixtures import (  # noqa: F401 (fixtures)
@@ -28,30 +28,21 @@ from tests.integration.ollama_fixtures import (  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
 # One thread: on a 2-core machine llama.cpp's thread sync makes a model this
 # small take anywhere from 5 ms to 1 s for 48 tokens with 2 threads.
 OPTIONS = {"temperature": 0, "seed": 42, "num_predict": 16, "num_thread": 1}
 PROMPT = "why is the sky blue"
 
 
-def call(url: str, fn: Callable[[OllamaClient], Awaitable[T]], timeout: float = 60.0) -> T:
-    """Run `fn(client)` with a fresh client in a fresh event loop."""
-
-    async def go() -> T:
-        async with OllamaClient(url, timeout=timeout) as client:
-            return await fn(client)
-
-    return asyncio.run(go())
-
-
 def generate(server: OllamaServer, **options: Any) -> GenerateResult:
-    return call(server.url, lambda c: c.generate(TINY_MODEL_NAME, PROMPT, {**OPTIONS, **options}))
+    return run_sync(
+        server.url, lambda c: c.generate(TINY_MODEL_NAME, PROMPT, {**OPTIONS, **options})
+    )
 
 
 def test_version(ollama_server: OllamaServer) -> None:
     # A `go install` build has no version stamped in and says "0.0.0".
-    assert call(ollama_server.url, lambda c: c.version())
+    assert run_sync(ollama_server.url, lambda c: c.version())
 
 
 def test_model_registered_with_file_digest(
@@ -59,12 +50,12 @@ def test_model_registered_with_file_digest(
 ) -> None:
     assert tiny_model.model_digest == file_sha256(tiny_model_path)
     assert tiny_model.details.family == "llama"
-    names = [m.name for m in call(ollama_server.url, lambda c: c.list_models())]
+    names = [m.name for m in run_sync(ollama_server.url, lambda c: c.list_models())]
     assert f"{TINY_MODEL_NAME}:latest" in names
     # idempotent: nothing changes when registering the same file again
-    again = call(ollama_server.url, lambda c: c.ensure_model(TINY_MODEL_NAME, tiny_model_path))
+    again = run_sync(ollama_server.url, lambda c: c.ensure_model(TINY_MODEL_NAME, tiny_model_path))
     assert again == tiny_model
-    digest = call(ollama_server.url, lambda c: c.push_blob(tiny_model_path))
+    digest = run_sync(ollama_server.url, lambda c: c.push_blob(tiny_model_path))
     assert digest == f"sha256:{tiny_model.model_digest}"
 
 
@@ -90,11 +81,11 @@ def test_generate_longer_does_not_abort(ollama_server: OllamaServer, tiny_model:
 
 def test_unknown_model(ollama_server: OllamaServer) -> None:
     with pytest.raises(ModelNotFound) as info:
-        call(ollama_server.url, lambda c: c.generate("no-such-model", "hi", OPTIONS))
+        run_sync(ollama_server.url, lambda c: c.generate("no-such-model", "hi", OPTIONS))
     assert info.value.status_code == 404
     assert "not found" in info.value.message
     with pytest.raises(ModelNotFound):
-        call(ollama_server.url, lambda c: c.show("no-such-model"))
+        run_sync(ollama_server.url, lambda c: c.show("no-such-model"))
 
 
 def test_stopped_server_is_unavailable(tmp_path: Path, tiny_model_path: Path) -> None:
@@ -102,10 +93,18 @@ def test_stopped_server_is_unavailable(tmp_path: Path, tiny_model_path: Path) ->
     with server:
         pgid = server.pid
         assert pgid is not None
-        call(server.url, lambda c: c.ensure_model(TINY_MODEL_NAME, tiny_model_path))
+        run_sync(server.url, lambda c: c.ensure_model(TINY_MODEL_NAME, tiny_model_path))
         assert generate(server).done  # a runner process is now up too
     assert not group_alive(pgid), "ollama serve or its runner outlived stop()"
     with pytest.raises(OllamaUnavailable):
-        call(server.url, lambda c: c.generate(TINY_MODEL_NAME, PROMPT, OPTIONS), timeout=5)
+        run_sync(server.url, lambda c: c.generate(TINY_MODEL_NAME, PROMPT, OPTIONS), timeout=5)
     with pytest.raises(OllamaUnavailable):
-        call(server.url, lambda c: c.version(), timeout=5)
+        run_sync(server.url, lambda c: c.version(), timeout=5)
+
+
+def test_num_predict_zero_is_refused(ollama_server: OllamaServer) -> None:
+    # v0.11's runner takes 0 as "no limit": the request would never end.
+    with pytest.raises(ValueError):
+        run_sync(
+            ollama_server.url, lambda c: c.generate(TINY_MODEL_NAME, PROMPT, {"num_predict": 0})
+        )

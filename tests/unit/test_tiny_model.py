@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 from gguf import GGUFReader
 
 from miner import tiny_model
@@ -69,13 +70,8 @@ def test_reader_sees_keys_and_tensors(tmp_path: Path) -> None:
     tensors = {t.name: t for t in reader.tensors}
     expected = {"token_embd.weight", "output_norm.weight", "output.weight"}
     for i in range(N_LAYER):
-        expected |= {
-            f"blk.{i}.{part}.weight"
-            for part in (
-                "attn_norm", "attn_q", "attn_k", "attn_v", "attn_output",
-                "ffn_norm", "ffn_gate", "ffn_up", "ffn_down",
-            )
-        }
+        parts = "attn_norm attn_q attn_k attn_v attn_output ffn_norm ffn_gate ffn_up ffn_down"
+        expected |= {f"blk.{i}.{part}.weight" for part in parts.split()}
     assert set(tensors) == expected
     assert tensors["token_embd.weight"].data.shape == (len(tokens), N_EMBD)
     assert np.isfinite(tensors["output.weight"].data).all()
@@ -83,12 +79,12 @@ def test_reader_sees_keys_and_tensors(tmp_path: Path) -> None:
 
 def test_output_bias_favours_whole_words() -> None:
     tokens, _, _, bias = build_vocab()
-    favoured = {t for t, b in zip(tokens, bias) if b > 0}
+    favoured = {t for t, b in zip(tokens, bias, strict=True) if b > 0}
     assert "</s>" not in favoured and "<0x41>" not in favoured
     assert "\u2581the" in favoured and "\u2581th" not in favoured
 
 
-def test_cli_prints_path(tmp_path: Path, capsys) -> None:
+def test_cli_prints_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli.gguf"
     assert tiny_model.main(["--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == str(out)

@@ -1,0 +1,47 @@
+"""The `aitbc` command: keys, a local node, chain transactions and queries,
+jobs through the coordinator, and the services themselves."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from cli import chain, keys, node
+from cli.context import DEFAULT_NODE, DEFAULT_URL, Context
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--node", envvar="AITBC_NODE", default=DEFAULT_NODE, show_default=True,
+              help="CometBFT RPC address (env AITBC_NODE).")
+@click.option("--url", envvar="AITBC_URL", default=DEFAULT_URL, show_default=True,
+              help="Coordinator URL (env AITBC_URL).")
+@click.option("--api-key", envvar="AITBC_API_KEY", default=None,
+              help="Coordinator API key (env AITBC_API_KEY, or CLIENT_KEY).")
+@click.option("--json", "json_output", is_flag=True, help="Print machine-readable JSON.")
+@click.option("-v", "--verbose", count=True, help="More output on stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output on stderr.")
+@click.version_option("0.1.0", prog_name="aitbc")
+@click.pass_context
+def cli(ctx: click.Context, node: str, url: str, api_key: str | None, json_output: bool, verbose: int,
+        quiet: bool) -> None:
+    """AITBC: an open marketplace for AI inference settled on a CometBFT chain."""
+    obj = ctx.ensure_object(Context)
+    obj.node, obj.url = node, url
+    obj.api_key = api_key or os.environ.get("CLIENT_KEY")
+    obj.json_output = obj.json_output or json_output
+    obj.verbose = -1 if quiet else verbose
+
+
+cli.add_command(keys.keys)
+cli.add_command(node.node)
+cli.add_command(chain.tx)
+cli.add_command(chain.query)
+
+
+def main() -> None:
+    cli(obj=Context())
+
+
+if __name__ == "__main__":
+    main()
