@@ -29,7 +29,8 @@ from tendermint.abci import types_pb2 as abci
 log = logging.getLogger("aitbc.app")
 
 APP_VERSION = 1
-HEIGHT_KEY, HASH_KEY = b"_app/height", b"_app/hash"
+# Bookkeeping beside the state: written with each Commit, not part of the app hash.
+HEIGHT_KEY, HASH_KEY, TIME_KEY = b"_app/height", b"_app/hash", b"_app/time"
 VERIFIED_CACHE_SIZE = 100_000
 
 
@@ -65,16 +66,15 @@ class Application:
         self._block: Overlay | None = None
         self._pending_hash = b""
         self._verified: OrderedDict[bytes, txlib.SignedTx] = OrderedDict()
-        self._last_time_ns = 0
+        self._last_time_ns = int(store.get(TIME_KEY) or b"0")
+        self.chain_id = (store.get(b"meta/chain_id") or b"").decode()
         self._reset_check_state()
 
     # --- helpers --------------------------------------------------------------
-    @property
-    def chain_id(self) -> str:
-        return (self.store.get(b"meta/chain_id") or b"").decode()
-
     def _reset_check_state(self) -> None:
-        self.check = State(Overlay(self.store), self.height + 1, self._last_time_ns, self.chain_id)
+        base = Overlay(self.store)
+        base.changes.update(self._genesis_changes)  # before block 1 is committed
+        self.check = State(Overlay(base), self.height + 1, self._last_time_ns, self.chain_id)
 
     def decode(self, raw: bytes) -> txlib.SignedTx:
         """Decode and verify a tx, once per node: CheckTx's work is reused later."""
@@ -99,6 +99,9 @@ class Application:
         # Staged like a block: written with block 1's Commit, so a crash before
         # that simply replays InitChain.
         self._genesis_changes = dict(state.store.changes)
+        self.chain_id = req.chain_id
+        self._last_time_ns = state.time_ns
+        self._reset_check_state()
         log.info("init_chain chain_id=%s accounts=%d", req.chain_id, len(genesis.accounts))
         return abci.ResponseInitChain(app_hash=block_app_hash(b"", 0, self._genesis_changes))
 
@@ -165,6 +168,7 @@ class Application:
         changes = dict(self._block.changes)
         changes[HEIGHT_KEY] = str(height).encode()
         changes[HASH_KEY] = self._pending_hash
+        changes[TIME_KEY] = str(self._last_time_ns).encode()
         self.store.write(changes)
         self.height, self.app_hash = height, self._pending_hash
         self._block, self._genesis_changes = None, {}

@@ -1,0 +1,156 @@
+"""Against a real `cometbft` node driving our app over the socket: transfers, a
+whole job lifecycle, expiry with refund, tx_search and abci_query, bad input,
+and a kill -9 of the app while blocks are being made."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import pytest
+
+from aitbc import procs, tx as txlib
+from aitbc.codes import Code
+from aitbc.crypto import PrivateKey
+from aitbc.rpc import ChainRPC, RPCError
+from aitbc_pb import tx_pb2
+from tests.factories import BALANCE, CHAIN_ID, KEYS, Signer, receipt_fields, register_fields, submit_fields
+from tests.integration.chain_fixtures import chain_node, rpc, start_chain, wait_for  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+
+def balance(rpc: ChainRPC, name: str) -> int:
+    return rpc.query(f"/account/{KEYS[name].address}")["balance"]
+
+
+def committed(rpc: ChainRPC, raw: bytes) -> int:
+    result = rpc.broadcast(raw, "commit")
+    assert result.ok, f"{result.code_name}: {result.log}"
+    return result.height
+
+
+def test_transfers_and_search(rpc):
+    signer = Signer()
+    supply = rpc.query("/supply")
+    height = committed(rpc, signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1_500_000))
+    assert balance(rpc, "alice") == BALANCE - 1_500_000 and balance(rpc, "bob") == BALANCE + 1_500_000
+    found = rpc.tx_search(f"transfer.sender='{KEYS['alice'].address}'")
+    assert found["total_count"] == "1" and int(found["txs"][0]["height"]) == height
+    # one sender, several txs with consecutive nonces in flight at once
+    results = [rpc.broadcast(signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1), "sync")
+               for _ in range(5)]
+    assert [r.code for r in results] == [0] * 5
+    wait_for(lambda: rpc.query(f"/account/{KEYS['alice'].address}")["nonce"] == 6, what="5 txs committed")
+    assert rpc.query("/supply") == supply
+
+
+def test_job_lifecycle_with_receipt_and_payment(rpc):
+    signer = Signer()
+    supply = rpc.query("/supply")["total"]
+    committed(rpc, signer.tx("miner1", "register_miner", **register_fields()))
+    job_id = signer.next_job_id("alice")
+    committed(rpc, signer.tx("alice", "submit_job", **submit_fields()))
+    assert rpc.query(f"/job/{job_id}")["status"] == "pending"
+    assert rpc.query("/supply")["escrow"] == 1_000_000
+    committed(rpc, signer.tx("coordinator", "assign_job", job_id=job_id, miner=KEYS["miner1"].address))
+    height = committed(rpc, signer.tx("coordinator", "record_receipt", **receipt_fields(job_id)))
+    receipt = rpc.query(f"/receipt/{job_id}")
+    assert (receipt["amount_paid"], receipt["refund"], receipt["block_height"]) == (250_000, 750_000, height)
+    assert receipt == rpc.query(f"/receipt/{receipt['id']}")
+    assert balance(rpc, "alice") == BALANCE - 250_000
+    assert balance(rpc, "miner1") == BALANCE - 100_000_000 + 250_000
+    found = rpc.tx_search(f"job.id='{job_id}'")
+    assert found["total_count"] == "3"  # submit, assign, receipt
+    assert rpc.tx_search(f"receipt.id='{receipt['id']}'")["total_count"] == "1"
+    assert rpc.query("/supply")["total"] == supply and rpc.query("/supply")["escrow"] == 0
+
+
+def test_unassigned_job_expires_with_refund(rpc):
+    signer = Signer()
+    job_id = signer.next_job_id("bob")
+    committed(rpc, signer.tx("bob", "submit_job", **submit_fields()))
+    assert balance(rpc, "bob") == BALANCE - 1_000_000
+    job = wait_for(lambda: (j := rpc.query(f"/job/{job_id}"))["status"] == "expired" and j, timeout=20,
+                   what="expiry")
+    assert job["refund"] == 1_000_000 and balance(rpc, "bob") == BALANCE
+    results = rpc.block_results(job["finished_height"])
+    expired = [e for e in results["finalize_block_events"] if e["type"] == "job"]
+    assert any({"key": "status", "value": "expired", "index": True} in e["attributes"] for e in expired)
+
+
+def tampered(raw: bytes) -> bytes:
+    envelope = tx_pb2.Tx.FromString(raw)
+    envelope.signature = bytes(64)
+    return envelope.SerializeToString()
+
+
+def test_bad_input_is_rejected_with_its_code_and_no_state_change(rpc):
+    signer = Signer()
+    ok = signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1)
+    committed(rpc, ok)
+    before = [rpc.query(p) for p in ("/supply", f"/account/{KEYS['alice'].address}", f"/account/{KEYS['bob'].address}")]
+    stranger = PrivateKey.generate()
+    cases = {
+        "random bytes": (os.urandom(120), {Code.TX_DECODE}),
+        "truncated": (ok[:-7], {Code.TX_DECODE, Code.INVALID_FIELD, Code.BAD_SIGNATURE}),
+        "bad signature": (tampered(signer.tx_with_nonce_offset("alice", 0, "transfer", to=KEYS["bob"].address,
+                                                               amount=1)), {Code.BAD_SIGNATURE}),
+        "wrong chain": (Signer(chain_id="other").tx_with_nonce_offset("alice", 1, "transfer",
+                                                                      to=KEYS["bob"].address, amount=1),
+                        {Code.WRONG_CHAIN_ID}),
+        "stale nonce": (txlib.build(KEYS["alice"], CHAIN_ID, 0, "transfer", memo="again", to=KEYS["bob"].address,
+                                    amount=1), {Code.NONCE_TOO_LOW}),
+        "future nonce": (signer.tx_with_nonce_offset("alice", 3, "transfer", to=KEYS["bob"].address, amount=1),
+                         {Code.NONCE_TOO_HIGH}),
+        "overspend": (signer.tx_with_nonce_offset("alice", 0, "transfer", to=KEYS["bob"].address,
+                                                  amount=BALANCE * 2), {Code.INSUFFICIENT_FUNDS}),
+        "unknown account": (txlib.build(stranger, CHAIN_ID, 0, "transfer", to=KEYS["bob"].address, amount=1),
+                            {Code.UNKNOWN_ACCOUNT}),
+        "not the coordinator": (signer.tx_with_nonce_offset("bob", 0, "assign_job", job_id="job_x",
+                                                            miner=KEYS["miner1"].address), {Code.UNAUTHORIZED}),
+    }
+    for name, (raw, codes) in cases.items():
+        result = rpc.broadcast(raw, "sync")
+        assert result.code in codes, f"{name}: got {result.code_name} {result.log}"
+        assert result.log, name
+    with pytest.raises(RPCError, match="already exists in cache"):
+        rpc.broadcast(ok, "sync")  # the same bytes again
+    after = [rpc.query(p) for p in ("/supply", f"/account/{KEYS['alice'].address}", f"/account/{KEYS['bob'].address}")]
+    assert after == before
+
+
+def test_app_killed_while_blocks_are_made_recovers_without_loss(tmp_path):
+    node = start_chain(tmp_path / "node")
+    rpc = ChainRPC(node.rpc)
+    signer = Signer()
+    try:
+        for _ in range(3):
+            committed(rpc, signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1))
+        height = node.height()
+        for _ in range(20):
+            assert rpc.broadcast(signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1), "sync").ok
+        wait_for(lambda: node.height() > height, what="another block")
+        procs.kill9(node.app)  # mid-stream: some txs committed, the rest in the mempool
+        procs.wait_until(lambda: node.cometbft.poll() is not None, 30, "cometbft stops when its app dies")
+        node.stop()
+        node.start()
+        node.wait_for_height(height + 2)
+        # Committed txs survive, none is applied twice; mempool txs of the dead
+        # node may be gone (clients resend), so continue from the chain's nonce.
+        nonce = rpc.query(f"/nonce/{KEYS['alice'].address}")["nonce"]
+        assert nonce >= 3
+        signer.nonces[KEYS["alice"].address] = nonce
+        for _ in range(3):
+            committed(rpc, signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1))
+        account = rpc.query(f"/account/{KEYS['alice'].address}")
+        assert account["nonce"] == nonce + 3
+        assert account["balance"] == BALANCE - account["nonce"]  # each committed tx moved exactly 1 uaitbc
+        # the app's own record agrees with the node's block store
+        info = rpc.call("abci_info")["response"]
+        status = rpc.status()["sync_info"]
+        assert int(info["last_block_height"]) >= int(status["latest_block_height"]) - 1
+        assert base64.b64decode(info["last_block_app_hash"])
+    finally:
+        rpc.close()
+        node.stop()
