@@ -2,6 +2,8 @@
 
 /account/<addr>  /nonce/<addr>  /job/<id>  /jobs/open  /receipt/<id or job id>
 /miner/<addr>  /miners  /params  /supply
+and, for audits, pages of everything: /accounts /jobs /escrows /receipts
+(``?after=<last key seen>&limit=<n, at most 1000>``).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from typing import Any
+from urllib.parse import parse_qs
 
 from abci_app import records, state as st
 from abci_app.records import Miner
@@ -49,9 +52,36 @@ def _receipt(state: State, ident: str) -> dict[str, Any]:
     return asdict(_need(receipt, f"receipt {ident}"))
 
 
+PAGED = {"accounts": ("acct/", records.Account), "jobs": ("job/", records.Job),
+         "escrows": ("escrow/", None), "receipts": ("rcpt/", records.Receipt)}
+MAX_PAGE = 1000
+
+
+def _page(state: State, prefix: str, cls, query: str) -> dict[str, Any]:
+    """Up to `limit` entries after key `after`, in key order, and the next cursor."""
+    params = parse_qs(query)
+    try:
+        limit = min(int(params.get("limit", ["100"])[0]), MAX_PAGE)
+    except ValueError:
+        raise QueryError(Code.UNKNOWN_QUERY, "limit must be a number") from None
+    after = params.get("after", [""])[0]
+    start = (prefix + after + "\x00").encode() if after else prefix.encode()
+    stop = (prefix[:-1] + "0").encode()
+    items = []
+    for key, value in state.store.iterate(start, stop):
+        name = key.decode()[len(prefix):]
+        items.append({"key": name, "value": int(value) if cls is None else asdict(records.decode(cls, value))})
+        if len(items) == limit:
+            break
+    return {"items": items, "next": items[-1]["key"] if len(items) == limit else None}
+
+
 def answer(state: State, check_state: State, path: str) -> Any:
     """The JSON-able answer for `path`. Raises QueryError."""
+    path, _, query_string = path.partition("?")
     parts = [p for p in path.split("/") if p]
+    if len(parts) == 1 and parts[0] in PAGED:
+        return _page(state, *PAGED[parts[0]], query_string)
     match parts:
         case ["account", address]:
             return _account(state, address)
@@ -75,7 +105,8 @@ def answer(state: State, check_state: State, path: str) -> Any:
             supply = st.get_supply(state)
             return {**asdict(supply), "circulating": supply.total - supply.escrow - supply.staked}
     raise QueryError(Code.UNKNOWN_QUERY, f"unknown query path {path!r}; try /account/<addr>, /job/<id>, "
-                     "/jobs/open, /receipt/<id>, /miner/<addr>, /miners, /params, /supply")
+                     "/jobs/open, /receipt/<id>, /miner/<addr>, /miners, /params, /supply, "
+                     "/accounts, /jobs, /escrows, /receipts")
 
 
 def encode(data: Any) -> bytes:

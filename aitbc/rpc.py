@@ -72,11 +72,15 @@ def _broadcast_result(method: str, result: dict[str, Any]) -> BroadcastResult:
 
 
 def _query_value(path: str, result: dict[str, Any]) -> Any:
+    return _query_value_at(path, result)[0]
+
+
+def _query_value_at(path: str, result: dict[str, Any]) -> tuple[Any, int]:
     response = result["response"]
     code = int(response.get("code", 0))
     if code:
         raise QueryFailed(path, code, response.get("log", ""))
-    return json.loads(base64.b64decode(response.get("value") or "") or b"null")
+    return json.loads(base64.b64decode(response.get("value") or "") or b"null"), int(response.get("height", 0))
 
 
 def _unwrap(url: str, response: httpx.Response) -> Any:
@@ -110,6 +114,10 @@ class ChainRPC:
 
     def query(self, path: str) -> Any:
         return _query_value(path, self.call("abci_query", path=path, data=""))
+
+    def query_at(self, path: str) -> tuple[Any, int]:
+        """The answer and the committed height it was read at."""
+        return _query_value_at(path, self.call("abci_query", path=path, data=""))
 
     def status(self) -> dict[str, Any]:
         return self.call("status")

@@ -7,7 +7,7 @@ import os
 
 import click
 
-from cli import chain, keys, node
+from cli import audit, chain, keys, node
 from cli.context import DEFAULT_NODE, DEFAULT_URL, Context
 
 
@@ -37,6 +37,7 @@ cli.add_command(keys.keys)
 cli.add_command(node.node)
 cli.add_command(chain.tx)
 cli.add_command(chain.query)
+cli.add_command(audit.audit)
 
 
 def main() -> None:

@@ -154,3 +154,23 @@ def test_app_killed_while_blocks_are_made_recovers_without_loss(tmp_path):
     finally:
         rpc.close()
         node.stop()
+
+
+def test_audit_is_clean_after_a_lifecycle(rpc, chain_node):
+    from click.testing import CliRunner
+
+    from aitbc.audit import audit
+    from cli.main import cli
+
+    signer = Signer()
+    committed(rpc, signer.tx("miner1", "register_miner", **register_fields()))
+    job_id = signer.next_job_id("alice")
+    committed(rpc, signer.tx("alice", "submit_job", **submit_fields()))
+    committed(rpc, signer.tx("coordinator", "assign_job", job_id=job_id, miner=KEYS["miner1"].address))
+    committed(rpc, signer.tx("coordinator", "record_receipt", **receipt_fields(job_id)))
+    committed(rpc, signer.tx("bob", "submit_job", **submit_fields()))  # stays open with its escrow
+    report = audit(rpc)
+    assert report.ok, report.as_dict()
+    assert len(report.checks) == 5
+    result = CliRunner().invoke(cli, ["--node", chain_node.rpc, "audit"], catch_exceptions=False)
+    assert result.exit_code == 0 and "ok   total supply equals genesis supply" in result.output

@@ -139,3 +139,16 @@ def test_proposals(app):
     assert list(prepared.txs) == [good]
     assert app.process_proposal(abci.RequestProcessProposal(txs=[good])).status == abci.ResponseProcessProposal.ACCEPT
     assert app.process_proposal(abci.RequestProcessProposal(txs=[b"junk"])).status == abci.ResponseProcessProposal.REJECT
+
+
+def test_paged_audit_queries(app):
+    init(app)
+    block(app, [Signer().tx("alice", "transfer", to="aitbc" + "00" * 20, amount=5)])
+    first = query(app, "/accounts?limit=4")[1]
+    assert len(first["items"]) == 4 and first["next"] == first["items"][-1]["key"]
+    rest = query(app, f"/accounts?after={first['next']}&limit=100")[1]
+    assert rest["next"] is None
+    addresses = [i["key"] for i in first["items"] + rest["items"]]
+    assert len(addresses) == 6 and addresses == sorted(addresses)
+    assert query(app, "/escrows")[1] == {"items": [], "next": None}
+    assert query(app, "/accounts?limit=x")[0] == Code.UNKNOWN_QUERY

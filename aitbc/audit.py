@@ -1,0 +1,126 @@
+"""Check the chain's invariants from outside, through the node's RPC.
+
+Reads every account, escrow, job, receipt and miner with the paged
+abci_query paths, all at one committed height (retrying when a block lands
+in between), and reports each broken rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aitbc.rpc import ChainRPC
+
+OPEN = ("pending", "assigned")
+
+
+class InconsistentRead(Exception):
+    pass
+
+
+@dataclass
+class Snapshot:
+    height: int
+    genesis_supply: int
+    supply: dict[str, int]
+    accounts: dict[str, dict[str, Any]]
+    escrows: dict[str, int]
+    jobs: dict[str, dict[str, Any]]
+    receipts: dict[str, dict[str, Any]]
+    miners: list[dict[str, Any]]
+
+
+@dataclass
+class Report:
+    height: int
+    checks: dict[str, list[str]] = field(default_factory=dict)  # check name -> problems
+
+    @property
+    def ok(self) -> bool:
+        return not any(self.checks.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"height": self.height, "ok": self.ok,
+                "checks": {name: {"ok": not problems, "problems": problems} for name, problems in self.checks.items()}}
+
+
+def _all(rpc: ChainRPC, path: str, heights: set[int]) -> list[dict[str, Any]]:
+    items, after = [], ""
+    while True:
+        page, height = rpc.query_at(f"{path}?limit=1000" + (f"&after={after}" if after else ""))
+        heights.add(height)
+        items += page["items"]
+        if not page["next"]:
+            return items
+        after = page["next"]
+
+
+def read(rpc: ChainRPC) -> Snapshot:
+    """Everything the audit needs, read at one height. Raises InconsistentRead."""
+    heights: set[int] = set()
+    genesis = rpc.call("genesis")["genesis"]
+    genesis_supply = sum(int(a["balance"]) for a in genesis.get("app_state", {}).get("accounts", []))
+    supply, height = rpc.query_at("/supply")
+    heights.add(height)
+    accounts = {i["key"]: i["value"] for i in _all(rpc, "/accounts", heights)}
+    escrows = {i["key"]: i["value"] for i in _all(rpc, "/escrows", heights)}
+    jobs = {i["key"]: i["value"] for i in _all(rpc, "/jobs", heights)}
+    receipts = {i["key"]: i["value"] for i in _all(rpc, "/receipts", heights)}
+    miners, height = rpc.query_at("/miners")
+    heights.add(height)
+    if len(heights) != 1:
+        raise InconsistentRead(f"blocks were committed while reading (heights {sorted(heights)})")
+    return Snapshot(heights.pop(), genesis_supply, supply, accounts, escrows, jobs, receipts, miners)
+
+
+def check(snap: Snapshot) -> Report:
+    """Every invariant over one snapshot (pure)."""
+    report = Report(snap.height)
+    balances = sum(a["balance"] for a in snap.accounts.values())
+    escrow = sum(snap.escrows.values())
+    staked = sum(m["stake"] for m in snap.miners)
+    total = balances + escrow + staked
+    report.checks["total supply equals genesis supply"] = [] if total == snap.genesis_supply == snap.supply["total"] \
+        else [f"balances {balances} + escrow {escrow} + staked {staked} = {total}; genesis {snap.genesis_supply}; "
+              f"chain says {snap.supply['total']}"]
+    report.checks["no negative balances"] = [f"{a}: {v['balance']}" for a, v in snap.accounts.items()
+                                             if v["balance"] < 0]
+    open_problems, closed_problems, receipt_problems = [], [], []
+    receipts_by_job: dict[str, list[dict[str, Any]]] = {}
+    for receipt in snap.receipts.values():
+        receipts_by_job.setdefault(receipt["job_id"], []).append(receipt)
+    for job_id, job in snap.jobs.items():
+        held = snap.escrows.get(job_id)
+        if job["status"] in OPEN and held != job["max_reward"]:
+            open_problems.append(f"{job_id} ({job['status']}) holds {held} in escrow, max reward {job['max_reward']}")
+        if job["status"] not in OPEN and held is not None:
+            closed_problems.append(f"{job_id} is {job['status']} but still holds {held} in escrow")
+        found = receipts_by_job.get(job_id, [])
+        if job["status"] == "completed":
+            if len(found) != 1:
+                receipt_problems.append(f"{job_id} is completed with {len(found)} receipts")
+                continue
+            receipt = found[0]
+            due = min(receipt["compute_time_ms"] * receipt["price_per_second"] // 1000, job["max_reward"])
+            if receipt["amount_paid"] != due or job["payment"] != due or job["payment"] + job["refund"] != job["max_reward"]:
+                receipt_problems.append(f"{job_id} paid {receipt['amount_paid']}, due {due} "
+                                        f"(refund {job['refund']}, max reward {job['max_reward']})")
+        elif found:
+            receipt_problems.append(f"{job_id} is {job['status']} but has a receipt")
+    orphans = [f"escrow for unknown job {j}" for j in snap.escrows if j not in snap.jobs]
+    report.checks["every open job has exactly its escrow"] = open_problems + orphans
+    report.checks["no finished job holds escrow"] = closed_problems
+    report.checks["every completed job has one receipt paying compute time x price"] = receipt_problems
+    return report
+
+
+def audit(rpc: ChainRPC, attempts: int = 20) -> Report:
+    """Read a consistent snapshot (retrying across block boundaries) and check it."""
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            return check(read(rpc))
+        except InconsistentRead as err:
+            last = err
+    raise InconsistentRead(f"no consistent read in {attempts} attempts: {last}")
