@@ -107,10 +107,12 @@ def rpc_url(home: Path) -> str:
 class Node:
     """The app process and the cometbft process of one home, started and stopped together."""
 
-    def __init__(self, home: Path, python: str = sys.executable):
+    def __init__(self, home: Path, python: str = sys.executable, app_command: list[str] | None = None):
         self.home = home
         self.ports = read_ports(home)
         self.python = python
+        # Another ABCI app on the same port (benchmarks compare with kvstore).
+        self.app_command = app_command
         self.app: subprocess.Popen | None = None
         self.cometbft: subprocess.Popen | None = None
 
@@ -120,8 +122,9 @@ class Node:
 
     def start_app(self) -> None:
         log = self.home / "logs" / "app.out"
-        self.app = procs.spawn([self.python, "-m", "abci_app", "--home", str(self.home),
-                                "--address", f"tcp://127.0.0.1:{self.ports.abci}"], log)
+        command = self.app_command or [self.python, "-m", "abci_app", "--home", str(self.home),
+                                       "--address", f"tcp://127.0.0.1:{self.ports.abci}"]
+        self.app = procs.spawn(command, log)
         procs.wait_until(lambda: procs.port_open(self.ports.abci), 30, "ABCI app", self.app, log)
 
     def start_cometbft(self) -> None:

@@ -1,9 +1,11 @@
-"""Committed transfers per second on one real node (cometbft + our app), 1 s blocks.
+"""Committed txs per second on one real node, 1 s blocks: our app or CometBFT's kvstore.
 
-Pre-signs transfers from several funded senders (consecutive nonces each),
-sends them with broadcast_tx_sync from concurrent HTTP clients on loopback for
-a fixed time, waits until the mempool drains, and counts txs per block.
-Usage: python -m bench.chain_throughput [--seconds 20] [--senders 8]
+Same cometbft build and config, same load generator and tx size for both:
+pre-built txs from several streams (for our app: signed transfers, one funded
+sender per stream with consecutive nonces; for kvstore: `key=value` txs padded
+to the same size), sent with broadcast_tx_sync on loopback for a fixed time;
+then wait until the mempool drains and count txs per block.
+Usage: python -m bench.chain_throughput [--app aitbc|kvstore] [--seconds 20] [--senders 16]
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from aitbc import nodehome, procs, tx as txlib
+from aitbc import nodehome, procs, tools, tx as txlib
 from aitbc.crypto import PrivateKey
 
 CHAIN_ID = "aitbc-bench"
@@ -57,25 +59,45 @@ def committed_per_block(rpc: str, first: int, last: int) -> list[tuple[int, int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--senders", type=int, default=8)
+    parser.add_argument("--senders", type=int, default=16)
     parser.add_argument("--per-sender", type=int, default=4000)
+    parser.add_argument("--app", choices=["aitbc", "kvstore"], default="aitbc")
     args = parser.parse_args()
+    print(json.dumps(run(args.app, args.seconds, args.senders, args.per_sender)))
 
-    senders = [PrivateKey.generate() for _ in range(args.senders)]
-    keys = {f"s{i}": k for i, k in enumerate(senders)} | {"coordinator": PrivateKey.generate()}
+
+def kvstore_command(port: int) -> list[str]:
+    binary = tools.tools_dir() / f"abci-cli-{tools.COMETBFT_VERSION}" / "abci-cli"
+    if not binary.exists():
+        raise tools.ToolMissing(f"{binary} not found: run `make bench-setup`")
+    return [str(binary), "kvstore", "--address", f"tcp://127.0.0.1:{port}", "--log_level", "error"]
+
+
+def build_streams(app: str, senders: list[PrivateKey], per_sender: int) -> list[list[bytes]]:
     sink = PrivateKey.generate().address
-    streams = [[txlib.build(k, CHAIN_ID, n, "transfer", to=sink, amount=1) for n in range(args.per_sender)]
+    streams = [[txlib.build(k, CHAIN_ID, n, "transfer", to=sink, amount=1) for n in range(per_sender)]
                for k in senders]
+    if app == "kvstore":
+        size = len(streams[0][0])
+        streams = [[f"s{i}n{n}=".encode().ljust(size, b"x") for n in range(per_sender)] for i in range(len(senders))]
+    return streams
+
+
+def run(app: str, seconds: float, sender_count: int, per_sender: int) -> dict:
+    """Start a node with `app`, load it, return the figures."""
+    senders = [PrivateKey.generate() for _ in range(sender_count)]
+    keys = {f"s{i}": k for i, k in enumerate(senders)} | {"coordinator": PrivateKey.generate()}
+    streams = build_streams(app, senders, per_sender)
     with tempfile.TemporaryDirectory() as directory:
         home = Path(directory) / "node"
         ports = nodehome.Ports(procs.free_port(), procs.free_port(), procs.free_port())
         nodehome.init_home(home, CHAIN_ID, ports, keys)
-        node = nodehome.Node(home).start()
+        node = nodehome.Node(home, app_command=kvstore_command(ports.abci) if app == "kvstore" else None).start()
         try:
             node.wait_for_height(2)
             first = node.height() + 1
             started = time.monotonic()
-            sent = asyncio.run(load(node.rpc, streams, args.seconds))
+            sent = asyncio.run(load(node.rpc, streams, seconds))
             procs.wait_until(lambda: int(httpx.get(f"{node.rpc}/num_unconfirmed_txs").json()["result"]["total"]) == 0,
                              120, "mempool drained")
             last = node.height()
@@ -85,10 +107,11 @@ def main() -> None:
             from datetime import datetime
             span = (datetime.fromisoformat(busy[-1][2][:26].rstrip("Z")) -
                     datetime.fromisoformat(rows[0][2][:26].rstrip("Z"))).total_seconds() if busy else 0
-            print(json.dumps({**sent, "committed": committed, "blocks": len(rows), "busy_blocks": len(busy),
-                              "span_s": round(span, 2), "committed_tx_per_s": round(committed / span, 1) if span else 0,
-                              "max_txs_in_block": max((r[1] for r in rows), default=0),
-                              "load_seconds": round(time.monotonic() - started, 1)}))
+            return {"app": app, **sent, "tx_bytes": len(streams[0][0]), "committed": committed,
+                    "blocks": len(rows), "busy_blocks": len(busy), "span_s": round(span, 2),
+                    "committed_tx_per_s": round(committed / span, 1) if span else 0,
+                    "max_txs_in_block": max((r[1] for r in rows), default=0),
+                    "load_seconds": round(time.monotonic() - started, 1)}
         finally:
             node.stop()
 
