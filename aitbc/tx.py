@@ -137,6 +137,14 @@ def decode_proof(data: bytes) -> tx_pb2.ComputeProof:
     return proof
 
 
+def _canonical(message: Any, data: bytes) -> bool:
+    """True when `data` is exactly the canonical encoding of `message`, known fields only."""
+    clean = type(message)()
+    clean.CopyFrom(message)
+    clean.DiscardUnknownFields()
+    return clean.SerializeToString(deterministic=True) == data
+
+
 def decode(raw: bytes) -> SignedTx:
     """Decode, shape-check and signature-check a tx. Raises a TxError."""
     if len(raw) > MAX_TX_BYTES:
@@ -147,9 +155,9 @@ def decode(raw: bytes) -> SignedTx:
         body.ParseFromString(envelope.body)
     except ProtoDecodeError:
         raise DecodeError("not an AITBC transaction (protobuf decoding failed)") from None
-    if envelope.SerializeToString() != raw:
-        # Unknown fields or non-canonical framing would let two byte strings
-        # mean the same tx, which defeats replay checks by hash.
+    if not _canonical(envelope, raw) or not _canonical(body, envelope.body):
+        # Unknown fields or non-canonical framing would let anyone relaying a
+        # tx change its hash without its signer (malleability).
         raise DecodeError("transaction has unknown fields or non-canonical encoding")
     kind = body.WhichOneof("msg")
     if kind is None:
