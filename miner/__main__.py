@@ -1,0 +1,5 @@
+"""`python -m miner start|status`."""
+
+from miner.cli import main
+
+main()

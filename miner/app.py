@@ -1,0 +1,122 @@
+"""The miner's HTTP API: assignments from the coordinator, health, metrics.
+
+Routes stay thin; miner/daemon.py and miner/runner.py do the work.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from aitbc.signed_http import SignatureRejected, verify_request
+from coordinator.models import Problem
+from miner.daemon import MinerDaemon, NotCoordinator, StartupError
+from miner.models import AssignAccepted, JobAssignment, MinerHealth
+from miner.runner import AssignmentRejected
+from miner.settings import MinerSettings
+
+log = logging.getLogger("miner.api")
+PROBLEM_RESPONSES = {code: {"model": Problem} for code in (400, 401, 403, 422, 429)}
+
+
+def get_daemon(request: Request) -> MinerDaemon:
+    return request.app.state.daemon
+
+
+DaemonDep = Annotated[MinerDaemon, Depends(get_daemon)]
+
+
+async def require_coordinator(request: Request, daemon: DaemonDep) -> str:
+    """The coordinator's address, if it signed this request; else 401/403."""
+    body = await request.body()  # FastAPI has read and cached it: these are the signed bytes
+    try:
+        signer = verify_request(request.headers, request.method, request.url.path, body)
+    except SignatureRejected as exc:
+        daemon.metrics.assignments_rejected.labels("unsigned").inc()
+        log.warning("assignment refused: bad signature", extra={"detail": str(exc), "client": _peer(request)})
+        raise HTTPException(401, f"unsigned or badly signed request: {exc}") from None
+    try:
+        daemon.authorize(signer.address)
+    except NotCoordinator as exc:
+        daemon.metrics.assignments_rejected.labels("not_coordinator").inc()
+        log.warning("assignment refused: not the coordinator", extra={"signer": signer.address,
+                                                                      "client": _peer(request)})
+        raise HTTPException(403, str(exc)) from None
+    return signer.address
+
+
+def _peer(request: Request) -> str | None:
+    return f"{request.client.host}:{request.client.port}" if request.client else None
+
+
+def _problem(status: int, detail: str) -> JSONResponse:
+    body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail)
+    return JSONResponse(body.model_dump(), status_code=status, media_type="application/problem+json")
+
+
+def create_app(settings: MinerSettings | None = None, daemon: MinerDaemon | None = None) -> FastAPI:
+    """The miner app; start-up (checks, registration) runs in its lifespan."""
+    settings = settings or MinerSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        miner = None
+        try:
+            app.state.daemon = miner = daemon or MinerDaemon(settings)
+            if not miner.started:  # `aitbc miner start` starts it before binding the port
+                await miner.start()
+        except StartupError as exc:
+            app.state.startup_error = exc  # for `aitbc miner start` to print without a traceback
+            log.error("miner cannot start", extra={"error": str(exc)})
+            if miner is not None:
+                await miner.stop()
+            raise
+        try:
+            yield
+        finally:
+            await miner.stop()
+
+    app = FastAPI(title="AITBC miner", version="0.1.0", lifespan=lifespan,
+                  description="Runs assigned inference jobs on a local Ollama and reports signed proofs.")
+    app.state.settings = settings
+    app.state.daemon = daemon  # set now too: ASGI transports without lifespan can use a started daemon
+    app.state.startup_error = None
+
+    @app.exception_handler(StarletteHTTPException)  # also 404/405 raised by routing
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _problem(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
+        return _problem(422, f"invalid request: {errors}")
+
+    @app.exception_handler(AssignmentRejected)
+    async def rejected(_request: Request, exc: AssignmentRejected) -> JSONResponse:
+        response = _problem(exc.status, exc.detail)
+        if exc.status == 429:
+            response.headers["Retry-After"] = "1"
+        return response
+
+    @app.post("/v1/jobs/assign", response_model=AssignAccepted, status_code=202, responses=PROBLEM_RESPONSES,
+              summary="Take a job (coordinator only, signed request)")
+    async def assign(assignment: JobAssignment, daemon: DaemonDep,
+                     _coordinator: Annotated[str, Depends(require_coordinator)]) -> AssignAccepted:
+        return daemon.runner.assign(assignment)
+
+    @app.get("/health", response_model=MinerHealth, summary="Miner and Ollama status")
+    async def health(daemon: DaemonDep) -> MinerHealth:
+        return await daemon.health()
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(daemon: DaemonDep) -> Response:
+        return Response(daemon.metrics.render(), media_type=daemon.metrics.content_type)
+
+    return app

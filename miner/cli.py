@@ -1,0 +1,150 @@
+"""`aitbc miner start|status` (also `python -m miner`).
+
+Flags override AITBC_MINER_* environment variables, which override defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+
+import click
+import httpx
+from pydantic import ValidationError
+
+from aitbc.logs import setup_logging
+from miner.settings import MinerSettings
+
+DEFAULT_MINER_URL = "http://127.0.0.1:18001"
+
+
+class MinerCLIError(click.ClickException):
+    exit_code = 1
+
+
+class MinerUnreachable(MinerCLIError):
+    exit_code = 3
+
+
+# (flag, settings field, click type, help) for `start`; None values are left to env and defaults.
+START_OPTIONS = [
+    ("--key", "key", str, "keyring name/address or hex seed [env AITBC_MINER_KEY; default miner1]"),
+    ("--node", "node", str, "chain node RPC URL [env AITBC_NODE; default http://127.0.0.1:26657]"),
+    ("--coordinator-url", "coordinator_url", str, "coordinator URL [env AITBC_URL; default http://127.0.0.1:18000]"),
+    ("--host", "host", str, "address to listen on [default 127.0.0.1]"),
+    ("--port", "port", int, "port to listen on [default 18001]"),
+    ("--endpoint", "endpoint", str, "public URL the coordinator calls [default http://HOST:PORT]"),
+    ("--ollama-url", "ollama_url", str, "Ollama URL [default http://127.0.0.1:11434]"),
+    ("--capacity", "capacity", int, "jobs run at once [default 1]"),
+    ("--stake", "stake", str, "stake, e.g. 100aitbc [default: the chain's minimum]"),
+    ("--price", "price_per_second", str, "price per compute second, e.g. 0.02aitbc [default: chain param]"),
+    ("--ollama-timeout", "ollama_timeout_s", float, "seconds one generation may take [default 300]"),
+    ("--num-thread", "num_thread", int, "Ollama num_thread for every job [default: Ollama's choice]"),
+    ("--heartbeat-interval", "heartbeat_interval_s", float, "seconds between heartbeats [default 5]"),
+    ("--report-retry", "report_retry_s", float, "seconds to retry an unacknowledged result [default 300]"),
+    ("--data-dir", "data_dir", click.Path(file_okay=False), "log and outbox directory [default $AITBC_HOME/miner]"),
+    ("--log-level", "log_level", click.Choice(["debug", "info", "warning", "error"]), "[default info]"),
+]
+
+
+@click.group("miner")
+def miner() -> None:
+    """Run an AITBC miner: serve inference jobs from the coordinator on a local Ollama."""
+
+
+def _start_options(f):
+    for flag, field, kind, help_text in reversed(START_OPTIONS):
+        f = click.option(flag, field, type=kind, default=None, help=help_text)(f)
+    return click.option("--model", "models", multiple=True,
+                        help="model to offer (repeat); default: every model Ollama has")(f)
+
+
+@miner.command()
+@_start_options
+def start(**flags) -> None:
+    """Check Ollama and the chain, register, and serve assignments until Ctrl-C."""
+    overrides = {k: v for k, v in flags.items() if v not in (None, ())}
+    if "models" in overrides:
+        overrides["models"] = list(overrides["models"])
+    try:
+        settings = MinerSettings(**overrides)
+    except ValidationError as exc:
+        raise MinerCLIError(f"invalid settings: {exc}") from None
+    _check_port(settings.host, settings.port)
+    _setup_logging(settings)
+    click.echo(f"miner log: {settings.log_file}", err=True)
+    asyncio.run(_serve(settings))
+
+
+def _setup_logging(settings: MinerSettings) -> None:
+    level = getattr(logging, settings.log_level.upper())
+    setup_logging("miner", settings.log_file, level)
+    # One line per HTTP call (heartbeats every few seconds) buries the events that matter.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(level if level <= logging.DEBUG else logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_drop_color_message)
+
+
+def _drop_color_message(record: logging.LogRecord) -> bool:
+    record.__dict__.pop("color_message", None)  # uvicorn's ANSI copy of msg; JSON lines need none
+    return True
+
+
+def _check_port(host: str, port: int) -> None:
+    # Before registering on chain: an endpoint nobody can serve would attract jobs.
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise MinerCLIError(f"cannot listen on {host}:{port} ({exc.strerror}): pass another --port") from None
+
+
+async def _serve(settings: MinerSettings) -> None:
+    import uvicorn
+
+    from miner.app import create_app
+    from miner.daemon import MinerDaemon
+    from miner.registration import StartupError
+
+    daemon = None
+    try:
+        daemon = MinerDaemon(settings)
+        await daemon.start()
+        config = uvicorn.Config(create_app(settings, daemon), host=settings.host, port=settings.port,
+                                log_config=None, access_log=False, log_level=settings.log_level)
+        await uvicorn.Server(config).serve()
+    except StartupError as exc:
+        raise MinerCLIError(str(exc)) from None
+    finally:
+        if daemon is not None:
+            await daemon.stop()
+
+
+@miner.command()
+@click.option("--url", envvar="AITBC_MINER_URL", default=DEFAULT_MINER_URL, show_default=True,
+              help="the miner's URL [env AITBC_MINER_URL]")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def status(url: str, as_json: bool) -> None:
+    """Show a running miner's health: Ollama, models, capacity, active jobs."""
+    try:
+        response = httpx.get(url.rstrip("/") + "/health", timeout=10)
+        health = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise MinerUnreachable(f"no miner answering at {url}: {exc}") from None
+    if as_json:
+        click.echo(json.dumps(health, indent=2))
+    else:
+        for key in ("status", "address", "chain_id", "models", "capacity", "active_jobs", "ollama", "coordinator",
+                    "pending_reports"):
+            value = health.get(key)
+            click.echo(f"{key + ':':17} {', '.join(value) if isinstance(value, list) else value}")
+    if health.get("status") != "ok":
+        raise SystemExit(2)
+
+
+def main() -> None:
+    miner(prog_name="python -m miner")

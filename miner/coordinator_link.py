@@ -1,0 +1,80 @@
+"""Signed requests from the miner to the coordinator, and what their answers mean.
+
+Every request is signed with the miner's chain key (aitbc.signed_http), so the
+coordinator knows which registered miner speaks without any shared secret.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+from aitbc.crypto import PrivateKey
+from aitbc.signed_http import sign_request
+
+log = logging.getLogger("miner.coordinator")
+
+# Answers worth retrying: the coordinator is busy or restarting, not refusing.
+RETRYABLE_STATUS = {408, 425, 429}
+
+
+class Outcome(enum.Enum):
+    ACK = "ack"              # 2xx: the coordinator has it
+    RETRY = "retry"          # unreachable, 5xx, 429: try again later
+    REFUSED = "refused"      # other 4xx: retrying the same body will not help
+
+
+@dataclass(frozen=True)
+class Answer:
+    outcome: Outcome
+    status: int | None       # None when no HTTP answer came back
+    detail: str
+    body: Any = None
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if isinstance(body, dict):
+        return str(body.get("detail") or body.get("title") or body)[:300]
+    return str(body)[:300]
+
+
+class CoordinatorLink:
+    """POSTs signed JSON to one coordinator; never raises on network or HTTP errors."""
+
+    def __init__(self, url: str, key: PrivateKey, timeout: float = 10.0,
+                 transport: httpx.AsyncBaseTransport | None = None):
+        self.url = url.rstrip("/")
+        self.key = key
+        self._prefix = httpx.URL(self.url).path.rstrip("/")  # signed path includes any mount prefix
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
+
+    async def post(self, path: str, body: BaseModel | dict[str, Any]) -> Answer:
+        data = (body.model_dump_json() if isinstance(body, BaseModel) else json.dumps(body)).encode()
+        headers = {"Content-Type": "application/json",
+                   **sign_request(self.key, "POST", self._prefix + path, data)}
+        try:
+            response = await self._http.post(self.url + path, content=data, headers=headers)
+        except httpx.HTTPError as exc:
+            return Answer(Outcome.RETRY, None, f"coordinator at {self.url} unreachable: {type(exc).__name__}: {exc}")
+        if response.is_success:
+            try:
+                parsed = response.json()
+            except ValueError:
+                parsed = None
+            return Answer(Outcome.ACK, response.status_code, "", parsed)
+        outcome = Outcome.RETRY if response.status_code >= 500 or response.status_code in RETRYABLE_STATUS \
+            else Outcome.REFUSED
+        return Answer(outcome, response.status_code, _detail(response))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

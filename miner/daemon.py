@@ -1,0 +1,126 @@
+"""The miner as one object: start-up checks, registration, job runner, presence loop.
+
+No web framework here; miner/app.py exposes it over HTTP. Collaborators
+(chain, Ollama, the coordinator transport) can be passed in, which is how
+the unit tests replace the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import httpx
+
+from aitbc.crypto import PrivateKey
+from aitbc.rpc import AsyncChainRPC
+from coordinator.models import MinerRegister
+from miner.coordinator_link import CoordinatorLink
+from miner.metrics import MinerMetrics
+from miner.models import MinerHealth
+from miner.ollama_client import OllamaClient, OllamaError
+from miner.outbox import Outbox
+from miner.presence import Presence
+from miner.registration import Chain, ChainInfo, Offer, StartupError, chain_info, ensure_registered, load_key, \
+    offered_models
+from miner.runner import Generator, JobRunner
+from miner.settings import MinerSettings
+
+log = logging.getLogger("miner")
+
+
+class NotCoordinator(Exception):
+    """A correctly signed request from a key that is not the chain's coordinator."""
+
+
+class MinerDaemon:
+    def __init__(self, settings: MinerSettings, *, key: PrivateKey | None = None, chain: Chain | None = None,
+                 ollama: Generator | None = None, coordinator_transport: httpx.AsyncBaseTransport | None = None):
+        self.settings = settings
+        self.key = key or load_key(settings.key)
+        self.chain = chain or AsyncChainRPC(settings.node)
+        self.ollama = ollama or OllamaClient(settings.ollama_url, timeout=settings.ollama_timeout_s)
+        self.metrics = MinerMetrics()
+        self.link = CoordinatorLink(settings.coordinator_url, self.key, transport=coordinator_transport)
+        self.outbox = Outbox(self.link, settings.outbox_file, settings.report_retry_s,
+                             on_change=self.metrics.pending_reports.set)
+        self.info: ChainInfo | None = None
+        self.runner: JobRunner | None = None
+        self.presence: Presence | None = None
+        self.chain_action = ""
+        self.started = False
+        self._stopped = False
+        self._presence_task: asyncio.Task | None = None
+
+    @property
+    def address(self) -> str:
+        return self.key.address
+
+    async def start(self) -> None:
+        """Check Ollama and the chain, register, start serving. Raises StartupError."""
+        s = self.settings
+        models = await offered_models(self.ollama, s.ollama_url, s.models)
+        self.info = info = await chain_info(self.chain, s.node)
+        offer = Offer(models=models, capacity=s.capacity, endpoint=s.public_endpoint,
+                      price_per_second=s.price_per_second or info.price_per_second,
+                      stake=s.stake if s.stake is not None else info.min_miner_stake)
+        self.chain_action = await ensure_registered(self.chain, self.key, info, offer)
+        self.runner = JobRunner(self.key, info.chain_id, models, s.capacity, self.ollama, self.link, self.outbox,
+                                self.metrics, s.ollama_timeout_s, s.num_thread)
+        resumed = self.outbox.load()
+        registration = MinerRegister(endpoint=offer.endpoint, models=models, capacity=s.capacity)
+        self.presence = Presence(self.link, registration, s.heartbeat_interval_s, lambda: self.runner.active_jobs,
+                                 self.metrics, lambda back: self.outbox.kick(wake=back))
+        self._presence_task = asyncio.create_task(self.presence.run(), name="presence")
+        self.started = True
+        log.info("miner started", extra={"address": self.address, "chain_id": info.chain_id, "models": models,
+                                         "capacity": s.capacity, "price_per_second": offer.price_per_second,
+                                         "endpoint": offer.endpoint, "coordinator": s.coordinator_url,
+                                         "ollama": s.ollama_url, "chain": self.chain_action,
+                                         "resumed_reports": len(resumed)})
+
+    def authorize(self, signer: str) -> None:
+        """Raises NotCoordinator unless `signer` is the coordinator named in genesis."""
+        assert self.info is not None, "daemon not started"
+        if signer != self.info.coordinator:
+            raise NotCoordinator(f"assignments are accepted only from the chain's coordinator "
+                                 f"{self.info.coordinator}; this one is signed by {signer}")
+
+    async def health(self) -> MinerHealth:
+        try:
+            await asyncio.wait_for(self.ollama.version(), timeout=3)  # type: ignore[attr-defined]
+            ollama = "ok"
+        except (OllamaError, asyncio.TimeoutError) as exc:
+            ollama = str(exc) or "timed out"
+        runner = self.runner
+        return MinerHealth(
+            status="ok" if ollama == "ok" else "degraded", address=self.address,
+            models=runner.models if runner else [], capacity=self.settings.capacity,
+            active_jobs=runner.active_jobs if runner else 0, ollama=ollama,
+            chain_id=self.info.chain_id if self.info else None,
+            coordinator=self.presence.state if self.presence else None,
+            pending_reports=len(self.outbox),
+        )
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._presence_task is not None:
+            self._presence_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._presence_task
+        if self.runner is not None:
+            await self.runner.close()
+        await self.outbox.close()
+        await self.link.aclose()
+        for client in (self.ollama, self.chain):
+            close = getattr(client, "aclose", None)
+            if close is not None:
+                await close()
+        if self.started:
+            log.info("miner stopped", extra={"pending_reports": len(self.outbox)})
+
+
+__all__ = ["MinerDaemon", "NotCoordinator", "StartupError"]

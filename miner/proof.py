@@ -1,0 +1,78 @@
+"""The miner's signed compute proof and the completion report that carries it.
+
+The proof is the exact ComputeProof protobuf the chain's record_receipt checks
+(signature by the assigned miner over "aitbc/proof/v1\\n" + proof bytes), so
+the coordinator forwards `proof.data` and `proof.signature` unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+
+from aitbc import tx as txlib
+from aitbc.crypto import PrivateKey
+from aitbc_pb import tx_pb2
+from coordinator.models import JobComplete, Metrics, Proof
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What one inference cost, as the miner measured it."""
+
+    compute_time_ms: int
+    tokens_generated: int
+    prompt_tokens: int
+    gpu_utilization: float | None = None
+    ollama_total_duration_ns: int | None = None
+
+
+def result_hash(result: str) -> bytes:
+    return hashlib.sha256(result.encode("utf-8")).digest()
+
+
+def build_proof(chain_id: str, job_id: str, miner: str, model: str, result: str,
+                measurement: Measurement) -> tx_pb2.ComputeProof:
+    return tx_pb2.ComputeProof(
+        chain_id=chain_id, job_id=job_id, miner=miner, model=model, result_hash=result_hash(result),
+        compute_time_ms=measurement.compute_time_ms,
+        # uint32 on the wire: clamp instead of failing a finished job on an absurd count.
+        tokens_generated=min(measurement.tokens_generated, 2**32 - 1),
+        prompt_tokens=min(measurement.prompt_tokens, 2**32 - 1),
+    )
+
+
+def completion(key: PrivateKey, chain_id: str, job_id: str, model: str, result: str,
+               measurement: Measurement) -> JobComplete:
+    """The signed JobComplete body for POST /v1/jobs/{id}/complete."""
+    proof = build_proof(chain_id, job_id, key.address, model, result, measurement)
+    data, signature = txlib.sign_proof(key, proof)
+    return JobComplete(
+        job_id=job_id,
+        result=result,
+        metrics=Metrics(
+            compute_time=measurement.compute_time_ms / 1000,
+            tokens_generated=measurement.tokens_generated,
+            prompt_tokens=measurement.prompt_tokens,
+            gpu_utilization=measurement.gpu_utilization,
+            ollama_total_duration_ns=measurement.ollama_total_duration_ns,
+        ),
+        proof=Proof(hash=proof.result_hash.hex(), data=base64.b64encode(data).decode(), signature=signature.hex()),
+    )
+
+
+def verify_completion(public_key: bytes, body: JobComplete) -> tx_pb2.ComputeProof:
+    """The proof of a completion if its signature and result hash hold; else ValueError.
+
+    What a receiver (coordinator, tests) checks before trusting a result.
+    """
+    data = base64.b64decode(body.proof.data)
+    if not txlib.verify_proof(public_key, data, bytes.fromhex(body.proof.signature)):
+        raise ValueError("proof signature does not verify")
+    proof = txlib.decode_proof(data)
+    if proof.result_hash != result_hash(body.result) or proof.result_hash.hex() != body.proof.hash:
+        raise ValueError("result does not match the proof's result hash")
+    if proof.job_id != body.job_id:
+        raise ValueError("proof is for another job")
+    return proof

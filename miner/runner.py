@@ -1,0 +1,260 @@
+"""Running assigned jobs on Ollama: capacity, idempotency, measuring, proof, reports.
+
+A job is accepted synchronously (or refused with a reason) and then runs in a
+background task: report "running", generate, measure, sign the proof, hand
+the completion (or the failure) to the outbox, which delivers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+import httpx
+
+from aitbc.crypto import PrivateKey
+from coordinator.models import StatusUpdate
+from miner import proof as prooflib
+from miner.coordinator_link import CoordinatorLink, Outcome
+from miner.gpu import GpuSampler
+from miner.metrics import MinerMetrics
+from miner.models import AssignAccepted, JobAssignment
+from miner.ollama_client import (
+    GenerateResult, GenerationAborted, ModelNotFound, OllamaError, OllamaUnavailable,
+)
+from miner.outbox import Outbox, Report
+
+log = logging.getLogger("miner.jobs")
+KEEP_FINISHED = 1000        # job ids remembered for idempotent re-assignment
+RUNNING_REPORT_ATTEMPTS = 3  # "running" is informative; the completion is what matters
+
+
+class Generator(Protocol):
+    async def generate(self, model: str, prompt: str, options: dict[str, Any] | None = None,
+                       timeout: float | None = None) -> GenerateResult: ...
+
+
+class AssignmentRejected(Exception):
+    """An assignment this miner refuses; `status` is the HTTP answer."""
+
+    status = 400
+    reason = "rejected"
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class WrongChain(AssignmentRejected):
+    reason = "wrong_chain"
+
+
+class ModelNotOffered(AssignmentRejected):
+    reason = "model_not_offered"
+
+
+class UnsupportedJobType(AssignmentRejected):
+    reason = "job_type"
+
+
+class AtCapacity(AssignmentRejected):
+    status = 429
+    reason = "at_capacity"
+
+
+def base_name(model: str) -> str:
+    """Ollama treats "name" and "name:latest" as one model."""
+    return model.removesuffix(":latest")
+
+
+@dataclass
+class JobRecord:
+    job_id: str
+    model: str
+    status: str = "running"    # running -> completed | failed
+    task: asyncio.Task | None = field(default=None, repr=False)
+
+
+class JobRunner:
+    def __init__(self, key: PrivateKey, chain_id: str, models: list[str], capacity: int, ollama: Generator,
+                 link: CoordinatorLink, outbox: Outbox, metrics: MinerMetrics, ollama_timeout_s: float = 300.0,
+                 num_thread: int | None = None):
+        self.key, self.chain_id, self.models, self.capacity = key, chain_id, list(models), capacity
+        self.ollama, self.link, self.outbox, self.metrics = ollama, link, outbox, metrics
+        self.ollama_timeout_s, self.num_thread = ollama_timeout_s, num_thread
+        self._offered = {base_name(m) for m in models}
+        self._jobs: OrderedDict[str, JobRecord] = OrderedDict()
+        metrics.capacity.set(capacity)
+
+    @property
+    def active_jobs(self) -> int:
+        return sum(1 for r in self._jobs.values() if r.status == "running")
+
+    def assign(self, assignment: JobAssignment) -> AssignAccepted:
+        """Accept a job and start it. Raises AssignmentRejected."""
+        job_id, data = assignment.job_id, assignment.job_data
+        known = self._jobs.get(job_id)
+        if known is not None or job_id in self.outbox:
+            # The coordinator retried (timeout, restart): same answer, and resend a result it lacks.
+            self.outbox.kick(job_id)
+            log.info("assignment repeated", extra={"job_id": job_id, "status": known.status if known else "reported"})
+            return AssignAccepted(job_id=job_id, accepted=True, active_jobs=self.active_jobs)
+        try:
+            self._check(assignment)
+        except AssignmentRejected as exc:
+            self.metrics.assignments_rejected.labels(exc.reason).inc()
+            log.warning("assignment rejected", extra={"job_id": job_id, "model": data.model, "reason": exc.reason,
+                                                      "detail": exc.detail})
+            raise
+        record = JobRecord(job_id, data.model)
+        self._jobs[job_id] = record
+        self._forget_old()
+        record.task = asyncio.create_task(self._run(assignment, record), name=f"job-{job_id}")
+        self.metrics.jobs_accepted.inc()
+        self.metrics.active_jobs.set(self.active_jobs)
+        log.info("assignment accepted", extra={"job_id": job_id, "model": data.model, "reward": assignment.reward,
+                                                "active_jobs": self.active_jobs, "capacity": self.capacity})
+        return AssignAccepted(job_id=job_id, accepted=True, active_jobs=self.active_jobs)
+
+    def _check(self, a: JobAssignment) -> None:
+        if a.chain_id != self.chain_id:
+            raise WrongChain(f"assignment is for chain {a.chain_id!r}; this miner is on {self.chain_id!r}")
+        if a.job_data.type != "inference":
+            raise UnsupportedJobType(f"job type {a.job_data.type!r} is not supported; only 'inference'")
+        if base_name(a.job_data.model) not in self._offered:
+            raise ModelNotOffered(f"model {a.job_data.model!r} is not served by this miner; it serves "
+                                  f"{', '.join(self.models)}")
+        if self.active_jobs >= self.capacity:
+            raise AtCapacity(f"miner at capacity: {self.active_jobs} of {self.capacity} job(s) running; "
+                             "try another miner or later")
+
+    def _forget_old(self) -> None:
+        while len(self._jobs) > KEEP_FINISHED:
+            oldest = next(iter(self._jobs))
+            if self._jobs[oldest].status == "running":
+                break
+            self._jobs.popitem(last=False)
+
+    def _options(self, a: JobAssignment) -> dict[str, Any]:
+        o = a.job_data.options
+        options: dict[str, Any] = {"temperature": o.temperature, "seed": o.seed, "num_predict": o.num_predict}
+        if self.num_thread:
+            options["num_thread"] = self.num_thread
+        return options
+
+    async def _run(self, a: JobAssignment, record: JobRecord) -> None:
+        job_id, model = a.job_id, a.job_data.model
+        started_at = datetime.now(timezone.utc)
+        running = asyncio.create_task(self._report_running(job_id, started_at))
+        log.info("job running", extra={"job_id": job_id, "model": model})
+        try:
+            result, measurement = await self._generate(a)
+        except asyncio.CancelledError:
+            # Miner shutting down: say so now rather than leave the client waiting for the deadline.
+            running.cancel()
+            self._finish(record, "failed")
+            self.metrics.jobs_failed.labels("shutdown").inc()
+            log.warning("job cancelled: miner shutting down", extra={"job_id": job_id, "model": model})
+            self._report_failure(job_id, started_at, "the miner shut down before the job finished")
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure must reach the coordinator
+            reason, error = describe_failure(exc, model, self.ollama_timeout_s)
+            if reason == "internal":
+                log.exception("job crashed", extra={"job_id": job_id})
+            self._finish(record, "failed")
+            self.metrics.jobs_failed.labels(reason).inc()
+            log.error("job failed", extra={"job_id": job_id, "model": model, "reason": reason, "error": error})
+            try:
+                await running  # keep the order the coordinator sees: running, then failed
+            finally:  # even if the miner is stopping meanwhile
+                self._report_failure(job_id, started_at, error)
+            return
+        complete = prooflib.completion(self.key, self.chain_id, job_id, model, result, measurement)
+        self._finish(record, "completed")
+        self.metrics.jobs_completed.inc()
+        self.metrics.tokens_generated.inc(measurement.tokens_generated)
+        m = measurement
+        log.info("job completed", extra={"job_id": job_id, "model": model, "compute_time_ms": m.compute_time_ms,
+                                         "tokens_generated": m.tokens_generated, "prompt_tokens": m.prompt_tokens,
+                                         "result_hash": complete.proof.hash, "result_chars": len(result),
+                                         "gpu_utilization": m.gpu_utilization})
+        try:
+            await running
+        finally:  # a finished result must not be lost to a shutdown in between
+            self.outbox.add(Report(job_id, "complete", f"/v1/jobs/{job_id}/complete",
+                                   complete.model_dump(mode="json"), time.time()))
+
+    async def _generate(self, a: JobAssignment) -> tuple[str, prooflib.Measurement]:
+        model, options = a.job_data.model, self._options(a)
+        outcome = "error"
+        start = time.monotonic()
+        try:
+            async with GpuSampler() as gpu:
+                answer = await self.ollama.generate(model, a.job_data.prompt, options, timeout=self.ollama_timeout_s)
+            outcome = "ok"
+        finally:
+            wall_s = time.monotonic() - start
+            self.metrics.ollama_latency.labels(model, outcome).observe(wall_s)
+        log.info("ollama call", extra={
+            "job_id": a.job_id, "model": model, "options": options, "wall_ms": round(wall_s * 1000, 1),
+            "total_duration_ms": answer.total_duration / 1e6, "load_duration_ms": answer.load_duration / 1e6,
+            "prompt_eval_ms": answer.prompt_eval_duration / 1e6, "eval_ms": answer.eval_duration / 1e6,
+            "prompt_eval_count": answer.prompt_eval_count, "eval_count": answer.eval_count,
+            "done_reason": answer.done_reason})
+        # Ollama's own total is what the inference cost; wall time also counts HTTP and queueing.
+        compute_ms = answer.total_duration // 1_000_000 if answer.total_duration else round(wall_s * 1000)
+        return answer.response, prooflib.Measurement(
+            compute_time_ms=compute_ms, tokens_generated=answer.eval_count, prompt_tokens=answer.prompt_eval_count,
+            gpu_utilization=gpu.utilization, ollama_total_duration_ns=answer.total_duration or None)
+
+    def _report_failure(self, job_id: str, started_at: datetime, error: str) -> None:
+        body = StatusUpdate(status="failed", started_at=started_at, error=error)
+        self.outbox.add(Report(job_id, "failed", f"/v1/jobs/{job_id}/status", body.model_dump(mode="json"),
+                               time.time()))
+
+    def _finish(self, record: JobRecord, status: str) -> None:
+        record.status = status
+        self.metrics.active_jobs.set(self.active_jobs)
+
+    async def _report_running(self, job_id: str, started_at: datetime) -> None:
+        body = StatusUpdate(status="running", started_at=started_at)
+        for attempt in range(1, RUNNING_REPORT_ATTEMPTS + 1):
+            answer = await self.link.post(f"/v1/jobs/{job_id}/status", body)
+            if answer.outcome is not Outcome.RETRY:
+                if answer.outcome is Outcome.REFUSED:
+                    log.warning("running report refused", extra={"job_id": job_id, "http_status": answer.status,
+                                                                 "detail": answer.detail})
+                return
+            if attempt < RUNNING_REPORT_ATTEMPTS:
+                await asyncio.sleep(0.5 * 2 ** (attempt - 1))
+        log.warning("running report not delivered", extra={"job_id": job_id, "detail": answer.detail})
+
+    async def close(self) -> None:
+        """Cancel running jobs (the chain refunds them at their deadline)."""
+        tasks = [r.task for r in self._jobs.values() if r.task is not None and not r.task.done()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def describe_failure(exc: BaseException, model: str, timeout_s: float) -> tuple[str, str]:
+    """(metric reason, message for the coordinator and the client) of a failed generation."""
+    if isinstance(exc, ModelNotFound):
+        return "model_not_found", f"model '{model}' not found on the miner's Ollama: {exc.message}"
+    if isinstance(exc, OllamaUnavailable):
+        if isinstance(exc.__cause__, httpx.TimeoutException):
+            return "timeout", f"Ollama did not answer within {timeout_s:g} s"
+        return "ollama_unavailable", f"Ollama unavailable on the miner: {exc.reason}"
+    if isinstance(exc, GenerationAborted):
+        return "aborted", "Ollama aborted the generation before it finished (token repeat limit?)"
+    if isinstance(exc, OllamaError):
+        return "ollama_error", f"Ollama error: {exc}"
+    return "internal", f"miner internal error: {type(exc).__name__}: {exc}"

@@ -1,0 +1,54 @@
+"""The compute proof: what the chain's record_receipt verifies."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+
+from aitbc import tx as txlib
+from miner.proof import Measurement, build_proof, completion, result_hash, verify_completion
+from tests.unit.test_miner_fakes import CHAIN_ID, MINER, STRANGER
+
+M = Measurement(compute_time_ms=12_500, tokens_generated=150, prompt_tokens=15)
+
+
+def test_proof_fields_and_result_hash() -> None:
+    proof = build_proof(CHAIN_ID, "job_1", MINER.address, "llama3.2", "Machine learning is…", M)
+    assert proof.result_hash == hashlib.sha256("Machine learning is…".encode()).digest() == result_hash(
+        "Machine learning is…")
+    assert (proof.chain_id, proof.job_id, proof.miner, proof.model) == (CHAIN_ID, "job_1", MINER.address, "llama3.2")
+    assert (proof.compute_time_ms, proof.tokens_generated, proof.prompt_tokens) == (12_500, 150, 15)
+
+
+def test_completion_signature_verifies_with_aitbc_tx() -> None:
+    body = completion(MINER, CHAIN_ID, "job_1", "llama3.2", "result text", M)
+    data, signature = base64.b64decode(body.proof.data), bytes.fromhex(body.proof.signature)
+    assert txlib.verify_proof(MINER.public_key, data, signature)
+    assert not txlib.verify_proof(STRANGER.public_key, data, signature)
+    assert txlib.decode_proof(data).result_hash.hex() == body.proof.hash == hashlib.sha256(b"result text").hexdigest()
+    assert body.metrics.compute_time == 12.5 and body.metrics.tokens_generated == 150
+    # The chain pays compute_time_ms x price / 1000: 12.5 s at 0.02 AITBC/s = 0.25 AITBC.
+    assert txlib.decode_proof(data).compute_time_ms * 20_000 // 1000 == 250_000
+
+
+def test_proof_is_accepted_by_record_receipt_validation() -> None:
+    from aitbc.crypto import PrivateKey
+
+    body = completion(MINER, CHAIN_ID, "job_1", "m", "", M)  # empty result is still a valid proof
+    coordinator = PrivateKey(b"\x09" * 32)
+    raw = txlib.build(coordinator, CHAIN_ID, 0, "record_receipt", proof=base64.b64decode(body.proof.data),
+                      miner_signature=bytes.fromhex(body.proof.signature))
+    assert txlib.decode(raw).kind == "record_receipt"
+
+
+def test_verify_completion_rejects_tampering() -> None:
+    body = completion(MINER, CHAIN_ID, "job_1", "m", "the answer", M)
+    assert verify_completion(MINER.public_key, body).job_id == "job_1"
+    with pytest.raises(ValueError, match="result"):
+        verify_completion(MINER.public_key, body.model_copy(update={"result": "another answer"}))
+    with pytest.raises(ValueError, match="signature"):
+        verify_completion(STRANGER.public_key, body)
+    with pytest.raises(ValueError, match="another job"):
+        verify_completion(MINER.public_key, body.model_copy(update={"job_id": "job_2"}))

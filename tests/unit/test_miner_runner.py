@@ -1,0 +1,49 @@
+"""Job runner details: options passed to Ollama, failure messages, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from miner.ollama_client import OllamaUnavailable
+from miner.runner import describe_failure
+from tests.unit.test_miner_fakes import FakeCoordinator, FakeOllama, assignment, daemon
+
+
+def run_one(tmp_path: Path, ollama: FakeOllama, coordinator: FakeCoordinator, stop_early: bool = False,
+            **settings) -> None:
+    async def go() -> None:
+        miner = daemon(tmp_path, ollama=ollama, coordinator=coordinator, **settings)
+        await miner.start()
+        miner.runner.assign(assignment("job_1"))
+        while not ollama.calls:
+            await asyncio.sleep(0.005)
+        if not stop_early:
+            while miner.runner.active_jobs or len(miner.outbox):
+                await asyncio.sleep(0.005)
+        await miner.stop()
+
+    asyncio.run(go())
+
+
+def test_num_thread_setting_reaches_ollama(tmp_path: Path) -> None:
+    ollama = FakeOllama()
+    run_one(tmp_path, ollama, FakeCoordinator(), num_thread=1)
+    assert ollama.calls[0][2] == {"temperature": 0.7, "seed": 0, "num_predict": 128, "num_thread": 1}
+
+
+def test_shutdown_reports_running_jobs_as_failed(tmp_path: Path) -> None:
+    ollama, coordinator = FakeOllama(), FakeCoordinator()
+    ollama.release.clear()  # the job never finishes by itself
+    run_one(tmp_path, ollama, coordinator, stop_early=True)
+    failed = [b for p, b, _ in coordinator.calls if p == "/v1/jobs/job_1/status" and b["status"] == "failed"]
+    assert failed and "shut down" in failed[0]["error"]
+
+
+def test_timeout_message() -> None:
+    exc = OllamaUnavailable("http://o", "ReadTimeout")
+    exc.__cause__ = httpx.ReadTimeout("slow")
+    assert describe_failure(exc, "m", 300) == ("timeout", "Ollama did not answer within 300 s")
+    assert describe_failure(RuntimeError("boom"), "m", 1)[0] == "internal"
