@@ -11,12 +11,14 @@ setup:
 demo: setup
 	$(PY) -m scripts.demo
 
+QUICK := not integration and not attacks and not faults
+
 test: setup
-	$(PYTEST) -m "not integration" -q
-	$(PYTEST) -m integration -q
+	$(PYTEST) -m "$(QUICK)" -q
+	$(PYTEST) -m "integration or attacks or faults" -q
 
 test-quick: setup
-	$(PYTEST) -m "not integration" -q
+	$(PYTEST) -m "$(QUICK)" -q
 
 test-integration: setup
 	$(PYTEST) -m integration -q

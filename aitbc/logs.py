@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-_RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+# Standard LogRecord fields, and uvicorn's ANSI-coloured copy of the message.
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

@@ -8,6 +8,7 @@ import os
 import click
 
 from cli import audit, chain, keys, node
+from miner.cli import miner
 from cli.context import DEFAULT_NODE, DEFAULT_URL, Context
 
 
@@ -38,6 +39,7 @@ cli.add_command(node.node)
 cli.add_command(chain.tx)
 cli.add_command(chain.query)
 cli.add_command(audit.audit)
+cli.add_command(miner)
 
 
 def main() -> None:

@@ -84,13 +84,6 @@ def _setup_logging(settings: MinerSettings) -> None:
     # One line per HTTP call (heartbeats every few seconds) buries the events that matter.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(level if level <= logging.DEBUG else logging.WARNING)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_drop_color_message)
-
-
-def _drop_color_message(record: logging.LogRecord) -> bool:
-    record.__dict__.pop("color_message", None)  # uvicorn's ANSI copy of msg; JSON lines need none
-    return True
 
 
 def _check_port(host: str, port: int) -> None:
