@@ -142,7 +142,7 @@ class Application:
         block = Overlay(self.store)
         if self.height == 0:
             block.changes.update(self._genesis_changes)
-        state = State(block, req.height, _time_ns(req.time), self.chain_id)
+        state = State(block, req.height, _time_ns(req.time), self.chain_id, block_hash=req.hash)
         block_events = transition.begin_block(state)
         results = []
         for raw in req.txs:

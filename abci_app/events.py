@@ -14,6 +14,8 @@ RECEIPT = "receipt"
 MINER = "miner"
 ESCROW = "escrow"
 MESSAGE = "message"
+CHECK = "check"
+SLASH = "slash"
 
 INDEXED = {
     TRANSFER: {"sender", "recipient"},
@@ -22,6 +24,8 @@ INDEXED = {
     MINER: {"address", "action"},
     ESCROW: {"job_id"},
     MESSAGE: {"sender", "action"},
+    CHECK: {"job_id", "status", "miner", "checker"},
+    SLASH: {"miner", "job_id"},
 }
 
 

@@ -25,9 +25,10 @@ def supply_conserved(state: State) -> tuple[str, bool]:
     balances = sum(records.decode(Account, v).balance for _, v in _scan(state, "acct/"))
     escrow = sum(int(v) for _, v in _scan(state, "escrow/"))
     staked = sum(json.loads(v)["stake"] for _, v in _scan(state, "miner/"))
-    broken = (balances + escrow + staked != supply.total) or escrow != supply.escrow or staked != supply.staked
-    return (f"supply: balances {balances} + escrow {escrow} + staked {staked} vs total {supply.total} "
-            f"(tracked escrow {supply.escrow}, staked {supply.staked})", broken)
+    broken = (balances + escrow + staked + supply.burned != supply.total) or escrow != supply.escrow \
+        or staked != supply.staked
+    return (f"supply: balances {balances} + escrow {escrow} + staked {staked} + burned {supply.burned} "
+            f"vs total {supply.total} (tracked escrow {supply.escrow}, staked {supply.staked})", broken)
 
 
 def no_negative_balance(state: State) -> tuple[str, bool]:
@@ -44,8 +45,10 @@ def escrow_matches_open_jobs(state: State) -> tuple[str, bool]:
             problems.append(f"open job {job_id} lacks its escrow")
         elif not job.is_open and escrows.pop(job_id, None) is not None:
             problems.append(f"finished job {job_id} still holds escrow")
-        if job.status == "completed" and (job.payment + job.refund != job.max_reward or not job.receipt_id):
-            problems.append(f"completed job {job_id} paid {job.payment} + refunded {job.refund}")
+        if job.status == "completed" and (job.payment + job.refund + job.check_paid != job.max_reward
+                                          or not job.receipt_id):
+            problems.append(f"completed job {job_id} paid {job.payment} + refunded {job.refund} "
+                            f"+ checks {job.check_paid}")
     problems += [f"escrow without job: {j}" for j in escrows]
     return "; ".join(problems) or "escrow ok", bool(problems)
 

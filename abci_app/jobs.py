@@ -1,6 +1,8 @@
 """The job lifecycle on chain: submit, cancel, assign, receipt, fail, expire.
 
 pending (escrow locked) -> assigned -> completed (paid, rest refunded)
+                                    -> verifying (spot check, payment held; see checks.py)
+                                         -> completed, or failed (proven wrong: slashed, refunded)
                                     -> failed / expired (full refund)
 pending -> cancelled / failed / expired (full refund)
 """
@@ -9,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from abci_app import events, ledger, state as st
+from abci_app import checks, events, ledger, state as st
 from abci_app.records import Job, Miner, Receipt
 from abci_app.state import State
 from aitbc import tx as txlib
 from aitbc.errors import (
-    BadJobStatus, BadProofSignature, JobExists, JobNotFound, MinerAtCapacity, MinerNotFound,
-    ModelNotServed, NotAssignedMiner, StakeTooLow, Unauthorized, WrongChainId,
+    BadJobStatus, BadProofSignature, InvalidField, JobExists, JobNotFound, MinerAtCapacity, MinerNotFound,
+    ModelNotServed, NotAssignedMiner, ProofMismatch, StakeTooLow, Unauthorized, WrongChainId,
 )
 from aitbc.tx import SignedTx
 
@@ -132,40 +134,180 @@ def assign(state: State, tx: SignedTx) -> None:
     _job_event(state, job)
 
 
-def record_receipt(state: State, tx: SignedTx) -> None:
-    """Coordinator records the assigned miner's signed proof; pays and refunds.
+def _verified_proof(state: State, job: Job, raw_proof: bytes, signature: bytes, miner_address: str):
+    """The proof if `miner_address` signed it for this job as it was submitted.
 
-    Raises Unauthorized, WrongChainId, JobNotFound, BadJobStatus, NotAssignedMiner,
-    BadProofSignature.
+    Raises WrongChainId, NotAssignedMiner, BadProofSignature, ProofMismatch.
     """
-    _require_coordinator(state, tx.sender, "record receipts")
-    proof = txlib.decode_proof(tx.msg.proof)
+    proof = txlib.decode_proof(raw_proof)
     if proof.chain_id != state.chain_id:
         raise WrongChainId(state.chain_id, proof.chain_id)
-    job = _open_job(state, proof.job_id, "record a receipt for", ("assigned",))
-    if proof.miner != job.miner:
-        raise NotAssignedMiner(job.id, proof.miner, job.miner)
-    miner = st.get_miner(state, job.miner)
+    if proof.job_id != job.id:
+        raise ProofMismatch(job.id, "id", f"proof is for {proof.job_id}")
+    if proof.miner != miner_address:
+        raise NotAssignedMiner(job.id, proof.miner, miner_address)
+    miner = st.get_miner(state, miner_address)
     assert miner is not None, "assigned miner vanished"
-    if not txlib.verify_proof(bytes.fromhex(miner.public_key), tx.msg.proof, tx.msg.miner_signature):
-        raise BadProofSignature(job.miner)
+    if not txlib.verify_proof(bytes.fromhex(miner.public_key), raw_proof, signature):
+        raise BadProofSignature(miner_address)
+    # What the miner attests to having run must be what the client asked for.
+    if proof.prompt_hash and proof.prompt_hash.hex() != job.prompt_hash:
+        raise ProofMismatch(job.id, "prompt hash", proof.prompt_hash.hex())
+    if proof.HasField("options") and (proof.options.temperature_milli, proof.options.seed,
+                                      proof.options.num_predict) != (job.temperature_milli, job.seed, job.num_predict):
+        raise ProofMismatch(job.id, "options", str(proof.options).replace("\n", " "))
+    return proof
+
+
+def record_receipt(state: State, tx: SignedTx) -> None:
+    """Coordinator records the assigned miner's signed proof; pays and refunds,
+    or, when the block hash selects the job for a spot check, holds the payment.
+
+    Raises Unauthorized, WrongChainId, JobNotFound, BadJobStatus, NotAssignedMiner,
+    BadProofSignature, ProofMismatch.
+    """
+    _require_coordinator(state, tx.sender, "record receipts")
+    job_id = txlib.decode_proof(tx.msg.proof).job_id
+    job = _open_job(state, job_id, "record a receipt for", ("assigned",))
+    proof = _verified_proof(state, job, tx.msg.proof, tx.msg.miner_signature, job.miner)
     locked = st.get_escrow(state, job.id)
     assert locked is not None
     # Integer maths only: ms x uaitbc/s / 1000, rounded down, capped at the escrow.
     payment = min(proof.compute_time_ms * job.price_per_second // 1000, locked)
     receipt_id = txlib.receipt_id_for(job.id)
-    closed = _close(state, job, "completed", payment=payment, receipt_id=receipt_id)
+    job = replace(job, model_digest=proof.model_digest, result_hash=proof.result_hash.hex(), receipt_id=receipt_id)
+    params = st.get_params(state)
+    check = checks.checkable(job) and checks.selected(state.block_hash, job.id, params.check_share_bps)
+    if check:
+        _release_miner_slot(state, job.miner)
+        _move_deadline(state, job, None)
+        job = checks.open_check(state, job, payment)
+        st.set_job(state, job)
+        _job_event(state, job)
+        closed, check_status = job, "pending"
+    else:
+        closed, check_status = _close(state, job, "completed", payment=payment, receipt_id=receipt_id), ""
     st.set_receipt(state, Receipt(
         id=receipt_id, job_id=job.id, client=job.client, miner=job.miner, model=proof.model,
         result_hash=proof.result_hash.hex(), compute_time_ms=proof.compute_time_ms,
         tokens_generated=proof.tokens_generated, prompt_tokens=proof.prompt_tokens,
-        price_per_second=job.price_per_second, amount_paid=payment, refund=closed.refund,
+        price_per_second=job.price_per_second, amount_paid=closed.payment, refund=closed.refund,
         block_height=state.height, block_time_ns=state.time_ns,
         proof=tx.msg.proof.hex(), miner_signature=tx.msg.miner_signature.hex(),
+        model_digest=proof.model_digest, prompt_hash=job.prompt_hash, temperature_milli=job.temperature_milli,
+        seed=job.seed, num_predict=job.num_predict, check_status=check_status,
     ))
     state.events.append(events.event(
-        events.RECEIPT, id=receipt_id, job_id=job.id, miner=job.miner, client=job.client, amount_paid=payment,
+        events.RECEIPT, id=receipt_id, job_id=job.id, miner=job.miner, client=job.client, amount_paid=closed.payment,
     ))
+
+
+def _release_miner_slot(state: State, address: str, **counters: int) -> None:
+    miner = st.get_miner(state, address)
+    assert miner is not None
+    st.set_miner(state, replace(miner, active_jobs=miner.active_jobs - 1,
+                                **{k: getattr(miner, k) + v for k, v in counters.items()}))
+
+
+def assign_check(state: State, tx: SignedTx) -> None:
+    """Coordinator asks another miner to re-run a job under check.
+
+    Raises Unauthorized, JobNotFound, BadJobStatus, MinerNotFound, StakeTooLow,
+    ModelNotServed, MinerAtCapacity, InvalidField.
+    """
+    _require_coordinator(state, tx.sender, "assign checks")
+    job = _open_job(state, tx.msg.job_id, "assign a check for", ("verifying",))
+    if job.checker:
+        raise BadJobStatus(job.id, f"already being re-run by {job.checker}", "assign a check for")
+    if tx.msg.checker == job.miner or tx.msg.checker in job.checkers:
+        raise InvalidField("checker", "must be a miner that has not run this job yet")
+    miner = _assignable_miner(state, tx.msg.checker, job.model)
+    st.set_miner(state, replace(miner, active_jobs=miner.active_jobs + 1))
+    st.set_job(state, replace(job, checker=miner.address))
+    state.events.append(events.event(events.CHECK, job_id=job.id, status="assigned", miner=job.miner,
+                                     checker=miner.address, round=len(job.checkers) + 1))
+
+
+def record_check(state: State, tx: SignedTx) -> None:
+    """Coordinator records the checker's signed re-run; decides when it can.
+
+    Raises Unauthorized, JobNotFound, BadJobStatus, NotAssignedMiner,
+    BadProofSignature, ProofMismatch, WrongChainId.
+    """
+    _require_coordinator(state, tx.sender, "record checks")
+    job_id = txlib.decode_proof(tx.msg.proof).job_id
+    job = _open_job(state, job_id, "record a check for", ("verifying",))
+    if not job.checker:
+        raise BadJobStatus(job.id, "waiting for a checker to be assigned", "record a check for")
+    proof = _verified_proof(state, job, tx.msg.proof, tx.msg.miner_signature, job.checker)
+    if job.model_digest and proof.model_digest != job.model_digest:
+        raise ProofMismatch(job.id, "model digest", f"{proof.model_digest or 'none'} != {job.model_digest}")
+    checker = st.get_miner(state, job.checker)
+    cost = proof.compute_time_ms * checker.price_per_second // 1000
+    _release_miner_slot(state, job.checker)
+    job = replace(job, checker="", checkers=(*job.checkers, checker.address),
+                  check_hashes=(*job.check_hashes, proof.result_hash.hex()), check_costs=(*job.check_costs, cost))
+    status, majority = checks.decide(job, st.get_params(state).max_check_rounds)
+    if status == "pending":
+        st.set_job(state, job)
+        state.events.append(events.event(events.CHECK, job_id=job.id, status="escalated", miner=job.miner,
+                                         checker=checker.address, round=len(job.checkers) + 1))
+        return
+    _finish_check(state, job, status, majority)
+
+
+def _finish_check(state: State, job: Job, status: str, majority: str | None) -> None:
+    """Pay who was right, slash who was proven wrong, refund the rest, close the job."""
+    state.store.delete(checks.check_key(job.check_deadline_height, job.id))
+    if job.checker:  # a lapsed re-run still in flight: free the slot, no pay
+        _release_miner_slot(state, job.checker)
+    original_right = status != "failed"
+    locked = st.get_escrow(state, job.id)
+    payment = min(job.held_payment, locked) if original_right else 0
+    budget, paid = locked - payment, 0
+    for address, result, cost in zip(job.checkers, job.check_hashes, job.check_costs):
+        if majority is not None and result != majority:
+            checks.slash(state, address, job.client, job.id)
+            continue
+        fee = min(cost, budget - paid)
+        ledger.release_escrow(state, job.id, address, fee)
+        paid += fee
+        _credit_check(state, address)
+    slashed = 0
+    if not original_right:
+        slashed = checks.slash(state, job.miner, job.client, job.id)
+    miner = st.get_miner(state, job.miner)
+    st.set_miner(state, replace(miner, completed=miner.completed + original_right,
+                                failed=miner.failed + (not original_right)))
+    job = replace(job, checker="", check_status=status, check_paid=paid)
+    final_status = "completed" if original_right else "failed"
+    reason = "" if original_right else "result proven wrong by spot check"
+    refund = ledger.settle_escrow(state, job.id, job.client, job.miner, payment)
+    closed = replace(job, status=final_status, payment=payment, refund=refund, reason=reason,
+                     finished_height=state.height)
+    st.set_job(state, closed)
+    receipt = st.get_receipt(state, job.receipt_id)
+    st.set_receipt(state, replace(receipt, amount_paid=payment, refund=refund, check_status=status,
+                                  slashed=slashed))
+    state.events.append(events.event(events.CHECK, job_id=job.id, status=status, miner=job.miner,
+                                     checker=",".join(job.checkers), round=len(job.checkers)))
+    _job_event(state, closed, paid=payment, refunded=refund)
+
+
+def _credit_check(state: State, address: str) -> None:
+    miner = st.get_miner(state, address)
+    st.set_miner(state, replace(miner, checks_done=miner.checks_done + 1))
+
+
+def expire_checks(state: State) -> list[str]:
+    """Checks whose window closed at this height lapse: the held payment is released."""
+    stop = f"cw/{state.height:012d}0".encode()
+    lapsed = [key.decode().rsplit("/", 1)[1] for key, _ in state.store.iterate(b"cw/", stop)]
+    for job_id in lapsed:
+        job = st.get_job(state, job_id)
+        assert job is not None and job.status == "verifying", f"check index points at {job_id}"
+        _finish_check(state, job, "lapsed", None)
+    return lapsed
 
 
 def fail(state: State, tx: SignedTx) -> None:

@@ -65,6 +65,17 @@ def settle_escrow(state: State, job_id: str, client: str, miner: str, payment: i
     return refund
 
 
+def release_escrow(state: State, job_id: str, address: str, amount: int) -> None:
+    """Pay part of a job's escrow out (a checker's fee) while the job stays open."""
+    locked = st.get_escrow(state, job_id)
+    assert locked is not None and 0 <= amount <= locked, "escrow overdrawn"
+    st.set_escrow(state, job_id, locked - amount)
+    supply = st.get_supply(state)
+    st.set_supply(state, replace(supply, escrow=supply.escrow - amount))
+    if amount:
+        credit(state, address, amount)
+
+
 def bond(state: State, address: str, amount: int) -> None:
     """Lock stake from a balance. Raises UnknownAccount, InsufficientFunds."""
     debit(state, address, amount)

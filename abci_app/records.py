@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-OPEN_STATUSES = ("pending", "assigned")
+# "verifying": receipt recorded, payment held while a spot check re-runs the job.
+OPEN_STATUSES = ("pending", "assigned", "verifying")
 FINAL_STATUSES = ("completed", "failed", "expired", "cancelled")
 
 
@@ -23,7 +24,7 @@ def encode(record: Any) -> bytes:
 def decode(cls: type[T], data: bytes) -> T:
     raw = json.loads(data)
     for f in fields(cls):  # type: ignore[arg-type]
-        if f.type in ("tuple[str, ...]",) and f.name in raw:
+        if f.type.startswith("tuple[") and f.name in raw:
             raw[f.name] = tuple(raw[f.name])
     return cls(**raw)
 
@@ -34,6 +35,11 @@ class Params:
     pending_timeout_s: int = 60          # unassigned job expires after this
     job_timeout_s: int = 600             # assigned job expires after this
     min_miner_stake: int = 100_000_000   # 100 AITBC
+    check_share_bps: int = 0             # share of checkable jobs re-run by another miner (1/10000)
+    check_window_blocks: int = 30        # a check not decided by then lapses; held payment released
+    max_check_rounds: int = 2            # a mismatch escalates to one more checker; majority decides
+    slash_bps: int = 5_000               # share of stake taken from a miner proven wrong
+    slash_to_client_bps: int = 5_000     # share of the slashed amount paid to the client; rest burned
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class Miner:
     completed: int = 0
     failed: int = 0
     registered_height: int = 0
+    slashed: int = 0       # times proven wrong
+    checks_done: int = 0   # re-runs delivered for others
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,17 @@ class Job:
     payment: int = 0
     refund: int = 0
     reason: str = ""
+    # spot checks
+    model_digest: str = ""
+    result_hash: str = ""
+    held_payment: int = 0         # owed to the miner once the check passes or lapses
+    check_status: str = ""        # "", pending, passed, failed, inconclusive, lapsed
+    check_deadline_height: int = 0
+    checker: str = ""             # the checker now re-running the job
+    checkers: tuple[str, ...] = ()
+    check_hashes: tuple[str, ...] = ()
+    check_costs: tuple[int, ...] = ()  # what each checker's re-run costs at its price
+    check_paid: int = 0           # paid to checkers out of the escrow
 
     @property
     def is_open(self) -> bool:
@@ -104,6 +123,13 @@ class Receipt:
     block_time_ns: int
     proof: str
     miner_signature: str
+    model_digest: str = ""
+    prompt_hash: str = ""
+    temperature_milli: int = 0
+    seed: int = 0
+    num_predict: int = 0
+    check_status: str = ""        # as the job's; final once the check is decided
+    slashed: int = 0              # taken from the miner's stake when proven wrong
 
 
 @dataclass(frozen=True)
@@ -111,6 +137,7 @@ class Supply:
     total: int = 0     # fixed at genesis: balances + escrow + staked
     escrow: int = 0
     staked: int = 0
+    burned: int = 0    # slashed stake destroyed: balances + escrow + staked + burned = total
 
 
 @dataclass(frozen=True)

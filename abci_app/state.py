@@ -7,7 +7,8 @@ which is what the app hash covers):
     miner/<address>           Miner
     job/<id>                  Job
     escrow/<job id>           locked amount (exists exactly while the job is open)
-    dl/<deadline ns>/<job id> expiry index of open jobs
+    dl/<deadline ns>/<job id> expiry index of pending and assigned jobs
+    cw/<height>/<job id>      window of jobs under a spot check
     rcpt/<id>                 Receipt
     meta/params, meta/coordinator, meta/supply, meta/chain_id
 """
@@ -31,10 +32,11 @@ class State:
     time_ns: int = 0
     chain_id: str = ""
     events: list[Event] = field(default_factory=list)
+    block_hash: bytes = b""  # of the block being finalized; empty in CheckTx
 
     def child(self) -> "State":
         """A nested overlay for one tx: merged on success, dropped on error."""
-        return State(Overlay(self.store), self.height, self.time_ns, self.chain_id)
+        return State(Overlay(self.store), self.height, self.time_ns, self.chain_id, block_hash=self.block_hash)
 
 
 def _get(state: State, key: str, cls):

@@ -27,6 +27,8 @@ HANDLERS: dict[str, Callable[[State, SignedTx], None]] = {
     "assign_job": jobs.assign,
     "record_receipt": jobs.record_receipt,
     "fail_job": jobs.fail,
+    "assign_check": jobs.assign_check,
+    "record_check": jobs.record_check,
 }
 
 
@@ -41,9 +43,10 @@ def init_genesis(state: State, genesis: Genesis, chain_id: str) -> None:
 
 
 def begin_block(state: State) -> list[Event]:
-    """Block-level work before the txs: expire overdue jobs. Returns its events."""
+    """Block-level work before the txs: expire overdue jobs and lapsed checks. Returns its events."""
     state.events = []
     jobs.expire_overdue(state)
+    jobs.expire_checks(state)
     return state.events
 
 

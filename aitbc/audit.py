@@ -80,10 +80,11 @@ def check(snap: Snapshot) -> Report:
     balances = sum(a["balance"] for a in snap.accounts.values())
     escrow = sum(snap.escrows.values())
     staked = sum(m["stake"] for m in snap.miners)
-    total = balances + escrow + staked
+    burned = snap.supply.get("burned", 0)  # slashed stake destroyed on purpose
+    total = balances + escrow + staked + burned
     report.checks["total supply equals genesis supply"] = [] if total == snap.genesis_supply == snap.supply["total"] \
-        else [f"balances {balances} + escrow {escrow} + staked {staked} = {total}; genesis {snap.genesis_supply}; "
-              f"chain says {snap.supply['total']}"]
+        else [f"balances {balances} + escrow {escrow} + staked {staked} + burned {burned} = {total}; "
+              f"genesis {snap.genesis_supply}; chain says {snap.supply['total']}"]
     report.checks["no negative balances"] = [f"{a}: {v['balance']}" for a, v in snap.accounts.items()
                                              if v["balance"] < 0]
     open_problems, closed_problems, receipt_problems = [], [], []
@@ -92,7 +93,7 @@ def check(snap: Snapshot) -> Report:
         receipts_by_job.setdefault(receipt["job_id"], []).append(receipt)
     for job_id, job in snap.jobs.items():
         held = snap.escrows.get(job_id)
-        if job["status"] in OPEN and held != job["max_reward"]:
+        if job["status"] in OPEN and held != job["max_reward"] - job.get("check_paid", 0):
             open_problems.append(f"{job_id} ({job['status']}) holds {held} in escrow, max reward {job['max_reward']}")
         if job["status"] not in OPEN and held is not None:
             closed_problems.append(f"{job_id} is {job['status']} but still holds {held} in escrow")
@@ -103,10 +104,13 @@ def check(snap: Snapshot) -> Report:
                 continue
             receipt = found[0]
             due = min(receipt["compute_time_ms"] * receipt["price_per_second"] // 1000, job["max_reward"])
-            if receipt["amount_paid"] != due or job["payment"] != due or job["payment"] + job["refund"] != job["max_reward"]:
+            check_paid = job.get("check_paid", 0)
+            if receipt["amount_paid"] != due or job["payment"] != due \
+                    or job["payment"] + job["refund"] + check_paid != job["max_reward"]:
                 receipt_problems.append(f"{job_id} paid {receipt['amount_paid']}, due {due} "
-                                        f"(refund {job['refund']}, max reward {job['max_reward']})")
-        elif found:
+                                        f"(refund {job['refund']}, checks {check_paid}, max reward {job['max_reward']})")
+        elif found and not (job.get("check_status") == "failed" and found[0]["amount_paid"] == 0):
+            # only a result proven wrong keeps its receipt, unpaid
             receipt_problems.append(f"{job_id} is {job['status']} but has a receipt")
     orphans = [f"escrow for unknown job {j}" for j in snap.escrows if j not in snap.jobs]
     report.checks["every open job has exactly its escrow"] = open_problems + orphans

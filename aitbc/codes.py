@@ -31,6 +31,7 @@ class Code(IntEnum):
     # query answers
     NOT_FOUND = 22
     UNKNOWN_QUERY = 23
+    PROOF_MISMATCH = 24
 
 
 def code_name(code: int) -> str:

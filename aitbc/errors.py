@@ -156,3 +156,10 @@ class MinerAtCapacity(TxError):
 
     def __init__(self, miner: str, capacity: int):
         super().__init__(f"miner {miner} already runs its capacity of {capacity} job(s)")
+
+
+class ProofMismatch(TxError):
+    code = Code.PROOF_MISMATCH
+
+    def __init__(self, job_id: str, field: str, detail: str):
+        super().__init__(f"proof for job {job_id} does not match the job's {field}: {detail}")

@@ -118,7 +118,10 @@ def _validate_msg(kind: str, msg: Any) -> None:
             _check_address("miner", msg.miner)
         if kind == "fail_job":
             _check_text("reason", msg.reason, MAX_REASON, required=False)
-    elif kind == "record_receipt":
+    elif kind == "assign_check":
+        _check_text("job_id", msg.job_id, MAX_NAME)
+        _check_address("checker", msg.checker)
+    elif kind in ("record_receipt", "record_check"):
         if len(msg.miner_signature) != crypto.SIGNATURE_SIZE:
             raise InvalidField("miner_signature", "must be 64 bytes")
         proof = decode_proof(msg.proof)
@@ -126,6 +129,9 @@ def _validate_msg(kind: str, msg: Any) -> None:
         _check_address("proof.miner", proof.miner)
         if len(proof.result_hash) != 32:
             raise InvalidField("proof.result_hash", "must be a 32-byte sha256")
+        _check_text("proof.model_digest", proof.model_digest, MAX_NAME, required=False)
+        if proof.prompt_hash and len(proof.prompt_hash) != 32:
+            raise InvalidField("proof.prompt_hash", "must be a 32-byte sha256")
 
 
 def decode_proof(data: bytes) -> tx_pb2.ComputeProof:

@@ -69,9 +69,13 @@ class Signer:
         return txlib.job_id_for(KEYS[name].address, self.nonces.get(KEYS[name].address, 0))
 
 
-def submit_fields(model: str = "aitbc-tiny", prompt: str = "What is machine learning?", max_reward: int = 1_000_000):
+SUBMIT_OPTIONS = {"temperature_milli": 0, "seed": 42, "num_predict": 16}
+
+
+def submit_fields(model: str = "aitbc-tiny", prompt: str = "What is machine learning?", max_reward: int = 1_000_000,
+                  options: dict | None = None):
     return dict(job_type="inference", model=model, prompt_hash=hashlib.sha256(prompt.encode()).digest(),
-                max_reward=max_reward, options={"temperature_milli": 0, "seed": 42, "num_predict": 16})
+                max_reward=max_reward, options=options or SUBMIT_OPTIONS)
 
 
 def register_fields(models=("aitbc-tiny",), stake: int = 100_000_000, capacity: int = 2):
@@ -80,10 +84,14 @@ def register_fields(models=("aitbc-tiny",), stake: int = 100_000_000, capacity: 
 
 
 def receipt_fields(job_id: str, miner: str = "miner1", compute_time_ms: int = 12_500, result: str = "an answer",
-                   signer: str | None = None, chain_id: str = CHAIN_ID):
+                   signer: str | None = None, chain_id: str = CHAIN_ID, digest: str = "sha256:tiny",
+                   prompt: str = "What is machine learning?"):
+    """A record_receipt / record_check body: `miner`'s signed proof of a run of the default job."""
     proof = tx_pb2.ComputeProof(chain_id=chain_id, job_id=job_id, miner=KEYS[miner].address, model="aitbc-tiny",
                                 result_hash=hashlib.sha256(result.encode()).digest(),
-                                compute_time_ms=compute_time_ms, tokens_generated=150, prompt_tokens=15)
+                                compute_time_ms=compute_time_ms, tokens_generated=150, prompt_tokens=15,
+                                model_digest=digest, prompt_hash=hashlib.sha256(prompt.encode()).digest(),
+                                options=tx_pb2.JobOptions(**SUBMIT_OPTIONS))
     data, signature = txlib.sign_proof(KEYS[signer or miner], proof)
     return dict(proof=data, miner_signature=signature)
 
@@ -107,6 +115,7 @@ class Chain:
         self.height += 1
         self.time_ns += int(seconds * NS)
         self._block = self.view()
+        self._block.block_hash = hashlib.sha256(f"block {self.height}".encode()).digest()
         transition.begin_block(self._block)
 
     def apply(self, raw: bytes) -> int | TxError:

@@ -11,7 +11,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from abci_app import invariants, records, state as chainstate
 from abci_app.records import Job
-from tests.factories import KEYS, NAMES, Chain, Signer, receipt_fields, register_fields, submit_fields
+from dataclasses import replace
+
+from tests.factories import KEYS, NAMES, PARAMS, Chain, Signer, receipt_fields, register_fields, submit_fields
+
+# Half the receipts checked, short windows: the check paths get exercised too.
+CHECKED = replace(PARAMS, check_share_bps=5_000, check_window_blocks=3)
 
 USERS = list(NAMES)
 MINERS = ["miner1", "miner2", "bob"]
@@ -25,7 +30,9 @@ action = st.one_of(
     st.tuples(st.just("assign"), st.sampled_from(["coordinator", "alice"]), st.integers(0, 3), st.sampled_from(MINERS)),
     st.tuples(st.just("receipt"), st.sampled_from(["assigned"] * 3 + MINERS), st.integers(0, 3),
               st.integers(0, 600_000)),
-    st.tuples(st.just("lifecycle"), st.sampled_from(["miner1", "miner2"]), st.integers(0, 600_000)),
+    st.tuples(st.just("lifecycle"), st.sampled_from(["miner1", "miner2"]), st.integers(0, 600_000),
+              st.sampled_from(["an answer", "an answer", "forged"])),
+    st.tuples(st.just("check"), st.integers(0, 3), st.sampled_from(MINERS), st.booleans()),
     st.tuples(st.just("fail"), st.sampled_from(["coordinator"] + MINERS), st.integers(0, 3)),
     st.tuples(st.just("unbond"), st.sampled_from(MINERS)),
     st.tuples(st.just("bad_nonce"), st.sampled_from(USERS), st.sampled_from([-3, -1, 1, 2])),
@@ -58,9 +65,20 @@ def make_tx(chain: Chain, signer: Signer, jobs: list[str], act) -> bytes:
     if kind == "lifecycle":  # assign the newest job and record its receipt, as the coordinator does
         job_id = pick(0)
         # Built one after the other, so the second gets the right nonce if the first fails.
+        other = "miner2" if act[1] == "miner1" else "miner1"
+        # If the receipt is picked for a check, the other miner re-runs it honestly.
         return [lambda: signer.tx("coordinator", "assign_job", job_id=job_id, miner=KEYS[act[1]].address),
                 lambda: signer.tx("coordinator", "record_receipt",
-                                  **receipt_fields(job_id, miner=act[1], compute_time_ms=act[2]))]
+                                  **receipt_fields(job_id, miner=act[1], compute_time_ms=act[2], result=act[3])),
+                lambda: signer.tx("coordinator", "assign_check", job_id=job_id, checker=KEYS[other].address),
+                lambda: signer.tx("coordinator", "record_check",
+                                  **receipt_fields(job_id, miner=other, compute_time_ms=act[2] // 2))]
+    if kind == "check":  # a re-run by another miner, honest or not
+        job_id = pick(act[1])
+        result = "an answer" if act[3] else "something else"
+        return [lambda: signer.tx("coordinator", "assign_check", job_id=job_id, checker=KEYS[act[2]].address),
+                lambda: signer.tx("coordinator", "record_check",
+                                  **receipt_fields(job_id, miner=act[2], result=result))]
     if kind == "fail":
         return signer.tx(act[1], "fail_job", job_id=pick(act[2]))
     if kind == "unbond":
@@ -78,7 +96,7 @@ def nonces(chain: Chain) -> dict[str, int]:
 @given(blocks=st.lists(st.tuples(st.lists(action, max_size=8), st.sampled_from([1, 1, 5, 30, 61, 700])),
                        min_size=1, max_size=12))
 def test_invariants_hold_after_every_block(blocks):
-    chain, signer, jobs = Chain(), Signer(), []
+    chain, signer, jobs = Chain(CHECKED), Signer(), []
     # Two miners from the start, so that lifecycles get as far as receipts.
     assert chain.block([signer.tx(m, "register_miner", **register_fields()) for m in ("miner1", "miner2")]) == [0, 0]
     paid: dict[str, int] = {}
@@ -102,6 +120,8 @@ def test_invariants_hold_after_every_block(blocks):
         before = after
         for key, value in view.store.iterate(b"job/", b"job0"):
             job = records.decode(Job, value)
-            if job.status == "completed":
+            if job.status in ("completed", "failed") and job.receipt_id:
                 assert paid.setdefault(job.id, job.payment) == job.payment, "a job was paid twice"
                 assert chainstate.get_receipt(view, job.receipt_id).amount_paid == job.payment
+            if job.check_status == "passed":
+                assert job.payment == job.held_payment, "a miner vindicated by a check went unpaid"
