@@ -46,6 +46,8 @@ START_OPTIONS = [
     ("--report-retry", "report_retry_s", float, "seconds to retry an unacknowledged result [default 300]"),
     ("--data-dir", "data_dir", click.Path(file_okay=False), "log and outbox directory [default $AITBC_HOME/miner]"),
     ("--log-level", "log_level", click.Choice(["debug", "info", "warning", "error"]), "[default info]"),
+    ("--fault-tamper-share", "fault_tamper_share", click.FloatRange(0, 1),
+     "TEST ONLY: share of results falsified before signing, to exercise spot checks [default 0]"),
 ]
 
 

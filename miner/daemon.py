@@ -67,7 +67,7 @@ class MinerDaemon:
                       stake=s.stake if s.stake is not None else info.min_miner_stake)
         self.chain_action = await ensure_registered(self.chain, self.key, info, offer)
         self.runner = JobRunner(self.key, info.chain_id, models, s.capacity, self.ollama, self.link, self.outbox,
-                                self.metrics, s.ollama_timeout_s, s.num_thread)
+                                self.metrics, s.ollama_timeout_s, s.num_thread, s.fault_tamper_share)
         resumed = self.outbox.load()
         registration = MinerRegister(endpoint=offer.endpoint, models=models, capacity=s.capacity)
         self.presence = Presence(self.link, registration, s.heartbeat_interval_s, lambda: self.runner.active_jobs,

@@ -32,21 +32,39 @@ def result_hash(result: str) -> bytes:
     return hashlib.sha256(result.encode("utf-8")).digest()
 
 
-def build_proof(chain_id: str, job_id: str, miner: str, model: str, result: str,
+@dataclass(frozen=True)
+class RunSpec:
+    """What was run, as the proof attests: the receipt commits to it and a re-run is compared by it."""
+
+    model: str
+    model_digest: str
+    prompt: str
+    temperature: float
+    seed: int
+    num_predict: int
+
+    def options(self) -> tx_pb2.JobOptions:
+        return tx_pb2.JobOptions(temperature_milli=round(self.temperature * 1000), seed=self.seed,
+                                 num_predict=self.num_predict)
+
+
+def build_proof(chain_id: str, job_id: str, miner: str, spec: RunSpec, result: str,
                 measurement: Measurement) -> tx_pb2.ComputeProof:
     return tx_pb2.ComputeProof(
-        chain_id=chain_id, job_id=job_id, miner=miner, model=model, result_hash=result_hash(result),
+        chain_id=chain_id, job_id=job_id, miner=miner, model=spec.model, result_hash=result_hash(result),
         compute_time_ms=measurement.compute_time_ms,
         # uint32 on the wire: clamp instead of failing a finished job on an absurd count.
         tokens_generated=min(measurement.tokens_generated, 2**32 - 1),
         prompt_tokens=min(measurement.prompt_tokens, 2**32 - 1),
+        model_digest=spec.model_digest, prompt_hash=hashlib.sha256(spec.prompt.encode("utf-8")).digest(),
+        options=spec.options(),
     )
 
 
-def completion(key: PrivateKey, chain_id: str, job_id: str, model: str, result: str,
+def completion(key: PrivateKey, chain_id: str, job_id: str, spec: RunSpec, result: str,
                measurement: Measurement) -> JobComplete:
     """The signed JobComplete body for POST /v1/jobs/{id}/complete."""
-    proof = build_proof(chain_id, job_id, key.address, model, result, measurement)
+    proof = build_proof(chain_id, job_id, key.address, spec, result, measurement)
     data, signature = txlib.sign_proof(key, proof)
     return JobComplete(
         job_id=job_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from miner.gpu import GpuSampler
 from miner.metrics import MinerMetrics
 from miner.models import AssignAccepted, JobAssignment
 from miner.ollama_client import (
-    GenerateResult, GenerationAborted, ModelNotFound, OllamaError, OllamaUnavailable,
+    GenerateResult, GenerationAborted, ModelInfo, ModelNotFound, OllamaError, OllamaUnavailable,
 )
 from miner.outbox import Outbox, Report
 
@@ -38,6 +39,16 @@ RUNNING_REPORT_ATTEMPTS = 3  # "running" is informative; the completion is what 
 class Generator(Protocol):
     async def generate(self, model: str, prompt: str, options: dict[str, Any] | None = None,
                        timeout: float | None = None) -> GenerateResult: ...
+
+    async def show(self, model: str) -> ModelInfo: ...
+
+
+DIGEST_TTL_S = 30.0  # a model re-created under the same name gets a new digest
+
+
+def tamper(result: str) -> str:
+    """A wrong answer that looks like an answer (for the TEST ONLY fault switch)."""
+    return result[::-1] + " (unverified)"
 
 
 class AssignmentRejected(Exception):
@@ -84,8 +95,12 @@ class JobRecord:
 class JobRunner:
     def __init__(self, key: PrivateKey, chain_id: str, models: list[str], capacity: int, ollama: Generator,
                  link: CoordinatorLink, outbox: Outbox, metrics: MinerMetrics, ollama_timeout_s: float = 300.0,
-                 num_thread: int | None = None):
+                 num_thread: int | None = None, tamper_share: float = 0.0):
         self.key, self.chain_id, self.models, self.capacity = key, chain_id, list(models), capacity
+        # TEST ONLY fault switch: this share of results is altered before signing, so
+        # tests can show that spot checks catch and slash a cheating miner. Off by default.
+        self.tamper_share = tamper_share
+        self._digests: dict[str, tuple[float, str]] = {}
         self.ollama, self.link, self.outbox, self.metrics = ollama, link, outbox, metrics
         self.ollama_timeout_s, self.num_thread = ollama_timeout_s, num_thread
         self._offered = {base_name(m) for m in models}
@@ -175,7 +190,13 @@ class JobRunner:
             finally:  # even if the miner is stopping meanwhile
                 self._report_failure(job_id, started_at, error)
             return
-        complete = prooflib.completion(self.key, self.chain_id, job_id, model, result, measurement)
+        if self.tamper_share and random.random() < self.tamper_share:
+            result = tamper(result)
+            log.warning("TEST FAULT: result tampered before signing", extra={"job_id": job_id})
+        o = a.job_data.options
+        spec = prooflib.RunSpec(model, await self._digest(model), a.job_data.prompt, o.temperature, o.seed,
+                                o.num_predict)
+        complete = prooflib.completion(self.key, self.chain_id, job_id, spec, result, measurement)
         self._finish(record, "completed")
         self.metrics.jobs_completed.inc()
         self.metrics.tokens_generated.inc(measurement.tokens_generated)
@@ -212,6 +233,19 @@ class JobRunner:
         return answer.response, prooflib.Measurement(
             compute_time_ms=compute_ms, tokens_generated=answer.eval_count, prompt_tokens=answer.prompt_eval_count,
             gpu_utilization=gpu.utilization, ollama_total_duration_ns=answer.total_duration or None)
+
+    async def _digest(self, model: str) -> str:
+        """sha256 of the model's weights, cached briefly; '' when Ollama cannot say."""
+        cached = self._digests.get(model)
+        if cached and time.monotonic() - cached[0] < DIGEST_TTL_S:
+            return cached[1]
+        try:
+            digest = (await self.ollama.show(model)).model_digest
+        except Exception as exc:  # noqa: BLE001 - a result without digest is still a result
+            log.warning("model digest unknown", extra={"model": model, "error": str(exc)})
+            return ""
+        self._digests[model] = (time.monotonic(), digest)
+        return digest
 
     def _report_failure(self, job_id: str, started_at: datetime, error: str) -> None:
         body = StatusUpdate(status="failed", started_at=started_at, error=error)

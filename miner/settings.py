@@ -43,6 +43,8 @@ class MinerSettings(BaseSettings):
     report_retry_s: float = Field(300.0, ge=0, description="how long to retry a completion/failure report")
     data_dir: Path | None = None
     log_level: str = "info"
+    # TEST ONLY: share of results altered before signing, to exercise spot checks. Never set in production.
+    fault_tamper_share: float = Field(0.0, ge=0.0, le=1.0)
 
     @field_validator("models", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ from aitbc.rpc import BroadcastResult, QueryFailed
 from aitbc.signed_http import sign_request, verify_request
 from miner.daemon import MinerDaemon
 from miner.models import JobAssignment, JobData
-from miner.ollama_client import GenerateResult, ModelEntry
+from miner.ollama_client import GenerateResult, ModelDetails, ModelEntry, ModelInfo
 from miner.settings import MinerSettings
 
 CHAIN_ID = "aitbc-unit"
@@ -80,6 +80,9 @@ class FakeOllama:
 
     async def list_models(self) -> list[ModelEntry]:
         return [ModelEntry(name=m, model=m) for m in self.models]
+
+    async def show(self, model: str) -> ModelInfo:
+        return ModelInfo(name=model, model_digest="ab" * 32, manifest_digest="cd" * 32, size=1, details=ModelDetails())
 
     async def version(self) -> str:
         return "0.0.0"
