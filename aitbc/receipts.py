@@ -1,0 +1,80 @@
+"""Verify a receipt: signatures, hashes and arithmetic offline, the chain's record online.
+
+A receipt bundle (what `aitbc receipt export` writes) holds the on-chain
+receipt, the miner's public key, and when known the result text, the prompt
+and the job record. Everything but the comparison with the chain can be
+checked without a network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from aitbc import crypto, tx as txlib
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    ok: bool
+    detail: str = ""
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def verify_offline(bundle: dict[str, Any]) -> list[Finding]:
+    """Every check that needs no network."""
+    receipt = bundle["receipt"]
+    findings: list[Finding] = []
+    add = lambda check, ok, detail="": findings.append(Finding(check, bool(ok), detail))  # noqa: E731
+    public_key = bytes.fromhex(bundle.get("miner_public_key", ""))
+    add("miner key matches the miner's address", crypto.address_of(public_key) == receipt["miner"],
+        f"address of key {crypto.address_of(public_key)}, receipt says {receipt['miner']}")
+    proof_bytes, signature = bytes.fromhex(receipt["proof"]), bytes.fromhex(receipt["miner_signature"])
+    add("miner's signature over the proof", txlib.verify_proof(public_key, proof_bytes, signature))
+    proof = txlib.decode_proof(proof_bytes)
+    fields = {
+        "job id": (proof.job_id, receipt["job_id"]),
+        "miner": (proof.miner, receipt["miner"]),
+        "result hash": (proof.result_hash.hex(), receipt["result_hash"]),
+        "compute time": (proof.compute_time_ms, receipt["compute_time_ms"]),
+        "model digest": (proof.model_digest, receipt.get("model_digest", "")),
+        "prompt hash": (proof.prompt_hash.hex(), receipt.get("prompt_hash", "")),
+        "options": ((proof.options.temperature_milli, proof.options.seed, proof.options.num_predict),
+                    (receipt.get("temperature_milli"), receipt.get("seed"), receipt.get("num_predict"))),
+    }
+    for name, (signed, recorded) in fields.items():
+        add(f"signed {name} equals the receipt's", signed == recorded, f"signed {signed!r}, receipt {recorded!r}")
+    if bundle.get("result") is not None:
+        add("result text hashes to the result hash", _sha(bundle["result"]) == receipt["result_hash"])
+    if bundle.get("prompt") is not None:
+        add("prompt hashes to the prompt hash", _sha(bundle["prompt"]) == receipt.get("prompt_hash"))
+    job = bundle.get("job")
+    if receipt.get("check_status") == "failed":
+        add("a result proven wrong was not paid", receipt["amount_paid"] == 0)
+    elif job is not None:
+        due = min(receipt["compute_time_ms"] * receipt["price_per_second"] // 1000, job["max_reward"])
+        add("payment = compute time x price, capped at the escrow", receipt["amount_paid"] == due,
+            f"paid {receipt['amount_paid']}, due {due}")
+    return findings
+
+
+def verify_online(bundle: dict[str, Any], rpc) -> list[Finding]:
+    """Compare the bundle with the chain: the receipt, the job, and the tx that recorded it."""
+    receipt = bundle["receipt"]
+    findings = []
+    on_chain = rpc.query(f"/receipt/{receipt['id']}")
+    findings.append(Finding("receipt equals the chain's record", on_chain == receipt,
+                            "" if on_chain == receipt else "fields differ from the chain's copy"))
+    miner = rpc.query(f"/miner/{receipt['miner']}")
+    findings.append(Finding("miner key is the one registered on chain",
+                            miner["public_key"] == bundle.get("miner_public_key")))
+    found = rpc.tx_search(f"receipt.id='{receipt['id']}'")
+    heights = {int(t["height"]) for t in found.get("txs", [])}
+    findings.append(Finding("recording tx found at the receipt's height", receipt["block_height"] in heights,
+                            f"found at {sorted(heights)}"))
+    return findings
