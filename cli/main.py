@@ -7,7 +7,8 @@ import os
 
 import click
 
-from cli import audit, chain, keys, node
+from cli import audit, chain, jobs, keys, node
+from coordinator.cli import coordinator
 from miner.cli import miner
 from cli.context import DEFAULT_NODE, DEFAULT_URL, Context
 
@@ -40,6 +41,8 @@ cli.add_command(chain.tx)
 cli.add_command(chain.query)
 cli.add_command(audit.audit)
 cli.add_command(miner)
+cli.add_command(coordinator)
+jobs.register(cli)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The coordinator: job intake, API keys, miner registry and selection, receipts."""

@@ -1,0 +1,5 @@
+"""python -m coordinator start|add-key ..."""
+
+from coordinator.cli import main
+
+main()

@@ -1,0 +1,98 @@
+"""The coordinator's FastAPI app: `create_app(settings)`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from aitbc.crypto import PrivateKey
+from aitbc.rpc import ChainError
+from coordinator import scheduler
+from coordinator.core import Coordinator
+from coordinator.errors import ChainUnavailable, ServiceError
+from coordinator.middleware import BodySizeLimit, RequestMetrics
+from coordinator.routers import chain, health, jobs, miners
+from coordinator.settings import CoordinatorSettings
+
+log = logging.getLogger("coordinator")
+PROBLEM_TYPE = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, type_: str = "about:blank",
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"type": type_, "title": title, "status": status, "detail": detail}, status_code=status,
+                        media_type=PROBLEM_TYPE, headers=headers)
+
+
+def _validation_detail(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        return problem(exc.status, exc.title, exc.detail, exc.type, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(400, "Invalid request", _validation_detail(exc), "urn:aitbc:problem:invalid-request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
+        return problem(exc.status_code, title, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(ChainError)
+    async def chain_error(_request: Request, exc: ChainError) -> JSONResponse:
+        err = ChainUnavailable(f"chain node error: {exc}")
+        return problem(502, "Chain error", err.detail, "urn:aitbc:problem:chain-error")
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"event": "internal_error"})
+        return problem(500, "Internal error", f"{type(exc).__name__}: the coordinator failed; see its log")
+
+
+def create_app(settings: CoordinatorSettings | None = None, *, rpc: Any | None = None,
+               key: PrivateKey | None = None, run_scheduler: bool = True) -> FastAPI:
+    """Build the app. `rpc` and `key` replace the node client and the key (tests)."""
+    settings = settings or CoordinatorSettings()
+    coord = Coordinator(settings, rpc=rpc, key=key)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        try:
+            await coord.connect()
+        except ChainUnavailable as exc:
+            log.warning("chain not reachable yet; will keep trying", extra={"event": "chain_unavailable",
+                                                                           "detail": exc.detail})
+        task = asyncio.create_task(scheduler.run(coord)) if run_scheduler else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await coord.aclose()
+
+    app = FastAPI(title="AITBC coordinator", version="0.1.0", lifespan=lifespan,
+                  description="Job intake, API keys, miner registry and selection, receipts on a CometBFT chain.")
+    app.state.coordinator = coord
+    install_error_handlers(app)
+    app.add_middleware(RequestMetrics, metrics=coord.metrics)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for router in (jobs.router, miners.router, chain.router, health.router):
+        app.include_router(router)
+    return app

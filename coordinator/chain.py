@@ -1,0 +1,172 @@
+"""The coordinator's view of the chain: queries, broadcasts with retries, tx
+look-ups, and `TxSender`, which keeps the coordinator's own nonces in order."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aitbc import tx as txlib
+from aitbc.codes import Code
+from aitbc.crypto import PrivateKey
+from aitbc.rpc import AsyncChainRPC, BroadcastResult, ChainError, NodeUnavailable, QueryFailed, RPCError
+from coordinator.errors import ChainUnavailable
+from coordinator.metrics import Metrics
+from coordinator.store import Store
+
+log = logging.getLogger("coordinator.chain")
+
+TRIES = 3
+NONCE_CODES = (Code.NONCE_TOO_LOW, Code.NONCE_TOO_HIGH)
+
+
+@dataclass(frozen=True)
+class TxOutcome:
+    height: int
+    code: int
+    log: str
+
+
+class Chain:
+    """Thin async layer over the node's RPC; network errors retried with backoff."""
+
+    def __init__(self, rpc: AsyncChainRPC, backoff_s: float = 0.2):
+        self.rpc = rpc
+        self.backoff_s = backoff_s
+
+    async def _retry(self, what: str, call):
+        for attempt in range(TRIES):
+            try:
+                return await call()
+            except NodeUnavailable as exc:
+                if attempt == TRIES - 1:
+                    raise ChainUnavailable(f"cannot reach the chain node ({what}): {exc}") from exc
+                await asyncio.sleep(self.backoff_s * 2 ** attempt)
+
+    async def query(self, path: str) -> Any:
+        return await self._retry(path, lambda: self.rpc.query(path))
+
+    async def query_or_none(self, path: str) -> Any | None:
+        try:
+            return await self.query(path)
+        except QueryFailed as exc:
+            if exc.code == Code.NOT_FOUND:
+                return None
+            raise
+
+    async def status(self) -> dict[str, Any]:
+        return await self._retry("status", self.rpc.status)
+
+    async def params(self) -> dict[str, Any]:
+        return await self.query("/params")
+
+    async def miners(self) -> list[dict[str, Any]]:
+        return await self.query("/miners")
+
+    async def miner(self, address: str) -> dict[str, Any] | None:
+        return await self.query_or_none(f"/miner/{address}")
+
+    async def job(self, job_id: str) -> dict[str, Any] | None:
+        return await self.query_or_none(f"/job/{job_id}")
+
+    async def open_jobs(self) -> list[dict[str, Any]]:
+        return await self.query("/jobs/open")
+
+    async def receipt(self, ident: str) -> dict[str, Any] | None:
+        return await self.query_or_none(f"/receipt/{ident}")
+
+    async def account(self, address: str) -> dict[str, Any]:
+        return await self.query(f"/account/{address}")
+
+    async def pending_account(self, address: str) -> dict[str, Any]:
+        """Balance and next nonce including txs already in the mempool."""
+        return await self.query(f"/nonce/{address}")
+
+    async def broadcast(self, raw: bytes) -> BroadcastResult:
+        """broadcast_tx_sync; a tx the mempool already holds counts as accepted."""
+        async def once() -> BroadcastResult:
+            try:
+                return await self.rpc.broadcast(raw, "sync")
+            except RPCError as exc:
+                if "already exists in cache" in str(exc):
+                    return BroadcastResult(txlib.tx_hash(raw), 0, "already in the mempool")
+                raise ChainUnavailable(f"the node refused the broadcast: {exc}") from exc
+        return await self._retry("broadcast_tx_sync", once)
+
+    async def find_tx(self, tx_hash: str) -> TxOutcome | None:
+        """The tx's result once it is in a block; None while it is not (yet)."""
+        try:
+            result = await self.rpc.call("tx", hash=base64.b64encode(bytes.fromhex(tx_hash)).decode())
+        except RPCError as exc:
+            if "not found" in str(exc):
+                return None
+            raise
+        tx_result = result.get("tx_result") or {}
+        return TxOutcome(int(result.get("height", 0)), int(tx_result.get("code", 0)), tx_result.get("log", ""))
+
+    async def mempool_hashes(self) -> set[str]:
+        result = await self.rpc.call("unconfirmed_txs", limit="100")
+        return {txlib.tx_hash(base64.b64decode(raw)) for raw in result.get("txs") or []}
+
+    async def aclose(self) -> None:
+        await self.rpc.aclose()
+
+
+class TxSender:
+    """Builds, signs and broadcasts the coordinator's txs one at a time.
+
+    One key, many txs in flight: the lock makes build+sign+broadcast atomic, and
+    the local next nonce runs ahead of the chain's committed one. Any nonce
+    complaint resyncs it from /nonce (which counts the mempool).
+    """
+
+    def __init__(self, chain: Chain, key: PrivateKey, chain_id: str, store: Store, metrics: Metrics):
+        self.chain, self.key, self.chain_id = chain, key, chain_id
+        self.store, self.metrics = store, metrics
+        self._lock = asyncio.Lock()
+        self._nonce: int | None = None
+
+    def resync(self) -> None:
+        self._nonce = None
+
+    async def send(self, kind: str, for_job: str | None, /, **fields: Any) -> BroadcastResult:
+        """Sign and broadcast `kind` with `fields`, recorded as a tx of job `for_job`.
+
+        Returns the CheckTx result (ok or a rejection); raises ChainUnavailable.
+        """
+        async with self._lock:
+            for _ in range(TRIES):
+                if self._nonce is None:
+                    self._nonce = int((await self.chain.pending_account(self.key.address))["nonce"])
+                raw = txlib.build(self.key, self.chain_id, self._nonce, kind, **fields)
+                tx_hash = txlib.tx_hash(raw)
+                # Recorded before sending: after a crash the tracker still finds it.
+                self.store.add_tx(tx_hash, for_job, kind, raw, "sent")
+                try:
+                    result = await self.chain.broadcast(raw)
+                except ChainError as exc:
+                    self._nonce = None
+                    self.metrics.tx_broadcast.labels(kind=kind, outcome="error").inc()
+                    raise ChainUnavailable(f"cannot reach the chain node: {exc}") from exc
+                except ChainUnavailable:
+                    self._nonce = None
+                    self.metrics.tx_broadcast.labels(kind=kind, outcome="error").inc()
+                    raise
+                if result.ok:
+                    self._nonce += 1
+                    self.metrics.tx_broadcast.labels(kind=kind, outcome="accepted").inc()
+                    log.info("tx broadcast", extra={"event": "tx_broadcast", "kind": kind, "job_id": for_job,
+                                                    "tx_hash": tx_hash, "nonce": self._nonce - 1})
+                    return result
+                self.store.update_tx(tx_hash, status="rejected", code=result.code, log=result.log)
+                self.metrics.tx_broadcast.labels(kind=kind, outcome="rejected").inc()
+                if result.code not in NONCE_CODES:
+                    log.warning("tx rejected", extra={"event": "tx_rejected", "kind": kind, "job_id": for_job,
+                                                       "code": result.code_name, "log": result.log})
+                    return result
+                log.info("nonce out of step; resyncing", extra={"event": "nonce_resync", "log": result.log})
+                self._nonce = None
+            return result

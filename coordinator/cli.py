@@ -1,0 +1,90 @@
+"""`coordinator` commands: `start` the service, `add-key` for a client or admin.
+Mounted by the main CLI as `aitbc coordinator ...`; also `python -m coordinator`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from coordinator.apikeys import ROLES, ApiKeys
+from coordinator.settings import CoordinatorSettings
+from coordinator.store import Store
+
+
+def _settings(**flags: Any) -> CoordinatorSettings:
+    """Environment first, flags given on the command line on top."""
+    return CoordinatorSettings(**{k: v for k, v in flags.items() if v is not None})
+
+
+@click.group("coordinator")
+def coordinator() -> None:
+    """The AITBC coordinator service (job intake, miner selection, receipts)."""
+
+
+@coordinator.command("start")
+@click.option("--host", help="Listen address [env AITBC_COORDINATOR_HOST; 127.0.0.1].")
+@click.option("--port", type=int, help="Listen port [env AITBC_COORDINATOR_PORT; 18000].")
+@click.option("--node", help="CometBFT RPC URL [env AITBC_NODE; http://127.0.0.1:26657].")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="SQLite store and log [$AITBC_HOME/coordinator].")
+@click.option("--key", help="Keyring name of the coordinator's chain key [coordinator].")
+@click.option("--queue-timeout", "queue_timeout_s", type=float, help="Seconds a job may wait for a miner [60].")
+@click.option("--miner-offline-after", "miner_offline_after_s", type=float,
+              help="Seconds without heartbeat before a miner is offline [15].")
+@click.option("--rate-limit", "rate_limit_per_minute", type=float, help="Requests per minute per API key [120].")
+@click.option("--burst", "rate_limit_burst", type=int, help="Requests allowed at once per API key [20].")
+@click.option("--client-api-key", "client_api_keys", multiple=True, help="Accept this client key (repeatable).")
+@click.option("--admin-api-key", "admin_api_keys", multiple=True, help="Accept this admin key (repeatable).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def start(log_level: str, client_api_keys: tuple[str, ...], admin_api_keys: tuple[str, ...], **flags: Any) -> None:
+    """Run the coordinator (uvicorn) until Ctrl-C."""
+    import uvicorn
+
+    from aitbc.logs import setup_logging
+    from coordinator.app import create_app
+    from coordinator.core import StartupError
+
+    if client_api_keys:
+        flags["client_api_keys"] = list(client_api_keys)
+    if admin_api_keys:
+        flags["admin_api_keys"] = list(admin_api_keys)
+    settings = _settings(**flags)
+    setup_logging("coordinator", settings.log_path, getattr(logging, log_level.upper()))
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per RPC call is noise
+    try:
+        app = create_app(settings)
+    except StartupError as err:
+        raise click.ClickException(str(err)) from None
+    logging.getLogger("coordinator").info("starting", extra={
+        "event": "starting", "host": settings.host, "port": settings.port, "node": settings.node,
+        "data_dir": str(settings.data_dir), "queue_timeout_s": settings.queue_timeout_s})
+    # log_config=None: uvicorn's records go through our JSON handlers too.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, log_level=log_level)
+
+
+@coordinator.command("add-key")
+@click.option("--role", type=click.Choice(ROLES), default="client", show_default=True)
+@click.option("--label", default="", help="A note to remember whose key it is.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="The coordinator's data dir.")
+def add_key(role: str, label: str, data_dir: Path | None) -> None:
+    """Create an API key and print it (only its hash is stored)."""
+    settings = _settings(data_dir=data_dir)
+    store = Store(settings.db_path)
+    try:
+        key = ApiKeys(store, settings.api_key_pepper).create(role, label)
+    finally:
+        store.close()
+    click.echo(key)
+    click.echo(f"{role} key stored (hashed) in {settings.db_path}", err=True)
+
+
+def main() -> None:
+    coordinator(prog_name="python -m coordinator")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

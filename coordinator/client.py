@@ -1,0 +1,149 @@
+"""A typed, synchronous httpx client of the coordinator's API (used by the CLI).
+
+Errors: everything raised is a CoordinatorError. Transport failures are retried
+3 times with exponential backoff, then raised as CoordinatorUnavailable; an
+error answer becomes ApiError(status, title, detail) from its problem body.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from aitbc import tx as txlib
+from aitbc.crypto import PrivateKey
+from aitbc_pb import tx_pb2
+from coordinator.models import (
+    AccountPublic, ChainPublic, JobCancel, JobCreate, JobList, JobOptions, JobPublic, JobSubmitted, MinerPublic,
+    ReceiptPublic,
+)
+
+T = TypeVar("T", bound=BaseModel)
+TRIES = 3
+API_KEY_HEADER = "X-Api-Key"
+
+
+class CoordinatorError(Exception):
+    """Base of everything this client raises."""
+
+
+class CoordinatorUnavailable(CoordinatorError):
+    """No answer from the coordinator after 3 tries."""
+
+
+class ApiError(CoordinatorError):
+    """The coordinator answered with an error (RFC 9457 problem details)."""
+
+    def __init__(self, status: int, title: str, detail: str, headers: dict[str, str] | None = None):
+        super().__init__(f"{title} (HTTP {status}): {detail}")
+        self.status, self.title, self.detail = status, title, detail
+        self.headers = headers or {}
+
+
+class CoordinatorClient:
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 30.0, backoff_s: float = 0.5,
+                 transport: httpx.BaseTransport | None = None):
+        self.url = url.rstrip("/")
+        self.backoff_s = backoff_s
+        headers = {API_KEY_HEADER: api_key} if api_key else {}
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers, transport=transport)
+
+    def __enter__(self) -> "CoordinatorClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- plumbing ---------------------------------------------------------------
+    def _request(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        last: Exception | None = None
+        for attempt in range(TRIES):
+            if attempt:
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            try:
+                response = self._http.request(method, path, json=json, params=params)
+            except httpx.TransportError as exc:
+                last = exc
+                continue
+            if response.is_error:
+                raise _api_error(response)
+            return response.json()
+        raise CoordinatorUnavailable(f"cannot reach the coordinator at {self.url} after {TRIES} tries: {last}")
+
+    def _get(self, model: type[T], path: str, params: dict[str, Any] | None = None) -> T:
+        return model.model_validate(self._request("GET", path, params=params))
+
+    def _post(self, model: type[T], path: str, body: BaseModel) -> T:
+        return model.model_validate(self._request("POST", path, json=body.model_dump(mode="json",
+                                                                                     exclude_none=True)))
+
+    # --- the API ---------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        return self._request("GET", "/health")
+
+    def ready(self) -> dict[str, Any]:
+        return self._request("GET", "/ready")
+
+    def chain(self) -> ChainPublic:
+        return self._get(ChainPublic, "/v1/chain")
+
+    def account(self, address: str) -> AccountPublic:
+        return self._get(AccountPublic, f"/v1/accounts/{address}")
+
+    def submit_job(self, job: JobCreate) -> JobSubmitted:
+        # Safe to retry: the same signed tx is the same job, and the coordinator answers it again.
+        return self._post(JobSubmitted, "/v1/jobs", job)
+
+    def get_job(self, job_id: str) -> JobPublic:
+        return self._get(JobPublic, f"/v1/jobs/{job_id}")
+
+    def list_jobs(self, status: str | None = None, limit: int = 50) -> JobList:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        return self._get(JobList, "/v1/jobs", params)
+
+    def cancel_job(self, job_id: str, signed_tx: str) -> JobPublic:
+        return self._post(JobPublic, f"/v1/jobs/{job_id}/cancel", JobCancel(signed_tx=signed_tx))
+
+    def receipt(self, job_or_receipt_id: str) -> ReceiptPublic:
+        return self._get(ReceiptPublic, f"/v1/jobs/{job_or_receipt_id}/receipt")
+
+    def miners(self) -> list[MinerPublic]:
+        return [MinerPublic.model_validate(m) for m in self._request("GET", "/v1/miners")]
+
+
+def _api_error(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "title" in body:
+        return ApiError(response.status_code, str(body["title"]), str(body.get("detail", "")), dict(response.headers))
+    return ApiError(response.status_code, response.reason_phrase or "error", response.text[:500],
+                    dict(response.headers))
+
+
+def sign_job(key: PrivateKey, chain_id: str, nonce: int, prompt: str, model: str, max_reward: int,
+             options: JobOptions | None = None, job_type: str = "inference") -> JobCreate:
+    """A JobCreate whose submit_job tx (signed by `key`) locks `max_reward` for exactly this prompt."""
+    options = options or JobOptions()
+    raw = txlib.build(key, chain_id, nonce, "submit_job", job_type=job_type, model=model,
+                      prompt_hash=hashlib.sha256(prompt.encode("utf-8")).digest(), max_reward=max_reward,
+                      options=tx_pb2.JobOptions(temperature_milli=round(options.temperature * 1000),
+                                                seed=options.seed, num_predict=options.num_predict))
+    return JobCreate(type=job_type, prompt=prompt, model=model, options=options,
+                     signed_tx=base64.b64encode(raw).decode())
+
+
+def sign_cancel(key: PrivateKey, chain_id: str, nonce: int, job_id: str) -> str:
+    """The base64 cancel_job tx for POST /v1/jobs/{id}/cancel."""
+    return base64.b64encode(txlib.build(key, chain_id, nonce, "cancel_job", job_id=job_id)).decode()

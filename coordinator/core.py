@@ -1,0 +1,112 @@
+"""The coordinator's runtime: settings, store, chain, keys, metrics and locks,
+shared by the request handlers and the background scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from aitbc.crypto import PrivateKey
+from aitbc.keyring import KeyError_, Keyring
+from aitbc.rpc import AsyncChainRPC
+from coordinator.apikeys import ApiKeys
+from coordinator.chain import Chain, TxSender
+from coordinator.errors import ChainUnavailable
+from coordinator.metrics import Metrics
+from coordinator.ratelimit import RateLimiter
+from coordinator.settings import CoordinatorSettings
+from coordinator.store import Store
+from miner.client import MinerClient
+
+log = logging.getLogger("coordinator")
+
+
+class StartupError(RuntimeError):
+    """The coordinator cannot run as configured; the message says what to fix."""
+
+
+def load_key(settings: CoordinatorSettings) -> PrivateKey:
+    if settings.key_seed:
+        try:
+            return PrivateKey.from_hex(settings.key_seed.strip())
+        except ValueError:
+            raise StartupError("AITBC_COORDINATOR_KEY_SEED must be 64 hex digits (an ed25519 seed)") from None
+    try:
+        return Keyring().get(settings.key)
+    except KeyError_ as err:
+        raise StartupError(f"coordinator key not found: {err}. Create it with `aitbc keys add {settings.key}` "
+                           "or set AITBC_COORDINATOR_KEY_SEED") from None
+
+
+@dataclass(frozen=True)
+class ChainInfo:
+    chain_id: str
+    coordinator: str
+    price_per_second: int
+    params: dict[str, Any]
+
+
+class Coordinator:
+    """Everything a request or a scheduler tick needs, built once per app."""
+
+    def __init__(self, settings: CoordinatorSettings, rpc: Any | None = None, key: PrivateKey | None = None):
+        self.settings = settings
+        self.key = key or load_key(settings)
+        self.store = Store(settings.db_path)
+        self.metrics = Metrics()
+        self.keys = ApiKeys(self.store, settings.api_key_pepper)
+        for key_text in settings.client_api_keys:
+            self.keys.add(key_text, "client", "from settings")
+        for key_text in settings.admin_api_keys:
+            self.keys.add(key_text, "admin", "from settings")
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self.chain = Chain(rpc or AsyncChainRPC(settings.node, timeout=settings.rpc_timeout_s))
+        self.miners = MinerClient(self.key, timeout=settings.push_timeout_s)
+        self.info: ChainInfo | None = None
+        self.sender: TxSender | None = None
+        self.started_at = time.time()
+        self.pushing: set[str] = set()
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def lock(self, job_id: str) -> asyncio.Lock:
+        """One lock per job: handlers and the scheduler never interleave on a job."""
+        lock = self._locks.get(job_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[job_id] = lock
+        return lock
+
+    async def connect(self) -> ChainInfo:
+        """Learn the chain id and check that our key is the genesis coordinator."""
+        params = await self.chain.params()
+        if params["coordinator"] != self.key.address:
+            raise StartupError(f"this coordinator's key is {self.key.address}, but the chain's genesis names "
+                               f"{params['coordinator']} as coordinator; start with that key")
+        info = ChainInfo(params["chain_id"], params["coordinator"], int(params["price_per_second"]), params)
+        self.sender = TxSender(self.chain, self.key, info.chain_id, self.store, self.metrics)
+        self.info = info
+        log.info("connected to chain", extra={"event": "chain_connected", "chain_id": info.chain_id,
+                                              "node": self.settings.node, "coordinator": self.key.address})
+        return info
+
+    def require_chain(self) -> tuple[ChainInfo, TxSender]:
+        if self.info is None or self.sender is None:
+            raise ChainUnavailable(f"not connected to the chain node at {self.settings.node} yet")
+        return self.info, self.sender
+
+    def miner_online(self, last_seen: float | None, now: float | None = None, grace_from_start: bool = False) -> bool:
+        """Heartbeat within miner_offline_after_s; after a restart miners get that long to come back."""
+        now = now if now is not None else time.time()
+        seen = last_seen or 0.0
+        if grace_from_start:
+            seen = max(seen, self.started_at)
+        return now - seen <= self.settings.miner_offline_after_s
+
+    async def aclose(self) -> None:
+        await self.miners.aclose()
+        await self.chain.aclose()
+        self.store.close()

@@ -1,0 +1,193 @@
+"""Wire models of the coordinator's HTTP API (request and response bodies).
+
+Amounts travel as integer uaitbc; times as ISO-8601 UTC strings; hashes as
+lower-case hex; the client's signed tx as base64.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_PROMPT_CHARS = 8_000
+JobStatus = Literal["pending", "assigned", "running", "completed", "failed", "expired", "cancelled"]
+
+
+class JobOptions(BaseModel):
+    """Generation options; recorded on chain (temperature as milli-units)."""
+
+    model_config = ConfigDict(extra="forbid")
+    temperature: float = Field(0.7, ge=0, le=10)
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    num_predict: int = Field(128, ge=1, le=4096)
+
+
+class JobCreate(BaseModel):
+    """POST /v1/jobs. `signed_tx` is the client's submit_job tx (base64), built
+    by `aitbc submit`: it locks max_reward in escrow; the coordinator checks that
+    it matches this prompt, model and options before broadcasting it."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str = "inference"
+    prompt: str
+    model: str
+    options: JobOptions = JobOptions()
+    signed_tx: str
+    client_key: str | None = None   # the flowchart sends it; ignored (X-Api-Key authenticates)
+    timestamp: str | None = None    # the flowchart sends it; ignored
+
+
+class JobSubmitted(BaseModel):
+    job_id: str
+    status: JobStatus
+    submitted_at: datetime
+    tx_hash: str
+
+
+class JobPublic(BaseModel):
+    """GET /v1/jobs/{id}."""
+
+    job_id: str
+    status: JobStatus
+    type: str
+    model: str
+    client: str
+    miner: str | None = None
+    result: str | None = None
+    result_hash: str | None = None
+    receipt_id: str | None = None
+    max_reward: int
+    amount_paid: int | None = None
+    refund: int | None = None
+    compute_time: float | None = None       # seconds, as reported by the miner
+    tokens_generated: int | None = None
+    error: str | None = None
+    submitted_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    block_height: int | None = None          # of the receipt
+    tx_hash: str
+
+
+class JobList(BaseModel):
+    jobs: list[JobPublic]
+
+
+class StatusUpdate(BaseModel):
+    """POST /v1/jobs/{id}/status from the assigned miner (signed request)."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["running", "failed"]
+    started_at: datetime | None = None
+    error: str | None = None
+
+
+class Metrics(BaseModel):
+    compute_time: float = Field(ge=0)           # seconds of inference
+    tokens_generated: int = Field(ge=0)
+    prompt_tokens: int = Field(0, ge=0)
+    gpu_utilization: float | None = None         # null without a visible GPU
+    ollama_total_duration_ns: int | None = None
+
+
+class Proof(BaseModel):
+    hash: str            # sha256 hex of the UTF-8 result
+    data: str            # base64 of the ComputeProof protobuf the miner signed
+    signature: str       # hex ed25519 signature (aitbc.tx.sign_proof)
+
+
+class JobComplete(BaseModel):
+    """POST /v1/jobs/{id}/complete from the assigned miner (signed request)."""
+
+    model_config = ConfigDict(extra="forbid")
+    job_id: str
+    result: str
+    metrics: Metrics
+    proof: Proof
+
+
+class ReceiptPublic(BaseModel):
+    """GET /v1/jobs/{id}/receipt: the on-chain receipt."""
+
+    receipt_id: str
+    job_id: str
+    client: str
+    miner: str
+    amount_paid: int
+    refund: int
+    result_hash: str
+    compute_time_ms: int
+    price_per_second: int
+    block_height: int
+    timestamp: datetime
+
+
+class MinerRegister(BaseModel):
+    """POST /v1/miners/register (signed by the miner's key; it must be registered on chain)."""
+
+    model_config = ConfigDict(extra="forbid")
+    endpoint: str                 # e.g. http://127.0.0.1:18001
+    models: list[str]
+    capacity: int = Field(ge=1)
+
+
+class MinerHeartbeat(BaseModel):
+    """POST /v1/miners/heartbeat (signed)."""
+
+    model_config = ConfigDict(extra="forbid")
+    active_jobs: int = Field(ge=0)
+    models: list[str] | None = None
+
+
+class MinerPublic(BaseModel):
+    address: str
+    endpoint: str
+    models: list[str]
+    capacity: int
+    active_jobs: int
+    stake: int
+    completed: int
+    failed: int
+    last_seen: datetime | None
+    online: bool
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every error answer."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+
+
+class JobCancel(BaseModel):
+    """POST /v1/jobs/{id}/cancel: the client's own signed cancel_job tx (base64)."""
+
+    model_config = ConfigDict(extra="forbid")
+    signed_tx: str
+
+
+class ChainPublic(BaseModel):
+    """GET /v1/chain: what a client needs to build txs for this coordinator's chain."""
+
+    chain_id: str
+    coordinator: str
+    price_per_second: int        # uaitbc per compute second
+    node: str                    # the CometBFT RPC the coordinator uses
+    height: int | None = None
+    pending_timeout_s: int | None = None
+    job_timeout_s: int | None = None
+    min_miner_stake: int | None = None
+
+
+class AccountPublic(BaseModel):
+    """GET /v1/accounts/{address}: committed balance, and the next nonce counting the mempool."""
+
+    address: str
+    exists: bool
+    balance: int                 # uaitbc, as of the last block
+    nonce: int                   # the nonce to sign the next tx with
+    pending_balance: int         # balance once the txs in the mempool are in

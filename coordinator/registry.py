@@ -1,0 +1,56 @@
+"""Miners known to the coordinator: registration and heartbeats (signed by the
+miner's chain key), listed together with their on-chain record."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aitbc.signed_http import Signer
+from coordinator import views
+from coordinator.core import Coordinator
+from coordinator.errors import Forbidden, NotFound
+from coordinator.models import MinerHeartbeat, MinerPublic, MinerRegister
+
+log = logging.getLogger("coordinator.miners")
+
+
+async def _on_chain(coord: Coordinator, address: str) -> dict:
+    record = await coord.chain.miner(address)
+    if record is None or int(record["stake"]) <= 0:
+        raise Forbidden(f"{address} is not a registered miner on chain (no stake); register it first with a "
+                        "register_miner transaction")
+    return record
+
+
+async def register(coord: Coordinator, signer: Signer, body: MinerRegister) -> MinerPublic:
+    chain_record = await _on_chain(coord, signer.address)
+    now = time.time()
+    coord.store.upsert_miner(signer.address, body.endpoint, body.models, body.capacity, 0, now)
+    missing = sorted(set(body.models) - set(chain_record["models"]))
+    log.info("miner registered", extra={"event": "miner_registered", "miner": signer.address,
+                                        "endpoint": body.endpoint, "models": body.models,
+                                        "not_on_chain": missing})
+    return views.miner_public(coord.store.get_miner(signer.address), chain_record, True)
+
+
+async def heartbeat(coord: Coordinator, signer: Signer, body: MinerHeartbeat) -> MinerPublic:
+    local = coord.store.get_miner(signer.address)
+    if local is None:
+        raise NotFound(f"miner {signer.address} is not registered with this coordinator; "
+                       "POST /v1/miners/register first")
+    chain_record = await _on_chain(coord, signer.address)
+    was_online = coord.miner_online(local.last_seen)
+    coord.store.touch_miner(signer.address, time.time(), body.active_jobs)
+    if not was_online:
+        log.info("miner online", extra={"event": "miner_online", "miner": signer.address})
+    return views.miner_public(coord.store.get_miner(signer.address), chain_record, True)
+
+
+async def list_miners(coord: Coordinator) -> list[MinerPublic]:
+    chain_records = {m["address"]: m for m in await coord.chain.miners() if int(m["stake"]) > 0}
+    locals_ = {m.address: m for m in coord.store.list_miners()}
+    now = time.time()
+    return [views.miner_public(locals_.get(address), chain_records.get(address),
+                               address in locals_ and coord.miner_online(locals_[address].last_seen, now))
+            for address in sorted(set(chain_records) | set(locals_)) if address in chain_records]

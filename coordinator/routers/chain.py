@@ -1,0 +1,36 @@
+"""/v1/chain and /v1/accounts: what the CLI needs from the chain, through the coordinator."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from aitbc import crypto
+from coordinator.deps import CoordDep
+from coordinator.errors import InvalidRequest
+from coordinator.models import AccountPublic, ChainPublic
+from coordinator.routers import PROBLEM_RESPONSES
+
+router = APIRouter(prefix="/v1", tags=["chain"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("/chain", response_model=ChainPublic, summary="Chain id, coordinator address and price")
+async def chain_info(coord: CoordDep) -> ChainPublic:
+    info, _ = coord.require_chain()
+    status = await coord.chain.status()
+    params = await coord.chain.params()
+    return ChainPublic(chain_id=info.chain_id, coordinator=info.coordinator,
+                       price_per_second=int(params["price_per_second"]), node=coord.settings.node,
+                       height=int(status["sync_info"]["latest_block_height"]),
+                       pending_timeout_s=int(params["pending_timeout_s"]), job_timeout_s=int(params["job_timeout_s"]),
+                       min_miner_stake=int(params["min_miner_stake"]))
+
+
+@router.get("/accounts/{address}", response_model=AccountPublic, summary="Balance and next nonce")
+async def account(address: str, coord: CoordDep) -> AccountPublic:
+    if not crypto.is_address(address):
+        raise InvalidRequest(f"{address!r} is not an address (aitbc + 40 hex digits)")
+    committed = await coord.chain.account(address)
+    pending = await coord.chain.pending_account(address)
+    return AccountPublic(address=address, exists=bool(committed["exists"] or pending["exists"]),
+                         balance=int(committed["balance"]), nonce=int(pending["nonce"]),
+                         pending_balance=int(pending["balance"]))

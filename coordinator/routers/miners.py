@@ -1,0 +1,27 @@
+"""/v1/miners: registration and heartbeats signed by the miner's chain key; the list is public."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from coordinator import registry
+from coordinator.deps import CoordDep, MinerDep
+from coordinator.models import MinerHeartbeat, MinerPublic, MinerRegister
+from coordinator.routers import PROBLEM_RESPONSES
+
+router = APIRouter(prefix="/v1/miners", tags=["miners"], responses=PROBLEM_RESPONSES)
+
+
+@router.post("/register", response_model=MinerPublic, summary="Announce endpoint and models (signed)")
+async def register(body: MinerRegister, coord: CoordDep, miner: MinerDep) -> MinerPublic:
+    return await registry.register(coord, miner, body)
+
+
+@router.post("/heartbeat", response_model=MinerPublic, summary="I am alive (signed)")
+async def heartbeat(body: MinerHeartbeat, coord: CoordDep, miner: MinerDep) -> MinerPublic:
+    return await registry.heartbeat(coord, miner, body)
+
+
+@router.get("", response_model=list[MinerPublic], summary="Miners registered on chain, with their liveness")
+async def list_miners(coord: CoordDep) -> list[MinerPublic]:
+    return await registry.list_miners(coord)

@@ -1,0 +1,216 @@
+"""The background loop: track txs, reconcile, time out, assign, push.
+
+Assignment: broadcast assign_job (CheckTx state already includes the job's
+submit tx, so no block wait), then push the job to the miner. If the push
+fails after 3 tries, the job is failed on chain (full refund) and the miner is
+treated as offline until its next heartbeat: the chain has no way to take an
+assignment back, so re-assigning is not possible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aitbc.codes import Code
+from coordinator import lifecycle, recovery, selection, tracker
+from coordinator.core import Coordinator, StartupError
+from coordinator.errors import ChainUnavailable, MinerUnreachable
+from coordinator.lifecycle import event
+from coordinator.miner_push import MinerDeclined, push_assignment
+from coordinator.models import JobOptions
+from coordinator.store import JobRecord
+from miner.models import JobAssignment, JobData
+
+log = logging.getLogger("coordinator.scheduler")
+
+MINER_REFUSALS = (Code.MINER_AT_CAPACITY, Code.MODEL_NOT_SERVED, Code.MINER_NOT_FOUND, Code.STAKE_TOO_LOW)
+
+
+async def run(coord: Coordinator) -> None:
+    """Connect (and recover) once the chain answers, then tick forever."""
+    warned = 0.0
+    recovered = False
+    while True:
+        try:
+            if coord.info is None:
+                await coord.connect()
+            if not recovered:
+                await recovery.recover(coord)
+                recovered = True
+            await tick(coord)
+        except asyncio.CancelledError:
+            raise
+        except StartupError as exc:
+            log.error(str(exc), extra={"event": "startup_error"})
+            await asyncio.sleep(5)
+        except ChainUnavailable as exc:
+            if time.monotonic() - warned > 10:
+                log.warning("chain unavailable", extra={"event": "chain_unavailable", "detail": exc.detail})
+                warned = time.monotonic()
+        except Exception:  # noqa: BLE001 - the loop must survive; the trace goes to the log
+            log.exception("scheduler tick failed", extra={"event": "tick_error"})
+        await asyncio.sleep(coord.settings.tick_s)
+
+
+async def tick(coord: Coordinator) -> None:
+    await tracker.track(coord)
+    await reconcile_marked(coord)
+    await fail_overdue(coord)
+    await fail_offline_miners(coord)
+    await assign_pending(coord)
+    start_pushes(coord)
+    coord.metrics.queue_depth.set(coord.store.count_status("pending"))
+
+
+async def reconcile_marked(coord: Coordinator) -> None:
+    for job in coord.store.jobs_needing("needs_reconcile"):
+        if coord.store.job_txs_in_flight(job.id):
+            continue  # wait until every tx of the job has settled
+        async with coord.lock(job.id):
+            fresh = coord.store.get_job(job.id)
+            if fresh is not None and fresh.needs_reconcile:
+                await lifecycle.reconcile(coord, fresh)
+
+
+def _waiting_on_chain(coord: Coordinator, job: JobRecord, allow: tuple[str, ...] = ("submit_job",)) -> bool:
+    """True when the job has txs in flight besides `allow`, or its submit tx is not broadcast yet."""
+    for tx in coord.store.job_txs_in_flight(job.id):
+        if tx.status == "stored" or tx.kind not in allow:
+            return True
+    return bool(job.needs_reconcile)
+
+
+async def fail_overdue(coord: Coordinator) -> None:
+    """No miner took the job within queue_timeout_s: fail it on chain (full refund)."""
+    limit = coord.settings.queue_timeout_s
+    now = time.time()
+    for job in coord.store.jobs_with_status("pending"):
+        if now - job.submitted_at <= limit or _waiting_on_chain(coord, job):
+            continue
+        async with coord.lock(job.id):
+            fresh = coord.store.get_job(job.id)
+            if fresh is None or fresh.status != "pending":
+                continue
+            await lifecycle.fail_job(coord, fresh, f"no miner available for model {fresh.model!r} within {limit:g} s; "
+                                     "the escrow is refunded", "no_miner")
+
+
+async def fail_offline_miners(coord: Coordinator) -> None:
+    """Jobs of a miner that stopped heartbeating are failed (refund)."""
+    now = time.time()
+    for job in coord.store.jobs_with_status("assigned", "running"):
+        if job.result_hash or job.miner is None or _waiting_on_chain(coord, job):
+            continue
+        miner = coord.store.get_miner(job.miner)
+        if coord.miner_online(miner.last_seen if miner else None, now, grace_from_start=True):
+            continue
+        async with coord.lock(job.id):
+            fresh = coord.store.get_job(job.id)
+            if fresh is None or fresh.status not in ("assigned", "running") or fresh.result_hash:
+                continue
+            silent = now - max((miner.last_seen if miner else None) or 0, coord.started_at)
+            await lifecycle.fail_job(coord, fresh, f"miner {fresh.miner} went offline (no heartbeat for "
+                                     f"{silent:.0f} s); the escrow is refunded", "miner_offline")
+
+
+async def candidates(coord: Coordinator) -> list[selection.Candidate]:
+    local_active = coord.store.active_jobs_by_miner()
+    now = time.time()
+    result = []
+    for chain_miner in await coord.chain.miners():
+        local = coord.store.get_miner(chain_miner["address"])
+        result.append(selection.Candidate(
+            address=chain_miner["address"], stake=int(chain_miner["stake"]), models=tuple(chain_miner["models"]),
+            capacity=int(chain_miner["capacity"]), chain_active_jobs=int(chain_miner["active_jobs"]),
+            local_active_jobs=local_active.get(chain_miner["address"], 0), completed=int(chain_miner["completed"]),
+            failed=int(chain_miner["failed"]), online=local is not None and coord.miner_online(local.last_seen, now),
+            endpoint=(local.endpoint if local else "") or chain_miner.get("endpoint", ""),
+        ))
+    return result
+
+
+async def assign_pending(coord: Coordinator) -> None:
+    pending = [j for j in coord.store.jobs_with_status("pending") if not _waiting_on_chain(coord, j)]
+    if not pending:
+        return
+    pool = {c.address: c for c in await candidates(coord)}
+    for job in pending:
+        async with coord.lock(job.id):
+            fresh = coord.store.get_job(job.id)
+            if fresh is None or fresh.status != "pending":
+                continue
+            chosen = await _assign(coord, fresh, pool)
+        if chosen is not None:
+            c = pool[chosen]
+            pool[chosen] = selection.Candidate(**{**c.__dict__, "local_active_jobs": c.local_active_jobs + 1})
+
+
+async def _assign(coord: Coordinator, job: JobRecord, pool: dict[str, selection.Candidate]) -> str | None:
+    _, sender = coord.require_chain()
+    refused: set[str] = set()
+    while True:
+        chosen = selection.choose(pool.values(), job.model, exclude=refused)
+        if chosen is None:
+            return None
+        result = await sender.send("assign_job", job.id, job_id=job.id, miner=chosen.address)
+        if result.ok:
+            coord.store.update_job(job.id, status="assigned", miner=chosen.address, assigned_at=time.time(),
+                                   needs_push=1)
+            log.info("job assigned", extra=event("job_assigned", job, miner=chosen.address, tx_hash=result.hash))
+            return chosen.address
+        if result.code in MINER_REFUSALS:
+            refused.add(chosen.address)
+            continue
+        coord.store.update_job(job.id, needs_reconcile=1)  # the job itself is not assignable (closed?)
+        return None
+
+
+def start_pushes(coord: Coordinator) -> None:
+    for job in coord.store.jobs_needing("needs_push"):
+        if job.id not in coord.pushing:
+            coord.pushing.add(job.id)
+            asyncio.get_running_loop().create_task(_push(coord, job.id))
+
+
+async def _push(coord: Coordinator, job_id: str) -> None:
+    try:
+        await _push_once(coord, job_id)
+    except Exception:  # noqa: BLE001 - a task nobody awaits must log its own failure
+        log.exception("push failed", extra=event("push_error", job_id))
+    finally:
+        coord.pushing.discard(job_id)
+
+
+async def _push_once(coord: Coordinator, job_id: str) -> None:
+    info, _ = coord.require_chain()
+    job = coord.store.get_job(job_id)
+    if job is None or job.status not in ("assigned", "running") or job.miner is None:
+        if job is not None:
+            coord.store.update_job(job_id, needs_push=0)
+        return
+    local = coord.store.get_miner(job.miner)
+    endpoint = local.endpoint if local else ((await coord.chain.miner(job.miner)) or {}).get("endpoint", "")
+    assignment = JobAssignment(job_id=job.id, job_data=JobData(type=job.type, prompt=job.prompt, model=job.model,
+                                                               options=JobOptions(**job.options_dict)),
+                               reward=job.max_reward, chain_id=info.chain_id)
+    try:
+        if not endpoint:
+            raise MinerUnreachable(f"miner {job.miner} has no endpoint")
+        await push_assignment(coord.miners, endpoint, assignment)
+    except (MinerUnreachable, MinerDeclined) as exc:
+        detail = exc.detail if isinstance(exc, MinerUnreachable) else str(exc)
+        async with coord.lock(job_id):
+            fresh = coord.store.get_job(job_id)
+            if fresh is None or fresh.miner != job.miner or fresh.status not in ("assigned", "running") \
+                    or fresh.result_hash:
+                return
+            if isinstance(exc, MinerUnreachable):
+                coord.store.touch_miner(job.miner, None)  # offline until its next heartbeat
+            await lifecycle.fail_job(coord, fresh, f"miner {job.miner} did not take the job: {detail}; "
+                                     "the escrow is refunded", "push_failed")
+        return
+    coord.store.update_job(job_id, needs_push=0)
+    log.info("assignment pushed", extra=event("assignment_pushed", job_id, miner=job.miner, endpoint=endpoint))
+

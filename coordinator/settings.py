@@ -1,0 +1,57 @@
+"""Coordinator settings: environment (prefix AITBC_COORDINATOR_) and CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from aitbc.keyring import aitbc_home
+
+
+def _default_data_dir() -> Path:
+    return aitbc_home() / "coordinator"
+
+
+class CoordinatorSettings(BaseSettings):
+    """Everything the coordinator needs; lists accept "a,b,c" in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="AITBC_COORDINATOR_", extra="ignore")
+
+    # AITBC_NODE is the project-wide name; the prefixed one wins when both are set.
+    node: str = Field("http://127.0.0.1:26657", validation_alias=AliasChoices("AITBC_COORDINATOR_NODE", "AITBC_NODE",
+                                                                               "node"))
+    host: str = "127.0.0.1"
+    port: int = 18000
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    key: str = "coordinator"              # keyring name of the coordinator's chain key
+    key_seed: str | None = None           # hex ed25519 seed; wins over `key`
+    client_api_keys: Annotated[list[str], NoDecode] = []
+    admin_api_keys: Annotated[list[str], NoDecode] = []
+    api_key_pepper: str | None = None     # else a random one kept in the store
+    rate_limit_per_minute: float = 120.0
+    rate_limit_burst: int = 20
+    max_body_bytes: int = 64 * 1024
+    queue_timeout_s: float = 60.0
+    miner_offline_after_s: float = 15.0
+    push_timeout_s: float = 10.0
+    tick_s: float = 0.25                  # scheduler period
+    tx_lost_after_s: float = 15.0         # neither in a block nor in the mempool for this long
+    rpc_timeout_s: float = 10.0
+
+    @field_validator("client_api_keys", "admin_api_keys", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "coordinator.db"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "coordinator.log"

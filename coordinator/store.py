@@ -1,0 +1,268 @@
+"""The coordinator's SQLite store (WAL): jobs, the txs it tracks, API keys, miners.
+
+Jobs are written before their tx is broadcast, so that after a crash every
+accepted job can be reconciled with the chain. Times are epoch seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Iterable
+
+FINAL_STATUSES = ("completed", "failed", "expired", "cancelled")
+OPEN_STATUSES = ("pending", "assigned", "running")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+    hash TEXT PRIMARY KEY, role TEXT NOT NULL, label TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS miners (
+    address TEXT PRIMARY KEY, endpoint TEXT NOT NULL, models TEXT NOT NULL, capacity INTEGER NOT NULL,
+    active_jobs INTEGER NOT NULL DEFAULT 0, last_seen REAL, registered_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, api_key_hash TEXT NOT NULL, client TEXT NOT NULL, type TEXT NOT NULL,
+    model TEXT NOT NULL, prompt TEXT NOT NULL, options TEXT NOT NULL, max_reward INTEGER NOT NULL,
+    signed_tx BLOB NOT NULL, tx_hash TEXT NOT NULL, status TEXT NOT NULL, miner TEXT,
+    result TEXT, result_hash TEXT, metrics TEXT, proof BLOB, proof_signature BLOB,
+    receipt_id TEXT, amount_paid INTEGER, refund INTEGER, block_height INTEGER, error TEXT,
+    submitted_at REAL NOT NULL, assigned_at REAL, started_at REAL, completed_at REAL,
+    needs_reconcile INTEGER NOT NULL DEFAULT 0, needs_push INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, submitted_at);
+CREATE TABLE IF NOT EXISTS txs (
+    hash TEXT PRIMARY KEY, job_id TEXT, kind TEXT NOT NULL, raw BLOB NOT NULL, status TEXT NOT NULL,
+    code INTEGER, log TEXT, height INTEGER, created_at REAL NOT NULL, seen_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS txs_status ON txs (status);
+CREATE INDEX IF NOT EXISTS txs_job ON txs (job_id);
+"""
+
+# Tx statuses: stored (not yet broadcast) -> sent (in the mempool) -> committed | failed
+# (in a block with a non-zero code) | rejected (CheckTx said no) | lost (vanished).
+TX_IN_FLIGHT = ("stored", "sent")
+
+
+@dataclass
+class JobRecord:
+    id: str
+    api_key_hash: str
+    client: str
+    type: str
+    model: str
+    prompt: str
+    options: str          # JSON of JobOptions
+    max_reward: int
+    signed_tx: bytes
+    tx_hash: str
+    status: str
+    submitted_at: float
+    miner: str | None = None
+    result: str | None = None
+    result_hash: str | None = None
+    metrics: str | None = None   # JSON of Metrics
+    proof: bytes | None = None
+    proof_signature: bytes | None = None
+    receipt_id: str | None = None
+    amount_paid: int | None = None
+    refund: int | None = None
+    block_height: int | None = None
+    error: str | None = None
+    assigned_at: float | None = None
+    started_at: float | None = None
+    completed_at: float | None = None
+    needs_reconcile: int = 0
+    needs_push: int = 0
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def options_dict(self) -> dict[str, Any]:
+        return json.loads(self.options)
+
+    @property
+    def metrics_dict(self) -> dict[str, Any] | None:
+        return json.loads(self.metrics) if self.metrics else None
+
+
+@dataclass
+class TxRecord:
+    hash: str
+    job_id: str | None
+    kind: str
+    raw: bytes
+    status: str
+    created_at: float
+    seen_at: float
+    code: int | None = None
+    log: str | None = None
+    height: int | None = None
+
+
+@dataclass
+class MinerRecord:
+    address: str
+    endpoint: str
+    models: list[str]
+    capacity: int
+    active_jobs: int
+    last_seen: float | None
+    registered_at: float
+
+
+_JOB_FIELDS = [f.name for f in fields(JobRecord)]
+_TX_FIELDS = [f.name for f in fields(TxRecord)]
+
+
+class Store:
+    """Thread-safe enough for one event loop plus the odd worker thread."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def ping(self) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1").fetchone()[0] == 1
+
+    def _exec(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, tuple(args))
+
+    # --- meta --------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._exec("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta_if_absent(self, key: str, value: str) -> str:
+        self._exec("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        return self.get_meta(key) or value
+
+    # --- api keys -----------------------------------------------------------------
+    def add_api_key(self, key_hash: str, role: str, label: str = "") -> bool:
+        """False when the hash is already stored."""
+        cur = self._exec("INSERT OR IGNORE INTO api_keys (hash, role, label, created_at) VALUES (?, ?, ?, ?)",
+                         (key_hash, role, label, time.time()))
+        return cur.rowcount == 1
+
+    def api_keys(self) -> list[tuple[str, str]]:
+        return [(r["hash"], r["role"]) for r in self._exec("SELECT hash, role FROM api_keys")]
+
+    # --- jobs ------------------------------------------------------------------------
+    def insert_job(self, job: JobRecord) -> None:
+        """Raises sqlite3.IntegrityError when the id exists."""
+        values = [getattr(job, name) for name in _JOB_FIELDS]
+        self._exec(f"INSERT INTO jobs ({', '.join(_JOB_FIELDS)}) VALUES ({', '.join('?' * len(values))})", values)
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        row = self._exec("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return JobRecord(**dict(row)) if row else None
+
+    def update_job(self, job_id: str, **changes: Any) -> None:
+        unknown = set(changes) - set(_JOB_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown job fields {sorted(unknown)}")
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        self._exec(f"UPDATE jobs SET {assignments} WHERE id = ?", [*changes.values(), job_id])
+
+    def delete_job(self, job_id: str) -> None:
+        self._exec("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def list_jobs(self, api_key_hash: str | None = None, status: str | None = None,
+                  limit: int = 50) -> list[JobRecord]:
+        where, args = [], []
+        if api_key_hash is not None:
+            where.append("api_key_hash = ?")
+            args.append(api_key_hash)
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._exec(f"SELECT * FROM jobs {clause} ORDER BY submitted_at DESC LIMIT ?", [*args, limit])
+        return [JobRecord(**dict(r)) for r in rows]
+
+    def jobs_with_status(self, *statuses: str) -> list[JobRecord]:
+        marks = ", ".join("?" * len(statuses))
+        rows = self._exec(f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY submitted_at, id", statuses)
+        return [JobRecord(**dict(r)) for r in rows]
+
+    def jobs_needing(self, column: str) -> list[JobRecord]:
+        if column not in ("needs_reconcile", "needs_push"):
+            raise ValueError(column)
+        rows = self._exec(f"SELECT * FROM jobs WHERE {column} = 1 ORDER BY submitted_at, id")
+        return [JobRecord(**dict(r)) for r in rows]
+
+    def count_status(self, status: str) -> int:
+        return self._exec("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()[0]
+
+    def active_jobs_by_miner(self) -> dict[str, int]:
+        rows = self._exec("SELECT miner, COUNT(*) AS n FROM jobs WHERE status IN ('assigned', 'running') "
+                          "AND miner IS NOT NULL GROUP BY miner")
+        return {r["miner"]: r["n"] for r in rows}
+
+    # --- txs ----------------------------------------------------------------------------
+    def add_tx(self, tx_hash: str, job_id: str | None, kind: str, raw: bytes, status: str) -> None:
+        now = time.time()
+        self._exec("INSERT OR REPLACE INTO txs (hash, job_id, kind, raw, status, created_at, seen_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)", (tx_hash, job_id, kind, raw, status, now, now))
+
+    def update_tx(self, tx_hash: str, **changes: Any) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        self._exec(f"UPDATE txs SET {assignments} WHERE hash = ?", [*changes.values(), tx_hash])
+
+    def get_tx(self, tx_hash: str) -> TxRecord | None:
+        row = self._exec("SELECT * FROM txs WHERE hash = ?", (tx_hash,)).fetchone()
+        return TxRecord(**dict(row)) if row else None
+
+    def txs_in_flight(self) -> list[TxRecord]:
+        rows = self._exec("SELECT * FROM txs WHERE status IN ('stored', 'sent') ORDER BY created_at")
+        return [TxRecord(**dict(r)) for r in rows]
+
+    def job_txs_in_flight(self, job_id: str, kinds: tuple[str, ...] | None = None) -> list[TxRecord]:
+        rows = [TxRecord(**dict(r)) for r in self._exec(
+            "SELECT * FROM txs WHERE job_id = ? AND status IN ('stored', 'sent')", (job_id,))]
+        return [r for r in rows if kinds is None or r.kind in kinds]
+
+    # --- miners ----------------------------------------------------------------------------
+    def upsert_miner(self, address: str, endpoint: str, models: list[str], capacity: int,
+                     active_jobs: int, last_seen: float | None) -> None:
+        self._exec(
+            "INSERT INTO miners (address, endpoint, models, capacity, active_jobs, last_seen, registered_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(address) DO UPDATE SET endpoint = excluded.endpoint, "
+            "models = excluded.models, capacity = excluded.capacity, active_jobs = excluded.active_jobs, "
+            "last_seen = excluded.last_seen",
+            (address, endpoint, json.dumps(models), capacity, active_jobs, last_seen, time.time()))
+
+    def touch_miner(self, address: str, last_seen: float | None, active_jobs: int | None = None) -> None:
+        if active_jobs is None:
+            self._exec("UPDATE miners SET last_seen = ? WHERE address = ?", (last_seen, address))
+        else:
+            self._exec("UPDATE miners SET last_seen = ?, active_jobs = ? WHERE address = ?",
+                       (last_seen, active_jobs, address))
+
+    def get_miner(self, address: str) -> MinerRecord | None:
+        row = self._exec("SELECT * FROM miners WHERE address = ?", (address,)).fetchone()
+        return self._miner(row) if row else None
+
+    def list_miners(self) -> list[MinerRecord]:
+        return [self._miner(r) for r in self._exec("SELECT * FROM miners ORDER BY address")]
+
+    @staticmethod
+    def _miner(row: sqlite3.Row) -> MinerRecord:
+        data = dict(row)
+        data["models"] = json.loads(data["models"])
+        return MinerRecord(**data)

@@ -1,0 +1,98 @@
+"""Following every tx the coordinator broadcast (its own and clients') until it
+is in a block, and acting when one failed there or vanished from the mempool."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from coordinator import lifecycle
+from coordinator.core import Coordinator
+from coordinator.store import TxRecord
+
+log = logging.getLogger("coordinator.tracker")
+
+CLIENT_KINDS = ("submit_job", "cancel_job")
+
+
+async def track(coord: Coordinator) -> None:
+    """One pass over the txs in flight."""
+    store, chain = coord.store, coord.chain
+    mempool: set[str] | None = None
+    for tx in store.txs_in_flight():
+        if tx.status == "stored":
+            await broadcast_stored(coord, tx)
+            continue
+        outcome = await chain.find_tx(tx.hash)
+        if outcome is None:
+            if mempool is None:
+                mempool = await chain.mempool_hashes()
+            now = time.time()
+            if tx.hash in mempool:
+                store.update_tx(tx.hash, seen_at=now)
+            elif now - tx.seen_at > coord.settings.tx_lost_after_s:
+                store.update_tx(tx.hash, status="lost")
+                coord.metrics.tx_settled.labels(kind=tx.kind, state="lost").inc()
+                log.warning("tx lost", extra={"event": "tx_lost", "tx_hash": tx.hash, "kind": tx.kind,
+                                              "job_id": tx.job_id})
+                await _after_lost(coord, tx)
+            continue
+        state = "committed" if outcome.code == 0 else "failed"
+        store.update_tx(tx.hash, status=state, code=outcome.code, log=outcome.log, height=outcome.height)
+        coord.metrics.tx_settled.labels(kind=tx.kind, state=state).inc()
+        if state == "committed":
+            await _after_committed(coord, tx)
+        else:
+            log.warning("tx failed in block", extra={"event": "tx_failed", "tx_hash": tx.hash, "kind": tx.kind,
+                                                     "job_id": tx.job_id, "code": outcome.code, "log": outcome.log})
+            _after_failed(coord, tx)
+
+
+async def broadcast_stored(coord: Coordinator, tx: TxRecord) -> None:
+    """A client tx we stored but could not (or did not yet) broadcast: after a crash or an outage."""
+    if tx.job_id is None:
+        return
+    async with coord.lock(tx.job_id):
+        current = coord.store.get_tx(tx.hash)
+        if current is None or current.status != "stored":
+            return
+        result = await coord.chain.broadcast(tx.raw)
+        if result.ok:
+            coord.store.update_tx(tx.hash, status="sent", seen_at=time.time())
+            log.info("stored tx broadcast", extra={"event": "tx_broadcast", "kind": tx.kind, "tx_hash": tx.hash,
+                                                   "job_id": tx.job_id, "recovered": True})
+        else:
+            coord.store.update_tx(tx.hash, status="rejected", code=result.code, log=result.log)
+            coord.store.update_job(tx.job_id, needs_reconcile=1)
+
+
+async def _after_committed(coord: Coordinator, tx: TxRecord) -> None:
+    if tx.job_id is None:
+        return
+    async with coord.lock(tx.job_id):
+        job = coord.store.get_job(tx.job_id)
+        if job is None:
+            return
+        if tx.kind == "record_receipt":
+            if not await lifecycle.sync_receipt(coord, job):
+                coord.store.update_job(job.id, needs_reconcile=1)
+        elif (tx.kind == "assign_job" and job.status == "pending") or \
+                (tx.kind == "fail_job" and job.status != "failed") or \
+                (tx.kind == "cancel_job" and job.status != "cancelled"):
+            # Our record lags the chain (a crash between broadcast and store).
+            coord.store.update_job(job.id, needs_reconcile=1)
+
+
+def _after_failed(coord: Coordinator, tx: TxRecord) -> None:
+    if tx.kind not in CLIENT_KINDS and coord.sender is not None:
+        coord.sender.resync()
+    if tx.job_id is not None:
+        coord.store.update_job(tx.job_id, needs_reconcile=1)
+
+
+async def _after_lost(coord: Coordinator, tx: TxRecord) -> None:
+    if tx.kind in CLIENT_KINDS:
+        # The client signed it once; it is still valid unless its nonce was used since.
+        coord.store.update_tx(tx.hash, status="stored")
+        return
+    _after_failed(coord, tx)

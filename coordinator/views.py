@@ -1,0 +1,54 @@
+"""Store records and chain answers -> the API's response models."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from coordinator.models import JobPublic, JobSubmitted, MinerPublic, ReceiptPublic
+from coordinator.store import JobRecord, MinerRecord
+
+
+def ts(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=timezone.utc)
+
+
+def job_public(job: JobRecord) -> JobPublic:
+    metrics = job.metrics_dict or {}
+    completed = job.status == "completed"
+    return JobPublic(
+        job_id=job.id, status=job.status, type=job.type, model=job.model, client=job.client, miner=job.miner,
+        # A result is released only once it is paid for on chain.
+        result=job.result if completed else None,
+        result_hash=job.result_hash if completed else None,
+        receipt_id=job.receipt_id, max_reward=job.max_reward, amount_paid=job.amount_paid, refund=job.refund,
+        compute_time=metrics.get("compute_time"), tokens_generated=metrics.get("tokens_generated"),
+        error=job.error, submitted_at=ts(job.submitted_at), started_at=ts(job.started_at),
+        completed_at=ts(job.completed_at), block_height=job.block_height, tx_hash=job.tx_hash,
+    )
+
+
+def job_submitted(job: JobRecord) -> JobSubmitted:
+    return JobSubmitted(job_id=job.id, status=job.status, submitted_at=ts(job.submitted_at), tx_hash=job.tx_hash)
+
+
+def receipt_public(receipt: dict[str, Any]) -> ReceiptPublic:
+    return ReceiptPublic(
+        receipt_id=receipt["id"], job_id=receipt["job_id"], client=receipt["client"], miner=receipt["miner"],
+        amount_paid=receipt["amount_paid"], refund=receipt["refund"], result_hash=receipt["result_hash"],
+        compute_time_ms=receipt["compute_time_ms"], price_per_second=receipt["price_per_second"],
+        block_height=receipt["block_height"], timestamp=ts(receipt["block_time_ns"] / 1e9),
+    )
+
+
+def miner_public(local: MinerRecord | None, chain: dict[str, Any] | None, online: bool) -> MinerPublic:
+    chain = chain or {}
+    return MinerPublic(
+        address=local.address if local else chain["address"],
+        endpoint=(local.endpoint if local else "") or chain.get("endpoint", ""),
+        models=list(chain.get("models") or (local.models if local else [])),
+        capacity=int(chain.get("capacity") or (local.capacity if local else 0)),
+        active_jobs=int(chain.get("active_jobs", local.active_jobs if local else 0)),
+        stake=int(chain.get("stake", 0)), completed=int(chain.get("completed", 0)),
+        failed=int(chain.get("failed", 0)), last_seen=ts(local.last_seen) if local else None, online=online,
+    )

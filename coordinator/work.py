@@ -1,0 +1,75 @@
+"""Miner-facing job operations: status reports and completions from the assigned miner."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+from aitbc.signed_http import Signer
+from coordinator import lifecycle, proofs
+from coordinator.core import Coordinator
+from coordinator.errors import ChainRejected, Conflict, Forbidden, NotFound
+from coordinator.lifecycle import event
+from coordinator.models import JobComplete, StatusUpdate
+from coordinator.store import JobRecord
+
+log = logging.getLogger("coordinator.jobs")
+
+
+def assigned_job(coord: Coordinator, job_id: str, signer: Signer) -> JobRecord:
+    """The job, if `signer` is its assigned miner. Raises NotFound, Forbidden."""
+    job = coord.store.get_job(job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    if job.miner != signer.address:
+        raise Forbidden(f"job {job_id} is assigned to {job.miner or 'no miner'}, not to {signer.address}; "
+                        "only the assigned miner may report on it")
+    return job
+
+
+async def update_status(coord: Coordinator, job_id: str, signer: Signer, body: StatusUpdate) -> JobRecord:
+    assigned_job(coord, job_id, signer)
+    async with coord.lock(job_id):
+        job = assigned_job(coord, job_id, signer)
+        if body.status == "running":
+            if job.status == "assigned":
+                started = body.started_at.timestamp() if body.started_at else time.time()
+                coord.store.update_job(job_id, status="running", started_at=started)
+                log.info("job running", extra=event("job_running", job, miner=signer.address))
+            elif job.status != "running":
+                raise Conflict(f"job {job_id} is {job.status}; it cannot start running")
+        elif not job.is_final:
+            error = (body.error or "no reason given").strip()
+            await lifecycle.fail_job(coord, job, f"miner {signer.address} reported failure: {error}", "miner_error")
+        return coord.store.get_job(job_id)
+
+
+async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobComplete) -> JobRecord:
+    """Check the proof, keep the result, and put the receipt on chain (record_receipt)."""
+    info, sender = coord.require_chain()
+    assigned_job(coord, job_id, signer)
+    verified = proofs.verify_completion(body, job_id, info.chain_id, signer.address, signer.public_key)
+    result_hash = hashlib.sha256(body.result.encode("utf-8")).hexdigest()
+    async with coord.lock(job_id):
+        job = assigned_job(coord, job_id, signer)
+        if job.result_hash is not None:
+            if job.result_hash == result_hash:
+                return job  # a retry of a completion we already have
+            raise Conflict(f"job {job_id} already has a different result")
+        if job.status not in ("assigned", "running"):
+            raise Conflict(f"job {job_id} is {job.status}; its result is no longer accepted")
+        coord.store.update_job(job_id, result=body.result, result_hash=result_hash,
+                               metrics=body.metrics.model_dump_json(), proof=verified.data,
+                               proof_signature=verified.signature, started_at=job.started_at or job.assigned_at)
+        result = await sender.send("record_receipt", job_id, proof=verified.data,
+                                   miner_signature=verified.signature)
+        if not result.ok:
+            # Forget the result: it was not paid for. Take the chain's view of the job.
+            coord.store.update_job(job_id, result=None, result_hash=None, proof=None, proof_signature=None,
+                                   needs_reconcile=1)
+            raise ChainRejected(result.code, result.log, "record_receipt transaction")
+        log.info("result accepted; receipt broadcast", extra=event(
+            "job_result", job, miner=signer.address, tx_hash=result.hash,
+            compute_time=body.metrics.compute_time, tokens=body.metrics.tokens_generated))
+    return coord.store.get_job(job_id)
