@@ -9,7 +9,7 @@ setup:
 	scripts/setup.sh
 
 demo: setup
-	$(PY) -m scripts.demo
+	$(PY) scripts/demo.py
 
 QUICK := not integration and not attacks and not faults
 

@@ -1,0 +1,146 @@
+"""The main job: a local chain, app, Ollama, coordinator and miner; one inference
+job submitted through the flowchart's CLI wrapper; its final output, the
+balances before and after, and where the time went. Stops everything it started.
+
+Run with `make demo` (which sets up first). Uses the flowchart's ports when they
+are free, other free ports otherwise. Everything lives in build/demo/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
+
+from aitbc import nodehome, procs  # noqa: E402
+from aitbc.audit import audit  # noqa: E402
+from aitbc.rpc import ChainRPC  # noqa: E402
+from aitbc.units import format_amount  # noqa: E402
+from miner.ollama_client import run_sync  # noqa: E402
+from miner.ollama_server import OllamaServer  # noqa: E402
+
+PROMPT = "What is machine learning?"
+MODEL = "aitbc-tiny"
+DEMO = ROOT / "build" / "demo"
+AITBC = [str(ROOT / ".venv" / "bin" / "aitbc")]
+
+
+def say(text: str) -> None:
+    print(f"\033[1m==> {text}\033[0m", flush=True)
+
+
+def port(preferred: int) -> int:
+    if not procs.port_open(preferred):
+        return preferred
+    chosen = procs.free_port()
+    say(f"port {preferred} is busy; using {chosen}")
+    return chosen
+
+
+def run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run a CLI command, echoing it and its output as a user would see them."""
+    print("$ " + " ".join(a if " " not in a else f'"{a}"' for a in cmd), flush=True)
+    done = subprocess.run(cmd, env=env, text=True, capture_output=True)
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    if done.returncode:
+        raise SystemExit(f"demo: command failed with exit code {done.returncode}")
+    return done
+
+
+def main() -> None:
+    shutil.rmtree(DEMO, ignore_errors=True)
+    home = DEMO / "home"
+    ports = {"rpc": port(26657), "p2p": port(26656), "abci": port(26658), "coordinator": port(18000),
+             "miner": port(18001), "ollama": port(11434)}
+    api_key = "demo-" + secrets.token_hex(8)
+    env = {**os.environ, "AITBC_HOME": str(home), "AITBC_NODE": f"http://127.0.0.1:{ports['rpc']}",
+           "AITBC_URL": f"http://127.0.0.1:{ports['coordinator']}", "CLIENT_KEY": api_key}
+    started: list = []
+    try:
+        say("a local chain: cometbft + the AITBC app (1 s blocks)")
+        run(AITBC + ["node", "init", "--rpc-port", str(ports["rpc"]), "--p2p-port", str(ports["p2p"]),
+                     "--abci-port", str(ports["abci"])], env)
+        node = nodehome.Node(home / "node")
+        started.append(node)
+        node.start()
+        node.wait_for_height(2)
+
+        say(f"Ollama with the generated model {MODEL}")
+        ollama = OllamaServer(ports["ollama"], DEMO / "ollama-models", DEMO / "logs" / "ollama.log")
+        started.append(ollama)
+        ollama.start()
+        run_sync(ollama.url, lambda c: c.ensure_model(MODEL, ROOT / "build" / "models" / "aitbc-tiny.gguf"))
+
+        say("the coordinator (:%d) and a miner (:%d)" % (ports["coordinator"], ports["miner"]))
+        coordinator = procs.spawn(AITBC + ["coordinator", "start", "--port", str(ports["coordinator"]),
+                                           "--client-api-key", api_key], DEMO / "logs" / "coordinator.out", env)
+        started.append(coordinator)
+        procs.wait_until(lambda: httpx.get(f"{env['AITBC_URL']}/ready").status_code == 200, 60, "coordinator",
+                         coordinator, DEMO / "logs" / "coordinator.out")
+        miner = procs.spawn(AITBC + ["miner", "start", "--port", str(ports["miner"]), "--model", MODEL,
+                                     "--ollama-url", ollama.url, "--num-thread", "1"],
+                            DEMO / "logs" / "miner.out", env)
+        started.append(miner)
+        procs.wait_until(lambda: any(m["online"] for m in httpx.get(
+            f"{env['AITBC_URL']}/v1/miners", headers={"X-Api-Key": api_key}).json()), 90, "miner online",
+            miner, DEMO / "logs" / "miner.out")
+
+        rpc = ChainRPC(env["AITBC_NODE"])
+        keys = json.loads(subprocess.run(AITBC + ["keys", "list", "--json"], env=env, text=True,
+                                         capture_output=True, check=True).stdout)
+        address = {k["name"]: k["address"] for k in keys}
+        before = {n: rpc.query(f"/account/{address[n]}")["balance"] for n in ("alice", "miner1")}
+
+        say("the job, through the flowchart's wrapper")
+        wrapper = [str(ROOT / "scripts" / "aitbc-cli.sh")]
+        t0 = time.monotonic()
+        submitted = run(wrapper + ["submit", "inference", "--prompt", PROMPT, "--model", MODEL], env)
+        job_id = next(w for w in submitted.stdout.split() if w.startswith("job_"))
+        while True:
+            job = json.loads(subprocess.run(wrapper + ["status", job_id, "--json"], env=env, text=True,
+                                            capture_output=True).stdout)
+            if job["status"] in ("completed", "failed", "expired", "cancelled"):
+                break
+            time.sleep(0.2)
+        client_seconds = time.monotonic() - t0
+        say("final output")
+        run(wrapper + ["status", job_id], env)
+
+        after = {n: rpc.query(f"/account/{address[n]}")["balance"] for n in ("alice", "miner1")}
+        say("balances")
+        for name in ("alice", "miner1"):
+            delta = after[name] - before[name]
+            print(f"  {name:<7} {format_amount(before[name]):>22} -> {format_amount(after[name]):>22}  "
+                  f"({'+' if delta >= 0 else '-'}{format_amount(abs(delta))})")
+        report = audit(rpc)
+        print(f"  chain audit at height {report.height}: {'clean' if report.ok else report.as_dict()}")
+
+        say("where the time went")
+        ollama_s = job.get("compute_time") or 0.0
+        print(f"  client saw:         {client_seconds:6.2f} s (submit -> status completed)")
+        print(f"  Ollama total:       {ollama_s:6.3f} s (total_duration reported by the miner)")
+        print(f"  system overhead:    {client_seconds - ollama_s:6.2f} s (chain txs in 1 s blocks, HTTP, polling)")
+        print(f"  logs: {DEMO / 'logs'}, {home / 'node' / 'logs'}, {home / 'coordinator'}, {home / 'miner'}")
+        if job["status"] != "completed" or not report.ok:
+            raise SystemExit("demo: the job did not complete cleanly")
+    finally:
+        for part in reversed(started):
+            if isinstance(part, subprocess.Popen):
+                procs.stop(part)
+            else:
+                part.stop()
+
+
+if __name__ == "__main__":
+    main()
