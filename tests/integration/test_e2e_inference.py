@@ -52,3 +52,81 @@ def test_prompt_to_paid_receipt(tmp_path, chain, coordinator, ollama_server, tin
         wait_for(lambda: chain.balance("alice") == before - receipt.amount_paid, 10, "payment settled")
     finally:
         miner.stop()
+
+
+def _real_miner_online(tmp_path, chain, coordinator, ollama_url: str) -> MinerProcess:
+    miner = MinerProcess(tmp_path / "miners", "miner1", chain, coordinator.url, ollama_url, model=TINY_MODEL_NAME)
+    miner.start()
+    wait_for(lambda: any(m.online for m in coordinator.client().miners()), 60, "miner online")
+    return miner
+
+
+def _final(client, job_id: str, timeout: float = 60):
+    return wait_for(lambda: (j := client.get_job(job_id)).status in ("completed", "failed", "expired", "cancelled")
+                    and j, timeout, f"job {job_id} final")
+
+
+def test_supply_and_audit_hold_across_a_real_job(tmp_path, chain, coordinator, ollama_server, tiny_model):
+    from aitbc.audit import audit
+    miner = _real_miner_online(tmp_path, chain, coordinator, ollama_server.url)
+    try:
+        supply = chain.rpc.query("/supply")["total"]
+        before = {n: chain.balance(n) for n in ("alice", "miner1")}
+        client = coordinator.client()
+        job = _final(client, client.submit_job(chain.sign_job("alice")).job_id)
+        assert job.status == "completed"
+        receipt = chain.rpc.query(f"/receipt/{job.job_id}")
+        assert (receipt["id"], receipt["amount_paid"], receipt["result_hash"]) == \
+            (job.receipt_id, job.amount_paid, job.result_hash)
+        # paid compute time x price, the rest refunded, nothing created or lost
+        assert receipt["amount_paid"] == receipt["compute_time_ms"] * receipt["price_per_second"] // 1000
+        wait_for(lambda: chain.balance("miner1") == before["miner1"] + receipt["amount_paid"], 10, "miner paid")
+        assert chain.balance("alice") == before["alice"] - receipt["amount_paid"]
+        assert chain.rpc.query("/supply")["total"] == supply and audit(chain.rpc).ok
+    finally:
+        miner.stop()
+
+
+def test_ollama_down_fails_the_job_and_pays_nothing(tmp_path, chain, coordinator, tiny_model_path):
+    from miner.ollama_client import run_sync
+    from miner.ollama_server import OllamaServer
+    from aitbc import procs
+
+    own = OllamaServer(procs.free_port(), tmp_path / "models", tmp_path / "ollama.log")
+    own.start()
+    miner = None
+    try:
+        run_sync(own.url, lambda c: c.ensure_model(TINY_MODEL_NAME, tiny_model_path))
+        miner = _real_miner_online(tmp_path, chain, coordinator, own.url)
+        own.stop()
+        before = {n: chain.balance(n) for n in ("alice", "miner1")}
+        client = coordinator.client()
+        job = _final(client, client.submit_job(chain.sign_job("alice")).job_id)
+        assert job.status == "failed" and "ollama" in (job.error or "").lower(), job
+        wait_for(lambda: (chain.job(job.job_id) or {}).get("status") == "failed", 10, "failed on chain")
+        assert {n: chain.balance(n) for n in ("alice", "miner1")} == before  # refunded in full, nobody paid
+    finally:
+        if miner:
+            miner.stop()
+        own.stop()
+
+
+def test_miner_killed_mid_job_is_refunded(tmp_path, chain, coordinator_factory, ollama_server, tiny_model):
+    from aitbc import procs
+    from coordinator.models import JobOptions
+
+    coordinator = coordinator_factory(miner_offline_after_s=3)
+    miner = _real_miner_online(tmp_path, chain, coordinator, ollama_server.url)
+    try:
+        before = chain.balance("alice")
+        client = coordinator.client()
+        long_job = chain.sign_job("alice", options=JobOptions(temperature=0.7, seed=1, num_predict=4096))
+        job_id = client.submit_job(long_job).job_id
+        wait_for(lambda: client.get_job(job_id).status == "running", 30, "job running", interval=0.05)
+        procs.kill9(miner.proc)
+        job = _final(client, job_id, timeout=60)
+        assert job.status in ("failed", "expired") and job.amount_paid in (None, 0), job
+        wait_for(lambda: (chain.job(job_id) or {}).get("status") in ("failed", "expired"), 15, "closed on chain")
+        assert chain.balance("alice") == before
+    finally:
+        miner.stop()
