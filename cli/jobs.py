@@ -127,7 +127,7 @@ def submit() -> None:
 
 @submit.command("inference")
 @click.option("--prompt", required=True, help="The prompt.")
-@click.option("--model", required=True, help="Model name, e.g. llama3.2:latest (see `aitbc miners`).")
+@click.option("--model", required=True, help="Model name, e.g. llama3.2:latest (see `aitbc query miners`).")
 @click.option("--max-reward", default="1aitbc", show_default=True,
               help="Most you pay; locked in escrow, the unused rest refunded (e.g. 0.5, 1aitbc, 500000uaitbc).")
 @click.option("--temperature", type=click.FloatRange(0, 10), default=0.7, show_default=True)
