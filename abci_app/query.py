@@ -1,6 +1,6 @@
 """`abci_query` paths, answered as JSON from the committed state.
 
-/account/<addr>  /nonce/<addr>  /job/<id>  /jobs/open  /receipt/<id or job id>
+/account/<addr>  /nonce/<addr>  /job/<id>  /jobs/open  /checks/open  /receipt/<id or job id>
 /miner/<addr>  /miners  /params  /supply
 and, for audits, pages of everything: /accounts /jobs /escrows /receipts
 (``?after=<last key seen>&limit=<n, at most 1000>``).
@@ -92,6 +92,9 @@ def answer(state: State, check_state: State, path: str) -> Any:
             return asdict(_need(st.get_job(state, job_id), f"job {job_id}"))
         case ["jobs", "open"]:
             return _open_jobs(state)
+        case ["checks", "open"]:
+            ids = [key.decode().rsplit("/", 1)[1] for key, _ in state.store.iterate(b"cw/", b"cw0")]
+            return [asdict(st.get_job(state, job_id)) for job_id in ids]
         case ["receipt", ident]:
             return _receipt(state, ident)
         case ["miner", address]:

@@ -75,6 +75,10 @@ class Chain:
     async def open_jobs(self) -> list[dict[str, Any]]:
         return await self.query("/jobs/open")
 
+    async def open_checks(self) -> list[dict[str, Any]]:
+        """Jobs whose receipt is under a spot check (status verifying)."""
+        return await self.query("/checks/open")
+
     async def receipt(self, ident: str) -> dict[str, Any] | None:
         return await self.query_or_none(f"/receipt/{ident}")
 

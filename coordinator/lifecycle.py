@@ -48,6 +48,13 @@ async def sync_receipt(coord: Coordinator, job: JobRecord) -> bool:
     receipt = await coord.chain.receipt(job.id)
     if receipt is None:
         return False
+    if receipt.get("check_status") == "pending":
+        # Picked for a spot check: the payment is held until another miner's re-run agrees.
+        if job.status != "verifying":
+            coord.store.update_job(job.id, status="verifying", receipt_id=receipt["id"],
+                                   block_height=receipt["block_height"], miner=receipt["miner"], needs_push=0)
+            log.info("job under spot check", extra=event("job_verifying", job, receipt_id=receipt["id"]))
+        return True
     # Our clock, not the block's: BFT block time lags by up to a block, which
     # would make "completed" come before "started" for quick jobs.
     completed_at = max(time.time(), job.started_at or 0.0)
@@ -86,7 +93,7 @@ async def reconcile(coord: Coordinator, job: JobRecord, recovering: bool = False
             log.info("job back in the queue", extra=event("job_requeued", job, was=job.status))
     elif status == "assigned":
         await _reconcile_assigned(coord, job, chain_job["miner"], recovering)
-    elif status == "completed":
+    elif status in ("completed", "verifying"):
         await sync_receipt(coord, job)
     elif status in FINAL_STATUSES:
         if job.status != status:

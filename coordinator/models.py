@@ -12,7 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_PROMPT_CHARS = 8_000
-JobStatus = Literal["pending", "assigned", "running", "completed", "failed", "expired", "cancelled"]
+# verifying: the result is on chain, its payment held while a spot check re-runs the job.
+JobStatus = Literal["pending", "assigned", "running", "verifying", "completed", "failed", "expired", "cancelled"]
 
 
 class JobOptions(BaseModel):

@@ -14,7 +14,7 @@ import logging
 import time
 
 from aitbc.codes import Code
-from coordinator import lifecycle, recovery, selection, tracker
+from coordinator import checks, lifecycle, recovery, selection, tracker
 from coordinator.core import Coordinator, StartupError
 from coordinator.errors import ChainUnavailable, MinerUnreachable
 from coordinator.lifecycle import event
@@ -61,6 +61,7 @@ async def tick(coord: Coordinator) -> None:
     await fail_offline_miners(coord)
     await assign_pending(coord)
     start_pushes(coord)
+    await checks.run(coord, candidates)
     coord.metrics.queue_depth.set(coord.store.count_status("pending"))
 
 

@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS txs (
     code INTEGER, log TEXT, height INTEGER, created_at REAL NOT NULL, seen_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS txs_status ON txs (status);
 CREATE INDEX IF NOT EXISTS txs_job ON txs (job_id);
+CREATE TABLE IF NOT EXISTS check_pushes (
+    job_id TEXT NOT NULL, checker TEXT NOT NULL, pushed_at REAL NOT NULL, PRIMARY KEY (job_id, checker));
 """
 
 # Tx statuses: stored (not yet broadcast) -> sent (in the mempool) -> committed | failed
@@ -238,6 +240,14 @@ class Store:
         return [r for r in rows if kinds is None or r.kind in kinds]
 
     # --- miners ----------------------------------------------------------------------------
+    def check_pushed(self, job_id: str, checker: str) -> bool:
+        """Whether the re-run of `job_id` was already handed to `checker`."""
+        return self._exec("SELECT 1 FROM check_pushes WHERE job_id = ? AND checker = ?",
+                          (job_id, checker)).fetchone() is not None
+
+    def mark_check_pushed(self, job_id: str, checker: str) -> None:
+        self._exec("INSERT OR IGNORE INTO check_pushes VALUES (?, ?, ?)", (job_id, checker, time.time()))
+
     def upsert_miner(self, address: str, endpoint: str, models: list[str], capacity: int,
                      active_jobs: int, last_seen: float | None) -> None:
         self._exec(

@@ -73,7 +73,9 @@ async def _after_committed(coord: Coordinator, tx: TxRecord) -> None:
         job = coord.store.get_job(tx.job_id)
         if job is None:
             return
-        if tx.kind == "record_receipt":
+        if tx.kind == "record_check":
+            coord.store.update_job(job.id, needs_reconcile=1)  # the check may be decided now
+        elif tx.kind == "record_receipt":
             if not await lifecycle.sync_receipt(coord, job):
                 coord.store.update_job(job.id, needs_reconcile=1)
         elif (tx.kind == "assign_job" and job.status == "pending") or \

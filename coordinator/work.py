@@ -7,7 +7,7 @@ import logging
 import time
 
 from aitbc.signed_http import Signer
-from coordinator import lifecycle, proofs
+from coordinator import checks, lifecycle, proofs
 from coordinator.core import Coordinator
 from coordinator.errors import ChainRejected, Conflict, Forbidden, NotFound
 from coordinator.lifecycle import event
@@ -28,7 +28,18 @@ def assigned_job(coord: Coordinator, job_id: str, signer: Signer) -> JobRecord:
     return job
 
 
+def _checker_report(coord: Coordinator, job_id: str, signer: Signer) -> bool:
+    """A report from a miner re-running a job under spot check, not from its miner."""
+    job = coord.store.get_job(job_id)
+    return job is not None and job.status == "verifying" and job.miner != signer.address
+
+
 async def update_status(coord: Coordinator, job_id: str, signer: Signer, body: StatusUpdate) -> JobRecord:
+    if _checker_report(coord, job_id, signer):
+        # A checker's progress changes nothing: a failed re-run lapses on chain.
+        log.info("checker status", extra=event("check_status", job_id, checker=signer.address, status=body.status,
+                                               error=body.error))
+        return coord.store.get_job(job_id)
     assigned_job(coord, job_id, signer)
     async with coord.lock(job_id):
         job = assigned_job(coord, job_id, signer)
@@ -47,6 +58,8 @@ async def update_status(coord: Coordinator, job_id: str, signer: Signer, body: S
 
 async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobComplete) -> JobRecord:
     """Check the proof, keep the result, and put the receipt on chain (record_receipt)."""
+    if _checker_report(coord, job_id, signer):
+        return await checks.complete(coord, job_id, signer, body)
     info, sender = coord.require_chain()
     assigned_job(coord, job_id, signer)
     verified = proofs.verify_completion(body, job_id, info.chain_id, signer.address, signer.public_key)

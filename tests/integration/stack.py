@@ -329,14 +329,14 @@ class MinerProcess:
     """The real miner daemon: `python -m miner start` against a real Ollama."""
 
     def __init__(self, root: Path, name: str, chain: ChainStack, coordinator_url: str, ollama_url: str,
-                 model: str = MODEL, capacity: int = 1):
+                 model: str = MODEL, capacity: int = 1, extra_args: tuple[str, ...] = ()):
         self.root, self.name = root, name
         self.port = procs.free_port()
         self.log_path = root / f"{name}.out"
         self.cmd = [sys.executable, "-m", "miner", "start", "--key", KEYS[name].seed.hex(), "--node", chain.url,
                     "--coordinator-url", coordinator_url, "--port", str(self.port), "--ollama-url", ollama_url,
                     "--model", model, "--capacity", str(capacity), "--num-thread", "1",
-                    "--heartbeat-interval", "1", "--data-dir", str(root / name)]
+                    "--heartbeat-interval", "1", "--data-dir", str(root / name), *extra_args]
         self.proc = None
 
     @property

@@ -1,0 +1,101 @@
+"""Verifiable inference with the real stack: spot checks catch a miner that
+falsifies results (the miner's TEST ONLY fault switch) and slash it; honest
+miners over many checked jobs are never slashed; the audit stays clean."""
+
+# ruff: noqa: F811  (imported fixtures are redefined as test parameters)
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aitbc.audit import audit
+from coordinator.models import JobOptions
+from miner.ollama_server import TINY_MODEL_NAME
+from tests.factories import KEYS
+from tests.integration.ollama_fixtures import ollama_server, tiny_model, tiny_model_path  # noqa: F401
+from tests.integration.stack import ChainStack, CoordinatorProcess, MinerProcess, wait_for
+
+pytestmark = pytest.mark.integration
+DETERMINISTIC = JobOptions(temperature=0, seed=42, num_predict=24)
+
+
+@pytest.fixture
+def checked_chain(tmp_path: Path):
+    """Every deterministic job's receipt is checked; windows long enough for three runs."""
+    stack = ChainStack(tmp_path / "chain", pending_timeout_s=60, job_timeout_s=120, check_share_bps=10_000,
+                       check_window_blocks=60)
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
+
+
+def start_miners(tmp_path, chain, coordinator, ollama_url, specs) -> list[MinerProcess]:
+    miners = []
+    for name, args in specs:
+        miners.append(MinerProcess(tmp_path / "miners", name, chain, coordinator.url, ollama_url,
+                                   model=TINY_MODEL_NAME, extra_args=args).start())
+    wait_for(lambda: sum(m.online for m in coordinator.client().miners()) == len(specs), 60, "miners online")
+    return miners
+
+
+def final(client, job_id: str, timeout: float = 120):
+    return wait_for(lambda: (j := client.get_job(job_id)).status in ("completed", "failed", "expired") and j,
+                    timeout, f"job {job_id} decided")
+
+
+def test_tampering_miner_is_detected_and_slashed(tmp_path, checked_chain, ollama_server, tiny_model):
+    chain = checked_chain
+    coordinator = CoordinatorProcess(tmp_path / "coordinator", chain).start()
+    # The cheat stakes most, so it is picked first; the two honest miners become its checkers.
+    miners = start_miners(tmp_path, chain, coordinator, ollama_server.url, [
+        ("miner1", ("--stake", "300aitbc", "--fault-tamper-share", "1")),
+        ("miner2", ()), ("bob", ())])
+    try:
+        stake_before = chain.rpc.query(f"/miner/{KEYS['miner1'].address}")["stake"]
+        alice_before = chain.balance("alice")
+        client = coordinator.client()
+        job = final(client, client.submit_job(chain.sign_job("alice", options=DETERMINISTIC)).job_id)
+        assert job.status == "failed" and "proven wrong" in (job.error or ""), job
+        on_chain = chain.rpc.query(f"/job/{job.job_id}")
+        assert on_chain["check_status"] == "failed" and on_chain["miner"] == KEYS["miner1"].address
+        assert set(on_chain["checkers"]) == {KEYS["miner2"].address, KEYS["bob"].address}
+        cheat = chain.rpc.query(f"/miner/{KEYS['miner1'].address}")
+        params = chain.rpc.query("/params")
+        slashed = stake_before * params["slash_bps"] // 10_000
+        assert cheat["stake"] == stake_before - slashed and cheat["slashed"] == 1
+        receipt = chain.rpc.query(f"/receipt/{job.job_id}")
+        assert receipt["amount_paid"] == 0 and receipt["slashed"] == slashed
+        # the client paid the two honest re-runs, got the slash share, paid the cheat nothing
+        to_client = slashed * params["slash_to_client_bps"] // 10_000
+        assert chain.balance("alice") == alice_before - on_chain["check_paid"] + to_client
+        assert chain.rpc.query("/supply")["burned"] == slashed - to_client
+        assert audit(chain.rpc).ok
+    finally:
+        for miner in miners:
+            miner.stop()
+        coordinator.stop()
+
+
+def test_honest_miners_are_never_slashed(tmp_path, checked_chain, ollama_server, tiny_model):
+    chain = checked_chain
+    coordinator = CoordinatorProcess(tmp_path / "coordinator", chain).start()
+    miners = start_miners(tmp_path, chain, coordinator, ollama_server.url, [("miner1", ()), ("miner2", ())])
+    try:
+        client = coordinator.client()
+        prompts = [f"question number {i}" for i in range(6)]
+        ids = [client.submit_job(chain.sign_job("alice", prompt=p, options=DETERMINISTIC)).job_id for p in prompts]
+        jobs = [final(client, job_id) for job_id in ids]
+        assert [j.status for j in jobs] == ["completed"] * len(ids)
+        for job in jobs:
+            on_chain = chain.rpc.query(f"/job/{job.job_id}")
+            assert on_chain["check_status"] == "passed" and on_chain["payment"] > 0
+        for name in ("miner1", "miner2"):
+            assert chain.rpc.query(f"/miner/{KEYS[name].address}")["slashed"] == 0
+        assert chain.rpc.query("/supply")["burned"] == 0 and audit(chain.rpc).ok
+    finally:
+        for miner in miners:
+            miner.stop()
+        coordinator.stop()
