@@ -30,7 +30,7 @@ STATE_FILE = "testnet.json"
 MAX_NODES = 7
 
 
-class TestnetError(RuntimeError):
+class NetError(RuntimeError):
     """A testnet that cannot be created, found or started as asked."""
 
 
@@ -132,12 +132,13 @@ def _generate(directory: Path, validators: int, full_nodes: int) -> list[Path]:
 
 def create(directory: Path, validators: int, keys: dict[str, PrivateKey], chain_id: str = "aitbc-testnet",
            params: dict[str, int] | None = None, balance: int = nodehome.DEV_BALANCE, full_nodes: int = 0,
-           base_port: int | None = None) -> "Testnet":
+           base_port: int | None = None) -> Testnet:
     """Write N validator homes (+ full nodes) sharing one genesis that funds every key in `keys`."""
+    directory = directory.resolve()
     if not 1 <= validators <= MAX_NODES or validators + full_nodes > MAX_NODES:
-        raise TestnetError(f"between 1 and {MAX_NODES} nodes, please (asked for {validators}+{full_nodes})")
+        raise NetError(f"between 1 and {MAX_NODES} nodes, please (asked for {validators}+{full_nodes})")
     if "coordinator" not in keys:
-        raise TestnetError("the keys must include 'coordinator' (its address goes into genesis)")
+        raise NetError("the keys must include 'coordinator' (its address goes into genesis)")
     directory.mkdir(parents=True, exist_ok=True)
     generated = _generate(directory, validators, full_nodes)
     ports = allocate_ports(len(generated), base_port)
@@ -170,15 +171,18 @@ def create(directory: Path, validators: int, keys: dict[str, PrivateKey], chain_
 class Testnet:
     """A testnet folder and its recorded processes."""
 
+    __test__ = False  # not a pytest test class, despite the name
+
     def __init__(self, directory: Path, data: dict[str, Any]):
-        self.directory = directory
+        # absolute: it is also the marker that tells our processes from strangers
+        self.directory = directory.resolve()
         self.data = data
 
     @classmethod
-    def load(cls, directory: Path) -> "Testnet":
+    def load(cls, directory: Path) -> Testnet:
         path = directory / STATE_FILE
         if not path.exists():
-            raise TestnetError(f"no testnet in {directory} (no {STATE_FILE}): run `aitbc testnet up` first")
+            raise NetError(f"no testnet in {directory} (no {STATE_FILE}): run `aitbc testnet up` first")
         return cls(directory, json.loads(path.read_text()))
 
     def save(self) -> None:
@@ -196,7 +200,7 @@ class Testnet:
 
     def node(self, index: int) -> NetNode:
         if not 0 <= index < len(self.data["nodes"]):
-            raise TestnetError(f"no node {index}: this testnet has nodes 0..{len(self.data['nodes']) - 1}")
+            raise NetError(f"no node {index}: this testnet has nodes 0..{len(self.data['nodes']) - 1}")
         return NetNode(**self.data["nodes"][index])
 
     def _set_pid(self, index: int, name: str, pid: int | None) -> None:

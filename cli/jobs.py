@@ -192,17 +192,6 @@ def receipt_text(r: ReceiptPublic) -> str:
     ])
 
 
-@click.command("receipt")
-@click.argument("ident", metavar="JOB_ID|RECEIPT_ID")
-@json_option
-@pass_ctx
-def receipt(ctx: Context, ident: str) -> None:
-    """Show the on-chain receipt of a job."""
-    with coordinator(ctx) as client:
-        found = client.receipt(ident)
-    ctx.emit(found.model_dump(mode="json"), receipt_text(found))
-
-
 @click.command("balance")
 @click.argument("who", required=False, metavar="[ADDRESS|KEY]")
 @json_option
@@ -252,5 +241,5 @@ def cancel(ctx: Context, job_id: str, from_key: str) -> None:
 
 def register(group: click.Group) -> None:
     """Add the job commands to the `aitbc` root group."""
-    for command in (submit, status, wait_cmd, receipt, balance, jobs, cancel):
+    for command in (submit, status, wait_cmd, balance, jobs, cancel):
         group.add_command(command)

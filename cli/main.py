@@ -7,7 +7,7 @@ import os
 
 import click
 
-from cli import audit, chain, jobs, keys, node
+from cli import audit, chain, explorer, jobs, keys, node, receipts, testnet
 from coordinator.cli import coordinator
 from miner.cli import miner
 from cli.context import DEFAULT_NODE, DEFAULT_URL, Context
@@ -43,6 +43,9 @@ cli.add_command(audit.audit)
 cli.add_command(miner)
 cli.add_command(coordinator)
 jobs.register(cli)
+cli.add_command(receipts.receipt)
+cli.add_command(testnet.testnet)
+cli.add_command(explorer.explorer)
 
 
 def main() -> None:

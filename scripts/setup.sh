@@ -52,6 +52,16 @@ if [ "$WANT_OLLAMA" = 1 ] && ! command -v ollama >/dev/null; then
     go_install ollama github.com/ollama/ollama "$OLLAMA_VERSION"
 fi
 
+# --- Debian's chromium + chromedriver for the explorer's browser test --------
+if [ "${AITBC_SKIP_BROWSER:-0}" != 1 ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; }; then
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        say "installing chromium and chromium-driver (apt-get)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    else
+        say "chromium/chromedriver missing and apt-get not usable as this user: the browser test will be skipped"
+    fi
+fi
+
 # --- generated protobuf code -------------------------------------------------
 .venv/bin/python proto/build.py --cometbft-version "$COMETBFT_VERSION" --out gen
 

@@ -9,31 +9,19 @@ from __future__ import annotations
 import json
 import re
 
-import click
 import pytest
 from click.testing import CliRunner
 
 from aitbc import procs
 from aitbc.keyring import Keyring
 from cli.context import Context
-from cli.jobs import register
+from cli.main import cli as root
 from tests.factories import KEYS
 from tests.integration.stack import (  # noqa: F401 (fixtures)
     CLIENT_API_KEY, MODEL, chain, coordinator, coordinator_factory, hand_miner,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@click.group()
-@click.option("--url", envvar="AITBC_URL")
-@click.option("--api-key", envvar="AITBC_API_KEY")
-@click.pass_context
-def root(ctx: click.Context, url: str, api_key: str | None) -> None:
-    ctx.ensure_object(Context).url, ctx.obj.api_key = url, api_key
-
-
-register(root)
 
 
 @pytest.fixture

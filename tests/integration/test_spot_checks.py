@@ -15,7 +15,9 @@ from coordinator.models import JobOptions
 from miner.ollama_server import TINY_MODEL_NAME
 from tests.factories import KEYS
 from tests.integration.ollama_fixtures import ollama_server, tiny_model, tiny_model_path  # noqa: F401
-from tests.integration.stack import ChainStack, CoordinatorProcess, MinerProcess, wait_for
+from tests.integration.stack import (  # noqa: F401 (fixtures)
+    CLIENT_API_KEY, ChainStack, CoordinatorProcess, MinerProcess, chain, wait_for,
+)
 
 pytestmark = pytest.mark.integration
 DETERMINISTIC = JobOptions(temperature=0, seed=42, num_predict=24)
@@ -30,6 +32,22 @@ def checked_chain(tmp_path: Path):
         yield stack.start()
     finally:
         stack.stop()
+
+
+@pytest.fixture
+def chain_with_job(tmp_path, chain, ollama_server, tiny_model):
+    """A plain chain (no checks), the coordinator, a real miner, and one completed job."""
+    coordinator = CoordinatorProcess(tmp_path / "coordinator", chain).start()
+    miners = start_miners(tmp_path, chain, coordinator, ollama_server.url, [("miner1", ())])
+    try:
+        client = coordinator.client()
+        job = final(client, client.submit_job(chain.sign_job("alice", options=DETERMINISTIC)).job_id)
+        assert job.status == "completed"
+        yield chain, coordinator, job.job_id
+    finally:
+        for miner in miners:
+            miner.stop()
+        coordinator.stop()
 
 
 def start_miners(tmp_path, chain, coordinator, ollama_url, specs) -> list[MinerProcess]:
@@ -99,3 +117,27 @@ def test_honest_miners_are_never_slashed(tmp_path, checked_chain, ollama_server,
         for miner in miners:
             miner.stop()
         coordinator.stop()
+
+
+def test_receipt_verify_online_and_offline(tmp_path, chain_with_job):
+    """`aitbc receipt verify` on a real receipt: online, exported, and tampered."""
+    from click.testing import CliRunner
+
+    from cli.context import Context
+    from cli.main import cli
+
+    chain, coordinator, job_id = chain_with_job
+    env = {"AITBC_NODE": chain.url, "AITBC_URL": coordinator.url, "AITBC_API_KEY": CLIENT_API_KEY}
+    run = lambda *a: CliRunner().invoke(cli, list(a), env=env, obj=Context(), catch_exceptions=False)  # noqa: E731
+    online = run("receipt", "verify", job_id)
+    assert online.exit_code == 0 and "verified" in online.stdout and "✗" not in online.stdout, online.stdout
+    bundle = tmp_path / "receipt.json"
+    assert run("receipt", "export", job_id, "--prompt", "What is machine learning?", "-o", str(bundle)).exit_code == 0
+    offline = run("receipt", "verify", str(bundle), "--offline")
+    assert offline.exit_code == 0 and "prompt hashes to the prompt hash" in offline.stdout
+    import json
+    data = json.loads(bundle.read_text())
+    data["result"] = "a better answer"
+    bundle.write_text(json.dumps(data))
+    tampered = run("receipt", "verify", str(bundle), "--offline")
+    assert tampered.exit_code == 5 and "✗ result text hashes to the result hash" in tampered.stdout

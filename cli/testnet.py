@@ -1,0 +1,212 @@
+"""`aitbc testnet`: N validators (plus optional coordinator and miners) on this machine."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import click
+
+from aitbc import nodehome, testnet as tn
+from aitbc.crypto import PrivateKey
+from aitbc.keyring import KeyError_, aitbc_home
+from aitbc.tools import ToolMissing
+from cli.context import CLIError, Context, json_option, pass_ctx
+from cli.explorer import columns
+
+
+def default_dir() -> Path:
+    return aitbc_home() / "testnet"
+
+
+DIR = click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False), default=None,
+                   envvar="AITBC_TESTNET_DIR", help="Testnet folder [default: $AITBC_HOME/testnet].")
+
+
+def _load(directory: Path | None) -> tn.Testnet:
+    try:
+        return tn.Testnet.load(directory or default_dir())
+    except tn.NetError as err:
+        raise CLIError(str(err)) from None
+
+
+def _dev_keys(ctx: Context, miners: int) -> dict[str, PrivateKey]:
+    """The keyring's dev keys (created when missing), as `aitbc node init` uses them, plus miner2..K."""
+    names = list(nodehome.DEV_ACCOUNTS) + [f"miner{k}" for k in range(2, miners + 1)]
+    keys = {}
+    for name in names:
+        try:
+            keys[name] = ctx.keyring.get(name)
+        except KeyError_:
+            keys[name] = ctx.keyring.add(name)
+    return keys
+
+
+def _prepare(ctx: Context, directory: Path, validators: int, full_nodes: int, chain_id: str, base_port: int | None,
+             params: dict[str, int], miners: int, force: bool) -> tn.Testnet:
+    """A new testnet in `directory`, or the existing one there (restarted as it was)."""
+    if (directory / tn.STATE_FILE).exists():
+        net = tn.Testnet.load(directory)
+        if net.any_running():
+            raise CLIError(f"the testnet in {directory} is already running: `aitbc testnet down` first")
+        if not force:
+            ctx.progress(f"restarting the existing testnet in {directory} (--force for a new chain)")
+            return net
+    if directory.exists() and any(directory.iterdir()):
+        if not force:
+            raise CLIError(f"{directory} is not empty; use --force to start a new chain there")
+        shutil.rmtree(directory)
+    return tn.create(directory, validators, _dev_keys(ctx, miners), chain_id=chain_id, params=params,
+                     full_nodes=full_nodes, base_port=base_port)
+
+
+@click.group()
+def testnet() -> None:
+    """Run a local N-validator chain: one app and one cometbft per node, on 127.0.0.1."""
+
+
+@testnet.command("up")
+@click.option("--validators", "-n", type=click.IntRange(1, tn.MAX_NODES), default=4, show_default=True)
+@click.option("--full-nodes", type=click.IntRange(0, tn.MAX_NODES - 1), default=0, show_default=True,
+              help="Non-validating nodes besides the validators.")
+@DIR
+@click.option("--chain-id", default="aitbc-testnet", show_default=True)
+@click.option("--base-port", type=int, default=None,
+              help="Node i uses BASE+10i (p2p), +1 (rpc), +2 (abci) [default: free ports].")
+@click.option("--pending-timeout", default=60, show_default=True, help="Seconds an unassigned job waits.")
+@click.option("--job-timeout", default=600, show_default=True, help="Seconds an assigned job may run.")
+@click.option("--with-coordinator", is_flag=True, help="Also start `python -m coordinator start` against node 0.")
+@click.option("--miners", type=click.IntRange(0, 16), default=0, show_default=True,
+              help="Also start K miners (`python -m miner start`, keys miner1..K; need Ollama).")
+@click.option("--ollama-url", default=None, help="Ollama for the miners [default: the miner's default].")
+@click.option("--miner-model", "miner_models", multiple=True, help="Model the miners offer (repeatable).")
+@click.option("--force", is_flag=True, help="Delete DIR first (its chain data is lost).")
+@click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for the first blocks.")
+@json_option
+@pass_ctx
+def up(ctx: Context, validators: int, full_nodes: int, directory: Path | None, chain_id: str, base_port: int | None,
+       pending_timeout: int, job_timeout: int, with_coordinator: bool, miners: int, ollama_url: str | None,
+       miner_models: tuple[str, ...], force: bool, timeout: float) -> None:
+    """Create (or restart) the testnet in DIR, start every node detached, wait for blocks."""
+    if validators + full_nodes > tn.MAX_NODES:
+        raise click.BadParameter(f"at most {tn.MAX_NODES} nodes in all", param_hint="--full-nodes")
+    directory = (directory or default_dir()).resolve()
+    params = {"pending_timeout_s": pending_timeout, "job_timeout_s": job_timeout}
+    try:
+        net = _prepare(ctx, directory, validators, full_nodes, chain_id, base_port, params, miners, force)
+    except (ToolMissing, tn.NetError) as err:
+        raise CLIError(str(err)) from None
+    except subprocess.CalledProcessError as err:
+        raise CLIError(f"{' '.join(map(str, err.cmd))} failed: {(err.stderr or b'').decode().strip()}") from None
+    ctx.progress(f"starting {len(net.nodes)} nodes in {directory}")
+    try:
+        net.start(timeout=timeout)
+        # a restarted chain answers with its stored height at once: wait for a new block
+        stored = max((h or 0) for h in net.heights().values())
+        net.wait_for_height(max(2, stored + 1), timeout)
+    except (RuntimeError, TimeoutError) as err:
+        net.stop()  # nothing left behind when the start fails
+        raise CLIError(f"testnet did not start: {err}") from None
+    except BaseException:  # Ctrl-C included
+        net.stop()
+        raise
+    services = _start_services(ctx, net, with_coordinator, miners, ollama_url, miner_models)
+    nodes = [{"index": n.index, "rpc": n.rpc, "validator": n.validator, "home": n.home} for n in net.nodes]
+    out = {"chain_id": net.chain_id, "directory": str(directory), "nodes": nodes, "services": services}
+    lines = [f"testnet {net.chain_id} up in {directory}, making blocks"]
+    lines += [f"  node{n['index']}  {n['rpc']}  {'validator' if n['validator'] else 'full node'}" for n in nodes]
+    for entry in services:
+        error = entry.get("error", "").splitlines() or [""]
+        # first line says what happened, the log's last line usually why
+        state = entry.get("url", "") if entry["ok"] else f"FAILED: {error[0]} {error[-1]} (log {entry['log']})"
+        lines.append(f"  {entry['name']:<11} {state}")
+    ctx.emit(out, "\n".join(lines))
+
+
+def _start_services(ctx: Context, net: tn.Testnet, with_coordinator: bool, miners: int, ollama_url: str | None,
+                    models: tuple[str, ...]) -> list[dict]:
+    """Best effort: a service that fails to start is reported, the chain stays up."""
+    started = []
+    if not (with_coordinator or miners):
+        return started
+    ctx.progress("starting the coordinator")
+    coordinator = tn.start_coordinator(net)
+    started.append(coordinator)
+    for k in range(1, miners + 1):
+        if not coordinator["ok"]:
+            break
+        ctx.progress(f"starting miner{k}")
+        started.append(tn.start_miner(net, f"miner{k}", coordinator["url"], node=(k - 1) % len(net.nodes),
+                                      ollama_url=ollama_url, models=models))
+    return started
+
+
+@testnet.command("status")
+@DIR
+@json_option
+@pass_ctx
+def status(ctx: Context, directory: Path | None) -> None:
+    """Per node: height, app hash at the common height, peers, validator or not."""
+    data = tn.status(_load(directory))
+    rows = [[f"node{n['index']}", n["rpc"], str(n.get("height", "down")), str(n.get("peers", "-")),
+             {True: "yes", False: "no"}.get(n.get("validator"), "-"), n.get("app_hash", "-") or "-"]
+            for n in data["nodes"]]
+    agree = "all agree" if data["app_hash_agrees"] else "DIFFERENT APP HASHES"
+    human = (f"chain {data['chain_id']} in {data['directory']}\n"
+             + columns(["node", "rpc", "height", "peers", "validator", f"app hash @ {data['common_height']}"], rows)
+             + f"\napp hash at height {data['common_height']}: {agree}")
+    for service in data["services"].values():
+        for entry in service if isinstance(service, list) else [service]:
+            human += f"\n{entry['name']}: {entry.get('url', '')} {'running' if tn.alive(entry.get('pid'), data['directory']) else 'stopped'}"
+    ctx.emit(data, human)
+
+
+@testnet.command("stop-node")
+@click.argument("index", type=int)
+@DIR
+@json_option
+@pass_ctx
+def stop_node(ctx: Context, index: int, directory: Path | None) -> None:
+    """Stop node INDEX (its cometbft, then its app)."""
+    net = _load(directory)
+    try:
+        net.stop_node(index)
+    except tn.NetError as err:
+        raise CLIError(str(err)) from None
+    ctx.emit({"index": index, "stopped": True}, f"node{index} stopped")
+
+
+@testnet.command("start-node")
+@click.argument("index", type=int)
+@DIR
+@click.option("--timeout", default=60.0, show_default=True)
+@json_option
+@pass_ctx
+def start_node(ctx: Context, index: int, directory: Path | None, timeout: float) -> None:
+    """Start node INDEX again; it catches up with the others by itself."""
+    net = _load(directory)
+    try:
+        net.start([index], timeout=timeout)
+    except tn.NetError as err:
+        raise CLIError(str(err)) from None
+    except (RuntimeError, TimeoutError) as err:
+        net.stop_node(index)
+        raise CLIError(f"node{index} did not start: {err}") from None
+    node = net.node(index)
+    ctx.emit({"index": index, "rpc": node.rpc, "started": True}, f"node{index} started: {node.rpc}")
+
+
+@testnet.command("down")
+@DIR
+@click.option("--remove-data", is_flag=True, help="Also delete DIR (chain data, logs, keys of the nodes).")
+@json_option
+@pass_ctx
+def down(ctx: Context, directory: Path | None, remove_data: bool) -> None:
+    """Stop everything the testnet started; optionally delete its folder."""
+    net = _load(directory)
+    net.stop()
+    if remove_data:
+        shutil.rmtree(net.directory)
+    ctx.emit({"directory": str(net.directory), "stopped": True, "removed": remove_data},
+             f"testnet in {net.directory} stopped" + (" and removed" if remove_data else ""))

@@ -1,0 +1,149 @@
+"""Four real validators on this machine, driven through `aitbc testnet ...`: txs sent
+to different nodes, the same app hash everywhere at every height, the same
+tx_search answers, a validator stopped (the chain goes on) and started again
+(it catches up). Nothing may be left running afterwards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from aitbc import testnet as tn
+from aitbc.keyring import Keyring
+from aitbc.rpc import ChainRPC
+from cli.context import Context
+import cli.testnet as cli_testnet
+from tests.factories import CHAIN_ID, KEYS, Signer, receipt_fields, register_fields, submit_fields
+from tests.integration.chain_fixtures import wait_for
+
+pytestmark = pytest.mark.integration
+VALIDATORS = 4
+
+
+def leftovers(marker: str) -> list[str]:
+    """Command lines of live processes that mention `marker` (a testnet folder)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in text:
+            found.append(text)
+    return found
+
+
+class Net:
+    def __init__(self, directory: Path, runner: CliRunner):
+        self.directory, self.runner = directory, runner
+
+    def cli(self, *args: str, ok: bool = True) -> str:
+        result = self.runner.invoke(cli_testnet.testnet, [*args, "--dir", str(self.directory)], obj=Context(),
+                                    catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result.stdout
+
+    def status(self) -> dict:
+        return json.loads(self.cli("status", "--json"))
+
+    @property
+    def net(self) -> tn.Testnet:
+        return tn.Testnet.load(self.directory)
+
+    def rpc(self, index: int) -> ChainRPC:
+        return ChainRPC(self.net.node(index).rpc)
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    base = tmp_path_factory.mktemp("testnet")
+    ring = Keyring(base / "home" / "keys")
+    for name, key in KEYS.items():  # the CLI funds the keyring's dev keys: make them the test keys
+        ring.add(name, key)
+    handle = Net(base / "net", CliRunner(env={"AITBC_HOME": str(base / "home")}))
+    try:
+        out = json.loads(handle.cli("up", "--validators", str(VALIDATORS), "--chain-id", CHAIN_ID, "--json"))
+        assert [n["validator"] for n in out["nodes"]] == [True] * VALIDATORS
+        yield handle
+    finally:
+        if (handle.directory / tn.STATE_FILE).exists():
+            handle.cli("down", ok=False)
+        assert leftovers(str(handle.directory)) == []
+
+
+def committed(rpc: ChainRPC, raw: bytes) -> int:
+    result = rpc.broadcast(raw, "commit")
+    assert result.ok, f"{result.code_name}: {result.log}"
+    return result.height
+
+
+def assert_same_app_hashes(handle: Net, indices: list[int], up_to: int) -> None:
+    """Every listed node has the same header app hash at every height 1..up_to."""
+    hashes = {i: tn.app_hashes(handle.net.node(i).rpc, 1, up_to) for i in indices}
+    assert len(hashes[indices[0]]) == up_to
+    for i in indices[1:]:
+        assert hashes[i] == hashes[indices[0]], f"node{i} disagrees with node{indices[0]}"
+
+
+def test_status_four_validators_peered_and_agreeing(net):
+    def meshed() -> dict | None:
+        status = net.status()
+        return status if all(n.get("peers") == VALIDATORS - 1 for n in status["nodes"]) else None
+
+    # every node has met every other one shortly after the first blocks
+    status = wait_for(meshed, timeout=30, what="full mesh")
+    assert status["chain_id"] == CHAIN_ID and status["app_hash_agrees"]
+    for node in status["nodes"]:
+        assert node["up"] and node["validator"] and node["peers"] == VALIDATORS - 1, node
+        assert node["app_hash"] == status["nodes"][0]["app_hash"] != ""
+    assert "all agree" in net.cli("status")
+
+
+def test_txs_sent_to_different_nodes_give_one_state(net):
+    rpcs, signer = [net.rpc(i) for i in range(VALIDATORS)], Signer()
+    committed(rpcs[1], signer.tx("miner1", "register_miner", **register_fields()))
+    job_id = signer.next_job_id("alice")
+    committed(rpcs[2], signer.tx("alice", "submit_job", **submit_fields()))
+    committed(rpcs[3], signer.tx("bob", "transfer", to=KEYS["alice"].address, amount=7_000_000))
+    committed(rpcs[0], signer.tx("coordinator", "assign_job", job_id=job_id, miner=KEYS["miner1"].address))
+    last = committed(rpcs[1], signer.tx("coordinator", "record_receipt", **receipt_fields(job_id)))
+    net.net.wait_for_height(last + 1, timeout=30)
+    found = [rpc.tx_search(f"job.id='{job_id}'") for rpc in rpcs]
+    assert [(t["hash"], t["height"]) for t in found[0]["txs"]] == [(t["hash"], t["height"]) for t in found[3]["txs"]]
+    assert all(f == found[0] for f in found) and found[0]["total_count"] == "3"
+    assert len({json.dumps(rpc.query(f"/account/{KEYS['alice'].address}")) for rpc in rpcs}) == 1
+    assert all(rpc.query(f"/receipt/{job_id}")["amount_paid"] == 250_000 for rpc in rpcs)
+    assert_same_app_hashes(net, list(range(VALIDATORS)), last + 1)
+
+
+def test_stopped_validator_chain_goes_on_then_catches_up(net):
+    signer = Signer()
+    signer.nonces[KEYS["bob"].address] = net.rpc(0).query(f"/nonce/{KEYS['bob'].address}")["nonce"]
+    net.cli("stop-node", "3")
+    assert net.net.running(3) == {"app": False, "cometbft": False}
+    before = max(h for h in net.net.heights().values() if h)
+    # three of four validators are more than 2/3 of the power: blocks and txs go on
+    height = committed(net.rpc(1), signer.tx("bob", "transfer", to=KEYS["alice"].address, amount=1))
+    net.net.wait_for_height(max(height, before) + 3, timeout=40, indices=[0, 1, 2])
+    status = net.status()
+    assert [n["up"] for n in status["nodes"]] == [True, True, True, False] and status["app_hash_agrees"]
+
+    net.cli("start-node", "3")
+    top = max(h for h in net.net.heights().values() if h)
+    net.net.wait_for_height(top, timeout=60, indices=[3])
+    assert_same_app_hashes(net, list(range(VALIDATORS)), top)
+    search = f"transfer.sender='{KEYS['bob'].address}'"
+    assert net.rpc(3).tx_search(search) == net.rpc(0).tx_search(search)
+    assert net.status()["nodes"][3]["validator"]
+
+
+def test_down_leaves_nothing_running(net):
+    pids = [pid for node in net.net.nodes for pid in node.pids.values()]
+    assert len(pids) == 2 * VALIDATORS
+    net.cli("down")
+    assert leftovers(str(net.directory)) == [] and not net.net.any_running()
+    assert not any(n["up"] for n in net.status()["nodes"])  # status of a stopped testnet still answers

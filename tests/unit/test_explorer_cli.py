@@ -1,0 +1,85 @@
+"""`aitbc explorer ...` over a fake node: decoded output, --json, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cli.context import Context
+from cli.explorer import columns, explorer
+from tests.unit.test_explorer_fakes import addr, scenario
+
+
+@pytest.fixture
+def run():
+    node, ids = scenario()
+
+    def invoke(*args: str):
+        return CliRunner().invoke(explorer, list(args), obj=Context(_rpc=node), catch_exceptions=False)
+
+    invoke.node, invoke.ids = node, ids
+    return invoke
+
+
+def test_blocks_table_and_json(run):
+    result = run("blocks", "--limit", "3")
+    assert result.exit_code == 0 and f"latest height {len(run.node.blocks)}" in result.output
+    data = json.loads(run("blocks", "--limit", "3", "--json").output)
+    assert len(data["blocks"]) == 3
+
+
+def test_block_shows_decoded_txs_not_base64(run):
+    height = run.node.tx(run.ids["transfer_tx"])["height"]
+    out = run("block", height).output
+    assert "type    transfer" in out and "memo    <script>alert(1)</script>" in out
+    assert "INSUFFICIENT_FUNDS (code 8)" in out and f"signer  {addr('bob')}" in out
+
+
+def test_tx_json_is_decoded(run):
+    data = json.loads(run("tx", run.ids["record_tx"], "--json").output)
+    assert data["tx"]["type"] == "record_receipt" and data["tx"]["msg"]["proof"]["job_id"] == run.ids["job"]
+    assert {e["type"] for e in data["events"]} >= {"message", "receipt"}
+
+
+def test_job_lifecycle_and_receipt(run):
+    out = run("job", run.ids["job"]).output
+    assert out.index("submit_job") < out.index("assign_job") < out.index("record_receipt")
+    assert "amount_paid:         0.25 AITBC" in out
+    data = json.loads(run("job", run.ids["job"], "--json").output)
+    assert [e["tx"]["type"] for e in data["txs"]] == ["submit_job", "assign_job", "record_receipt"]
+    assert data["receipt"]["id"] == run.ids["receipt"]
+
+
+def test_receipt_account_miners(run):
+    assert run.ids["record_tx"] in run("receipt", run.ids["job"]).output
+    out = run("account", addr("alice")).output
+    assert "1004.25 AITBC" in out and "transfer" in out
+    assert "100 AITBC" in run("miners").output
+
+
+def test_search_query_and_direct_lookups(run):
+    out = run("search", f"job.id='{run.ids['job']}'").output
+    assert out.startswith("3 found") and "record_receipt" in out
+    data = json.loads(run("search", run.ids["receipt"], "--json").output)
+    assert data["kind"] == "receipt" and data["result"]["receipt"]["job_id"] == run.ids["job"]
+
+
+def test_not_found_exits_1_and_node_down_exits_3(run):
+    missing = run("job", "job_0000000000000000")
+    assert missing.exit_code == 1 and "not found" in missing.output
+    assert run("search", "what?").exit_code == 1
+    run.node.down = True
+    down = run("blocks")
+    assert down.exit_code == 3 and "Is the node running?" in down.output
+
+
+def test_node_option_points_at_another_node():
+    result = CliRunner().invoke(explorer, ["blocks", "--node", "http://127.0.0.1:9"], obj=Context(),
+                                catch_exceptions=False)
+    assert result.exit_code == 3 and "127.0.0.1:9" in result.output
+
+
+def test_columns_align():
+    assert columns(["a", "bb"], [["123", "x"]]).splitlines() == ["a    bb", "---  --", "123  x"]
