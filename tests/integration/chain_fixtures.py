@@ -1,36 +1,21 @@
-"""A real single-node chain (cometbft + our app) on free ports, for tests."""
+"""A real single-node chain (cometbft + our app) on free ports, for tests that
+drive the node itself (stop, kill -9, restart)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from aitbc import nodehome, procs
+from aitbc import nodehome
 from aitbc.rpc import ChainRPC
-from tests.factories import CHAIN_ID, KEYS
+from tests.integration.stack import ChainStack, wait_for  # noqa: F401 (re-exported for the chain tests)
 
 
 def start_chain(home: Path, **params: int) -> nodehome.Node:
     """Initialise HOME (test keys funded) and start app + cometbft on free ports."""
-    ports = nodehome.Ports(rpc=procs.free_port(), p2p=procs.free_port(), abci=procs.free_port())
-    nodehome.init_home(home, CHAIN_ID, ports, dict(KEYS), params=params or None, balance=1_000_000_000)
-    node = nodehome.Node(home).start()
-    node.wait_for_height(1)
-    return node
-
-
-def wait_for(check, timeout: float = 30, what: str = "condition"):
-    """Poll `check` until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise TimeoutError(f"{what} not reached in {timeout} s")
+    return ChainStack(home, **params).start().node
 
 
 @pytest.fixture
