@@ -51,22 +51,19 @@ def _move_deadline(state: State, job: Job, new_deadline_ns: int | None) -> None:
         state.store.set(st.deadline_key(new_deadline_ns, job.id), b"")
 
 
-def _release_miner(state: State, job: Job, succeeded: bool) -> None:
-    if not job.miner:
-        return
-    miner = st.get_miner(state, job.miner)
-    assert miner is not None, "assigned miner vanished"
-    st.set_miner(state, replace(
-        miner, active_jobs=miner.active_jobs - 1,
-        completed=miner.completed + succeeded, failed=miner.failed + (not succeeded),
-    ))
+def _bump_miner(state: State, address: str, **deltas: int) -> None:
+    """Add `deltas` to a miner's counters (active_jobs, completed, failed, checks_done)."""
+    miner = st.get_miner(state, address)
+    assert miner is not None, f"miner {address} vanished"
+    st.set_miner(state, replace(miner, **{k: getattr(miner, k) + v for k, v in deltas.items()}))
 
 
 def _close(state: State, job: Job, status: str, payment: int = 0, reason: str = "", receipt_id: str = "") -> Job:
     """Settle the escrow, free the miner, drop the deadline, store the final job."""
     refund = ledger.settle_escrow(state, job.id, job.client, job.miner, payment)
     if job.status == "assigned":
-        _release_miner(state, job, succeeded=status == "completed")
+        succeeded = status == "completed"
+        _bump_miner(state, job.miner, active_jobs=-1, completed=int(succeeded), failed=int(not succeeded))
     _move_deadline(state, job, None)
     closed = replace(job, status=status, payment=payment, refund=refund, reason=reason,
                      receipt_id=receipt_id, finished_height=state.height)
@@ -179,7 +176,7 @@ def record_receipt(state: State, tx: SignedTx) -> None:
     params = st.get_params(state)
     check = checks.checkable(job) and checks.selected(state.block_hash, job.id, params.check_share_bps)
     if check:
-        _release_miner_slot(state, job.miner)
+        _bump_miner(state, job.miner, active_jobs=-1)
         _move_deadline(state, job, None)
         job = checks.open_check(state, job, payment)
         st.set_job(state, job)
@@ -200,13 +197,6 @@ def record_receipt(state: State, tx: SignedTx) -> None:
     state.events.append(events.event(
         events.RECEIPT, id=receipt_id, job_id=job.id, miner=job.miner, client=job.client, amount_paid=closed.payment,
     ))
-
-
-def _release_miner_slot(state: State, address: str, **counters: int) -> None:
-    miner = st.get_miner(state, address)
-    assert miner is not None
-    st.set_miner(state, replace(miner, active_jobs=miner.active_jobs - 1,
-                                **{k: getattr(miner, k) + v for k, v in counters.items()}))
 
 
 def assign_check(state: State, tx: SignedTx) -> None:
@@ -244,7 +234,7 @@ def record_check(state: State, tx: SignedTx) -> None:
         raise ProofMismatch(job.id, "model digest", f"{proof.model_digest or 'none'} != {job.model_digest}")
     checker = st.get_miner(state, job.checker)
     cost = proof.compute_time_ms * checker.price_per_second // 1000
-    _release_miner_slot(state, job.checker)
+    _bump_miner(state, job.checker, active_jobs=-1)
     job = replace(job, checker="", checkers=(*job.checkers, checker.address),
                   check_hashes=(*job.check_hashes, proof.result_hash.hex()), check_costs=(*job.check_costs, cost))
     status, majority = checks.decide(job, st.get_params(state).max_check_rounds)
@@ -260,7 +250,7 @@ def _finish_check(state: State, job: Job, status: str, majority: str | None) -> 
     """Pay who was right, slash who was proven wrong, refund the rest, close the job."""
     state.store.delete(checks.check_key(job.check_deadline_height, job.id))
     if job.checker:  # a lapsed re-run still in flight: free the slot, no pay
-        _release_miner_slot(state, job.checker)
+        _bump_miner(state, job.checker, active_jobs=-1)
     original_right = status != "failed"
     locked = st.get_escrow(state, job.id)
     payment = min(job.held_payment, locked) if original_right else 0
@@ -272,13 +262,11 @@ def _finish_check(state: State, job: Job, status: str, majority: str | None) -> 
         fee = min(cost, budget - paid)
         ledger.release_escrow(state, job.id, address, fee)
         paid += fee
-        _credit_check(state, address)
+        _bump_miner(state, address, checks_done=1)
     slashed = 0
     if not original_right:
         slashed = checks.slash(state, job.miner, job.client, job.id)
-    miner = st.get_miner(state, job.miner)
-    st.set_miner(state, replace(miner, completed=miner.completed + original_right,
-                                failed=miner.failed + (not original_right)))
+    _bump_miner(state, job.miner, completed=int(original_right), failed=int(not original_right))
     job = replace(job, checker="", check_status=status, check_paid=paid)
     final_status = "completed" if original_right else "failed"
     reason = "" if original_right else "result proven wrong by spot check"
@@ -292,11 +280,6 @@ def _finish_check(state: State, job: Job, status: str, majority: str | None) -> 
     state.events.append(events.event(events.CHECK, job_id=job.id, status=status, miner=job.miner,
                                      checker=",".join(job.checkers), round=len(job.checkers)))
     _job_event(state, closed, paid=payment, refunded=refund)
-
-
-def _credit_check(state: State, address: str) -> None:
-    miner = st.get_miner(state, address)
-    st.set_miner(state, replace(miner, checks_done=miner.checks_done + 1))
 
 
 def expire_checks(state: State) -> list[str]:
