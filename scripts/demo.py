@@ -58,6 +58,32 @@ def run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return done
 
 
+STEP_NAMES = {"job_submitted": "job stored, submit_job tx in the mempool (escrow locked at the next block)",
+              "job_assigned": "miner chosen, assign_job tx in the mempool",
+              "assignment_pushed": "assignment pushed to the miner",
+              "job_running": "miner reports running; Ollama called",
+              "job_result": "result and signed proof checked; record_receipt tx in the mempool",
+              "job_completed": "receipt committed in a block: miner paid, rest refunded"}
+
+
+def coordinator_steps(log_path: Path, job_id: str) -> list[tuple[float, str]]:
+    """(seconds since submission, step) for the job's events in the coordinator's JSON log."""
+    from datetime import datetime
+
+    events = []
+    for line in log_path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("job_id") == job_id and entry.get("event") in STEP_NAMES:
+            events.append((datetime.fromisoformat(entry["ts"].replace("Z", "+00:00")), entry["event"]))
+    if not events:
+        return []
+    start = events[0][0]
+    return [((t - start).total_seconds(), STEP_NAMES[name]) for t, name in events]
+
+
 def main() -> None:
     shutil.rmtree(DEMO, ignore_errors=True)
     home = DEMO / "home"
@@ -131,6 +157,11 @@ def main() -> None:
         print(f"  client saw:         {client_seconds:6.2f} s (submit -> status completed)")
         print(f"  Ollama total:       {ollama_s:6.3f} s (total_duration reported by the miner)")
         print(f"  system overhead:    {client_seconds - ollama_s:6.2f} s (chain txs in 1 s blocks, HTTP, polling)")
+        steps = coordinator_steps(home / "coordinator" / "coordinator.log", job_id)
+        if steps:
+            print("  per step, as the coordinator logged them (from submission):")
+            for offset, name in steps:
+                print(f"    +{offset:6.3f} s  {name}")
         print(f"  logs: {DEMO / 'logs'}, {home / 'node' / 'logs'}, {home / 'coordinator'}, {home / 'miner'}")
         if job["status"] != "completed" or not report.ok:
             raise SystemExit("demo: the job did not complete cleanly")
