@@ -4,6 +4,7 @@ PY := .venv/bin/python
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
 .PHONY: setup demo test test-quick test-integration node clean
+.PHONY: bench bench-quick bench-setup
 
 setup:
 	scripts/setup.sh
@@ -22,6 +23,18 @@ test-quick: setup
 
 test-integration: setup
 	$(PYTEST) -m integration -q
+
+# Benchmarks (not part of the test suite): results in bench/results/, report in docs/benchmarks.md.
+bench-setup: setup
+	bench/setup.sh
+
+bench: bench-setup
+	$(PY) -m bench
+
+# One JSON line on stdout; set-up and progress go to stderr.
+bench-quick:
+	@$(MAKE) --no-print-directory bench-setup >&2
+	@$(PY) -m bench --quick
 
 clean:
 	rm -rf gen build .venv

@@ -17,16 +17,58 @@ OPEN_STATUSES = ("pending", "assigned", "verifying")
 FINAL_STATUSES = ("completed", "failed", "expired", "cancelled")
 
 
+# One encoder for every record (json.dumps with options builds a new one per call).
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+_NAMES: dict[type, tuple[str, ...]] = {}
+_TUPLES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+def _tuple_fields(cls: type) -> tuple[str, ...]:
+    names = _TUPLES.get(cls)
+    if names is None:
+        names = _TUPLES[cls] = tuple(f.name for f in fields(cls) if str(f.type).startswith("tuple["))
+    return names
+
+
+# Records are immutable and decode is a pure function of (class, bytes): the
+# records last encoded or decoded are kept by their bytes, so that reading back
+# what a tx just wrote (an account after its nonce bump, say) costs no parsing.
+_DECODED: dict[tuple[type, bytes], Any] = {}
+DECODED_CACHE_SIZE = 50_000
+
+
+def _remember(cls: type, data: bytes, record: Any) -> None:
+    if len(_DECODED) >= DECODED_CACHE_SIZE:
+        _DECODED.clear()
+    _DECODED[(cls, data)] = record
+
+
 def encode(record: Any) -> bytes:
-    return json.dumps(asdict(record), sort_keys=True, separators=(",", ":")).encode()
+    """Canonical JSON of a flat record (the bytes `asdict` + sorted, compact json.dumps give)."""
+    cls = type(record)
+    data = _ENCODER.encode({name: getattr(record, name) for name in _names(cls)}).encode()
+    _remember(cls, data, record)
+    return data
 
 
 def decode(cls: type[T], data: bytes) -> T:
+    cached = _DECODED.get((cls, data))
+    if cached is not None:
+        return cached
     raw = json.loads(data)
-    for f in fields(cls):  # type: ignore[arg-type]
-        if f.type.startswith("tuple[") and f.name in raw:
-            raw[f.name] = tuple(raw[f.name])
-    return cls(**raw)
+    for name in _tuple_fields(cls):
+        if name in raw:
+            raw[name] = tuple(raw[name])
+    record = cls(**raw)
+    _remember(cls, data, record)
+    return record
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,7 @@ class ABCIServer:
                     return
                 buf += chunk
                 pos = 0
+                out: list[bytes] = []
                 while True:
                     header = decode_varint(buf, pos)
                     if header is None:
@@ -127,12 +128,16 @@ class ABCIServer:
                     request.ParseFromString(bytes(buf[start:start + length]))
                     pos = start + length
                     response = handle(self.app, request)
-                    writer.write(frame(response.SerializeToString()))
+                    out.append(frame(response.SerializeToString()))
                     if response.WhichOneof("value") == "exception":
                         self.failed.set()
                 del buf[:pos]
-                # write() hands bytes to the socket at once; drain() only waits
-                # when CometBFT reads slower than we answer.
+                # The answers to everything this read brought (pipelined CheckTx
+                # and the Flush after them), in order, in one write: one send()
+                # per read instead of one per answer. drain() only waits when
+                # CometBFT reads slower than we answer.
+                if out:
+                    writer.write(b"".join(out))
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             return  # CometBFT went away, or we are shutting down

@@ -60,7 +60,7 @@ class LevelDBStore:
     def __init__(self, path: str):
         import plyvel
 
-        self._db = plyvel.DB(path, create_if_missing=True)
+        self._db = plyvel.DB(path, create_if_missing=True, bloom_filter_bits=10, lru_cache_size=64 << 20)
 
     def get(self, key: bytes) -> bytes | None:
         return self._db.get(key)

@@ -1,43 +1,63 @@
-"""In-process cost of FinalizeBlock per tx, for transfers and for job lifecycles.
+"""App cost per tx, in process (no socket, no node): FinalizeBlock time per tx for
+transfers and for the txs of job lifecycles, CheckTx and RECHECK cost, and how
+often signatures are verified along the whole ABCI path of one node.
 
-The txs first go through CheckTx, as on a real node, so FinalizeBlock reuses the
-verified signatures; `cold` skips that and pays for verification too.
-Usage: python -m bench.finalize_block [--txs 2000] [--rounds 5] [--json]
+`warm`: the txs went through CheckTx first, as on a real node, so FinalizeBlock
+reuses the verified signatures; `cold` pays for verification in FinalizeBlock.
+The state is LevelDB in a temporary directory, as on a node.
+Usage: python -m bench.finalize_block [--txs 2000] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 import time
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from abci_app.app import Application
 from abci_app.store import LevelDBStore
+from aitbc import crypto
+from bench import env
 from tendermint.abci import types_pb2 as abci
 from tests.factories import CHAIN_ID, KEYS, Signer, genesis, receipt_fields, register_fields, submit_fields
+
+T0 = 1_700_000_000
 
 
 def fresh_app(directory: str) -> Application:
     app = Application(LevelDBStore(directory))
     app.init_chain(abci.RequestInitChain(chain_id=CHAIN_ID, app_state_bytes=json.dumps(genesis().to_json()).encode(),
-                                         time=Timestamp(seconds=1_700_000_000)))
+                                         time=Timestamp(seconds=T0)))
     return app
+
+
+def check(app: Application, txs: list[bytes], recheck: bool = False) -> float:
+    kind = abci.RECHECK if recheck else abci.NEW
+    requests = [abci.RequestCheckTx(tx=raw, type=kind) for raw in txs]
+    start = time.perf_counter()
+    codes = [app.check_tx(r).code for r in requests]
+    elapsed = time.perf_counter() - start
+    assert not any(codes), codes[:5]
+    return elapsed
+
+
+def finalize(app: Application, txs: list[bytes], height_offset: int = 0) -> tuple[float, abci.ResponseFinalizeBlock]:
+    height = app.height + 1
+    request = abci.RequestFinalizeBlock(txs=txs, height=height, time=Timestamp(seconds=T0 + height + height_offset))
+    start = time.perf_counter()
+    response = app.finalize_block(request)
+    return time.perf_counter() - start, response
 
 
 def run_block(app: Application, txs: list[bytes], warm: bool) -> float:
     """Seconds spent in FinalizeBlock for `txs` (then committed)."""
     if warm:
-        for raw in txs:
-            app.check_tx(abci.RequestCheckTx(tx=raw))
-    height = app.height + 1
-    request = abci.RequestFinalizeBlock(txs=txs, height=height, time=Timestamp(seconds=1_700_000_000 + height))
-    start = time.perf_counter()
-    response = app.finalize_block(request)
-    elapsed = time.perf_counter() - start
+        check(app, txs)
+    elapsed, response = finalize(app, txs)
     assert all(r.code == 0 for r in response.tx_results), [r.log for r in response.tx_results if r.code][:3]
     app.commit(abci.RequestCommit())
     return elapsed
@@ -47,38 +67,105 @@ def transfers(signer: Signer, count: int) -> list[bytes]:
     return [signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1) for _ in range(count)]
 
 
-def lifecycles(signer: Signer, count: int) -> tuple[list[bytes], list[bytes]]:
-    """(submit txs, assign + receipt txs) for `count` jobs."""
+def lifecycles(signer: Signer, count: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    """(submit_job, assign_job, record_receipt) txs for `count` jobs."""
     ids, submits = [], []
     for _ in range(count):
         ids.append(signer.next_job_id("alice"))
         submits.append(signer.tx("alice", "submit_job", **submit_fields(max_reward=1000)))
-    rest = []
-    for job_id in ids:
-        rest.append(signer.tx("coordinator", "assign_job", job_id=job_id, miner=KEYS["miner1"].address))
-        rest.append(signer.tx("coordinator", "record_receipt", **receipt_fields(job_id, compute_time_ms=10)))
-    return submits, rest
+    assigns = [signer.tx("coordinator", "assign_job", job_id=j, miner=KEYS["miner1"].address) for j in ids]
+    receipts = [signer.tx("coordinator", "record_receipt", **receipt_fields(j, compute_time_ms=10)) for j in ids]
+    return submits, assigns, receipts
 
 
-def measure(txs: int, rounds: int) -> dict:
-    out: dict[str, list[float]] = {"transfer_warm_us": [], "transfer_cold_us": [], "job_tx_warm_us": []}
-    for _ in range(rounds):
-        with tempfile.TemporaryDirectory() as directory:
-            app, signer = fresh_app(directory), Signer()
+def one_round(txs: int) -> dict[str, float]:
+    """µs per tx of every measured step, on a fresh LevelDB state."""
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="aitbc-bench-") as directory:
+        app, signer = fresh_app(directory), Signer()
+        try:
             run_block(app, [], warm=True)
-            out["transfer_warm_us"].append(run_block(app, transfers(signer, txs), warm=True) / txs * 1e6)
-            out["transfer_cold_us"].append(run_block(app, transfers(signer, txs), warm=False) / txs * 1e6)
+            block = transfers(signer, txs)
+            out["transfer_checktx_us"] = check(app, block) / txs * 1e6
+            out["transfer_recheck_us"] = _recheck(app, block) / txs * 1e6
+            elapsed, response = finalize(app, block)
+            assert all(r.code == 0 for r in response.tx_results)
+            app.commit(abci.RequestCommit())
+            out["transfer_warm_us"] = elapsed / txs * 1e6
+            out["transfer_cold_us"] = run_block(app, transfers(signer, txs), warm=False) / txs * 1e6
             run_block(app, [signer.tx("miner1", "register_miner", **{**register_fields(), "capacity": txs})], True)
-            submits, rest = lifecycles(signer, txs // 3)
-            elapsed = run_block(app, submits, warm=True) + run_block(app, rest, warm=True)
-            out["job_tx_warm_us"].append(elapsed / (len(submits) + len(rest)) * 1e6)
+            submits, assigns, receipts = lifecycles(signer, max(1, txs // 3))
+            times = {kind: run_block(app, block, warm=True) / len(block) * 1e6
+                     for kind, block in (("submit_job", submits), ("assign_job", assigns),
+                                         ("record_receipt", receipts))}
+            out.update({f"{kind}_warm_us": t for kind, t in times.items()})
+            out["job_tx_warm_us"] = sum(times.values()) / 3
+        finally:
             app.store.close()
-    return {k: {"median": round(statistics.median(v), 1), "min": round(min(v), 1), "max": round(max(v), 1)}
-            for k, v in out.items()} | {"txs_per_block": txs, "rounds": rounds}
+    return out
+
+
+def _recheck(app: Application, txs: list[bytes]) -> float:
+    """RECHECK of `txs` against a fresh check state, as after a Commit."""
+    app._reset_check_state()
+    return check(app, txs, recheck=True)
+
+
+def count_verifications(jobs: int = 20, transfers_per_block: int = 50) -> dict[str, Any]:
+    """Drive one node's whole ABCI path (CheckTx, PrepareProposal, ProcessProposal,
+    FinalizeBlock, Commit, RECHECK of what is left) and count crypto.verify calls
+    against the signatures there are (one per tx, plus one per miner proof)."""
+    calls = 0
+    real_verify = crypto.verify
+
+    def counting(*args: Any) -> bool:
+        nonlocal calls
+        calls += 1
+        return real_verify(*args)
+
+    signatures = 0
+    with tempfile.TemporaryDirectory(prefix="aitbc-bench-") as directory:
+        app, signer = fresh_app(directory), Signer()
+        run_block(app, [signer.tx("miner1", "register_miner", **{**register_fields(), "capacity": jobs})], True)
+        submits, assigns, receipts = lifecycles(signer, jobs)
+        pays = transfers(signer, 2 * transfers_per_block)
+        crypto.verify = counting
+        try:
+            # Two blocks per stage: the second half of each stage waits in the
+            # mempool through the first block's Commit and is rechecked.
+            for stage in (submits, assigns, receipts, pays):
+                half = len(stage) // 2
+                for raw in stage:
+                    assert app.check_tx(abci.RequestCheckTx(tx=raw)).code == 0
+                for block, left in ((stage[:half], stage[half:]), (stage[half:], [])):
+                    proposal = app.prepare_proposal(abci.RequestPrepareProposal(txs=block, max_tx_bytes=1 << 22)).txs
+                    status = app.process_proposal(abci.RequestProcessProposal(txs=list(proposal))).status
+                    assert status == abci.ResponseProcessProposal.ACCEPT
+                    _, response = finalize(app, list(proposal))
+                    assert all(r.code == 0 for r in response.tx_results), [r.log for r in response.tx_results][:3]
+                    app.commit(abci.RequestCommit())
+                    for raw in left:
+                        assert app.check_tx(abci.RequestCheckTx(tx=raw, type=abci.RECHECK)).code == 0
+                signatures += len(stage) + (len(stage) if stage is receipts else 0)
+        finally:
+            crypto.verify = real_verify
+            app.store.close()
+    return {"txs": len(submits) + len(assigns) + len(receipts) + len(pays), "signatures": signatures,
+            "verify_calls": calls, "verifications_per_signature": round(calls / signatures, 3)}
+
+
+def measure(txs: int = 2000, rounds: int = 5) -> dict[str, Any]:
+    samples: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for key, value in one_round(txs).items():
+            samples.setdefault(key, []).append(value)
+    return {"settings": {"txs_per_block": txs, "rounds": rounds, "store": "LevelDB (plyvel), fresh per round"},
+            "us_per_tx": {key: env.spread(values) for key, values in samples.items()},
+            "verification": count_verifications(), "target_transfer_us": 100}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--txs", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()

@@ -1,0 +1,136 @@
+"""What every benchmark shares: the machine and versions it ran on, spread
+statistics, result files, per-process CPU time, and where the tools are."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from aitbc import tools
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(os.environ.get("AITBC_BENCH_RESULTS", ROOT / "bench" / "results"))
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram_gib = 0.0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                ram_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gib": ram_gib, "kernel": platform.release()}
+
+
+def _version(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return "not found"
+
+
+def abci_cli() -> Path:
+    return tools.tools_dir() / f"abci-cli-{tools.COMETBFT_VERSION}" / "abci-cli"
+
+
+def versions() -> dict[str, str]:
+    try:
+        cometbft = _version([tools.cometbft(), "version"])
+    except tools.ToolMissing:
+        cometbft = "not found"
+    try:
+        from miner.ollama_server import find_ollama
+
+        out = subprocess.run([str(find_ollama()), "--version"], capture_output=True, text=True, timeout=20)
+        found = re.search(r"version is (\S+)", out.stdout + out.stderr)
+        ollama = found.group(1) if found else "unknown"
+        if ollama == "0.0.0":  # built with `go install`, which sets no version
+            ollama = f"{tools.OLLAMA_VERSION} (go install; the binary reports 0.0.0)"
+    except Exception:  # noqa: BLE001 - Ollama is optional for most benchmarks
+        ollama = "not found"
+    from google.protobuf import __version__ as protobuf
+
+    return {"cometbft": cometbft, "abci-cli": tools.COMETBFT_VERSION if abci_cli().exists() else "not found",
+            "python": platform.python_version(), "ollama": ollama, "protobuf": protobuf,
+            "protobuf_backend": _protobuf_backend()}
+
+
+def _protobuf_backend() -> str:
+    try:
+        from google.protobuf.internal import api_implementation
+
+        return api_implementation.Type()
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+def spread(values: Iterable[float], digits: int = 1) -> dict[str, Any]:
+    """median, min, max, IQR (quartiles) and n of repeated measurements."""
+    data = sorted(values)
+    if not data:
+        return {"median": None, "min": None, "max": None, "q1": None, "q3": None, "n": 0}
+    q1, q3 = (statistics.quantiles(data, n=4, method="inclusive")[::2] if len(data) > 1 else (data[0], data[0]))
+    return {"median": round(statistics.median(data), digits), "min": round(data[0], digits),
+            "max": round(data[-1], digits), "q1": round(q1, digits), "q3": round(q3, digits), "n": len(data)}
+
+
+def percentile(values: Iterable[float], p: float) -> float:
+    data = sorted(values)
+    if not data:
+        return float("nan")
+    k = (len(data) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (k - lo)
+
+
+def write_result(name: str, data: dict[str, Any]) -> Path:
+    """bench/results/<name>.json with the machine and versions next to the figures."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    payload = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "machine": machine(), "versions": versions(), **data}
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+    return path
+
+
+def read_result(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """user + system CPU seconds of a process and its reaped children so far (0 if gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / ticks
+
+
+def python() -> str:
+    return sys.executable
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,342 @@
+"""Benchmarks that need the whole stack: a real chain (cometbft + our app, 1 s
+blocks), the real coordinator, the real miner daemon and a real Ollama serving
+the generated tiny model. The processes are started and stopped with the
+helper classes of tests/integration/stack.py and miner/ollama_server.py.
+
+- miner overhead: a job pushed to the miner (signed as the coordinator) until
+  its signed completion reaches a stand-in coordinator, against the same
+  prompt sent to Ollama directly, alternating.
+- job overhead: jobs through the coordinator client the CLI uses (sign, POST
+  /v1/jobs, poll GET /v1/jobs/{id} every 50 ms until completed), coordinator,
+  chain, miner and Ollama; latency minus Ollama's total_duration.
+- coordinator intake: job submissions accepted per second by one coordinator
+  (it runs CheckTx through broadcast_tx_sync), next to the node's own
+  broadcast_tx_sync rate for the same kind of txs, at the same concurrency.
+
+Usage: python -m bench.stack [--jobs 50] [--miner-runs 30] [--intake-seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from aitbc import procs, tx as txlib
+from aitbc.crypto import PrivateKey
+from bench import env
+from bench.loadgen import Conn
+from coordinator.client import CoordinatorClient, sign_job
+from coordinator.models import JobOptions
+from miner.client import MinerClient
+from miner.models import JobAssignment, JobData
+from miner.ollama_client import OllamaClient, run_sync
+from miner.ollama_server import TINY_MODEL_NAME, OllamaServer, free_port
+from miner.tiny_model import write_tiny_model
+from tests.factories import CHAIN_ID, KEYS
+from tests.integration.stack import (
+    CLIENT_API_KEY, ChainStack, CoordinatorProcess, MinerProcess, wait_for,
+)
+
+PROMPT = "why is the sky blue"
+OPTIONS = JobOptions(temperature=0, seed=42, num_predict=16)
+POLL_S = 0.05
+NO_RATE_LIMIT = {"rate_limit_per_minute": 10_000_000, "rate_limit_burst": 1_000_000}
+
+
+# --- miner overhead --------------------------------------------------------------------
+
+class StandInCoordinator:
+    """Answers the miner's signed calls with 200 and notes when each completion arrives."""
+
+    def __init__(self) -> None:
+        self.completed: dict[str, float] = {}
+        self.arrived = threading.Condition()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path.endswith("/complete"):
+                    job_id = self.path.split("/")[3]
+                    with owner.arrived:
+                        owner.completed[job_id] = time.perf_counter()
+                        owner.arrived.notify_all()
+                payload = b"{}"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def wait(self, job_id: str, timeout: float = 60) -> float:
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: job_id in self.completed, timeout):
+                raise TimeoutError(f"no completion for {job_id}")
+            return self.completed[job_id]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def miner_overhead(root: Path, chain: ChainStack, ollama_url: str, runs: int) -> dict[str, Any]:
+    stand_in = StandInCoordinator()
+    miner = MinerProcess(root, "miner2", chain, stand_in.url, ollama_url, model=TINY_MODEL_NAME)
+    direct_ms, miner_ms, totals_ms = [], [], []
+    try:
+        miner.start()
+        options = {"temperature": OPTIONS.temperature, "seed": OPTIONS.seed, "num_predict": OPTIONS.num_predict,
+                   "num_thread": 1}  # as MinerProcess runs it (--num-thread 1)
+
+        async def measure() -> None:
+            async with OllamaClient(ollama_url) as ollama:
+                client = MinerClient(KEYS["coordinator"])
+                try:
+                    for i in range(runs + 2):  # the first two warm both paths up
+                        t = time.perf_counter()
+                        answer = await ollama.generate(TINY_MODEL_NAME, PROMPT, options)
+                        direct = (time.perf_counter() - t) * 1000
+                        job_id = f"job_bench{i:04d}"
+                        assignment = JobAssignment(job_id=job_id, reward=1000, chain_id=CHAIN_ID, job_data=JobData(
+                            prompt=PROMPT, model=TINY_MODEL_NAME, options=OPTIONS))
+                        t = time.perf_counter()
+                        await client.assign(miner.url, assignment)
+                        done = await asyncio.to_thread(stand_in.wait, job_id)
+                        if i >= 2:
+                            direct_ms.append(direct)
+                            miner_ms.append((done - t) * 1000)
+                            totals_ms.append(answer.total_duration / 1e6)
+                finally:
+                    await client.aclose()
+
+        asyncio.run(measure())
+    finally:
+        miner.stop()
+        stand_in.close()
+    d, m = env.spread(direct_ms, 2), env.spread(miner_ms, 2)
+    overhead = m["median"] - d["median"]
+    allowed = max(0.02 * d["median"], 20.0)
+    return {"runs": runs, "direct_ms": d, "miner_ms": m, "ollama_total_duration_ms": env.spread(totals_ms, 2),
+            "overhead_ms": round(overhead, 2), "overhead_pct": round(100 * overhead / d["median"], 1),
+            "allowed_ms": round(allowed, 2), "target_met": overhead < allowed,
+            "series": {"direct_ms": direct_ms, "miner_ms": miner_ms}}
+
+
+# --- job overhead ------------------------------------------------------------------------
+
+def job_overhead(coordinator: CoordinatorProcess, chain: ChainStack, jobs: int) -> dict[str, Any]:
+    rows = []
+    with CoordinatorClient(coordinator.url, CLIENT_API_KEY, timeout=30, backoff_s=0.1) as client:
+        for i in range(jobs):
+            body = chain.sign_job("alice", prompt=f"{PROMPT} #{i}", model=TINY_MODEL_NAME, max_reward=100_000,
+                                  options=OPTIONS)
+            t0 = time.perf_counter()
+            submitted = client.submit_job(body)
+            t_submit = time.perf_counter() - t0
+            while True:
+                job = client.get_job(submitted.job_id)
+                if job.status in ("completed", "failed", "expired", "cancelled"):
+                    break
+                if time.perf_counter() - t0 > 60:
+                    raise TimeoutError(f"job {submitted.job_id} still {job.status} after 60 s")
+                time.sleep(POLL_S)
+            latency = time.perf_counter() - t0
+            if job.status != "completed":
+                raise RuntimeError(f"job {job.job_id} {job.status}: {job.error}")
+            wait_for(lambda: chain.rpc.query(f"/receipt/{job.job_id}"), 10, "receipt")  # already, by design
+            rows.append({"job_id": job.job_id, "latency_s": latency, "submit_s": t_submit,
+                         "ollama_s": job.compute_time or 0.0, "block_height": job.block_height,
+                         "queued_s": (job.started_at - job.submitted_at).total_seconds() if job.started_at else None,
+                         "after_start_s": (job.completed_at - job.started_at).total_seconds()
+                         if job.started_at and job.completed_at else None})
+    overhead = [r["latency_s"] - r["ollama_s"] for r in rows]
+    p50, p95 = env.percentile(overhead, 50), env.percentile(overhead, 95)
+    return {"jobs": jobs, "block_interval": "1 s (timeout_commit)", "client_poll_s": POLL_S,
+            "overhead_p50_s": round(p50, 3), "overhead_p95_s": round(p95, 3),
+            "overhead_s": env.spread(overhead, 3), "latency_s": env.spread([r["latency_s"] for r in rows], 3),
+            "ollama_s": env.spread([r["ollama_s"] for r in rows], 4),
+            "submit_call_s": env.spread([r["submit_s"] for r in rows], 3),
+            "target": {"p50_s": 2.0, "p95_s": 3.0}, "target_met": p50 < 2.0 and p95 < 3.0, "rows": rows}
+
+
+# --- coordinator intake -----------------------------------------------------------------
+
+def fund(chain: ChainStack, keys: list[PrivateKey], amount: int = 10_000_000) -> None:
+    nonce = chain.next_nonce("alice")
+    last = None
+    for i, key in enumerate(keys):
+        last = chain.rpc.broadcast(txlib.build(KEYS["alice"], CHAIN_ID, nonce + i, "transfer", to=key.address,
+                                               amount=amount), "sync")
+        assert last.ok, last.log
+    wait_for(lambda: _balance(chain, keys[-1]) >= amount, 30, "funding in a block")
+
+
+def _balance(chain: ChainStack, key: PrivateKey) -> int:
+    try:
+        return int(chain.rpc.query(f"/account/{key.address}")["balance"])
+    except Exception:  # noqa: BLE001 - not there yet
+        return 0
+
+
+def _submit_bodies(keys: list[PrivateKey], per_key: int, start_nonce: dict[str, int]) -> list[list[tuple[bytes, bytes]]]:
+    """Per key: (JobCreate JSON, raw submit_job tx) in nonce order."""
+    streams = []
+    for key in keys:
+        stream = []
+        for n in range(per_key):
+            job = sign_job(key, CHAIN_ID, start_nonce.get(key.address, 0) + n, f"intake {key.address[-6:]} {n}",
+                           TINY_MODEL_NAME, 1000, OPTIONS)
+            stream.append((job.model_dump_json(exclude_none=True).encode(), base64.b64decode(job.signed_tx)))
+        streams.append(stream)
+    return streams
+
+
+async def _drive(host: str, port: int, requests: list[list[bytes]], path: bytes, headers: bytes,
+                 seconds: float, ok) -> dict[str, Any]:
+    """One connection per stream, one request at a time, for `seconds`."""
+    accepted = rejected = 0
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    deadline = time.monotonic() + seconds
+
+    async def one(stream: list[bytes]) -> None:
+        nonlocal accepted, rejected
+        conn = Conn(host, port)
+        await conn.open()
+        try:
+            for body in stream:
+                if time.monotonic() >= deadline:
+                    return
+                t = time.perf_counter()
+                status, answer = await conn.request(body, path, headers)
+                latencies.append(time.perf_counter() - t)
+                if ok(status, answer):
+                    accepted += 1
+                else:
+                    rejected += 1
+                    key = f"{status}: {answer[:80].decode(errors='replace')}"
+                    errors[key] = errors.get(key, 0) + 1
+        finally:
+            conn.close()
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(one(s) for s in requests))
+    elapsed = time.monotonic() - t0
+    return {"accepted": accepted, "rejected": rejected, "seconds": round(elapsed, 2),
+            "accepted_per_s": round(accepted / elapsed, 1), "latency_ms": env.spread([x * 1000 for x in latencies], 1),
+            "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:5])}
+
+
+def intake(coordinator: CoordinatorProcess, chain: ChainStack, seconds: float, concurrency: int,
+           rate_hint: int = 400, profile: Path | None = None) -> dict[str, Any]:
+    """With `profile`, py-spy records the coordinator while it takes submissions (raw stacks)."""
+    keys = [PrivateKey(bytes([7, i]) * 16) for i in range(2 * concurrency)]
+    fund(chain, keys)
+    per_key = int(rate_hint * seconds / concurrency) + 20
+    env.log(f"intake: pre-signing {2 * concurrency * per_key} submit_job txs")
+    coord_streams = _submit_bodies(keys[:concurrency], per_key, {})
+    node_streams = _submit_bodies(keys[concurrency:], int(per_key * 10), {})
+    host = "127.0.0.1"
+    coord_port = int(coordinator.url.rsplit(":", 1)[1])
+    api_headers = f"X-Api-Key: {CLIENT_API_KEY}\r\n".encode()
+    spy = None
+    if profile is not None:
+        spy = procs.spawn([str(Path(env.python()).parent / "py-spy"), "record", "-p", str(coordinator.proc.pid),
+                           "-o", str(profile), "-f", "raw", "-r", "100", "-d", str(int(seconds)), "--nonblocking"],
+                          coordinator.root / "py-spy.log")
+    via_coordinator = asyncio.run(_drive(
+        host, coord_port, [[body for body, _ in s] for s in coord_streams], b"/v1/jobs", api_headers, seconds,
+        lambda status, _answer: status in (200, 201)))
+    if spy is not None:
+        spy.wait(60)
+    wait_for(lambda: int(httpx.get(f"{chain.url}/num_unconfirmed_txs").json()["result"]["total"]) == 0, 60,
+             "mempool drained")
+    node_port = int(chain.url.rsplit(":", 1)[1])
+    calls = [[json.dumps({"jsonrpc": "2.0", "id": 1, "method": "broadcast_tx_sync",
+                          "params": {"tx": base64.b64encode(raw).decode()}}).encode() for _, raw in s]
+             for s in node_streams]
+    bare = asyncio.run(_drive(host, node_port, calls, b"/", b"", seconds,
+                              lambda status, answer: status == 200 and b'"code":0' in answer))
+    ratio = via_coordinator["accepted_per_s"] / bare["accepted_per_s"] if bare["accepted_per_s"] else None
+    return {"seconds": seconds, "concurrency": concurrency, "coordinator": via_coordinator,
+            "node_broadcast_tx_sync": bare, "ratio": round(ratio, 3) if ratio else None}
+
+
+# --- the stack -----------------------------------------------------------------------------
+
+def run(jobs: int = 50, miner_runs: int = 30, intake_seconds: float = 20, concurrency: int = 16,
+        profile_dir: Path | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="aitbc-bench-") as directory:
+        root = Path(directory)
+        model_path = root / "aitbc-tiny.gguf"
+        write_tiny_model(model_path)
+        chain = ChainStack(root / "chain", pending_timeout_s=120, job_timeout_s=600)
+        ollama = OllamaServer(free_port(), root / "ollama" / "models", root / "ollama" / "ollama.log")
+        coordinator = miner = None
+        try:
+            chain.start()
+            ollama.start()
+            run_sync(ollama.url, lambda c: c.ensure_model(TINY_MODEL_NAME, model_path))
+            env.log("stack: miner overhead")
+            out["miner_overhead"] = miner_overhead(root / "miners", chain, ollama.url, miner_runs)
+            coordinator = CoordinatorProcess(root / "coordinator", chain, tick_s=0.2, **NO_RATE_LIMIT).start()
+            miner = MinerProcess(root / "miners", "miner1", chain, coordinator.url, ollama.url,
+                                 model=TINY_MODEL_NAME).start()
+            wait_for(lambda: any(m.online and m.address == KEYS["miner1"].address
+                                 for m in coordinator.client().miners()), 60, "miner online")
+            env.log(f"stack: job overhead, {jobs} jobs")
+            out["job_overhead"] = job_overhead(coordinator, chain, jobs)
+            miner.stop()  # intake only queues jobs: no inference competing for the CPU
+            miner = None
+            env.log("stack: coordinator intake")
+            out["intake"] = intake(coordinator, chain, intake_seconds, concurrency,
+                                   profile=profile_dir / "coordinator_intake.pyspy.txt" if profile_dir else None)
+        finally:
+            if miner is not None:
+                miner.stop()
+            if coordinator is not None:
+                coordinator.stop()
+            ollama.stop()
+            chain.stop()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=50)
+    parser.add_argument("--miner-runs", type=int, default=30)
+    parser.add_argument("--intake-seconds", type=float, default=20)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    out = run(args.jobs, args.miner_runs, args.intake_seconds, args.concurrency)
+    out.get("job_overhead", {}).pop("rows", None)
+    out.get("miner_overhead", {}).pop("series", None)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
