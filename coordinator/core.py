@@ -70,6 +70,7 @@ class Coordinator:
         self.sender: TxSender | None = None
         self.started_at = time.time()
         self.pushing: set[str] = set()
+        self.offered_models: tuple[float, set[str]] | None = None  # (read at, models) cache for intake
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def lock(self, job_id: str) -> asyncio.Lock:

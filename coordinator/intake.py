@@ -19,8 +19,18 @@ from coordinator.store import JobRecord
 log = logging.getLogger("coordinator.jobs")
 
 
-async def offered_models(coord: Coordinator) -> set[str]:
-    return {model for miner in await coord.chain.miners() if int(miner["stake"]) > 0 for model in miner["models"]}
+OFFER_TTL_S = 2.0
+
+
+async def offered_models(coord: Coordinator, wanted: str) -> set[str]:
+    """Models some staked miner offers; read from the chain again when `wanted` is not
+    among them or the last read is older than OFFER_TTL_S (so a new miner counts at once)."""
+    now = time.monotonic()
+    cached = coord.offered_models
+    if cached is None or wanted not in cached[1] or now - cached[0] > OFFER_TTL_S:
+        models = {m for miner in await coord.chain.miners() if int(miner["stake"]) > 0 for m in miner["models"]}
+        coord.offered_models = (now, models)
+    return coord.offered_models[1]
 
 
 async def submit(coord: Coordinator, principal: Principal, body: JobCreate) -> tuple[JobRecord, bool]:
@@ -37,7 +47,7 @@ async def submit(coord: Coordinator, principal: Principal, body: JobCreate) -> t
             if existing.tx_hash == signed.hash and existing.api_key_hash == principal.key_hash:
                 return existing, False  # the same request again (a client retry): same answer
             raise Conflict(f"job {job_id} already exists (nonce {signed.nonce} of {signed.sender} is used)")
-        validation.check_model_offered(body.model, await offered_models(coord))
+        validation.check_model_offered(body.model, await offered_models(coord, body.model))
         job = JobRecord(
             id=job_id, api_key_hash=principal.key_hash, client=signed.sender, type=body.type, model=body.model,
             prompt=body.prompt, options=body.options.model_dump_json(), max_reward=signed.msg.max_reward,
