@@ -46,7 +46,12 @@ async def submit(coord: Coordinator, principal: Principal, body: JobCreate) -> t
         if existing is not None:
             if existing.tx_hash == signed.hash and existing.api_key_hash == principal.key_hash:
                 return existing, False  # the same request again (a client retry): same answer
-            raise Conflict(f"job {job_id} already exists (nonce {signed.nonce} of {signed.sender} is used)")
+            if not _reached_chain(coord, existing) and existing.api_key_hash == principal.key_hash:
+                # Its submit tx was refused or lost, so nothing was locked: the nonce is free again.
+                store.delete_job(job_id)
+                log.info("job replaced", extra=event("job_replaced", job_id, old_tx=existing.tx_hash))
+            else:
+                raise Conflict(f"job {job_id} already exists (nonce {signed.nonce} of {signed.sender} is used)")
         validation.check_model_offered(body.model, await offered_models(coord, body.model))
         job = JobRecord(
             id=job_id, api_key_hash=principal.key_hash, client=signed.sender, type=body.type, model=body.model,
@@ -77,6 +82,12 @@ async def submit(coord: Coordinator, principal: Principal, body: JobCreate) -> t
     log.info("job submitted", extra=event("job_submitted", job, model=job.model, client=job.client,
                                           max_reward=job.max_reward, tx_hash=job.tx_hash))
     return job, True
+
+
+def _reached_chain(coord: Coordinator, job: JobRecord) -> bool:
+    """False only for a failed job whose submit tx was refused or lost (nothing locked on chain)."""
+    submit = coord.store.get_tx(job.tx_hash)
+    return not (job.status == "failed" and submit is not None and submit.status in ("rejected", "lost", "failed"))
 
 
 def visible_job(coord: Coordinator, principal: Principal, job_id: str) -> JobRecord:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 
+from aitbc import tx as txlib
 from aitbc.codes import Code
 from coordinator import checks, lifecycle, recovery, selection, tracker
 from coordinator.core import Coordinator, StartupError
@@ -148,11 +149,24 @@ async def assign_pending(coord: Coordinator) -> None:
             pool[chosen] = selection.Candidate(**{**c.__dict__, "local_active_jobs": c.local_active_jobs + 1})
 
 
+def _delivered_by(job: JobRecord) -> str | None:
+    """The miner whose signed result we hold for this job (kept across a re-queue)."""
+    if job.proof and job.proof_signature and job.result_hash:
+        return txlib.decode_proof(job.proof).miner
+    return None
+
+
 async def _assign(coord: Coordinator, job: JobRecord, pool: dict[str, selection.Candidate]) -> str | None:
     _, sender = coord.require_chain()
     refused: set[str] = set()
+    # A job re-queued after a node crash lost its txs goes back to the miner that already did it.
+    preferred = _delivered_by(job)
     while True:
-        chosen = selection.choose(pool.values(), job.model, exclude=refused)
+        eligible = {c.address for c in selection.eligible(pool.values(), job.model)} - refused
+        if preferred in eligible:
+            chosen = pool[preferred]
+        else:
+            chosen = selection.choose(pool.values(), job.model, exclude=refused)
         if chosen is None:
             return None
         result = await sender.send("assign_job", job.id, job_id=job.id, miner=chosen.address)
@@ -190,6 +204,14 @@ async def _push_once(coord: Coordinator, job_id: str) -> None:
     if job is None or job.status not in ("assigned", "running") or job.miner is None:
         if job is not None:
             coord.store.update_job(job_id, needs_push=0)
+        return
+    if _delivered_by(job) == job.miner:
+        # The miner delivered before a node crash lost the receipt: record it again, no re-run.
+        _, sender = coord.require_chain()
+        result = await sender.send("record_receipt", job.id, proof=job.proof, miner_signature=job.proof_signature)
+        coord.store.update_job(job_id, needs_push=0, **({} if result.ok else {"needs_reconcile": 1}))
+        log.info("receipt re-sent from the stored proof", extra=event("receipt_resent", job_id, miner=job.miner,
+                                                                      code=result.code_name))
         return
     local = coord.store.get_miner(job.miner)
     endpoint = local.endpoint if local else ((await coord.chain.miner(job.miner)) or {}).get("endpoint", "")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
+from aitbc.codes import Code
 from coordinator import lifecycle
 from coordinator.core import Coordinator
 from coordinator.store import TxRecord
@@ -19,6 +20,7 @@ async def track(coord: Coordinator) -> None:
     """One pass over the txs in flight."""
     store, chain = coord.store, coord.chain
     mempool: set[str] | None = None
+    catching_up: bool | None = None
     for tx in store.txs_in_flight():
         if tx.status == "stored":
             await broadcast_stored(coord, tx)
@@ -27,8 +29,10 @@ async def track(coord: Coordinator) -> None:
         if outcome is None:
             if mempool is None:
                 mempool = await chain.mempool_hashes()
+                # A node still replaying blocks cannot tell whether our txs are in them.
+                catching_up = bool((await chain.status())["sync_info"].get("catching_up"))
             now = time.time()
-            if tx.hash in mempool:
+            if tx.hash in mempool or catching_up:
                 store.update_tx(tx.hash, seen_at=now)
             elif now - tx.seen_at > coord.settings.tx_lost_after_s:
                 store.update_tx(tx.hash, status="lost")
@@ -61,6 +65,11 @@ async def broadcast_stored(coord: Coordinator, tx: TxRecord) -> None:
             coord.store.update_tx(tx.hash, status="sent", seen_at=time.time())
             log.info("stored tx broadcast", extra={"event": "tx_broadcast", "kind": tx.kind, "tx_hash": tx.hash,
                                                    "job_id": tx.job_id, "recovered": True})
+        elif result.code == Code.NONCE_TOO_HIGH and time.time() - tx.created_at < coord.settings.queue_timeout_s:
+            # An earlier tx of the same client is not on chain yet (e.g. rebroadcast
+            # after a node crash, in another order): try again on a later tick.
+            log.info("stored tx waits for an earlier nonce", extra={"event": "tx_waiting", "kind": tx.kind,
+                                                                    "tx_hash": tx.hash, "job_id": tx.job_id})
         else:
             coord.store.update_tx(tx.hash, status="rejected", code=result.code, log=result.log)
             coord.store.update_job(tx.job_id, needs_reconcile=1)
