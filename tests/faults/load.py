@@ -373,18 +373,7 @@ class LoadGenerator:
 
     # --- queries -------------------------------------------------------------------------------
     def _query_any(self, path: str) -> Any:
-        last: Exception | None = None
-        for url in self.node_urls:
-            rpc = ChainRPC(url, timeout=self.rpc_timeout)
-            try:
-                return rpc.query(path)
-            except QueryFailed:
-                raise
-            except ChainError as err:
-                last = err
-            finally:
-                rpc.close()
-        raise ChainError(f"no node answered {path}: {last}")
+        return query_any(self.node_urls, path, self.rpc_timeout)
 
     def _chain_job(self, job_id: str) -> dict[str, Any] | None:
         try:
@@ -575,3 +564,19 @@ class LoadGenerator:
         with self.lock:
             return [t for t in self.transfers.values() if t.committed_at is not None and t.code == 0
                     and t.height <= up_to_height]
+
+
+def query_any(node_urls: list[str], path: str, timeout: float = 5) -> Any:
+    """abci_query on the first node that answers (QueryFailed, e.g. NOT_FOUND, is an answer)."""
+    last: Exception | None = None
+    for url in node_urls:
+        rpc = ChainRPC(url, timeout=timeout)
+        try:
+            return rpc.query(path)
+        except QueryFailed:
+            raise
+        except ChainError as err:
+            last = err
+        finally:
+            rpc.close()
+    raise ChainError(f"no node answered {path}: {last}")

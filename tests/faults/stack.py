@@ -27,7 +27,8 @@ import httpx
 
 from aitbc import procs, testnet as tn
 from aitbc.crypto import PrivateKey
-from aitbc.rpc import ChainError, ChainRPC, QueryFailed
+from aitbc.rpc import ChainRPC
+from tests.faults.load import query_any as load_query_any
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "aitbc-tiny"
@@ -310,16 +311,5 @@ def app_hashes_agree(stack: FaultStack, low: int, high: int) -> dict[int, str]:
 
 
 def query_any(stack: FaultStack, path: str) -> Any:
-    """abci_query on the first node that answers (QueryFailed, e.g. NOT_FOUND, is an answer)."""
-    last: Exception | None = None
-    for url in stack.node_urls:
-        rpc = ChainRPC(url, timeout=5)
-        try:
-            return rpc.query(path)
-        except QueryFailed:
-            raise
-        except ChainError as err:
-            last = err
-        finally:
-            rpc.close()
-    raise AssertionError(f"no node answered {path}: {last}")
+    """abci_query on the first of the stack's nodes that answers."""
+    return load_query_any(stack.node_urls, path)

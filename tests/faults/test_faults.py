@@ -28,6 +28,7 @@ from coordinator.models import JobOptions
 from tests.faults.checks import assert_restored, checkpoint, replay_lines
 from tests.faults.load import FINAL, LoadGenerator
 from tests.faults.stack import CHAIN_ID, MODEL, ROOT, FaultStack, query_any
+from tests.integration.stack import wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -111,7 +112,7 @@ def test_validator_killed_and_restarted(stack, load):
     target, others = 0, [1, 2, 3]
     since, started = _begin(stack, load, "validator_kill9")
     log_size = stack.node_log(target).stat().st_size
-    fresh = _wait(lambda: _accepted_not_in_block(load), 20, "a job accepted, its tx not in a block yet",
+    fresh = wait_for(lambda: _accepted_not_in_block(load), 20, "a job accepted, its tx not in a block yet",
                   interval=0.02)
     killed_at = stack.top()
     stack.kill9_node(target)
@@ -214,7 +215,7 @@ def test_coordinator_killed_and_a_miner_killed_mid_job(stack, load):
 
         # kill it with jobs in flight (submitted, assigned or running), if the load gives us some soon
         try:
-            caught = _wait(in_flight, 15, "a job in flight", interval=0.05)
+            caught = wait_for(in_flight, 15, "a job in flight", interval=0.05)
         except TimeoutError:
             caught = {}
     stack.coordinator.kill9()
@@ -226,7 +227,7 @@ def test_coordinator_killed_and_a_miner_killed_mid_job(stack, load):
     bob_before = int(query_any(stack, f"/account/{bob}")["balance"])
     with CoordinatorClient(stack.coordinator_url, stack.client_api_key, timeout=10, backoff_s=0.2) as client:
         job_id = _long_job(stack, client)
-        job = _wait(lambda: (j := client.get_job(job_id)).status == "running" and j, 60, "long job running",
+        job = wait_for(lambda: (j := client.get_job(job_id)).status == "running" and j, 60, "long job running",
                     interval=0.05)
         miner = next(n for n, k in stack.keys.items() if k.address == job.miner)
     stack.miners[miner].kill9()
@@ -239,7 +240,7 @@ def test_coordinator_killed_and_a_miner_killed_mid_job(stack, load):
             return None
         return record if record["status"] in FINAL else None
 
-    record = _wait(closed, 90, "long job closed on chain")
+    record = wait_for(closed, 90, "long job closed on chain")
     stack.miners[miner].start(timeout=90)  # the same miner again: its node, port and data folder
     stack.wait_miners_online(timeout=60)
     assert record["status"] in ("failed", "expired") and record["refund"] == record["max_reward"] \
@@ -270,16 +271,6 @@ def test_ollama_stopped_and_started(stack, load):
     back = load.job_summary("ollama_back")
     result["jobs_after_restart"] = {k: v for k, v in back.items() if k != "problems"}
     _record("ollama_restart", started, seen, result)
-
-
-def _wait(check, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"{what} not reached in {timeout} s")
 
 
 def test_cli_audit_is_clean_on_every_node_at_the_end(stack, load):
