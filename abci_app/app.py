@@ -148,7 +148,6 @@ class Application:
         for raw in req.txs:
             try:
                 signed = self.decode(raw)
-                state.events = []
                 tx_events = transition.apply_tx(state, signed)
             except TxError as err:
                 results.append(abci.ExecTxResult(code=err.code, log=err.log, codespace=CODESPACE))
