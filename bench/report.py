@@ -105,7 +105,8 @@ def top_frames(path: Path, count: int = 12) -> list[tuple[float, str]]:
         if not n.isdigit():
             continue
         total += int(n)
-        frame = stack.split(";")[-1]
+        # py-spy names a frame it cannot resolve with a NUL byte; keep the report plain text.
+        frame = stack.split(";")[-1].replace("\x00", "<unknown>")
         frame = re.sub(r" \((?:/[^)]*/)?(?:site-packages/|lib/python3\.\d+/)?([^)]*)\)", r" (\1)", frame)
         self_time[frame] += int(n)
     return [(round(100 * n / total, 1), f) for f, n in self_time.most_common(count)] if total else []
