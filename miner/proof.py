@@ -78,19 +78,3 @@ def completion(key: PrivateKey, chain_id: str, job_id: str, spec: RunSpec, resul
         ),
         proof=Proof(hash=proof.result_hash.hex(), data=base64.b64encode(data).decode(), signature=signature.hex()),
     )
-
-
-def verify_completion(public_key: bytes, body: JobComplete) -> tx_pb2.ComputeProof:
-    """The proof of a completion if its signature and result hash hold; else ValueError.
-
-    What a receiver (coordinator, tests) checks before trusting a result.
-    """
-    data = base64.b64decode(body.proof.data)
-    if not txlib.verify_proof(public_key, data, bytes.fromhex(body.proof.signature)):
-        raise ValueError("proof signature does not verify")
-    proof = txlib.decode_proof(data)
-    if proof.result_hash != result_hash(body.result) or proof.result_hash.hex() != body.proof.hash:
-        raise ValueError("result does not match the proof's result hash")
-    if proof.job_id != body.job_id:
-        raise ValueError("proof is for another job")
-    return proof

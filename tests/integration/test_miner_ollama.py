@@ -39,7 +39,7 @@ from miner.client import MinerClient, MinerRejected
 from miner.models import JobAssignment, JobData
 from miner.ollama_client import ModelInfo, run_sync
 from miner.ollama_server import OllamaServer
-from miner.proof import verify_completion
+from coordinator.proofs import verify_completion
 from tests.integration.ollama_fixtures import (  # noqa: F401 (fixtures)
     group_alive,
     ollama_server,
@@ -192,7 +192,7 @@ def test_job_runs_on_ollama_and_its_proof_settles_on_chain(miner, node: Node, co
     running = coordinator.bodies(f"/v1/jobs/{job_id}/status")
     assert [b["status"] for b in running] == ["running"]
 
-    proof = verify_completion(KEYS["miner1"].public_key, complete)
+    proof = verify_completion(complete, job_id, CHAIN_ID, KEYS["miner1"].address, KEYS["miner1"].public_key).proof
     assert proof.result_hash == hashlib.sha256(complete.result.encode()).digest()
     assert (proof.chain_id, proof.job_id, proof.miner, proof.model) == (CHAIN_ID, job_id, KEYS["miner1"].address,
                                                                          "aitbc-tiny")

@@ -13,7 +13,7 @@ from aitbc.signed_http import sign_request
 from coordinator.models import JobComplete
 from miner.app import create_app
 from miner.ollama_client import GenerateResult, GenerationAborted, ModelNotFound, OllamaUnavailable
-from miner.proof import verify_completion
+from coordinator.proofs import verify_completion
 from tests.unit.test_miner_fakes import (
     CHAIN_ID, COORDINATOR, MINER, MODEL, STRANGER, FakeChain, FakeCoordinator, FakeOllama, assignment, daemon,
     signed, wait_until,
@@ -71,7 +71,7 @@ def test_coordinator_assignment_runs_and_reports_signed_proof(world) -> None:
     assert response.json()["accepted"] is True
     body = JobComplete.model_validate(coordinator.wait_for("/v1/jobs/job_1/complete"))
     assert body.result == "echo: what is ml"
-    proof = verify_completion(MINER.public_key, body)
+    proof = verify_completion(body, "job_1", CHAIN_ID, MINER.address, MINER.public_key).proof
     assert (proof.chain_id, proof.job_id, proof.miner, proof.model) == (CHAIN_ID, "job_1", MINER.address, MODEL)
     assert (proof.compute_time_ms, proof.tokens_generated, proof.prompt_tokens) == (1234, 7, 5)
     assert txlib.verify_proof(MINER.public_key, base64.b64decode(body.proof.data), bytes.fromhex(body.proof.signature))

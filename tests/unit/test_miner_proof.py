@@ -8,7 +8,9 @@ import hashlib
 import pytest
 
 from aitbc import tx as txlib
-from miner.proof import Measurement, RunSpec, build_proof, completion, result_hash, verify_completion
+from coordinator.errors import InvalidRequest
+from coordinator.proofs import verify_completion
+from miner.proof import Measurement, RunSpec, build_proof, completion, result_hash
 from tests.unit.test_miner_fakes import CHAIN_ID, MINER, STRANGER
 
 M = Measurement(compute_time_ms=12_500, tokens_generated=150, prompt_tokens=15)
@@ -51,12 +53,13 @@ def test_proof_is_accepted_by_record_receipt_validation() -> None:
     assert txlib.decode(raw).kind == "record_receipt"
 
 
-def test_verify_completion_rejects_tampering() -> None:
+def test_the_coordinator_accepts_the_completion_and_refuses_tampering() -> None:
     body = completion(MINER, CHAIN_ID, "job_1", spec("m"), "the answer", M)
-    assert verify_completion(MINER.public_key, body).job_id == "job_1"
-    with pytest.raises(ValueError, match="result"):
-        verify_completion(MINER.public_key, body.model_copy(update={"result": "another answer"}))
-    with pytest.raises(ValueError, match="signature"):
-        verify_completion(STRANGER.public_key, body)
-    with pytest.raises(ValueError, match="another job"):
-        verify_completion(MINER.public_key, body.model_copy(update={"job_id": "job_2"}))
+    check = lambda b, key=MINER: verify_completion(b, "job_1", CHAIN_ID, key.address, key.public_key)  # noqa: E731
+    assert check(body).proof.job_id == "job_1"
+    with pytest.raises(InvalidRequest, match="result"):
+        check(body.model_copy(update={"result": "another answer"}))
+    with pytest.raises(InvalidRequest, match="signature"):
+        verify_completion(body, "job_1", CHAIN_ID, MINER.address, STRANGER.public_key)
+    with pytest.raises(InvalidRequest, match="job"):
+        check(body.model_copy(update={"job_id": "job_2"}))
