@@ -82,6 +82,19 @@ def _reap_group(proc: subprocess.Popen | None) -> None:
         pass
 
 
+def processes_mentioning(marker: str) -> list[str]:
+    """Command lines of live processes (other than this one) with `marker` in their arguments."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # it exited while we looked
+        if marker in text and cmdline.parent.name != str(os.getpid()):
+            found.append(text.strip())
+    return found
+
+
 def kill9(proc: subprocess.Popen) -> None:
     """Crash a process the hard way (its whole group), as a power cut would."""
     try:

@@ -175,14 +175,7 @@ class FaultStack:
 
     def leftovers(self) -> list[str]:
         """Command lines of live processes that belong to this stack (its folder in their arguments)."""
-        found, marker = [], str(self.root)
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-            try:
-                text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if marker in text and str(os.getpid()) != cmdline.parent.name:
-                found.append(text.strip())
+        found = procs.processes_mentioning(str(self.root))
         if self.ollama is not None and self.ollama.pid is not None:
             found.append(f"ollama serve (pid {self.ollama.pid})")
         return found

@@ -30,17 +30,6 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
 
-def processes_mentioning(marker: str) -> list[str]:
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        found += [text] if marker in text else []
-    return found
-
-
 @pytest.fixture
 def explorer_url(chain_node, tmp_path):  # noqa: F811 - the fixture imported above
     port = procs.free_port()
@@ -71,7 +60,7 @@ def browser(tmp_path):
         yield driver
     finally:
         driver.quit()
-        assert processes_mentioning(str(profile)) == []
+        assert procs.processes_mentioning(str(profile)) == []
 
 
 def run_job(rpc) -> tuple[str, int]:  # noqa: F811

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aitbc import testnet as tn
+from aitbc import procs, testnet as tn
 from aitbc.keyring import Keyring
 from aitbc.rpc import ChainRPC
 from cli.context import Context
@@ -21,19 +21,6 @@ from tests.integration.chain_fixtures import wait_for
 
 pytestmark = pytest.mark.integration
 VALIDATORS = 4
-
-
-def leftovers(marker: str) -> list[str]:
-    """Command lines of live processes that mention `marker` (a testnet folder)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in text:
-            found.append(text)
-    return found
 
 
 class Net:
@@ -72,7 +59,7 @@ def net(tmp_path_factory):
     finally:
         if (handle.directory / tn.STATE_FILE).exists():
             handle.cli("down", ok=False)
-        assert leftovers(str(handle.directory)) == []
+        assert procs.processes_mentioning(str(handle.directory)) == []
 
 
 def committed(rpc: ChainRPC, raw: bytes) -> int:
@@ -145,5 +132,5 @@ def test_down_leaves_nothing_running(net):
     pids = [pid for node in net.net.nodes for pid in node.pids.values()]
     assert len(pids) == 2 * VALIDATORS
     net.cli("down")
-    assert leftovers(str(net.directory)) == [] and not net.net.any_running()
+    assert procs.processes_mentioning(str(net.directory)) == [] and not net.net.any_running()
     assert not any(n["up"] for n in net.status()["nodes"])  # status of a stopped testnet still answers
