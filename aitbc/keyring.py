@@ -1,6 +1,6 @@
 """Local keys: one JSON file per named key under $AITBC_HOME/keys.
 
-Development keys are stored unencrypted (mode 0600); this is a keyring for
+Development keys are stored unencrypted (files 0600 from creation, folder 0700); this is a keyring for
 test chains and operators' machines, not a wallet for real funds.
 """
 
@@ -18,6 +18,30 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 class KeyError_(LookupError):
     pass
+
+
+def private_dir(directory: Path) -> Path:
+    """`directory` (and missing parents) created 0700; an existing one is narrowed to 0700."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)  # mkdir's mode is masked by the umask and ignored for an existing folder
+    return directory
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically, readable by the owner only from the first byte.
+
+    The temp file is created 0600 by os.open (O_EXCL: never an existing file someone
+    else prepared), so no other user can open it between the write and a chmod.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def aitbc_home() -> Path:
@@ -39,12 +63,9 @@ class Keyring:
         if path.exists() and not overwrite:
             raise KeyError_(f"key {name!r} already exists in {self.directory}")
         key = key or PrivateKey.generate()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"name": name, "address": key.address, "public_key": key.public_key.hex(),
-                                   "private_key": key.seed.hex()}, indent=2))
-        tmp.chmod(0o600)
-        tmp.replace(path)
+        private_dir(self.directory)
+        write_secret(path, json.dumps({"name": name, "address": key.address, "public_key": key.public_key.hex(),
+                                       "private_key": key.seed.hex()}, indent=2))
         return key
 
     def get(self, name_or_address: str) -> PrivateKey:

@@ -24,6 +24,7 @@ import httpx
 
 from aitbc import nodehome, procs, tools
 from aitbc.crypto import PrivateKey
+from aitbc.keyring import private_dir, write_secret
 from aitbc.rpc import ChainError, ChainRPC
 
 STATE_FILE = "testnet.json"
@@ -186,9 +187,9 @@ class Testnet:
         return cls(directory, json.loads(path.read_text()))
 
     def save(self) -> None:
-        tmp = self.directory / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2))
-        tmp.replace(self.directory / STATE_FILE)
+        # It holds the coordinator's client and admin API keys: 0600 from creation, folder 0700.
+        private_dir(self.directory)
+        write_secret(self.directory / STATE_FILE, json.dumps(self.data, indent=2))
 
     @property
     def chain_id(self) -> str:

@@ -4,6 +4,7 @@ from any node (--node / AITBC_NODE); `serve` runs the web explorer."""
 from __future__ import annotations
 
 import functools
+from datetime import UTC, datetime
 from typing import Any
 from collections.abc import Callable
 
@@ -11,13 +12,17 @@ import click
 
 from aitbc.rpc import ChainError, NodeUnavailable
 from aitbc.units import format_amount
+from cli.safe_text import inline
 from cli.context import CLIError, Context, NetworkError, json_option, pass_ctx
 from explorer import chain
 from explorer.html import AMOUNT_FIELDS
 
 
 def columns(headers: list[str], rows: list[list[str]]) -> str:
-    """A plain aligned text table (hashes stay whole, unlike in a terminal-wide rich table)."""
+    """A plain aligned text table (hashes stay whole, unlike in a terminal-wide rich table).
+
+    Cells are one line each: a model name or signer cannot break the table or print a line of its own."""
+    rows = [[inline(c) for c in row] for row in rows]
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
@@ -32,7 +37,7 @@ def node_option(f):
             obj.node, obj._rpc = value, None
 
     return click.option("--node", "node_flag", default=None, expose_value=False, callback=set_node,
-                        is_eager=True, help="CometBFT RPC address [env AITBC_NODE].")(f)
+                        is_eager=True, help="CometBFT RPC address [env: AITBC_NODE]")(f)
 
 
 def chain_call(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -53,21 +58,22 @@ def chain_call(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _events(events: list[dict[str, Any]], indent: str = "    ") -> list[str]:
-    return [f"{indent}{e['type']}: " + " ".join(f"{k}={v}" for k, v in e["attributes"].items()) for e in events]
+    return [f"{indent}{inline(e['type'])}: " + " ".join(f"{inline(k)}={inline(v)}" for k, v in e["attributes"].items())
+            for e in events]
 
 
 def _fields(data: dict[str, Any]) -> str:
-    return " ".join(f"{k}={_fields(v) if isinstance(v, dict) else v}" for k, v in data.items()
+    return " ".join(f"{inline(k)}={_fields(v) if isinstance(v, dict) else inline(v)}" for k, v in data.items()
                     if v not in ("", [], None))
 
 
 def human_tx(entry: dict[str, Any]) -> str:
     tx = entry["tx"]
-    result = "OK" if entry["code"] == 0 else f"{entry['code_name']} (code {entry['code']}): {entry['log']}"
+    result = "OK" if entry["code"] == 0 else f"{entry['code_name']} (code {entry['code']}): {inline(entry['log'])}"
     lines = [f"tx {entry['hash']}  height {entry['height']} index {entry['index']}  {result}",
              f"  type    {tx['type']}", f"  signer  {tx.get('sender', '-')}  nonce {tx.get('nonce', '-')}"]
-    lines += [f"  memo    {tx['memo']}"] if tx.get("memo") else []
-    lines += [f"  error   {tx['error']}"] if tx.get("error") else []
+    lines += [f"  memo    {inline(tx['memo'])}"] if tx.get("memo") else []
+    lines += [f"  error   {inline(tx['error'])}"] if tx.get("error") else []
     lines.append(f"  fields  {_fields(tx.get('msg', {}))}")
     if entry["events"]:
         lines += ["  events"] + _events(entry["events"])
@@ -80,11 +86,37 @@ def tx_lines(entries: list[dict[str, Any]]) -> str:
     return columns(["height", "hash", "type", "signer", "result"], rows) if rows else "no transactions"
 
 
-def _record(data: dict[str, Any], skip: tuple[str, ...] = ()) -> str:
-    def show(key: str, value: Any) -> Any:
-        return format_amount(value) if key in AMOUNT_FIELDS and isinstance(value, int) else value
+def _show_value(key: str, value: Any) -> str:
+    """Amounts in AITBC, `*_ns` times as UTC dates, every value on one safe line."""
+    if key in AMOUNT_FIELDS and isinstance(value, int):
+        return format_amount(value)
+    if key.endswith("_ns") and str(value).isdigit():
+        return datetime.fromtimestamp(int(value) / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, dict):
+        return _fields(value)
+    if isinstance(value, list):
+        return ", ".join(inline(v) for v in value)
+    return inline(value)
 
-    return "\n".join(f"  {k + ':':<20} {show(k, v)}" for k, v in data.items() if k not in skip)
+
+# Spot-check fields of a job never checked, and heights and times not reached yet, are all zero or
+# empty: shown, they bury the fields that say something.
+SPOT_CHECK_FIELDS = {"held_payment", "check_status", "check_deadline_height", "checker", "checkers", "check_hashes",
+                     "check_costs", "check_paid", "slashed"}
+
+
+def _unset(key: str, value: Any) -> bool:
+    if value in ("", [], {}, None):
+        return True
+    zero = value in (0, "0") and not isinstance(value, bool)
+    return zero and (key in SPOT_CHECK_FIELDS or key.endswith(("_height", "_ns")))
+
+
+def _record(data: dict[str, Any], skip: tuple[str, ...] = ()) -> str:
+    """`key: value` lines aligned on the longest key; empty fields and zero times left out."""
+    shown = {k: v for k, v in data.items() if k not in skip and not _unset(k, v)}
+    width = max((len(k) for k in shown), default=0) + 1
+    return "\n".join(f"  {k + ':':<{width}} {_show_value(k, v)}" for k, v in shown.items())
 
 
 @click.group()
@@ -206,11 +238,12 @@ def search(ctx: Context, query: str, limit: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=18080, show_default=True)
 @click.option("--blocks", default=20, show_default=True, help="Blocks on the front page.")
+@click.option("--docs", is_flag=True, help="Also serve the API's Swagger UI at /api/docs (it loads from a public CDN).")
 @node_option
 @pass_ctx
-def serve(ctx: Context, host: str, port: int, blocks: int) -> None:
+def serve(ctx: Context, host: str, port: int, blocks: int, docs: bool) -> None:
     """Serve the web explorer over the node's RPC until Ctrl-C."""
     from explorer.web import ExplorerSettings, run
 
     ctx.progress(f"explorer on http://{host}:{port}/ reading {ctx.node}")
-    run(ExplorerSettings(node=ctx.node, host=host, port=port, blocks=blocks))
+    run(ExplorerSettings(node=ctx.node, host=host, port=port, blocks=blocks, docs=docs))

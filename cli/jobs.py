@@ -17,6 +17,7 @@ import click
 from aitbc import crypto, units
 from aitbc.crypto import PrivateKey
 from aitbc.keyring import KeyError_
+from cli import safe_text
 from cli.context import CLIError, Context, NetworkError, Rejected, json_option, pass_ctx
 from coordinator.client import ApiError, CoordinatorClient, CoordinatorUnavailable, sign_cancel, sign_job
 from coordinator.models import JobOptions, JobPublic, ReceiptPublic
@@ -65,17 +66,18 @@ def format_seconds(seconds: float) -> str:
 
 def job_text(job: JobPublic) -> str:
     """The flowchart's final output (step 12), plus what a failed job needs to say."""
-    lines = [f"Job ID: {job.job_id}", f"Status: {job.status}"]
+    clean = safe_text.inline  # every field but the result is one line, whoever wrote it
+    lines = [f"Job ID: {clean(job.job_id)}", f"Status: {clean(job.status)}"]
     if job.result is not None:
-        lines.append(f"Result: {job.result}")
+        lines.append(safe_text.block("Result", job.result))  # the miner's text, fenced
     if job.receipt_id:
-        lines.append(f"Receipt: {job.receipt_id}")
+        lines.append(f"Receipt: {clean(job.receipt_id)}")
     if job.completed_at and job.status == "completed":
         lines.append(f"Completed in: {format_seconds((job.completed_at - job.submitted_at).total_seconds())}")
     if job.amount_paid is not None and job.status == "completed":
         lines.append(f"Cost: {units.format_amount(job.amount_paid)}")
     if job.error:
-        lines.append(f"Error: {job.error}")
+        lines.append(f"Error: {clean(job.error)}")
     if job.status in ("failed", "expired", "cancelled") and job.refund:
         lines.append(f"Refunded: {units.format_amount(job.refund)}")
     return "\n".join(lines)
@@ -93,17 +95,18 @@ def wait_for_job(ctx: Context, client: CoordinatorClient, job_id: str, timeout: 
     spinner = contextlib.nullcontext()
     if show_spinner:
         from rich.console import Console
+        from rich.markup import escape  # ids and statuses are text, not rich markup
 
-        spinner = Console(stderr=True).status(f"waiting for {job_id}")
+        spinner = Console(stderr=True).status("waiting for " + escape(safe_text.inline(job_id)))
     with spinner as live:
         while True:
             job = client.get_job(job_id)
             if job.status != last_status:
                 last_status = job.status
                 if live is not None:
-                    live.update(f"{job_id}: {job.status}")
+                    live.update(escape(safe_text.inline(f"{job_id}: {job.status}")))
                 else:
-                    ctx.progress(f"{job_id}: {job.status}")
+                    ctx.progress(safe_text.inline(f"{job_id}: {job.status}"))
             if job.status in FINAL:
                 return job
             if time.monotonic() >= deadline:
@@ -135,7 +138,7 @@ def submit() -> None:
 @click.option("--num-predict", type=click.IntRange(1, 4096), default=128, show_default=True,
               help="Most tokens to generate.")
 @click.option("--from", "from_key", envvar="AITBC_FROM", default="alice", show_default=True,
-              help="Key that signs and pays (env AITBC_FROM).")
+              help="Key that signs and pays [env: AITBC_FROM]")
 @click.option("--wait", is_flag=True, help="Wait until the job is final and print its result.")
 @click.option("--timeout", type=float, default=300, show_default=True, help="Seconds to wait with --wait.")
 @json_option
@@ -183,12 +186,14 @@ def wait_cmd(ctx: Context, job_id: str, timeout: float) -> None:
 
 
 def receipt_text(r: ReceiptPublic) -> str:
+    clean = safe_text.inline
     return "\n".join([
-        f"Receipt: {r.receipt_id}", f"Job ID: {r.job_id}", f"Client: {r.client}", f"Miner: {r.miner}",
+        f"Receipt: {clean(r.receipt_id)}", f"Job ID: {clean(r.job_id)}", f"Client: {clean(r.client)}",
+        f"Miner: {clean(r.miner)}",
         f"Paid: {units.format_amount(r.amount_paid)}", f"Refunded: {units.format_amount(r.refund)}",
         f"Compute time: {format_seconds(r.compute_time_ms / 1000)}",
         f"Price: {units.format_amount(r.price_per_second)} per second",
-        f"Result hash: {r.result_hash}", f"Block: {r.block_height}", f"Time: {r.timestamp.isoformat()}",
+        f"Result hash: {clean(r.result_hash)}", f"Block: {r.block_height}", f"Time: {r.timestamp.isoformat()}",
     ])
 
 
@@ -220,7 +225,8 @@ def jobs(ctx: Context, status_filter: str | None, limit: int) -> None:
     """Your jobs, newest first."""
     with coordinator(ctx) as client:
         listed = client.list_jobs(status_filter, limit).jobs
-    rows = [f"{j.job_id}  {j.status:<9}  {j.model:<20}  {j.submitted_at:%Y-%m-%d %H:%M:%S}" for j in listed]
+    rows = [f"{safe_text.inline(j.job_id)}  {j.status:<9}  {safe_text.inline(j.model):<20}  "
+            f"{j.submitted_at:%Y-%m-%d %H:%M:%S}" for j in listed]
     ctx.emit([j.model_dump(mode="json") for j in listed], "\n".join(rows) or "no jobs")
 
 
@@ -239,7 +245,10 @@ def cancel(ctx: Context, job_id: str, from_key: str) -> None:
         emit_job(ctx, client.cancel_job(job_id, sign_cancel(key, chain.chain_id, nonce, job_id)))
 
 
+COMMANDS = (submit, status, wait_cmd, balance, jobs, cancel)
+
+
 def register(group: click.Group) -> None:
     """Add the job commands to the `aitbc` root group."""
-    for command in (submit, status, wait_cmd, balance, jobs, cancel):
+    for command in COMMANDS:
         group.add_command(command)

@@ -9,9 +9,9 @@ from explorer.web import ExplorerSettings, run
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m explorer", description=__doc__)
-    parser.add_argument("--node", help="CometBFT RPC URL [env AITBC_NODE; http://127.0.0.1:26657]")
-    parser.add_argument("--host", help="listen address [127.0.0.1]")
-    parser.add_argument("--port", type=int, help="listen port [18080]")
+    parser.add_argument("--node", help="CometBFT RPC URL [env: AITBC_NODE; default: http://127.0.0.1:26657]")
+    parser.add_argument("--host", help="listen address [default: 127.0.0.1]")
+    parser.add_argument("--port", type=int, help="listen port [default: 18080]")
     args = parser.parse_args(argv)
     run(ExplorerSettings(**{k: v for k, v in vars(args).items() if v is not None}))
 

@@ -31,6 +31,19 @@ class ExplorerSettings(BaseSettings):
     port: int = Field(18080, ge=0, le=65535)
     blocks: int = Field(20, ge=1, le=100, description="blocks on the front page")
     poll_ms: int = Field(2000, ge=250, description="how often the front page asks for new blocks")
+    # Swagger UI loads its script and stylesheet from a public CDN: off unless asked for.
+    docs: bool = Field(False, description="serve the API's Swagger UI at /api/docs (loads it from a CDN)")
+
+
+# The pages need their own stylesheet, their own script and fetches of /api from it; nothing
+# else, from nowhere else, and no framing (clickjacking).
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+# Swagger UI (when enabled) needs its CDN and one inline bootstrap script.
+DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+            "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+            "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'")
+SECURITY_HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
 def get_rpc(request: Request) -> ChainRPC:
@@ -51,14 +64,28 @@ def _html(body: str, status: int = 200) -> HTMLResponse:
 
 def create_app(settings: ExplorerSettings | None = None, rpc: ChainRPC | None = None) -> FastAPI:
     settings = settings or ExplorerSettings()
-    app = FastAPI(title="AITBC explorer", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    docs_url = "/api/docs" if settings.docs else None
+    app = FastAPI(title="AITBC explorer", version="0.1.0", docs_url=docs_url, redoc_url=None,
+                  openapi_url="/api/openapi.json" if settings.docs else None)
     app.state.settings = settings
     app.state.rpc = rpc or ChainRPC(settings.node, timeout=10)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _security_headers(app, docs_url)
     _error_handlers(app, settings.node)
     _api_routes(app)
     _page_routes(app)
     return app
+
+
+def _security_headers(app: FastAPI, docs_url: str | None) -> None:
+    """CSP, no framing and no MIME sniffing on every answer, errors and static files included."""
+
+    @app.middleware("http")
+    async def add_headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = DOCS_CSP if request.url.path == docs_url else CSP
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
 
 def _error_handlers(app: FastAPI, node: str) -> None:
