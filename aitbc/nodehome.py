@@ -8,6 +8,7 @@ data/aitbc.db (app state, LevelDB) · logs/{app,node}.log
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -104,6 +105,28 @@ def rpc_url(home: Path) -> str:
     return f"http://127.0.0.1:{read_ports(home).rpc}"
 
 
+PID_FILE = "node.pid"
+
+
+def running_pid(home: Path) -> int | None:
+    """The pid of the `aitbc node start` that runs `home`, if it still runs.
+
+    A pid file left by a crash may name a recycled pid: it only counts while the
+    home's RPC port answers too.
+    """
+    try:
+        pid = int((home / PID_FILE).read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid if procs.port_open(read_ports(home).rpc) else None
+
+
+def busy_ports(home: Path) -> dict[str, int]:
+    """The home's ports that something already listens on (name -> port)."""
+    return {name: port for name, port in asdict(read_ports(home)).items() if procs.port_open(port)}
+
+
 class Node:
     """The app process and the cometbft process of one home, started and stopped together."""
 
@@ -157,8 +180,10 @@ class Node:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def run_forever(self) -> None:
-        """Block until Ctrl-C, SIGTERM or one of the two processes exits; then stop both."""
+    def run_forever(self) -> str | None:
+        """Block until Ctrl-C, SIGTERM or one of the two processes exits; then stop both.
+
+        Returns None after Ctrl-C or SIGTERM, else which process exited by itself."""
 
         def interrupt(_sig, _frame):
             raise KeyboardInterrupt
@@ -166,10 +191,14 @@ class Node:
         # A shell without job control starts background commands with SIGINT ignored.
         signal.signal(signal.SIGINT, interrupt)
         signal.signal(signal.SIGTERM, interrupt)
+        reason = None
         try:
             while self.app.poll() is None and self.cometbft.poll() is None:
                 time.sleep(0.5)
+            reason = (f"the ABCI app exited with code {self.app.returncode}" if self.app.poll() is not None
+                      else f"cometbft exited with code {self.cometbft.returncode}")
         except KeyboardInterrupt:
             pass
         finally:
             self.stop()
+        return reason

@@ -73,7 +73,7 @@ def send(ctx: Context, signer: str, kind: str, mode: str, memo: str = "", **fiel
 MODE = click.option("--mode", type=click.Choice(["sync", "commit"]), default="commit", show_default=True,
                     help="broadcast_tx_sync returns after CheckTx; commit waits for the block.")
 FROM = click.option("--from", "signer", default="alice", show_default=True, envvar="AITBC_FROM",
-                    help="Key name or address that signs (env AITBC_FROM).")
+                    help="Key name or address that signs [env: AITBC_FROM]")
 
 
 @click.group()

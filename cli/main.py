@@ -10,16 +10,19 @@ import click
 from cli import audit, chain, explorer, jobs, keys, node, receipts, testnet
 from coordinator.cli import coordinator
 from miner.cli import miner
-from cli.context import DEFAULT_NODE, DEFAULT_URL, Context
+from cli.context import DEFAULT_NODE, DEFAULT_URL, Context, global_options, set_home
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--node", envvar="AITBC_NODE", default=DEFAULT_NODE, show_default=True,
-              help="CometBFT RPC address (env AITBC_NODE).")
+              help="CometBFT RPC address [env: AITBC_NODE]")
 @click.option("--url", envvar="AITBC_URL", default=DEFAULT_URL, show_default=True,
-              help="Coordinator URL (env AITBC_URL).")
+              help="Coordinator URL [env: AITBC_URL]")
 @click.option("--api-key", envvar="AITBC_API_KEY", default=None,
-              help="Coordinator API key (env AITBC_API_KEY, or CLIENT_KEY).")
+              help="Coordinator API key [env: AITBC_API_KEY or CLIENT_KEY]")
+@click.option("--home", envvar="AITBC_HOME", default=None, expose_value=False, callback=set_home, is_eager=True,
+              type=click.Path(file_okay=False),
+              help="AITBC home: keys, node, testnet [env: AITBC_HOME; default: ~/.aitbc]")
 @click.option("--json", "json_output", is_flag=True, help="Print machine-readable JSON.")
 @click.option("-v", "--verbose", count=True, help="More output on stderr.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output on stderr.")
@@ -29,7 +32,8 @@ def cli(ctx: click.Context, node: str, url: str, api_key: str | None, json_outpu
         quiet: bool) -> None:
     """AITBC: an open marketplace for AI inference settled on a CometBFT chain."""
     obj = ctx.ensure_object(Context)
-    obj.node, obj.url = node, url
+    # Options after the subcommand (global_options) are parsed later and win over these.
+    obj.node, obj._rpc, obj.url = node, None, url
     obj.api_key = api_key or os.environ.get("CLIENT_KEY")
     obj.json_output = obj.json_output or json_output
     obj.verbose = -1 if quiet else verbose
@@ -46,6 +50,10 @@ jobs.register(cli)
 cli.add_command(receipts.receipt)
 cli.add_command(testnet.testnet)
 cli.add_command(explorer.explorer)
+# Not on the coordinator's and miner's commands: they have their own --node/--data-dir.
+for _group in (keys.keys, node.node, chain.tx, chain.query, audit.audit, receipts.receipt, testnet.testnet,
+               explorer.explorer, *(jobs.COMMANDS)):
+    global_options(_group)
 
 
 def main() -> None:

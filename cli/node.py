@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -36,11 +38,22 @@ def node() -> None:
 def init(ctx: Context, home: Path | None, chain_id: str, rpc_port: int, p2p_port: int, abci_port: int,
          pending_timeout: int, job_timeout: int, force: bool) -> None:
     """Write a node home with a genesis funding the dev keys
-    (validator, coordinator, alice, bob, miner1), created if missing."""
+    (validator, coordinator, alice, bob, miner1), created if missing.
+
+    An existing node home is left as it is (exit 0), unless --force."""
     home = home or default_home()
+    if home.exists() and not force:
+        if not (home / "node.json").exists():
+            raise CLIError(f"{home} exists but is not a node home (no node.json); choose another --home, "
+                           "or --force to delete it and start a new chain there")
+        # Running init again is harmless, so `aitbc node init && aitbc node start` works every time.
+        chain = json.loads((home / "node.json").read_text())
+        ctx.emit({"home": str(home), "chain_id": chain["chain_id"], "created": False,
+                  "rpc": nodehome.rpc_url(home)},
+                 f"{home} is already initialised ({chain['chain_id']}): left as it is; run `aitbc node start` "
+                 "(--force deletes it and starts a new chain)")
+        return
     if home.exists():
-        if not force:
-            raise CLIError(f"{home} already exists; use --force to start a new chain there")
         shutil.rmtree(home)
     dev_keys = {}
     for name in nodehome.DEV_ACCOUNTS:
@@ -54,7 +67,8 @@ def init(ctx: Context, home: Path | None, chain_id: str, rpc_port: int, p2p_port
     except ToolMissing as err:
         raise CLIError(str(err)) from None
     accounts = {name: key.address for name, key in dev_keys.items()}
-    ctx.emit({"home": str(home), "chain_id": chain_id, "rpc": f"http://127.0.0.1:{rpc_port}", "accounts": accounts},
+    ctx.emit({"home": str(home), "chain_id": chain_id, "created": True, "rpc": f"http://127.0.0.1:{rpc_port}",
+              "accounts": accounts},
              f"initialised {chain_id} in {home}\n" + "\n".join(f"  {n:<12} {a}" for n, a in accounts.items()))
 
 
@@ -66,12 +80,27 @@ def start(ctx: Context, home: Path | None) -> None:
     home = home or default_home()
     if not (home / "node.json").exists():
         raise CLIError(f"no node home at {home}: run `aitbc node init` first")
+    pid = nodehome.running_pid(home)
+    if pid:
+        raise CLIError(f"the node in {home} is already running, pid {pid} (RPC {nodehome.rpc_url(home)})")
+    busy = nodehome.busy_ports(home)
+    if busy:
+        # Started anyway, our processes would die on bind while the stranger answers our readiness checks.
+        raise CLIError("already in use: " + ", ".join(f"port {port} ({name})" for name, port in busy.items())
+                       + f"; another node runs on them (stop it, or init a home with other ports)")
     runner = nodehome.Node(home)
     try:
         runner.start()
     except (ToolMissing, RuntimeError, TimeoutError) as err:
         runner.stop()
         raise CLIError(str(err)) from None
+    pid_file = home / nodehome.PID_FILE
+    pid_file.write_text(f"{os.getpid()}\n")
     ctx.progress(f"node running: RPC {runner.rpc}, logs in {home / 'logs'} (Ctrl-C to stop)")
-    runner.run_forever()
+    try:
+        died = runner.run_forever()
+    finally:
+        pid_file.unlink(missing_ok=True)
+    if died:
+        raise CLIError(f"node stopped: {died} (see {home / 'logs'})")
     ctx.progress("node stopped")
