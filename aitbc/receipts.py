@@ -1,8 +1,9 @@
 """Verify a receipt: signatures, hashes and arithmetic offline, the chain's record online.
 
-A receipt bundle (what `aitbc receipt export` writes) holds the on-chain
-receipt, the miner's public key, and when known the result text, the prompt
-and the job record. Everything but the comparison with the chain can be
+A receipt bundle (what `aitbc receipt export` writes) holds the chain id, the
+on-chain receipt, the miner's public key, and when known the result text, the
+prompt and the job record. Job and receipt ids only name a job on one chain:
+the chain id says which, and the miner signed it into the proof. Everything but the comparison with the chain can be
 checked without a network.
 """
 
@@ -37,6 +38,9 @@ def verify_offline(bundle: dict[str, Any]) -> list[Finding]:
     proof_bytes, signature = bytes.fromhex(receipt["proof"]), bytes.fromhex(receipt["miner_signature"])
     add("miner's signature over the proof", txlib.verify_proof(public_key, proof_bytes, signature))
     proof = txlib.decode_proof(proof_bytes)
+    if "chain_id" in bundle:  # bundles exported before chain ids were added have none: the proof's stands
+        add("bundle's chain id equals the signed proof's", bundle["chain_id"] == proof.chain_id,
+            f"the bundle says {bundle['chain_id']!r}, the miner signed {proof.chain_id!r}")
     fields = {
         "job id": (proof.job_id, receipt["job_id"]),
         "miner": (proof.miner, receipt["miner"]),
@@ -63,10 +67,23 @@ def verify_offline(bundle: dict[str, Any]) -> list[Finding]:
     return findings
 
 
+def chain_of(bundle: dict[str, Any]) -> str:
+    """The chain a bundle says it is from, else the one its miner signed into the proof."""
+    if bundle.get("chain_id"):
+        return bundle["chain_id"]
+    try:
+        return txlib.decode_proof(bytes.fromhex(bundle["receipt"]["proof"])).chain_id
+    except (KeyError, ValueError, txlib.DecodeError):
+        return ""
+
+
 def verify_online(bundle: dict[str, Any], rpc) -> list[Finding]:
-    """Compare the bundle with the chain: the receipt, the job, and the tx that recorded it."""
+    """Compare the bundle with the chain: its chain id, the receipt, the job, and the tx that recorded it."""
     receipt = bundle["receipt"]
     findings = []
+    node_chain = rpc.status()["node_info"]["network"]
+    findings.append(Finding("the node is on the bundle's chain", node_chain == chain_of(bundle),
+                            f"the node is on {node_chain!r}, the receipt is from {chain_of(bundle)!r}"))
     on_chain = rpc.query(f"/receipt/{receipt['id']}")
     findings.append(Finding("receipt equals the chain's record", on_chain == receipt,
                             "" if on_chain == receipt else "fields differ from the chain's copy"))

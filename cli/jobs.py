@@ -191,7 +191,7 @@ def receipt_text(r: ReceiptPublic) -> str:
         f"Receipt: {clean(r.receipt_id)}", f"Job ID: {clean(r.job_id)}", f"Client: {clean(r.client)}",
         f"Miner: {clean(r.miner)}",
         f"Paid: {units.format_amount(r.amount_paid)}", f"Refunded: {units.format_amount(r.refund)}",
-        f"Compute time: {format_seconds(r.compute_time_ms / 1000)}",
+        f"Compute time: {format_seconds(r.compute_time_ms / 1000)} (billed: compute time x price)",
         f"Price: {units.format_amount(r.price_per_second)} per second",
         f"Result hash: {clean(r.result_hash)}", f"Block: {r.block_height}", f"Time: {r.timestamp.isoformat()}",
     ])

@@ -33,7 +33,9 @@ def cli(ctx: click.Context, node: str, url: str, api_key: str | None, json_outpu
     """AITBC: an open marketplace for AI inference settled on a CometBFT chain."""
     obj = ctx.ensure_object(Context)
     # Options after the subcommand (global_options) are parsed later and win over these.
-    obj.node, obj._rpc, obj.url = node, None, url
+    if node != obj.node:
+        obj.node, obj._rpc = node, None
+    obj.url = url
     obj.api_key = api_key or os.environ.get("CLIENT_KEY")
     obj.json_output = obj.json_output or json_output
     obj.verbose = -1 if quiet else verbose

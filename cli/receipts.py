@@ -1,6 +1,7 @@
 """`aitbc receipt`: show, export and verify receipts.
 
-`aitbc receipt JOB_ID|RECEIPT_ID` shows one (through the coordinator);
+`aitbc receipt JOB_ID|RECEIPT_ID` shows one (through the coordinator, or from
+the chain without an API key);
 `export` writes a self-contained bundle (receipt, job, miner key, result);
 `verify` checks signatures, hashes, attested options and payment, offline
 where it can, and against the chain unless --offline.
@@ -10,16 +11,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from aitbc.receipts import verify_offline, verify_online
+from aitbc.receipts import chain_of, verify_offline, verify_online
 from aitbc.rpc import ChainError
 from cli import jobs
 from cli.chain import chain_query
-from cli.context import CLIError, Context, json_option, pass_ctx
+from cli.context import CLIError, Context, Rejected, json_option, pass_ctx
+from coordinator.client import ApiError, CoordinatorClient, CoordinatorUnavailable
+from coordinator.models import ReceiptPublic
 
 
 class VerificationFailed(CLIError):
@@ -45,16 +49,41 @@ def receipt() -> None:
 @json_option
 @pass_ctx
 def show(ctx: Context, ident: str) -> None:
-    """Show the on-chain receipt of a job (through the coordinator)."""
-    with jobs.coordinator(ctx) as client:
-        found = client.receipt(ident)
-    ctx.emit(found.model_dump(mode="json"), jobs.receipt_text(found))
+    """Show the on-chain receipt of a job: through the coordinator when an API key is set,
+    else (or when the coordinator does not answer or refuses the key) from the chain."""
+    if ctx.api_key:
+        client = CoordinatorClient(ctx.url, ctx.api_key)
+        try:
+            found = client.receipt(ident)
+            ctx.emit(found.model_dump(mode="json"), jobs.receipt_text(found))
+            return
+        except CoordinatorUnavailable:
+            ctx.progress("(the coordinator does not answer; reading the receipt from the chain)")
+        except ApiError as err:
+            if err.status not in (401, 403):
+                raise Rejected(f"{err.title}: {err.detail}") from None
+            ctx.progress("(the coordinator refused the API key; reading the receipt from the chain)")
+        finally:
+            client.close()
+    # The receipt is public on chain: no key needed.
+    record = receipt_from_chain(ctx, ident)
+    ctx.emit(record, jobs.receipt_text(ReceiptPublic(
+        receipt_id=record["id"], job_id=record["job_id"], client=record["client"], miner=record["miner"],
+        amount_paid=record["amount_paid"], refund=record["refund"], result_hash=record["result_hash"],
+        compute_time_ms=record["compute_time_ms"], price_per_second=record["price_per_second"],
+        block_height=record["block_height"],
+        timestamp=datetime.fromtimestamp(record["block_time_ns"] / 1e9, tz=UTC))))
+
+
+def receipt_from_chain(ctx: Context, ident: str) -> dict[str, Any]:
+    return chain_query(ctx, f"/receipt/{ident}")
 
 
 def build_bundle(ctx: Context, ident: str, prompt: str | None) -> dict[str, Any]:
     """Receipt, job and miner key from the chain; the result from the coordinator when it answers."""
     receipt_data = chain_query(ctx, f"/receipt/{ident}")
-    bundle = {"receipt": receipt_data, "job": chain_query(ctx, f"/job/{receipt_data['job_id']}"),
+    # Ids repeat across chains: the bundle says which chain its receipt is from.
+    bundle = {"chain_id": chain_query(ctx, "/params")["chain_id"], "receipt": receipt_data, "job": chain_query(ctx, f"/job/{receipt_data['job_id']}"),
               "miner_public_key": chain_query(ctx, f"/miner/{receipt_data['miner']}")["public_key"],
               "result": None, "prompt": prompt}
     try:
@@ -109,8 +138,10 @@ def verify(ctx: Context, target: str, offline: bool, prompt: str | None) -> None
     ok = all(f.ok for f in findings)
     lines = [f"{'✓' if f.ok else '✗'} {f.check}" + (f"  ({f.detail})" if not f.ok and f.detail else "")
              for f in findings]
-    lines.append(f"receipt {bundle['receipt']['id']}: {'verified' if ok else 'NOT verified'}")
-    ctx.emit({"receipt_id": bundle["receipt"]["id"], "ok": ok, "checks": [asdict(f) for f in findings]},
-             "\n".join(lines))
+    chain_id = chain_of(bundle)
+    lines.append(f"receipt {bundle['receipt']['id']} of chain {chain_id or '(unknown)'}: "
+                 f"{'verified' if ok else 'NOT verified'}")
+    ctx.emit({"receipt_id": bundle["receipt"]["id"], "chain_id": chain_id, "ok": ok,
+              "checks": [asdict(f) for f in findings]}, "\n".join(lines))
     if not ok:
         raise VerificationFailed("the receipt does not verify (see above)")

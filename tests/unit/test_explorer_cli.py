@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -46,7 +47,13 @@ def test_tx_json_is_decoded(run):
 def test_job_lifecycle_and_receipt(run):
     out = run("job", run.ids["job"]).output
     assert out.index("submit_job") < out.index("assign_job") < out.index("record_receipt")
-    assert "amount_paid:         0.25 AITBC" in out
+    assert re.search(r"^  amount_paid: +0.25 AITBC$", out, re.M)
+    job_part = out.split("\n\n")[0].splitlines()[1:]
+    assert len({line.index(":") + len(line.split(":", 1)[1]) - len(line.split(":", 1)[1].lstrip())
+                for line in job_part}) == 1  # values aligned in one column
+    assert "_ns:" not in out or "UTC" in out
+    assert not re.search(r"_ns: +\d{6,}$", out, re.M)  # times as dates, not raw nanoseconds
+    assert not re.search(r"^  (checker|checkers|check_hashes|check_costs|check_paid|held_payment):", out, re.M)
     data = json.loads(run("job", run.ids["job"], "--json").output)
     assert [e["tx"]["type"] for e in data["txs"]] == ["submit_job", "assign_job", "record_receipt"]
     assert data["receipt"]["id"] == run.ids["receipt"]

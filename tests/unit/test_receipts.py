@@ -7,7 +7,7 @@ import hashlib
 
 from abci_app import state as st
 from aitbc.receipts import verify_offline
-from tests.factories import KEYS, Chain, Signer, receipt_fields, register_fields, submit_fields
+from tests.factories import CHAIN_ID, KEYS, Chain, Signer, receipt_fields, register_fields, submit_fields
 
 
 def bundle() -> dict:
@@ -19,7 +19,7 @@ def bundle() -> dict:
     chain.block([signer.tx("coordinator", "record_receipt", **receipt_fields(job_id))])
     from dataclasses import asdict
     job = chain.job(job_id)
-    return {"receipt": asdict(st.get_receipt(chain.view(), job.receipt_id)), "job": asdict(job),
+    return {"chain_id": CHAIN_ID, "receipt": asdict(st.get_receipt(chain.view(), job.receipt_id)), "job": asdict(job),
             "miner_public_key": KEYS["miner1"].public_key.hex(), "result": "an answer",
             "prompt": "What is machine learning?"}
 
@@ -45,3 +45,19 @@ def test_tampering_is_caught():
                                              "miner's signature over the proof"}
     b = bundle(); b["receipt"]["seed"] = 7
     assert failed(verify_offline(b)) == ["signed options equals the receipt's"]
+
+
+def test_a_bundle_from_another_chain_fails_offline_and_names_both_chains():
+    b = bundle(); b["chain_id"] = "aitbc-other"
+    findings = [f for f in verify_offline(b) if not f.ok]
+    assert [f.check for f in findings] == ["bundle's chain id equals the signed proof's"]
+    assert "'aitbc-other'" in findings[0].detail and repr(CHAIN_ID) in findings[0].detail
+
+
+def test_chain_of_a_bundle():
+    from aitbc.receipts import chain_of
+
+    b = bundle()
+    assert chain_of(b) == CHAIN_ID
+    del b["chain_id"]
+    assert chain_of(b) == CHAIN_ID  # from the miner's signed proof
