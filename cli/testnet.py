@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -120,8 +121,15 @@ def up(ctx: Context, validators: int, full_nodes: int, directory: Path | None, c
         error = entry.get("error", "").splitlines() or [""]
         # first line says what happened, the log's last line usually why
         state = entry.get("url", "") if entry["ok"] else f"FAILED: {error[0]} {error[-1]} (log {entry['log']})"
+        if entry["ok"] and entry.get("client_api_key"):
+            state += f"  client API key {entry['client_api_key']}"
         lines.append(f"  {entry['name']:<11} {state}")
+    lines.append(f'use it: eval "$(aitbc testnet env{_dir_flag(directory)})"')
     ctx.emit(out, "\n".join(lines))
+
+
+def _dir_flag(directory: Path) -> str:
+    return "" if directory == default_dir().resolve() else f" --dir {shlex.quote(str(directory))}"
 
 
 def _start_services(ctx: Context, net: tn.Testnet, with_coordinator: bool, miners: int, ollama_url: str | None,
@@ -152,14 +160,45 @@ def status(ctx: Context, directory: Path | None) -> None:
     rows = [[f"node{n['index']}", n["rpc"], str(n.get("height", "down")), str(n.get("peers", "-")),
              {True: "yes", False: "no"}.get(n.get("validator"), "-"), n.get("app_hash", "-") or "-"]
             for n in data["nodes"]]
-    agree = "all agree" if data["app_hash_agrees"] else "DIFFERENT APP HASHES"
+    up = [n for n in data["nodes"] if n["up"]]
+    data["down"] = not up
     human = (f"chain {data['chain_id']} in {data['directory']}\n"
-             + columns(["node", "rpc", "height", "peers", "validator", f"app hash @ {data['common_height']}"], rows)
-             + f"\napp hash at height {data['common_height']}: {agree}")
+             + columns(["node", "rpc", "height", "peers", "validator", f"app hash @ {data['common_height']}"], rows))
+    if up:
+        agree = "all agree" if data["app_hash_agrees"] else "DIFFERENT APP HASHES"
+        down = len(data["nodes"]) - len(up)
+        human += (f"\napp hash at height {data['common_height']}: {agree}"
+                  + (f" ({len(up)} of {len(data['nodes'])} nodes up)" if down else ""))
     for service in data["services"].values():
         for entry in service if isinstance(service, list) else [service]:
-            human += f"\n{entry['name']}: {entry.get('url', '')} {'running' if tn.alive(entry.get('pid'), data['directory']) else 'stopped'}"
+            state = "running" if tn.alive(entry.get("pid"), data["directory"]) else "stopped"
+            human += f"\n{entry['name']}: {entry.get('url', '')} {state}"
     ctx.emit(data, human)
+    if not up:  # nothing to compare: a script asking "is my testnet fine?" must hear no
+        raise CLIError(f"the testnet in {data['directory']} is down: no node answers "
+                       f"(`aitbc testnet up --dir {data['directory']}` starts it again)")
+
+
+@testnet.command("env")
+@DIR
+@click.option("--index", type=int, default=0, show_default=True, help="Which node's RPC AITBC_NODE names.")
+@json_option
+@pass_ctx
+def env(ctx: Context, directory: Path | None, index: int) -> None:
+    """Shell lines that point the CLI at the testnet: eval "$(aitbc testnet env)".
+
+    Sets AITBC_NODE, and with a coordinator AITBC_URL and AITBC_API_KEY (its client key)."""
+    net = _load(directory)
+    try:
+        values = {"AITBC_NODE": net.node(index).rpc}
+    except tn.NetError as err:
+        raise CLIError(str(err)) from None
+    coordinator = net.data.get("services", {}).get("coordinator")
+    if coordinator and coordinator.get("ok"):
+        values["AITBC_URL"] = coordinator["url"]
+        if coordinator.get("client_api_key"):
+            values["AITBC_API_KEY"] = coordinator["client_api_key"]
+    ctx.emit(values, "\n".join(f"export {k}={shlex.quote(v)}" for k, v in values.items()))
 
 
 @testnet.command("stop-node")
@@ -184,8 +223,17 @@ def stop_node(ctx: Context, index: int, directory: Path | None) -> None:
 @json_option
 @pass_ctx
 def start_node(ctx: Context, index: int, directory: Path | None, timeout: float) -> None:
-    """Start node INDEX again; it catches up with the others by itself."""
+    """Start node INDEX again (or say it already runs); it catches up with the others by itself."""
     net = _load(directory)
+    try:
+        running = net.running(index)
+    except tn.NetError as err:
+        raise CLIError(str(err)) from None
+    if all(running.values()):
+        node = net.node(index)
+        ctx.emit({"index": index, "rpc": node.rpc, "started": False, "already_running": True},
+                 f"node{index} is already running: {node.rpc}")
+        return
     try:
         net.start([index], timeout=timeout)
     except tn.NetError as err:
