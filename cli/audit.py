@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from aitbc.audit import InconsistentRead, audit as run_audit
+from aitbc.audit import InconsistentRead, Snapshot, check, read
 from aitbc.rpc import NodeUnavailable
 from cli.context import CLIError, Context, NetworkError, json_option, pass_ctx
 
@@ -13,21 +13,36 @@ class AuditFailed(CLIError):
     exit_code = 5
 
 
+def consistent_snapshot(rpc, attempts: int = 20) -> Snapshot:
+    """aitbc.audit.audit's retry across block boundaries, keeping the snapshot so that the
+    report can say how much it checked (aitbc.audit.Report carries no counts)."""
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            return read(rpc)
+        except InconsistentRead as err:
+            last = err
+    raise InconsistentRead(f"no consistent read in {attempts} attempts: {last}")
+
+
 @click.command()
 @json_option
 @pass_ctx
 def audit(ctx: Context) -> None:
     """Check supply, balances, escrow and receipts at one height; exit 5 if broken."""
     try:
-        report = run_audit(ctx.rpc)
+        snapshot = consistent_snapshot(ctx.rpc)
     except NodeUnavailable as err:
         raise NetworkError(str(err)) from None
     except InconsistentRead as err:
         raise CLIError(str(err)) from None
-    lines = [f"audit at height {report.height}:"]
+    report = check(snapshot)
+    counts = {"accounts": len(snapshot.accounts), "jobs": len(snapshot.jobs), "receipts": len(snapshot.receipts),
+              "miners": len(snapshot.miners)}
+    lines = [f"audit at height {report.height}: checked " + ", ".join(f"{n} {what}" for what, n in counts.items())]
     for name, problems in report.checks.items():
         lines.append(f"  {'ok  ' if not problems else 'FAIL'} {name}")
         lines += [f"       - {p}" for p in problems]
-    ctx.emit(report.as_dict(), "\n".join(lines))
+    ctx.emit({**report.as_dict(), "checked": counts}, "\n".join(lines))
     if not report.ok:
         raise AuditFailed("invariants are broken (see above)")

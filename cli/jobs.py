@@ -36,10 +36,18 @@ def coordinator(ctx: Context) -> Iterator[CoordinatorClient]:
     except CoordinatorUnavailable as err:
         raise NetworkError(f"{err} (is the coordinator running? set --url or AITBC_URL)") from None
     except ApiError as err:
-        hint = " (pass --api-key, or set AITBC_API_KEY or CLIENT_KEY)" if err.status == 401 else ""
-        raise Rejected(f"{err.title}: {err.detail}{hint}") from None
+        raise Rejected(api_error_text(err, ctx.api_key)) from None
     finally:
         client.close()
+
+
+def api_error_text(err: ApiError, api_key: str | None) -> str:
+    """The coordinator's problem, with how to pass a key once (its own detail may already say so)."""
+    text = f"{err.title}: {err.detail}"
+    if err.status == 401 and "api_key" not in text.lower().replace("-", "_"):
+        text += " (pass --api-key, or set AITBC_API_KEY or CLIENT_KEY)" if not api_key else \
+            " (the coordinator does not know this API key)"
+    return text
 
 
 def load_key(ctx: Context, name: str) -> PrivateKey:
@@ -67,7 +75,12 @@ def format_seconds(seconds: float) -> str:
 def job_text(job: JobPublic) -> str:
     """The flowchart's final output (step 12), plus what a failed job needs to say."""
     clean = safe_text.inline  # every field but the result is one line, whoever wrote it
-    lines = [f"Job ID: {clean(job.job_id)}", f"Status: {clean(job.status)}"]
+    status_line = f"Status: {clean(job.status)}"
+    cancelled = job.status == "cancelled"
+    if cancelled and job.error:
+        # the client's own choice, not an error: "Status: cancelled (by the client)"
+        status_line += f" ({clean(job.error.removeprefix('cancelled').strip())})"
+    lines = [f"Job ID: {clean(job.job_id)}", status_line]
     if job.result is not None:
         lines.append(safe_text.block("Result", job.result))  # the miner's text, fenced
     if job.receipt_id:
@@ -76,7 +89,7 @@ def job_text(job: JobPublic) -> str:
         lines.append(f"Completed in: {format_seconds((job.completed_at - job.submitted_at).total_seconds())}")
     if job.amount_paid is not None and job.status == "completed":
         lines.append(f"Cost: {units.format_amount(job.amount_paid)}")
-    if job.error:
+    if job.error and not cancelled:
         lines.append(f"Error: {clean(job.error)}")
     if job.status in ("failed", "expired", "cancelled") and job.refund:
         lines.append(f"Refunded: {units.format_amount(job.refund)}")
@@ -225,9 +238,11 @@ def jobs(ctx: Context, status_filter: str | None, limit: int) -> None:
     """Your jobs, newest first."""
     with coordinator(ctx) as client:
         listed = client.list_jobs(status_filter, limit).jobs
-    rows = [f"{safe_text.inline(j.job_id)}  {j.status:<9}  {safe_text.inline(j.model):<20}  "
-            f"{j.submitted_at:%Y-%m-%d %H:%M:%S}" for j in listed]
-    ctx.emit([j.model_dump(mode="json") for j in listed], "\n".join(rows) or "no jobs")
+    from cli.explorer import columns  # one table layout for the whole CLI (cells made safe there)
+
+    rows = [[j.job_id, j.status, j.model, f"{j.submitted_at:%Y-%m-%d %H:%M:%S}"] for j in listed]
+    ctx.emit([j.model_dump(mode="json") for j in listed],
+             columns(["job id", "status", "model", "submitted (UTC)"], rows) if rows else "no jobs")
 
 
 @click.command("cancel")
