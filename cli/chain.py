@@ -218,7 +218,14 @@ def record_receipt(ctx: Context, proof_hex: str, signature_hex: str, signer: str
 
 @click.group()
 def query() -> None:
-    """Read the chain's state through abci_query (JSON answers)."""
+    """Read the chain's state through abci_query (text; --json for the JSON the node answers)."""
+
+
+def record_lines(data: dict[str, Any]) -> str:
+    """A record as aligned `key: value` lines, as the explorer prints them."""
+    from cli.explorer import record_text
+
+    return record_text(data).replace("\n  ", "\n").removeprefix("  ")
 
 
 def _show(ctx: Context, path: str, human=None) -> None:
@@ -233,7 +240,7 @@ def _show(ctx: Context, path: str, human=None) -> None:
 def account(ctx: Context, who: str) -> None:
     """Balance and nonce of an address or key name."""
     _show(ctx, f"/account/{resolve_address(ctx, who)}",
-          lambda a: f"address: {a['address']}\nbalance: {format_amount(a['balance'])}\nnonce:   {a['nonce']}")
+          lambda a: f"Address: {a['address']}\nBalance: {format_amount(a['balance'])}\nNonce:   {a['nonce']}")
 
 
 @query.command("job")
@@ -242,7 +249,7 @@ def account(ctx: Context, who: str) -> None:
 @pass_ctx
 def job(ctx: Context, job_id: str) -> None:
     """A job's on-chain record."""
-    _show(ctx, f"/job/{job_id}")
+    _show(ctx, f"/job/{job_id}", record_lines)
 
 
 @query.command("receipt")
@@ -251,7 +258,7 @@ def job(ctx: Context, job_id: str) -> None:
 @pass_ctx
 def receipt(ctx: Context, ident: str) -> None:
     """A receipt by receipt id or job id."""
-    _show(ctx, f"/receipt/{ident}")
+    _show(ctx, f"/receipt/{ident}", record_lines)
 
 
 @query.command("miner")
@@ -260,7 +267,7 @@ def receipt(ctx: Context, ident: str) -> None:
 @pass_ctx
 def miner(ctx: Context, who: str) -> None:
     """A miner's record: stake, models, price, capacity, reputation."""
-    _show(ctx, f"/miner/{resolve_address(ctx, who)}")
+    _show(ctx, f"/miner/{resolve_address(ctx, who)}", record_lines)
 
 
 @query.command("miners")
@@ -279,7 +286,7 @@ def miners(ctx: Context) -> None:
 @pass_ctx
 def params(ctx: Context) -> None:
     """Chain parameters and the coordinator's address."""
-    _show(ctx, "/params")
+    _show(ctx, "/params", record_lines)
 
 
 @query.command("supply")

@@ -112,7 +112,7 @@ def _unset(key: str, value: Any) -> bool:
     return zero and (key in SPOT_CHECK_FIELDS or key.endswith(("_height", "_ns")))
 
 
-def _record(data: dict[str, Any], skip: tuple[str, ...] = ()) -> str:
+def record_text(data: dict[str, Any], skip: tuple[str, ...] = ()) -> str:
     """`key: value` lines aligned on the longest key; empty fields and zero times left out."""
     shown = {k: v for k, v in data.items() if k not in skip and not _unset(k, v)}
     width = max((len(k) for k in shown), default=0) + 1
@@ -145,17 +145,46 @@ def blocks(ctx: Context, limit: int) -> None:
              + columns(["height", "time (UTC)", "txs", "proposer", "hash"], rows))
 
 
-@_command("block")
-@click.argument("height", type=click.IntRange(1))
-def block(ctx: Context, height: int) -> None:
-    """One block with its txs decoded and their results."""
-    data = chain.block(ctx.rpc, height)
+def block_text(data: dict[str, Any]) -> str:
     head = (f"block {data['height']}  {data['time']}\n  hash      {data['hash']}\n  proposer  {data['proposer']}\n"
             f"  app_hash  {data['app_hash']}\n  txs       {len(data['txs'])}")
     parts = [head] + [human_tx(e) for e in data["txs"]]
     if data["events"]:
         parts.append("block events\n" + "\n".join(_events(data["events"], "  ")))
-    ctx.emit(data, "\n\n".join(parts))
+    return "\n\n".join(parts)
+
+
+def job_text(data: dict[str, Any]) -> str:
+    parts = [f"job {inline(data['job']['id'])}\n" + record_text(data["job"]), "lifecycle\n" + tx_lines(data["txs"])]
+    parts += [f"  at height {e['height']}: {inline(e['type'])} " + _fields(e["attributes"])
+              for e in data["block_events"]]
+    receipt = data["receipt"]
+    parts.append("receipt\n" + record_text(receipt, skip=("proof", "miner_signature")) if receipt else "receipt: none (yet)")
+    return "\n\n".join(parts)
+
+
+def receipt_text(data: dict[str, Any]) -> str:
+    recorded = f"\n\nrecorded by\n{human_tx(data['tx'])}" if data["tx"] else ""
+    return f"receipt {inline(data['receipt']['id'])}\n" + record_text(data["receipt"]) + recorded
+
+
+def account_text(data: dict[str, Any], address: str) -> str:
+    state = data["account"] or {"balance": 0, "nonce": 0}
+    parts = [(f"account {address}\n  balance  {format_amount(state['balance'])}\n"
+             f"  nonce    {state['nonce']}")]
+    if data["miner"]:
+        m = data["miner"]
+        parts.append(f"miner: stake {format_amount(m['stake'])}, completed {m['completed']}, failed {m['failed']}")
+    parts.append("history (newest first)\n" + tx_lines(data["history"]))
+    return "\n\n".join(parts)
+
+
+@_command("block")
+@click.argument("height", type=click.IntRange(1))
+def block(ctx: Context, height: int) -> None:
+    """One block with its txs decoded and their results."""
+    data = chain.block(ctx.rpc, height)
+    ctx.emit(data, block_text(data))
 
 
 @_command("tx")
@@ -171,11 +200,7 @@ def tx(ctx: Context, tx_hash: str) -> None:
 def job(ctx: Context, job_id: str) -> None:
     """A job's record, its txs in order (tx_search job.id) and its receipt."""
     data = chain.job(ctx.rpc, job_id)
-    parts = [f"job {job_id}\n" + _record(data["job"]), "lifecycle\n" + tx_lines(data["txs"])]
-    parts += [f"  at height {e['height']}: {e['type']} " + _fields(e["attributes"]) for e in data["block_events"]]
-    receipt = data["receipt"]
-    parts.append("receipt\n" + _record(receipt, skip=("proof", "miner_signature")) if receipt else "receipt: none (yet)")
-    ctx.emit(data, "\n\n".join(parts))
+    ctx.emit(data, job_text(data))
 
 
 @_command("receipt")
@@ -183,8 +208,7 @@ def job(ctx: Context, job_id: str) -> None:
 def receipt(ctx: Context, ident: str) -> None:
     """A receipt by receipt id or job id, with the tx that recorded it."""
     data = chain.receipt(ctx.rpc, ident)
-    recorded = f"\n\nrecorded by\n{human_tx(data['tx'])}" if data["tx"] else ""
-    ctx.emit(data, f"receipt {data['receipt']['id']}\n" + _record(data["receipt"]) + recorded)
+    ctx.emit(data, receipt_text(data))
 
 
 @_command("account")
@@ -196,14 +220,7 @@ def account(ctx: Context, address: str, limit: int) -> None:
 
     address = resolve_address(ctx, address)
     data = chain.account(ctx.rpc, address, limit)
-    state = data["account"] or {"balance": 0, "nonce": 0}
-    parts = [(f"account {address}\n  balance  {format_amount(state['balance'])}\n"
-             f"  nonce    {state['nonce']}")]
-    if data["miner"]:
-        m = data["miner"]
-        parts.append(f"miner: stake {format_amount(m['stake'])}, completed {m['completed']}, failed {m['failed']}")
-    parts.append("history (newest first)\n" + tx_lines(data["history"]))
-    ctx.emit(data, "\n\n".join(parts))
+    ctx.emit(data, account_text(data, address))
 
 
 @_command("miners")
@@ -221,17 +238,38 @@ def miners(ctx: Context) -> None:
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 def search(ctx: Context, query: str, limit: int) -> None:
     """tx_search with CometBFT's grammar, e.g. "job.model='aitbc-tiny'" or "transfer.sender='aitbc…'";
-    a height, tx hash, job id, receipt id or address is looked up directly."""
-    kind, value = chain.classify(query)
+    a height, tx hash, job id, receipt id, address or key name is looked up and shown."""
+    try:
+        kind, value = chain.classify(query)
+    except chain.NotFound:
+        address = _key_address(ctx, query.strip())
+        if address is None:
+            raise chain.NotFound(f"{query!r} is not a height, tx hash, job id, receipt id, address, key name "
+                                 "(see `aitbc keys list`) or a tx_search query (e.g. job.model='aitbc-tiny')") from None
+        kind, value = "account", address  # a key name, as `explorer account` accepts
     if kind != "query":
-        fetch = {"block": lambda: chain.block(ctx.rpc, int(value)), "tx": lambda: chain.tx(ctx.rpc, value),
-                 "job": lambda: chain.job(ctx.rpc, value), "receipt": lambda: chain.receipt(ctx.rpc, value),
-                 "account": lambda: chain.account(ctx.rpc, value)}[kind]
-        ctx.emit({"kind": kind, "value": value, "result": fetch()},
-                 f"{kind} {value}: found (see `aitbc explorer {kind} {value}`)")
+        fetch, show = {
+            "block": (lambda: chain.block(ctx.rpc, int(value)), block_text),
+            "tx": (lambda: chain.tx(ctx.rpc, value), human_tx),
+            "job": (lambda: chain.job(ctx.rpc, value), job_text),
+            "receipt": (lambda: chain.receipt(ctx.rpc, value), receipt_text),
+            "account": (lambda: chain.account(ctx.rpc, value, limit=min(limit, 100)),
+                        lambda data: account_text(data, value)),
+        }[kind]
+        found = fetch()
+        ctx.emit({"kind": kind, "value": value, "result": found}, show(found))
         return
     data = chain.tx_search(ctx.rpc, value, limit=limit)
     ctx.emit(data, f"{data['total']} found for {value}\n" + "\n\n".join(human_tx(e) for e in data["txs"]))
+
+
+def _key_address(ctx: Context, name: str) -> str | None:
+    from aitbc.keyring import KeyError_
+
+    try:
+        return ctx.keyring.get(name).address
+    except KeyError_:
+        return None
 
 
 @explorer.command("serve")

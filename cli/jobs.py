@@ -225,7 +225,7 @@ def balance(ctx: Context, who: str | None) -> None:
     pending = "" if account.pending_balance == account.balance else \
         f"\nPending: {units.format_amount(account.pending_balance)} (after txs in the mempool)"
     ctx.emit(account.model_dump(mode="json"),
-             f"Address: {address}\nBalance: {units.format_amount(account.balance)}{pending}\nNonce: {account.nonce}")
+             f"Address: {address}\nBalance: {units.format_amount(account.balance)}{pending}\nNonce:   {account.nonce}")
 
 
 @click.command("jobs")

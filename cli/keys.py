@@ -48,4 +48,4 @@ def show(ctx: Context, name: str) -> None:
     except KeyError_ as err:
         raise CLIError(str(err)) from None
     ctx.emit({"name": name, "address": key.address, "public_key": key.public_key.hex()},
-             f"address:    {key.address}\npublic key: {key.public_key.hex()}")
+             f"Address:    {key.address}\nPublic key: {key.public_key.hex()}")

@@ -90,3 +90,17 @@ def test_node_option_points_at_another_node():
 
 def test_columns_align():
     assert columns(["a", "bb"], [["123", "x"]]).splitlines() == ["a    bb", "---  --", "123  x"]
+
+
+def test_search_shows_what_it_found_and_accepts_key_names(run, tmp_path, monkeypatch):
+    out = run("search", run.ids["job"]).output
+    assert "lifecycle" in out and "record_receipt" in out and "found (see" not in out
+    from aitbc.keyring import Keyring
+    from tests.factories import KEYS
+
+    monkeypatch.setenv("AITBC_HOME", str(tmp_path))
+    Keyring(tmp_path / "keys").add("alice", KEYS["alice"])
+    found = run("search", "alice")
+    assert found.exit_code == 0 and f"account {addr('alice')}" in found.output
+    missing = run("search", "nobody")
+    assert missing.exit_code == 1 and "key name" in missing.output
