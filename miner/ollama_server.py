@@ -7,7 +7,8 @@ itself as a runner per loaded model, and stopping the whole group (SIGTERM,
 then SIGKILL) is what guarantees no runner outlives the server.
 
 CLI (foreground until Ctrl-C, registers the tiny model as `aitbc-tiny`):
-`python -m miner.ollama_server --port 11500 --models-dir build/ollama-models`.
+`python -m miner.ollama_server --port 11500 --models-dir build/ollama-models`
+(--models-dir defaults to $AITBC_HOME/ollama).
 """
 
 from __future__ import annotations
@@ -229,14 +230,28 @@ def main(argv: list[str] | None = None) -> int:
     from miner.ollama_client import run_sync
     from miner.tiny_model import write_tiny_model
 
-    parser = argparse.ArgumentParser(description="Run a local Ollama server for AITBC.")
-    parser.add_argument("--port", type=int, default=11434)
-    parser.add_argument("--models-dir", default="build/ollama-models")
-    parser.add_argument(
-        "--log", default=None, help="log file (default: <models-dir>/../ollama.log)"
+    from aitbc.keyring import aitbc_home
+
+    parser = argparse.ArgumentParser(
+        description="Run a local Ollama server for AITBC (foreground until Ctrl-C) and register the "
+        f"generated tiny model as {TINY_MODEL_NAME}.",
     )
-    parser.add_argument("--model-path", default=str(DEFAULT_MODEL_PATH), help="tiny model .gguf")
-    parser.add_argument("--no-model", action="store_true", help="do not register aitbc-tiny")
+    parser.add_argument("--port", type=int, default=11434, help="port on 127.0.0.1 to serve on [default: 11434]")
+    parser.add_argument(
+        "--models-dir",
+        default=str(aitbc_home() / "ollama"),
+        help="Ollama's models folder (OLLAMA_MODELS), separate from any other Ollama's "
+        "[default: $AITBC_HOME/ollama, ~/.aitbc/ollama]",
+    )
+    parser.add_argument(
+        "--log", default=None, help="Ollama's log file [default: <models-dir>/../ollama.log]"
+    )
+    parser.add_argument(
+        "--model-path", default=str(DEFAULT_MODEL_PATH), help=f"the tiny model's .gguf, written if missing [default: {DEFAULT_MODEL_PATH}]"
+    )
+    parser.add_argument(
+        "--no-model", action="store_true", help=f"do not register {TINY_MODEL_NAME}"
+    )
     args = parser.parse_args(argv)
 
     models_dir = Path(args.models_dir)
@@ -251,8 +266,20 @@ def main(argv: list[str] | None = None) -> int:
                 info = run_sync(
                     server.url, lambda c: c.ensure_model(TINY_MODEL_NAME, args.model_path)
                 )
-                print(f"model {TINY_MODEL_NAME} sha256:{info.model_digest}", file=sys.stderr)
-            print(server.url, flush=True)
+                # Two digests name the same model: miners attest (and the chain records) the
+                # weights' sha256; Ollama's /api/tags and `ollama list` show its manifest's.
+                print(
+                    f"model {TINY_MODEL_NAME}: weights sha256:{info.model_digest} (what miners attest and "
+                    f"receipts record); Ollama's manifest digest {info.manifest_digest[:12]} "
+                    "(what /api/tags and `ollama list` show)",
+                    file=sys.stderr,
+                )
+            print(
+                f"Ollama ready at {server.url} (use it: aitbc miner start --ollama-url {server.url}"
+                + ("" if args.no_model else f" --model {TINY_MODEL_NAME}")
+                + "; Ctrl-C stops it)",
+                flush=True,
+            )
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
