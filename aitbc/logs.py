@@ -1,9 +1,16 @@
-"""Structured logging: one JSON line per event, to stderr and to a log file."""
+"""Logging: one JSON line per event in the log file; on the console, JSON lines or a
+human text line per event.
+
+The console format is AITBC_LOG_FORMAT (`text` or `json`) when set, else text on a
+terminal and JSON when stderr is redirected (services started in the background,
+whose output is a log to parse). Log files are always JSON.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,16 +38,47 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def setup_logging(service: str, log_file: Path | None, level: int = logging.INFO) -> None:
-    """Send the root logger's records as JSON lines to stderr and `log_file`."""
-    formatter = JsonFormatter(service)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+class TextFormatter(logging.Formatter):
+    """`14:50:01 info  coordinator: job assigned job_id=job_… miner=aitbc…` for a person."""
+
+    def __init__(self, service: str):
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        extra = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _RESERVED)
+        line = (time.strftime("%H:%M:%S", time.localtime(record.created))
+                + f" {record.levelname.lower():<7} {self.service}: {record.getMessage()}" + (f"  {extra}" if extra else ""))
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def console_format(requested: str | None = None) -> str:
+    """`requested`, else $AITBC_LOG_FORMAT, else text on a terminal and JSON otherwise."""
+    choice = (requested or os.environ.get("AITBC_LOG_FORMAT") or "").lower()
+    if choice in LOG_FORMATS:
+        return choice
+    return "text" if sys.stderr.isatty() else "json"
+
+
+def setup_logging(service: str, log_file: Path | None, level: int = logging.INFO,
+                  console: str | None = None) -> None:
+    """Send the root logger's records to stderr (`console_format(console)`) and as JSON lines to `log_file`."""
+    console_handler = logging.StreamHandler(sys.stderr)
+    text = console_format(console) == "text"
+    console_handler.setFormatter(TextFormatter(service) if text else JsonFormatter(service))
+    handlers: list[logging.Handler] = [console_handler]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file))
+        file_handler = logging.FileHandler(log_file)
+        file_handler.setFormatter(JsonFormatter(service))
+        handlers.append(file_handler)
     root = logging.getLogger()
     root.handlers.clear()
     for handler in handlers:
-        handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(level)
