@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import click
+import httpx
 
 from aitbc import nodehome
 from aitbc.keyring import KeyError_, aitbc_home
@@ -27,9 +29,12 @@ def node() -> None:
 @node.command("init")
 @click.option("--home", type=click.Path(path_type=Path), default=None, help="Node home [default: $AITBC_HOME/node].")
 @click.option("--chain-id", default="aitbc-local", show_default=True)
-@click.option("--rpc-port", default=26657, show_default=True)
-@click.option("--p2p-port", default=26656, show_default=True)
-@click.option("--abci-port", default=26658, show_default=True)
+@click.option("--rpc-port", default=26657, show_default=True, envvar="AITBC_NODE_RPC_PORT",
+              help="[env: AITBC_NODE_RPC_PORT]")
+@click.option("--p2p-port", default=26656, show_default=True, envvar="AITBC_NODE_P2P_PORT",
+              help="[env: AITBC_NODE_P2P_PORT]")
+@click.option("--abci-port", default=26658, show_default=True, envvar="AITBC_NODE_ABCI_PORT",
+              help="[env: AITBC_NODE_ABCI_PORT]")
 @click.option("--pending-timeout", default=60, show_default=True, help="Seconds an unassigned job waits before it expires.")
 @click.option("--job-timeout", default=600, show_default=True, help="Seconds an assigned job may run before it expires.")
 @click.option("--force", is_flag=True, help="Delete an existing home first (its chain data is lost).")
@@ -104,3 +109,38 @@ def start(ctx: Context, home: Path | None) -> None:
     if died:
         raise CLIError(f"node stopped: {died} (see {home / 'logs'})")
     ctx.progress("node stopped")
+
+
+class NodeNotRunning(CLIError):
+    exit_code = 3  # as for any node that cannot be reached
+
+
+@node.command("status")
+@click.option("--home", type=click.Path(path_type=Path), default=None, help="Node home [default: $AITBC_HOME/node].")
+@click.option("--wait", "wait_s", type=float, default=0, show_default=True,
+              help="Seconds to wait for the node to make blocks (after `aitbc node start &`).")
+@json_option
+@pass_ctx
+def status(ctx: Context, home: Path | None, wait_s: float) -> None:
+    """Is the node of HOME running: pid, RPC, chain and height; exit 3 when it is not."""
+    home = home or default_home()
+    if not (home / "node.json").exists():
+        raise CLIError(f"no node home at {home}: run `aitbc node init` first")
+    rpc = nodehome.rpc_url(home)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            info = httpx.get(f"{rpc}/status", timeout=2).json()["result"]
+            height = int(info["sync_info"]["latest_block_height"])
+            if height >= 1:
+                break
+        except (httpx.HTTPError, KeyError, ValueError):
+            info = None
+        if time.monotonic() >= deadline:
+            state = "answers but has made no block yet" if info else "is not running"
+            raise NodeNotRunning(f"the node in {home} {state} (RPC {rpc}); start it with `aitbc node start`")
+        time.sleep(0.25)
+    pid = nodehome.running_pid(home)
+    chain = info["node_info"]["network"]
+    ctx.emit({"home": str(home), "rpc": rpc, "pid": pid, "chain_id": chain, "height": height},
+             f"node running: chain {chain}, height {height}, RPC {rpc}" + (f", pid {pid}" if pid else ""))
