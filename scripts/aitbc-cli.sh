@@ -14,7 +14,6 @@ if [ $# -eq 0 ]; then
     exit 2
 fi
 export AITBC_URL="${AITBC_URL:-http://127.0.0.1:18000}"
-export CLIENT_KEY="${CLIENT_KEY:-${AITBC_API_KEY:-}}"
-args=(--url "$AITBC_URL")
-[ -n "$CLIENT_KEY" ] && args+=(--api-key "$CLIENT_KEY")
-exec "$PY" "$ROOT/cli/client.py" "${args[@]}" "$@"
+# The key goes by environment, never argv: every local user can read argv with `ps`.
+export AITBC_API_KEY="${AITBC_API_KEY:-${CLIENT_KEY:-}}"
+exec "$PY" "$ROOT/cli/client.py" "$@"
