@@ -11,6 +11,7 @@ from aitbc import crypto, tx as txlib
 from aitbc.keyring import KeyError_
 from aitbc.rpc import ChainError, NodeUnavailable, QueryFailed, RPCError
 from aitbc.units import format_amount, parse_amount
+from cli.safe_text import inline
 from cli.context import CLIError, Context, NetworkError, Rejected, json_option, pass_ctx
 
 
@@ -276,7 +277,7 @@ def miner(ctx: Context, who: str) -> None:
 def miners(ctx: Context) -> None:
     """All registered miners."""
     _show(ctx, "/miners", lambda ms: "\n".join(
-        f"{m['address']}  stake {format_amount(m['stake'])}  models {','.join(m['models']) or '-'}  "
+        f"{inline(m['address'])}  stake {format_amount(m['stake'])}  models {inline(','.join(m['models'])) or '-'}  "
         f"jobs {m['active_jobs']}/{m['capacity']}  done {m['completed']} failed {m['failed']}" for m in ms)
         or "no miners")
 

@@ -167,13 +167,13 @@ def inference(ctx: Context, prompt: str, model: str, max_reward: str, temperatur
         request = sign_job(key, chain.chain_id, nonce, prompt, model, reward,
                            JobOptions(temperature=temperature, seed=seed, num_predict=num_predict))
         submitted = client.submit_job(request)
-        ctx.progress(f"submitted {submitted.job_id} (tx {submitted.tx_hash[:16]}..., "
+        ctx.progress(f"submitted {safe_text.inline(submitted.job_id)} (tx {safe_text.inline(submitted.tx_hash[:16])}..., "
                      f"up to {units.format_amount(reward)} locked)")
         if wait:
             finish(ctx, wait_for_job(ctx, client, submitted.job_id, timeout))
             return
         ctx.emit(submitted.model_dump(mode="json"),
-                 f"Job ID: {submitted.job_id}\nStatus: {submitted.status}\n"
+                 f"Job ID: {safe_text.inline(submitted.job_id)}\nStatus: {safe_text.inline(submitted.status)}\n"
                  f"(follow it with `aitbc wait {submitted.job_id}` or `aitbc status {submitted.job_id}`)")
 
 

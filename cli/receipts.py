@@ -21,6 +21,7 @@ from aitbc.receipts import chain_of, verify_offline, verify_online
 from aitbc.rpc import ChainError
 from cli import jobs
 from cli.chain import chain_query
+from cli.safe_text import inline
 from cli.context import CLIError, Context, Rejected, json_option, pass_ctx
 from coordinator.client import ApiError, CoordinatorClient, CoordinatorUnavailable
 from coordinator.models import ReceiptPublic
@@ -136,10 +137,11 @@ def verify(ctx: Context, target: str, offline: bool, prompt: str | None) -> None
         except ChainError as err:
             raise CLIError(f"cannot compare with the chain: {err} (use --offline to skip)") from None
     ok = all(f.ok for f in findings)
-    lines = [f"{'✓' if f.ok else '✗'} {f.check}" + (f"  ({f.detail})" if not f.ok and f.detail else "")
+    # A bundle file is anyone's text: ids and details printed on one safe line each.
+    lines = [f"{'✓' if f.ok else '✗'} {f.check}" + (f"  ({inline(f.detail)})" if not f.ok and f.detail else "")
              for f in findings]
     chain_id = chain_of(bundle)
-    lines.append(f"receipt {bundle['receipt']['id']} of chain {chain_id or '(unknown)'}: "
+    lines.append(f"receipt {inline(bundle['receipt']['id'])} of chain {inline(chain_id) or '(unknown)'}: "
                  f"{'verified' if ok else 'NOT verified'}")
     ctx.emit({"receipt_id": bundle["receipt"]["id"], "chain_id": chain_id, "ok": ok,
               "checks": [asdict(f) for f in findings]}, "\n".join(lines))
