@@ -133,4 +133,6 @@ def test_down_leaves_nothing_running(net):
     assert len(pids) == 2 * VALIDATORS
     net.cli("down")
     assert procs.processes_mentioning(str(net.directory)) == [] and not net.net.any_running()
-    assert not any(n["up"] for n in net.status()["nodes"])  # status of a stopped testnet still answers
+    # status of a stopped testnet still answers (and exits 1: the testnet is down)
+    stopped = json.loads(net.cli("status", "--json", ok=False))
+    assert stopped["down"] and not any(n["up"] for n in stopped["nodes"])
