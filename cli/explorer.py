@@ -71,7 +71,8 @@ def human_tx(entry: dict[str, Any]) -> str:
     tx = entry["tx"]
     result = "OK" if entry["code"] == 0 else f"{entry['code_name']} (code {entry['code']}): {inline(entry['log'])}"
     lines = [f"tx {entry['hash']}  height {entry['height']} index {entry['index']}  {result}",
-             f"  type    {tx['type']}", f"  signer  {tx.get('sender', '-')}  nonce {tx.get('nonce', '-')}"]
+             f"  type    {tx['type']}", f"  signer  {tx.get('sender', '-')}  nonce {tx.get('nonce', '-')}"
+             + (f"  fee {format_amount(tx['fee'])}" if isinstance(tx.get("fee"), int) and tx["fee"] else "")]
     lines += [f"  memo    {inline(tx['memo'])}"] if tx.get("memo") else []
     lines += [f"  error   {inline(tx['error'])}"] if tx.get("error") else []
     lines.append(f"  fields  {_fields(tx.get('msg', {}))}")
