@@ -56,7 +56,8 @@ def block(label: str, text: str) -> str:
     A single line is printed as is (after `inline`), which keeps the flowchart's
     `Result: ...` line; the line itself is the boundary.
     """
-    lines = terminal(text).split("\n")
+    # A model's answer often ends with a newline: that is no line of its own.
+    lines = terminal(text).rstrip("\n").split("\n")
     if len(lines) == 1:
         return f"{label}: {lines[0]}"
     return "\n".join([f"{label}: ({len(lines)} lines)"] + [BLOCK_PREFIX + line for line in lines]

@@ -96,3 +96,9 @@ def test_inline_and_terminal():
     assert safe_text.inline("a\r\nb\tc") == "a\\x0ab    c"
     assert safe_text.terminal("a\nb\x7f\u2066") == "a\nb\\x7f\\u2066"
     assert receipt_text  # printed through the same helpers (see cli.jobs.receipt_text)
+
+
+def test_a_trailing_newline_is_not_a_line():
+    assert safe_text.block("Result", "an answer\n") == "Result: an answer"
+    assert safe_text.block("Result", "a\nb\n").splitlines() == ["Result: (2 lines)", "  | a", "  | b",
+                                                                "  '-- end of result"]
