@@ -43,7 +43,7 @@ def coordinator(ctx: Context) -> Iterator[CoordinatorClient]:
 
 def api_error_text(err: ApiError, api_key: str | None) -> str:
     """The coordinator's problem, with how to pass a key once (its own detail may already say so)."""
-    text = f"{err.title}: {err.detail}"
+    text = f"{safe_text.inline(err.title)}: {safe_text.inline(err.detail)}"
     if err.status == 401 and "api_key" not in text.lower().replace("-", "_"):
         text += " (pass --api-key, or set AITBC_API_KEY or CLIENT_KEY)" if not api_key else \
             " (the coordinator does not know this API key)"

@@ -62,7 +62,7 @@ def show(ctx: Context, ident: str) -> None:
             ctx.progress("(the coordinator does not answer; reading the receipt from the chain)")
         except ApiError as err:
             if err.status not in (401, 403):
-                raise Rejected(f"{err.title}: {err.detail}") from None
+                raise Rejected(jobs.api_error_text(err, ctx.api_key)) from None
             ctx.progress("(the coordinator refused the API key; reading the receipt from the chain)")
         finally:
             client.close()
