@@ -45,3 +45,21 @@ def test_status_of_a_stopped_testnet_says_down_and_exits_non_zero(tmp_path):
     recorded(tmp_path / "net", coordinator=False)
     out = run("testnet", "status", "--dir", str(tmp_path / "net"))
     assert out.exit_code == 1 and "is down" in out.stderr and "agree" not in out.stdout
+
+
+def test_up_with_coordinator_prints_its_url_and_client_key(tmp_path, monkeypatch):
+    import cli.testnet as cli_testnet
+    from aitbc import testnet as tn
+
+    net = recorded(tmp_path / "net", coordinator=False)
+    monkeypatch.setattr(cli_testnet, "_prepare", lambda *a, **k: net)
+    monkeypatch.setattr(Testnet, "start", lambda self, *a, **k: None)
+    monkeypatch.setattr(Testnet, "heights", lambda self: {0: 3})
+    monkeypatch.setattr(Testnet, "wait_for_height", lambda self, *a, **k: None)
+    monkeypatch.setattr(tn, "start_coordinator", lambda n: {"name": "coordinator", "ok": True, "pid": 1,
+                                                             "url": "http://127.0.0.1:9", "client_api_key": "ck-1",
+                                                             "log": "x"})
+    out = run("testnet", "up", "--dir", str(tmp_path / "net"), "--with-coordinator")
+    assert out.exit_code == 0, out.output
+    assert "coordinator http://127.0.0.1:9  client API key ck-1" in out.stdout
+    assert f'eval "$(aitbc testnet env --dir {tmp_path / "net"})"' in out.stdout
