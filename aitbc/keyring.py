@@ -71,6 +71,8 @@ class Keyring:
     def get(self, name_or_address: str) -> PrivateKey:
         """A key by name, or by address among the stored keys."""
         if NAME_RE.match(name_or_address) and self._path(name_or_address).exists():
+            if self.directory.stat().st_mode & 0o077:
+                private_dir(self.directory)  # as in list()
             return PrivateKey.from_hex(json.loads(self._path(name_or_address).read_text())["private_key"])
         for entry in self.list():
             if entry["address"] == name_or_address:
@@ -80,6 +82,8 @@ class Keyring:
     def list(self) -> list[dict[str, str]]:
         if not self.directory.exists():
             return []
+        if self.directory.stat().st_mode & 0o077:
+            private_dir(self.directory)  # a folder made 0755 by an older aitbc is narrowed on first use
         entries = []
         for path in sorted(self.directory.glob("*.json")):
             data = json.loads(path.read_text())

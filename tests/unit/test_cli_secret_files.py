@@ -34,6 +34,13 @@ def test_an_existing_open_keys_folder_is_narrowed(tmp_path):
     assert mode(tmp_path / "keys") == 0o700
 
 
+def test_an_old_open_keys_folder_is_narrowed_when_read(tmp_path):
+    Keyring(tmp_path / "keys").add("dave")
+    (tmp_path / "keys").chmod(0o755)
+    Keyring(tmp_path / "keys").get("dave")
+    assert mode(tmp_path / "keys") == 0o700
+
+
 def test_the_secret_is_never_readable_by_others_while_written(tmp_path, monkeypatch):
     seen = []
     real_fdopen = os.fdopen
