@@ -184,6 +184,9 @@ class Testnet:
         path = directory / STATE_FILE
         if not path.exists():
             raise NetError(f"no testnet in {directory} (no {STATE_FILE}): run `aitbc testnet up` first")
+        if path.stat().st_mode & 0o077:  # written 0644 by an older aitbc: it holds API keys
+            path.chmod(0o600)
+            private_dir(directory)
         return cls(directory, json.loads(path.read_text()))
 
     def save(self) -> None:

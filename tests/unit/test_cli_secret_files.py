@@ -66,3 +66,12 @@ def test_testnet_json_with_api_keys_is_0600_in_a_0700_folder(tmp_path):
         "coordinator": {"client_api_key": "secret", "admin_api_key": "secret2"}}})
     net.save()
     assert mode(directory / STATE_FILE) == 0o600 and mode(directory) == 0o700
+
+
+def test_an_old_open_testnet_json_is_narrowed_when_loaded(tmp_path):
+    directory = tmp_path / "net"
+    directory.mkdir()
+    (directory / STATE_FILE).write_text('{"chain_id": "x", "nodes": [], "services": {}}')
+    (directory / STATE_FILE).chmod(0o644)
+    Testnet.load(directory)
+    assert mode(directory / STATE_FILE) == 0o600 and mode(directory) == 0o700
