@@ -31,7 +31,9 @@ log = logging.getLogger("aitbc.app")
 APP_VERSION = 1
 # Bookkeeping beside the state: written with each Commit, not part of the app hash.
 HEIGHT_KEY, HASH_KEY, TIME_KEY = b"_app/height", b"_app/hash", b"_app/time"
-VERIFIED_CACHE_SIZE = 100_000
+# Decoded txs that CheckTx accepted, kept for PrepareProposal/FinalizeBlock: bounded
+# in bytes, and only txs that passed every check enter, so junk cannot pin memory.
+VERIFIED_CACHE_BYTES = 64 * 1024 * 1024
 
 
 def block_app_hash(previous: bytes, height: int, changes: dict[bytes, bytes | None]) -> bytes:
@@ -66,6 +68,7 @@ class Application:
         self._block: Overlay | None = None
         self._pending_hash = b""
         self._verified: OrderedDict[bytes, txlib.SignedTx] = OrderedDict()
+        self._verified_bytes = 0
         self._last_time_ns = int(store.get(TIME_KEY) or b"0")
         self.chain_id = (store.get(b"meta/chain_id") or b"").decode()
         self._reset_check_state()
@@ -77,15 +80,22 @@ class Application:
         self.check = State(Overlay(base), self.height + 1, self._last_time_ns, self.chain_id)
 
     def decode(self, raw: bytes) -> txlib.SignedTx:
-        """Decode and verify a tx, once per node: CheckTx's work is reused later."""
+        """Decode and verify a tx, reusing what CheckTx already verified."""
         cached = self._verified.get(raw)
-        if cached is not None:
-            return cached
-        signed = txlib.decode(raw)
-        self._verified[raw] = signed
-        if len(self._verified) > VERIFIED_CACHE_SIZE:
-            self._verified.popitem(last=False)
-        return signed
+        return cached if cached is not None else txlib.decode(raw)
+
+    def _remember(self, signed: txlib.SignedTx) -> None:
+        if signed.raw in self._verified:
+            return
+        self._verified[signed.raw] = signed
+        self._verified_bytes += len(signed.raw)
+        while self._verified_bytes > VERIFIED_CACHE_BYTES:
+            raw, _ = self._verified.popitem(last=False)
+            self._verified_bytes -= len(raw)
+
+    def _forget(self, raw: bytes) -> None:
+        if self._verified.pop(raw, None) is not None:
+            self._verified_bytes -= len(raw)
 
     # --- info and genesis -----------------------------------------------------
     def info(self, req: abci.RequestInfo) -> abci.ResponseInfo:
@@ -111,7 +121,9 @@ class Application:
             signed = self.decode(req.tx)
             transition.apply_tx(self.check, signed)
         except TxError as err:
+            self._forget(req.tx)  # a RECHECK that now fails: the tx leaves the mempool
             return abci.ResponseCheckTx(code=err.code, log=err.log, codespace=CODESPACE)
+        self._remember(signed)
         return abci.ResponseCheckTx(code=Code.OK)
 
     # --- consensus ------------------------------------------------------------
@@ -153,7 +165,7 @@ class Application:
                 results.append(abci.ExecTxResult(code=err.code, log=err.log, codespace=CODESPACE))
                 continue
             finally:
-                self._verified.pop(raw, None)
+                self._forget(raw)
             results.append(abci.ExecTxResult(code=Code.OK, events=to_abci_events(tx_events)))
         self._block = block
         self._last_time_ns = state.time_ns

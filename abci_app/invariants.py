@@ -24,11 +24,12 @@ def supply_conserved(state: State) -> tuple[str, bool]:
     supply = st.get_supply(state)
     balances = sum(records.decode(Account, v).balance for _, v in _scan(state, "acct/"))
     escrow = sum(int(v) for _, v in _scan(state, "escrow/"))
-    staked = sum(json.loads(v)["stake"] for _, v in _scan(state, "miner/"))
-    broken = (balances + escrow + staked + supply.burned != supply.total) or escrow != supply.escrow \
-        or staked != supply.staked
+    staked = sum(m["stake"] + m.get("unbonding", 0) for m in (json.loads(v) for _, v in _scan(state, "miner/")))
+    broken = (balances + escrow + staked + supply.burned + supply.fees != supply.total) \
+        or escrow != supply.escrow or staked != supply.staked
     return (f"supply: balances {balances} + escrow {escrow} + staked {staked} + burned {supply.burned} "
-            f"vs total {supply.total} (tracked escrow {supply.escrow}, staked {supply.staked})", broken)
+            f"+ fees {supply.fees} vs total {supply.total} (tracked escrow {supply.escrow}, "
+            f"staked {supply.staked})", broken)
 
 
 def no_negative_balance(state: State) -> tuple[str, bool]:
@@ -41,7 +42,7 @@ def escrow_matches_open_jobs(state: State) -> tuple[str, bool]:
     problems = []
     for job_id, value in _scan(state, "job/"):
         job = records.decode(Job, value)
-        if job.is_open and escrows.pop(job_id, None) != job.max_reward:
+        if job.is_open and escrows.pop(job_id, None) != job.max_reward - job.check_paid:
             problems.append(f"open job {job_id} lacks its escrow")
         elif not job.is_open and escrows.pop(job_id, None) is not None:
             problems.append(f"finished job {job_id} still holds escrow")

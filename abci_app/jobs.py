@@ -2,22 +2,27 @@
 
 pending (escrow locked) -> assigned -> completed (paid, rest refunded)
                                     -> verifying (spot check, payment held; see checks.py)
-                                         -> completed, or failed (proven wrong: slashed, refunded)
-                                    -> failed / expired (full refund)
+                                         -> completed, or failed (proven wrong: slashed, refunded;
+                                            or contradicted and undecided: refunded)
+                                    -> failed / expired (full refund; an expiry slashes the miner a little)
 pending -> cancelled / failed / expired (full refund)
+
+The price and the ms-per-token ceiling are fixed into the job when it is
+assigned (and into the check when a checker is drawn), so no later
+update_miner changes what a job pays.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from abci_app import checks, events, ledger, state as st
-from abci_app.records import Job, Miner, Receipt
+from abci_app import checks, events, ledger, miners, state as st
+from abci_app.records import Job, Miner, Params, Receipt
 from abci_app.state import State
 from aitbc import tx as txlib
 from aitbc.errors import (
-    BadJobStatus, BadProofSignature, InvalidField, JobExists, JobNotFound, MinerAtCapacity, MinerNotFound,
-    ModelNotServed, NotAssignedMiner, ProofMismatch, StakeTooLow, Unauthorized, WrongChainId,
+    BadJobStatus, BadProofSignature, JobExists, JobNotFound, MinerAtCapacity, MinerJailed, MinerNotFound,
+    ModelNotServed, NotAssignedMiner, PriceAboveCap, ProofMismatch, StakeTooLow, Unauthorized, WrongChainId,
 )
 from aitbc.tx import SignedTx
 
@@ -75,16 +80,17 @@ def _close(state: State, job: Job, status: str, payment: int = 0, reason: str = 
 def submit(state: State, tx: SignedTx) -> None:
     """Create a job and lock its max reward. Raises JobExists, InsufficientFunds."""
     msg = tx.msg
-    job_id = txlib.job_id_for(tx.sender, tx.nonce)
+    job_id = txlib.job_id_for(tx.sender, tx.nonce, state.chain_id)
     if st.get_job(state, job_id) is not None:
         raise JobExists(job_id)
     deadline = state.time_ns + st.get_params(state).pending_timeout_s * NS
     ledger.lock_escrow(state, job_id, tx.sender, msg.max_reward)
     job = Job(
         id=job_id, client=tx.sender, job_type=msg.job_type, model=msg.model, prompt_hash=msg.prompt_hash.hex(),
-        temperature_milli=msg.options.temperature_milli, seed=msg.options.seed,
+        temperature_milli=msg.options.temperature_milli, seed=txlib.job_seed(job_id, msg.options.seed),
         num_predict=msg.options.num_predict, max_reward=msg.max_reward, status="pending",
         submitted_height=state.height, submitted_time_ns=state.time_ns, deadline_ns=deadline,
+        max_price_per_second=msg.max_price_per_second,
     )
     st.set_job(state, job)
     state.store.set(st.deadline_key(deadline, job_id), b"")
@@ -102,31 +108,38 @@ def cancel(state: State, tx: SignedTx) -> None:
     _close(state, job, "cancelled", reason="cancelled by client")
 
 
-def _assignable_miner(state: State, address: str, model: str) -> Miner:
+def _assignable_miner(state: State, address: str, job: Job) -> Miner:
     miner = st.get_miner(state, address)
     if miner is None or miner.stake == 0:
         raise MinerNotFound(address)
     minimum = st.get_params(state).min_miner_stake
     if miner.stake < minimum:
         raise StakeTooLow(minimum, miner.stake)
-    if model not in miner.models:
-        raise ModelNotServed(address, model)
+    if miners.is_jailed(miner, state.time_ns):
+        raise MinerJailed(address, miner.jailed_until_ns)
+    if job.model not in miner.models:
+        raise ModelNotServed(address, job.model)
+    if job.max_price_per_second and miner.price_per_second > job.max_price_per_second:
+        raise PriceAboveCap(address, miner.price_per_second, job.max_price_per_second)
     if miner.active_jobs >= miner.capacity:
         raise MinerAtCapacity(address, miner.capacity)
     return miner
 
 
 def assign(state: State, tx: SignedTx) -> None:
-    """Coordinator binds a pending job to a miner. Raises Unauthorized, JobNotFound,
-    BadJobStatus, MinerNotFound, StakeTooLow, ModelNotServed, MinerAtCapacity."""
+    """Coordinator binds a pending job to a miner, fixing its price and rate. Raises Unauthorized,
+    JobNotFound, BadJobStatus, MinerNotFound, StakeTooLow, MinerJailed, ModelNotServed, PriceAboveCap,
+    MinerAtCapacity."""
     _require_coordinator(state, tx.sender, "assign jobs")
     job = _open_job(state, tx.msg.job_id, "assign", ("pending",))
-    miner = _assignable_miner(state, tx.msg.miner, job.model)
-    deadline = state.time_ns + st.get_params(state).job_timeout_s * NS
+    miner = _assignable_miner(state, tx.msg.miner, job)
+    params = st.get_params(state)
+    deadline = state.time_ns + params.job_timeout_s * NS
     _move_deadline(state, job, deadline)
     st.set_miner(state, replace(miner, active_jobs=miner.active_jobs + 1))
     job = replace(job, status="assigned", miner=miner.address, price_per_second=miner.price_per_second,
-                  assigned_height=state.height, deadline_ns=deadline)
+                  ms_per_token=miners.rate_for(miner, job.model, params), assigned_height=state.height,
+                  deadline_ns=deadline)
     st.set_job(state, job)
     _job_event(state, job)
 
@@ -147,21 +160,39 @@ def _verified_proof(state: State, job: Job, raw_proof: bytes, signature: bytes, 
     assert miner is not None, "assigned miner vanished"
     if not txlib.verify_proof(bytes.fromhex(miner.public_key), raw_proof, signature):
         raise BadProofSignature(miner_address)
-    # What the miner attests to having run must be what the client asked for.
-    if proof.prompt_hash and proof.prompt_hash.hex() != job.prompt_hash:
+    # What the miner attests to having run must be what the client asked for
+    # (tx validation has made every one of these fields mandatory).
+    if proof.model != job.model:
+        raise ProofMismatch(job.id, "model", f"{proof.model!r} != {job.model!r}")
+    if proof.prompt_hash.hex() != job.prompt_hash:
         raise ProofMismatch(job.id, "prompt hash", proof.prompt_hash.hex())
-    if proof.HasField("options") and (proof.options.temperature_milli, proof.options.seed,
-                                      proof.options.num_predict) != (job.temperature_milli, job.seed, job.num_predict):
+    if (proof.options.temperature_milli, proof.options.seed,
+            proof.options.num_predict) != (job.temperature_milli, job.seed, job.num_predict):
         raise ProofMismatch(job.id, "options", str(proof.options).replace("\n", " "))
+    _check_token_counts(job, proof, st.get_params(state))
     return proof
+
+
+def _check_token_counts(job: Job, proof, params: Params) -> None:
+    """Token counts are what the bill rests on: bounded by the job's num_predict and the chain's ceiling."""
+    limit = params.max_tokens_per_job
+    if proof.tokens_generated > (min(job.num_predict, limit) if job.num_predict else limit):
+        raise ProofMismatch(job.id, "num_predict", f"{proof.tokens_generated} tokens generated")
+    if proof.prompt_tokens > limit:
+        raise ProofMismatch(job.id, "token ceiling", f"{proof.prompt_tokens} prompt tokens > {limit}")
+
+
+def _tokens(proof) -> str:
+    return f"{proof.prompt_tokens}:{proof.tokens_generated}"
 
 
 def record_receipt(state: State, tx: SignedTx) -> None:
     """Coordinator records the assigned miner's signed proof; pays and refunds,
     or, when the block hash selects the job for a spot check, holds the payment.
 
-    Raises Unauthorized, WrongChainId, JobNotFound, BadJobStatus, NotAssignedMiner,
-    BadProofSignature, ProofMismatch.
+    Pays min(claimed ms, tokens x the job's ms-per-token ceiling) x the job's price,
+    capped at the escrow. Raises Unauthorized, WrongChainId, JobNotFound,
+    BadJobStatus, NotAssignedMiner, BadProofSignature, ProofMismatch.
     """
     _require_coordinator(state, tx.sender, "record receipts")
     job_id = txlib.decode_proof(tx.msg.proof).job_id
@@ -169,10 +200,12 @@ def record_receipt(state: State, tx: SignedTx) -> None:
     proof = _verified_proof(state, job, tx.msg.proof, tx.msg.miner_signature, job.miner)
     locked = st.get_escrow(state, job.id)
     assert locked is not None
+    billed = checks.billed_ms(proof.compute_time_ms, proof.prompt_tokens, proof.tokens_generated, job.ms_per_token)
     # Integer maths only: ms x uaitbc/s / 1000, rounded down, capped at the escrow.
-    payment = min(proof.compute_time_ms * job.price_per_second // 1000, locked)
+    payment = min(billed * job.price_per_second // 1000, locked)
     receipt_id = txlib.receipt_id_for(job.id)
-    job = replace(job, model_digest=proof.model_digest, result_hash=proof.result_hash.hex(), receipt_id=receipt_id)
+    job = replace(job, model_digest=proof.model_digest, result_hash=proof.result_hash.hex(), receipt_id=receipt_id,
+                  billed_ms=billed, claimed_ms=proof.compute_time_ms, claimed_tokens=_tokens(proof))
     params = st.get_params(state)
     check = checks.checkable(job) and checks.selected(state.block_hash, job.id, params.check_share_bps)
     if check:
@@ -193,6 +226,7 @@ def record_receipt(state: State, tx: SignedTx) -> None:
         proof=tx.msg.proof.hex(), miner_signature=tx.msg.miner_signature.hex(),
         model_digest=proof.model_digest, prompt_hash=job.prompt_hash, temperature_milli=job.temperature_milli,
         seed=job.seed, num_predict=job.num_predict, check_status=check_status,
+        ms_per_token=job.ms_per_token, billed_ms=billed,
     ))
     state.events.append(events.event(
         events.RECEIPT, id=receipt_id, job_id=job.id, miner=job.miner, client=job.client, amount_paid=closed.payment,
@@ -200,96 +234,94 @@ def record_receipt(state: State, tx: SignedTx) -> None:
 
 
 def assign_check(state: State, tx: SignedTx) -> None:
-    """Coordinator asks another miner to re-run a job under check.
-
-    Raises Unauthorized, JobNotFound, BadJobStatus, MinerNotFound, StakeTooLow,
-    ModelNotServed, MinerAtCapacity, InvalidField.
-    """
-    _require_coordinator(state, tx.sender, "assign checks")
-    job = _open_job(state, tx.msg.job_id, "assign a check for", ("verifying",))
-    if job.checker:
-        raise BadJobStatus(job.id, f"already being re-run by {job.checker}", "assign a check for")
-    if tx.msg.checker == job.miner or tx.msg.checker in job.checkers:
-        raise InvalidField("checker", "must be a miner that has not run this job yet")
-    miner = _assignable_miner(state, tx.msg.checker, job.model)
-    st.set_miner(state, replace(miner, active_jobs=miner.active_jobs + 1))
-    st.set_job(state, replace(job, checker=miner.address))
-    state.events.append(events.event(events.CHECK, job_id=job.id, status="assigned", miner=job.miner,
-                                     checker=miner.address, round=len(job.checkers) + 1))
+    """Retired: checkers are drawn by the chain. Always raises Unauthorized."""
+    raise Unauthorized(tx.sender, "choose checkers", "the chain (a stake-weighted draw when a check opens)")
 
 
 def record_check(state: State, tx: SignedTx) -> None:
-    """Coordinator records the checker's signed re-run; decides when it can.
+    """Records the drawn checker's signed re-run (sent by the checker or a coordinator); decides when it can.
 
     Raises Unauthorized, JobNotFound, BadJobStatus, NotAssignedMiner,
     BadProofSignature, ProofMismatch, WrongChainId.
     """
-    _require_coordinator(state, tx.sender, "record checks")
     job_id = txlib.decode_proof(tx.msg.proof).job_id
     job = _open_job(state, job_id, "record a check for", ("verifying",))
+    if tx.sender not in (st.get_coordinator(state), job.checker):
+        raise Unauthorized(tx.sender, f"record a check for job {job_id}", "its checker or the coordinator")
     if not job.checker:
-        raise BadJobStatus(job.id, "waiting for a checker to be assigned", "record a check for")
+        raise BadJobStatus(job.id, "waiting for a checker to be drawn", "record a check for")
     proof = _verified_proof(state, job, tx.msg.proof, tx.msg.miner_signature, job.checker)
-    if job.model_digest and proof.model_digest != job.model_digest:
+    if proof.model_digest != job.model_digest:
         raise ProofMismatch(job.id, "model digest", f"{proof.model_digest or 'none'} != {job.model_digest}")
-    checker = st.get_miner(state, job.checker)
-    cost = proof.compute_time_ms * checker.price_per_second // 1000
+    billed = checks.billed_ms(proof.compute_time_ms, proof.prompt_tokens, proof.tokens_generated,
+                              job.checker_ms_per_token)
+    cost = billed * job.checker_price_per_second // 1000
     _bump_miner(state, job.checker, active_jobs=-1)
-    job = replace(job, checker="", checkers=(*job.checkers, checker.address),
-                  check_hashes=(*job.check_hashes, proof.result_hash.hex()), check_costs=(*job.check_costs, cost))
-    status, majority = checks.decide(job, st.get_params(state).max_check_rounds)
-    if status == "pending":
-        st.set_job(state, job)
+    checker = job.checker
+    job = replace(job, checker="", checker_price_per_second=0, checker_ms_per_token=0,
+                  checkers=(*job.checkers, checker), check_hashes=(*job.check_hashes, proof.result_hash.hex()),
+                  check_tokens=(*job.check_tokens, _tokens(proof)), check_ms=(*job.check_ms, proof.compute_time_ms),
+                  check_costs=(*job.check_costs, cost))
+    verdict = checks.decide(job, st.get_params(state))
+    if verdict.status == "pending":
         state.events.append(events.event(events.CHECK, job_id=job.id, status="escalated", miner=job.miner,
-                                         checker=checker.address, round=len(job.checkers) + 1))
+                                         checker=checker, round=len(job.checkers) + 1))
+        st.set_job(state, checks.seat_checker(state, job))
         return
-    _finish_check(state, job, status, majority)
+    _finish_check(state, job, verdict)
 
 
-def _finish_check(state: State, job: Job, status: str, majority: str | None) -> None:
-    """Pay who was right, slash who was proven wrong, refund the rest, close the job."""
-    state.store.delete(checks.check_key(job.check_deadline_height, job.id))
+def _finish_check(state: State, job: Job, verdict: checks.Verdict) -> None:
+    """Pay who was right, slash who was proven wrong, refund the rest, close the job.
+
+    Only a passed or lapsed (never contradicted) check pays the miner.
+    """
+    params = st.get_params(state)
+    state.store.delete(st.check_window_key(job.check_deadline_height, job.id))
+    state.store.delete(st.awaiting_checker_key(job.id))
     if job.checker:  # a lapsed re-run still in flight: free the slot, no pay
         _bump_miner(state, job.checker, active_jobs=-1)
-    original_right = status != "failed"
+    paid_miner = verdict.status in ("passed", "lapsed")
     locked = st.get_escrow(state, job.id)
-    payment = min(job.held_payment, locked) if original_right else 0
+    payment = min(job.held_payment, locked) if paid_miner else 0
     budget, paid = locked - payment, 0
-    for address, result, cost in zip(job.checkers, job.check_hashes, job.check_costs):
-        if majority is not None and result != majority:
-            checks.slash(state, address, job.client, job.id)
+    for address, result, tokens, cost in zip(job.checkers, job.check_hashes, job.check_tokens, job.check_costs):
+        if verdict.majority is not None and (result, tokens) != verdict.majority:
+            miners.slash(state, address, params.slash_bps, job.client, job.id, "wrong result")
             continue
         fee = min(cost, budget - paid)
         ledger.release_escrow(state, job.id, address, fee)
         paid += fee
         _bump_miner(state, address, checks_done=1)
     slashed = 0
-    if not original_right:
-        slashed = checks.slash(state, job.miner, job.client, job.id)
-    _bump_miner(state, job.miner, completed=int(original_right), failed=int(not original_right))
-    job = replace(job, checker="", check_status=status, check_paid=paid)
-    final_status = "completed" if original_right else "failed"
-    reason = "" if original_right else "result proven wrong by spot check"
+    if verdict.status == "failed":
+        slashed = miners.slash(state, job.miner, params.slash_bps, job.client, job.id, "wrong result")
+    _bump_miner(state, job.miner, completed=int(paid_miner), failed=int(not paid_miner))
+    job = replace(job, checker="", check_status=verdict.status, check_paid=paid)
     refund = ledger.settle_escrow(state, job.id, job.client, job.miner, payment)
-    closed = replace(job, status=final_status, payment=payment, refund=refund, reason=reason,
-                     finished_height=state.height)
+    closed = replace(job, status="completed" if paid_miner else "failed", payment=payment, refund=refund,
+                     reason=verdict.reason, finished_height=state.height)
     st.set_job(state, closed)
     receipt = st.get_receipt(state, job.receipt_id)
-    st.set_receipt(state, replace(receipt, amount_paid=payment, refund=refund, check_status=status,
+    st.set_receipt(state, replace(receipt, amount_paid=payment, refund=refund, check_status=verdict.status,
                                   slashed=slashed))
-    state.events.append(events.event(events.CHECK, job_id=job.id, status=status, miner=job.miner,
+    state.events.append(events.event(events.CHECK, job_id=job.id, status=verdict.status, miner=job.miner,
                                      checker=",".join(job.checkers), round=len(job.checkers)))
     _job_event(state, closed, paid=payment, refunded=refund)
 
 
 def expire_checks(state: State) -> list[str]:
-    """Checks whose window closed at this height lapse: the held payment is released."""
-    stop = f"cw/{state.height:012d}0".encode()
-    lapsed = [key.decode().rsplit("/", 1)[1] for key, _ in state.store.iterate(b"cw/", stop)]
+    """Checks whose window closed at this height end: an uncontradicted result is paid (lapsed);
+    a contradicted one is refunded with nobody slashed (unresolved)."""
+    lapsed = st.last_segments(state, st.check_windows_due(state.height))
+    params = st.get_params(state)
     for job_id in lapsed:
         job = st.get_job(state, job_id)
         assert job is not None and job.status == "verifying", f"check index points at {job_id}"
-        _finish_check(state, job, "lapsed", None)
+        contradicted = any(not checks.confirms(job, i, params) for i in range(len(job.check_hashes)))
+        verdict = checks.Verdict("unresolved", None, "result contradicted by a re-run and not decided in time") \
+            if contradicted else checks.Verdict("lapsed", None)
+        _finish_check(state, job, verdict)
     return lapsed
 
 
@@ -306,11 +338,16 @@ def fail(state: State, tx: SignedTx) -> None:
 
 
 def expire_overdue(state: State) -> list[str]:
-    """Expire every open job whose deadline is at or before the block time; full refund."""
-    stop = f"dl/{state.time_ns:020d}0".encode()  # '0' sorts after '/': includes deadline == time
-    overdue = [key.decode().rsplit("/", 1)[1] for key, _ in state.store.iterate(b"dl/", stop)]
+    """Expire every open job whose deadline is at or before the block time; full refund.
+
+    A miner that let an assigned job expire loses a little stake and reputation, and gets a strike.
+    """
+    overdue = st.last_segments(state, st.deadlines_due(state.time_ns))
+    params = st.get_params(state)
     for job_id in overdue:
         job = st.get_job(state, job_id)
         assert job is not None and job.is_open, f"deadline index points at closed job {job_id}"
+        if job.status == "assigned" and params.expiry_slash_bps:
+            miners.slash(state, job.miner, params.expiry_slash_bps, job.client, job.id, "expired")
         _close(state, job, "expired", reason="deadline passed")
     return overdue

@@ -1,7 +1,8 @@
-"""Balances, escrow and stake: every movement of money goes through here.
+"""Balances, escrow, stake and fees: every movement of money goes through here.
 
-Supply accounting: `Supply.total` is fixed at genesis; escrow and stake are
-running totals, so balances = total - escrow - staked at every height.
+Supply accounting: `Supply.total` is fixed at genesis; escrow, stake (bonded
+and unbonding), burned stake and burned fees are running totals, so
+balances = total - escrow - staked - burned - fees at every height.
 """
 
 from __future__ import annotations
@@ -83,8 +84,30 @@ def bond(state: State, address: str, amount: int) -> None:
     st.set_supply(state, replace(supply, staked=supply.staked + amount))
 
 
-def unbond(state: State, address: str, amount: int) -> None:
-    """Return stake to a balance."""
+def release_stake(state: State, address: str, amount: int) -> None:
+    """Pay unbonded stake back to a balance (at the end of its unbonding period)."""
     supply = st.get_supply(state)
     st.set_supply(state, replace(supply, staked=supply.staked - amount))
     credit(state, address, amount)
+
+
+def take_stake(state: State, amount: int, beneficiary: str, to_beneficiary: int) -> None:
+    """Remove slashed stake: `to_beneficiary` of it credited to `beneficiary`, the rest burned.
+
+    The caller has already lowered the miner's own stake by `amount`.
+    """
+    assert 0 <= to_beneficiary <= amount
+    supply = st.get_supply(state)
+    st.set_supply(state, replace(supply, staked=supply.staked - amount,
+                                 burned=supply.burned + amount - to_beneficiary))
+    if to_beneficiary:
+        credit(state, beneficiary, to_beneficiary)
+
+
+def pay_fee(state: State, address: str, fee: int) -> None:
+    """Burn a tx's fee from its signer's balance. Raises UnknownAccount, InsufficientFunds."""
+    if not fee:
+        return
+    debit(state, address, fee)
+    supply = st.get_supply(state)
+    st.set_supply(state, replace(supply, fees=supply.fees + fee))

@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from abci_app import records, state as st
-from abci_app.records import Miner
 from abci_app.state import State
 from aitbc.codes import Code
 from aitbc.tx import receipt_id_for
@@ -39,12 +38,11 @@ def _need(value, what: str):
 
 
 def _miners(state: State) -> list[dict[str, Any]]:
-    return [asdict(records.decode(Miner, v)) for _, v in state.store.iterate(b"miner/", b"miner0")]
+    return [asdict(miner) for miner in st.all_miners(state)]
 
 
 def _open_jobs(state: State) -> list[dict[str, Any]]:
-    ids = [key.decode().rsplit("/", 1)[1] for key, _ in state.store.iterate(b"dl/", b"dl0")]
-    return [asdict(st.get_job(state, job_id)) for job_id in ids]
+    return [asdict(st.get_job(state, job_id)) for job_id in st.last_segments(state, st.ALL_DEADLINES)]
 
 
 def _receipt(state: State, ident: str) -> dict[str, Any]:
@@ -61,7 +59,8 @@ def _page(state: State, prefix: str, cls, query: str) -> dict[str, Any]:
     """Up to `limit` entries after key `after`, in key order, and the next cursor."""
     params = parse_qs(query)
     try:
-        limit = min(int(params.get("limit", ["100"])[0]), MAX_PAGE)
+        # clamped: 0 or a negative limit must not mean "everything" on the app's one thread
+        limit = max(1, min(int(params.get("limit", ["100"])[0]), MAX_PAGE))
     except ValueError:
         raise QueryError(Code.UNKNOWN_QUERY, "limit must be a number") from None
     after = params.get("after", [""])[0]
@@ -93,8 +92,7 @@ def answer(state: State, check_state: State, path: str) -> Any:
         case ["jobs", "open"]:
             return _open_jobs(state)
         case ["checks", "open"]:
-            ids = [key.decode().rsplit("/", 1)[1] for key, _ in state.store.iterate(b"cw/", b"cw0")]
-            return [asdict(st.get_job(state, job_id)) for job_id in ids]
+            return [asdict(st.get_job(state, job_id)) for job_id in st.last_segments(state, st.ALL_CHECK_WINDOWS)]
         case ["receipt", ident]:
             return _receipt(state, ident)
         case ["miner", address]:
@@ -106,7 +104,8 @@ def answer(state: State, check_state: State, path: str) -> Any:
                     "chain_id": st.get_chain_id(state)}
         case ["supply"]:
             supply = st.get_supply(state)
-            return {**asdict(supply), "circulating": supply.total - supply.escrow - supply.staked}
+            return {**asdict(supply),
+                    "circulating": supply.total - supply.escrow - supply.staked - supply.burned - supply.fees}
     raise QueryError(Code.UNKNOWN_QUERY, f"unknown query path {path!r}; try /account/<addr>, /job/<id>, "
                      "/jobs/open, /receipt/<id>, /miner/<addr>, /miners, /params, /supply, "
                      "/accounts, /jobs, /escrows, /receipts")

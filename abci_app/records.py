@@ -82,6 +82,20 @@ class Params:
     max_check_rounds: int = 2            # a mismatch escalates to one more checker; majority decides
     slash_bps: int = 5_000               # share of stake taken from a miner proven wrong
     slash_to_client_bps: int = 5_000     # share of the slashed amount paid to the client; rest burned
+    # Metering: billed ms = min(claimed ms, (prompt + generated tokens) x the miner's ms per token)
+    max_ms_per_token: int = 1_000        # ceiling on what a miner may declare (and the default)
+    max_tokens_per_job: int = 8_192      # ceiling on either token count in a proof
+    check_time_tolerance_x: int = 10     # a claimed time above x times a checker's re-run time ...
+    check_time_grace_ms: int = 2_000     # ... plus this grace is out of bounds
+    # Stake: leaving takes time, faults cost stake and, repeated, a spell in jail
+    unbonding_period_s: int = 1_200      # > job_timeout_s + check window: stake stays slashable meanwhile
+    expiry_slash_bps: int = 100          # share of stake taken when an assigned job expires
+    jail_strikes: int = 3                # slashes + expiries that jail a miner
+    jail_duration_s: int = 600           # how long a jailed miner gets no jobs or checks
+    max_capacity: int = 16               # jobs one miner may declare to run at once
+    # Fees: every successful tx burns at least min_fee + fee_per_byte x its size
+    min_fee: int = 100
+    fee_per_byte: int = 1
 
 
 @dataclass(frozen=True)
@@ -103,8 +117,14 @@ class Miner:
     completed: int = 0
     failed: int = 0
     registered_height: int = 0
-    slashed: int = 0       # times proven wrong
+    slashed: int = 0       # times proven wrong; follows the address for good
     checks_done: int = 0   # re-runs delivered for others
+    ms_per_token: dict[str, int] = field(default_factory=dict)  # declared ceilings per model
+    unbonding: int = 0             # stake on its way out: still slashable until released
+    unbonding_release_ns: int = 0
+    expired: int = 0               # assigned jobs it let expire
+    strikes: int = 0               # slashes + expiries since its last jail
+    jailed_until_ns: int = 0       # no jobs or checks before this block time
 
 
 @dataclass(frozen=True)
@@ -123,8 +143,12 @@ class Job:
     submitted_time_ns: int
     deadline_ns: int
     miner: str = ""
-    price_per_second: int = 0
+    price_per_second: int = 0     # fixed when the job is assigned
     assigned_height: int = 0
+    max_price_per_second: int = 0  # the client's cap; 0 = none
+    ms_per_token: int = 0         # the miner's ceiling for this model, fixed when assigned
+    billed_ms: int = 0            # what the receipt pays for
+    claimed_tokens: str = ""      # "<prompt>:<generated>" from the miner's proof
     finished_height: int = 0
     receipt_id: str = ""
     payment: int = 0
@@ -134,13 +158,18 @@ class Job:
     model_digest: str = ""
     result_hash: str = ""
     held_payment: int = 0         # owed to the miner once the check passes or lapses
-    check_status: str = ""        # "", pending, passed, failed, inconclusive, lapsed
+    check_status: str = ""        # "", pending, passed, failed, inconclusive, unresolved, lapsed
     check_deadline_height: int = 0
-    checker: str = ""             # the checker now re-running the job
+    checker: str = ""             # the checker now re-running the job (drawn by the chain)
+    checker_price_per_second: int = 0  # its price and ceiling, fixed when it was drawn
+    checker_ms_per_token: int = 0
     checkers: tuple[str, ...] = ()
     check_hashes: tuple[str, ...] = ()
+    check_tokens: tuple[str, ...] = ()  # each re-run's "<prompt>:<generated>"
+    check_ms: tuple[int, ...] = ()      # each re-run's claimed time
     check_costs: tuple[int, ...] = ()  # what each checker's re-run costs at its price
     check_paid: int = 0           # paid to checkers out of the escrow
+    claimed_ms: int = 0           # the miner's claimed compute time, compared with re-runs
 
     @property
     def is_open(self) -> bool:
@@ -172,14 +201,17 @@ class Receipt:
     num_predict: int = 0
     check_status: str = ""        # as the job's; final once the check is decided
     slashed: int = 0              # taken from the miner's stake when proven wrong
+    ms_per_token: int = 0         # the ceiling in force for this job
+    billed_ms: int = 0            # min(compute_time_ms, tokens x ms_per_token): what was paid for
 
 
 @dataclass(frozen=True)
 class Supply:
     total: int = 0     # fixed at genesis: balances + escrow + staked
     escrow: int = 0
-    staked: int = 0
-    burned: int = 0    # slashed stake destroyed: balances + escrow + staked + burned = total
+    staked: int = 0    # bonded and unbonding stake
+    burned: int = 0    # slashed stake destroyed
+    fees: int = 0      # tx fees burned: balances + escrow + staked + burned + fees = total
 
 
 @dataclass(frozen=True)

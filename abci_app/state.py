@@ -9,8 +9,12 @@ which is what the app hash covers):
     escrow/<job id>           locked amount (exists exactly while the job is open)
     dl/<deadline ns>/<job id> expiry index of pending and assigned jobs
     cw/<height>/<job id>      window of jobs under a spot check
+    ck/<job id>               jobs under check waiting for the chain to draw a checker
+    ub/<release ns>/<address> unbonding stake, paid out at that block time
     rcpt/<id>                 Receipt
     meta/params, meta/coordinator, meta/supply, meta/chain_id
+
+Every key and range builder is here, beside the accessors.
 """
 
 from __future__ import annotations
@@ -95,6 +99,58 @@ def delete_escrow(state: State, job_id: str) -> None:
 
 def deadline_key(deadline_ns: int, job_id: str) -> bytes:
     return f"dl/{deadline_ns:020d}/{job_id}".encode()
+
+
+# Range stops end in '0', which sorts right after '/': an entry due exactly now is included.
+def deadlines_due(time_ns: int) -> tuple[bytes, bytes]:
+    return b"dl/", f"dl/{time_ns:020d}0".encode()
+
+
+ALL_DEADLINES = (b"dl/", b"dl0")
+
+
+def check_window_key(deadline_height: int, job_id: str) -> bytes:
+    return f"cw/{deadline_height:012d}/{job_id}".encode()
+
+
+def check_windows_due(height: int) -> tuple[bytes, bytes]:
+    return b"cw/", f"cw/{height:012d}0".encode()
+
+
+ALL_CHECK_WINDOWS = (b"cw/", b"cw0")
+
+
+def awaiting_checker_key(job_id: str) -> bytes:
+    return f"ck/{job_id}".encode()
+
+
+AWAITING_CHECKER = (b"ck/", b"ck0")
+
+
+def unbonding_key(release_ns: int, address: str) -> bytes:
+    return f"ub/{release_ns:020d}/{address}".encode()
+
+
+def unbondings_due(time_ns: int) -> tuple[bytes, bytes]:
+    return b"ub/", f"ub/{time_ns:020d}0".encode()
+
+
+MINERS = (b"miner/", b"miner0")
+
+
+def last_segments(state: State, key_range: tuple[bytes, bytes], limit: int | None = None) -> list[str]:
+    """The last '/'-separated part (a job id or an address) of each key in `key_range`, in key order."""
+    found = []
+    for key, _ in state.store.iterate(*key_range):
+        found.append(key.decode().rsplit("/", 1)[1])
+        if limit is not None and len(found) >= limit:
+            break
+    return found
+
+
+def all_miners(state: State) -> list[Miner]:
+    """Every miner record, in address order."""
+    return [records.decode(Miner, value) for _, value in state.store.iterate(*MINERS)]
 
 
 def get_params(state: State) -> Params:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from abci_app import events, jobs, ledger, miners, state as st
+from abci_app import checks, events, jobs, ledger, miners, state as st
 from abci_app.events import Event
 from abci_app.records import Account, Genesis, Supply
 from abci_app.state import State
-from aitbc.errors import BadNonce, UnknownAccount, WrongChainId
-from aitbc.tx import SignedTx
+from aitbc.errors import BadNonce, FeeTooLow, UnknownAccount, WrongChainId
+from aitbc.tx import SignedTx, required_fee
 
 HANDLERS: dict[str, Callable[[State, SignedTx], None]] = {
     "transfer": lambda s, tx: ledger.transfer(s, tx.sender, tx.msg.to, tx.msg.amount),
@@ -43,10 +43,13 @@ def init_genesis(state: State, genesis: Genesis, chain_id: str) -> None:
 
 
 def begin_block(state: State) -> list[Event]:
-    """Block-level work before the txs: expire overdue jobs and lapsed checks. Returns its events."""
+    """Block-level work before the txs: expire overdue jobs and lapsed checks, pay out
+    finished unbondings, draw checkers for checks still waiting for one. Returns its events."""
     state.events = []
     jobs.expire_overdue(state)
     jobs.expire_checks(state)
+    miners.release_unbonded(state)
+    checks.seat_waiting_checkers(state)
     return state.events
 
 
@@ -54,7 +57,8 @@ def apply_tx(state: State, tx: SignedTx) -> list[Event]:
     """Apply one decoded, signature-checked tx; returns its events.
 
     On any TxError nothing is written: the tx works on a child overlay that is
-    merged only when it succeeds. Raises TxError subclasses.
+    merged only when it succeeds, so a failed tx neither pays its fee nor uses
+    its nonce. Raises TxError subclasses.
     """
     child = state.child()
     if tx.chain_id != state.chain_id:
@@ -64,8 +68,13 @@ def apply_tx(state: State, tx: SignedTx) -> list[Event]:
         raise UnknownAccount(tx.sender)
     if tx.nonce != account.nonce:
         raise BadNonce(tx.sender, account.nonce, tx.nonce)
+    params = st.get_params(child)
+    needed = required_fee(len(tx.raw), params.min_fee, params.fee_per_byte)
+    if tx.fee < needed:
+        raise FeeTooLow(tx.fee, needed, len(tx.raw))
     st.set_account(child, tx.sender, replace(account, nonce=account.nonce + 1))
-    child.events.append(events.event(events.MESSAGE, sender=tx.sender, action=tx.kind))
+    ledger.pay_fee(child, tx.sender, tx.fee)
+    child.events.append(events.event(events.MESSAGE, sender=tx.sender, action=tx.kind, fee=tx.fee))
     HANDLERS[tx.kind](child, tx)
     child.store.merge_into_parent()
     return child.events

@@ -32,6 +32,9 @@ class Code(IntEnum):
     NOT_FOUND = 22
     UNKNOWN_QUERY = 23
     PROOF_MISMATCH = 24
+    FEE_TOO_LOW = 25
+    MINER_JAILED = 26
+    PRICE_ABOVE_CAP = 27
 
 
 def code_name(code: int) -> str:

@@ -163,3 +163,27 @@ class ProofMismatch(TxError):
 
     def __init__(self, job_id: str, field: str, detail: str):
         super().__init__(f"proof for job {job_id} does not match the job's {field}: {detail}")
+
+
+class FeeTooLow(TxError):
+    code = Code.FEE_TOO_LOW
+
+    def __init__(self, offered: int, required: int, size: int):
+        self.required = required
+        super().__init__(f"fee {offered} uaitbc is below the {required} uaitbc this {size}-byte tx needs "
+                         f"(min_fee + fee_per_byte x size; see /params)")
+
+
+class MinerJailed(TxError):
+    code = Code.MINER_JAILED
+
+    def __init__(self, miner: str, until_ns: int):
+        super().__init__(f"miner {miner} is jailed until block time {until_ns} ns "
+                         "(too many slashes or expired jobs)")
+
+
+class PriceAboveCap(TxError):
+    code = Code.PRICE_ABOVE_CAP
+
+    def __init__(self, miner: str, price: int, cap: int):
+        super().__init__(f"miner {miner} asks {price} uaitbc/s, above the job's cap of {cap} uaitbc/s")

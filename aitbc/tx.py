@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
-from aitbc import crypto
+from aitbc import crypto, endpoints
 from aitbc.errors import BadSignature, DecodeError, InvalidField, TooLarge
 from aitbc_pb import tx_pb2
 
@@ -35,9 +35,10 @@ def tx_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest().upper()
 
 
-def job_id_for(client: str, nonce: int) -> str:
-    """The id of the job created by `client`'s tx with `nonce`: known before sending."""
-    return "job_" + hashlib.sha256(f"{client}:{nonce}".encode()).hexdigest()[:16]
+def job_id_for(client: str, nonce: int, chain_id: str) -> str:
+    """The id of the job created by `client`'s tx with `nonce` on `chain_id`: known before sending,
+    and different on every chain."""
+    return "job_" + hashlib.sha256(f"{chain_id}:{client}:{nonce}".encode()).hexdigest()[:16]
 
 
 def receipt_id_for(job_id: str) -> str:
@@ -45,8 +46,30 @@ def receipt_id_for(job_id: str) -> str:
     return "rcpt_" + hashlib.sha256(job_id.encode()).hexdigest()[:16]
 
 
+def job_seed(job_id: str, seed: int) -> int:
+    """The seed a job runs with: the client's, or one derived from the job id when it gave none.
+
+    Always set, so that every job is deterministic and a spot check can re-run it.
+    Kept below 2**31 for runtimes that take a signed 32-bit seed.
+    """
+    if seed:
+        return seed
+    derived = int.from_bytes(hashlib.sha256(b"aitbc/seed/v1\n" + job_id.encode()).digest()[:4], "big") & 0x7FFFFFFF
+    return derived or 1
+
+
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
+
+
+def required_fee(size: int, min_fee: int = 0, fee_per_byte: int = 0) -> int:
+    """The least fee a tx of `size` bytes pays under the given parameters."""
+    return min_fee + fee_per_byte * size
+
+
+# The default parameters' fee rule, used when a builder is not told the chain's.
+DEFAULT_MIN_FEE = 100
+DEFAULT_FEE_PER_BYTE = 1
 
 
 @dataclass(frozen=True)
@@ -62,6 +85,14 @@ class SignedTx:
     memo: str
     kind: str
     msg: Any  # the protobuf message of `kind`
+    fee: int = 0
+
+
+# Text from a signer ends up in terminals and web pages: besides the C0
+# controls, refuse DEL, the C1 controls (U+009B is a CSI on some terminals)
+# and the bidi overrides and isolates that reorder what a reader sees.
+_FORBIDDEN_CHARS = frozenset([*map(chr, range(32)), "\x7f", *map(chr, range(0x80, 0xA0)),
+                              *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))])
 
 
 def _check_text(field: str, value: str, limit: int, required: bool = True) -> None:
@@ -69,8 +100,8 @@ def _check_text(field: str, value: str, limit: int, required: bool = True) -> No
         raise InvalidField(field, "must not be empty")
     if len(value) > limit:
         raise InvalidField(field, f"longer than {limit} characters")
-    if any(ord(c) < 32 for c in value):
-        raise InvalidField(field, "contains control characters")
+    if not _FORBIDDEN_CHARS.isdisjoint(value):
+        raise InvalidField(field, "contains control or bidi-override characters")
 
 
 def _check_address(field: str, value: str) -> None:
@@ -89,49 +120,102 @@ def _check_models(models) -> None:
         _check_text("models", model, MAX_NAME)
 
 
-def _validate_msg(kind: str, msg: Any) -> None:
-    """Shape checks that need no state."""
-    if kind == "transfer":
-        _check_address("to", msg.to)
-        if msg.amount == 0:
-            raise InvalidField("amount", "must be positive")
-    elif kind in ("register_miner", "update_miner"):
-        _check_models(msg.models)
-        if msg.capacity == 0:
-            raise InvalidField("capacity", "must be at least 1")
-        if msg.price_per_second == 0:
-            raise InvalidField("price_per_second", "must be positive")
-        _check_text("endpoint", msg.endpoint, MAX_ENDPOINT, required=False)
-    elif kind == "submit_job":
-        if msg.job_type not in JOB_TYPES:
-            raise InvalidField("job_type", f"{msg.job_type!r} is not one of {', '.join(JOB_TYPES)}")
-        _check_text("model", msg.model, MAX_NAME)
-        if len(msg.prompt_hash) != 32:
-            raise InvalidField("prompt_hash", "must be a 32-byte sha256")
-        if msg.max_reward == 0:
-            raise InvalidField("max_reward", "must be positive")
-        if msg.options.temperature_milli > 10_000:
-            raise InvalidField("options.temperature", "must be at most 10")
-    elif kind in ("cancel_job", "assign_job", "fail_job"):
-        _check_text("job_id", msg.job_id, MAX_NAME)
-        if kind == "assign_job":
-            _check_address("miner", msg.miner)
-        if kind == "fail_job":
-            _check_text("reason", msg.reason, MAX_REASON, required=False)
-    elif kind == "assign_check":
-        _check_text("job_id", msg.job_id, MAX_NAME)
-        _check_address("checker", msg.checker)
-    elif kind in ("record_receipt", "record_check"):
-        if len(msg.miner_signature) != crypto.SIGNATURE_SIZE:
-            raise InvalidField("miner_signature", "must be 64 bytes")
-        proof = decode_proof(msg.proof)
-        _check_text("proof.job_id", proof.job_id, MAX_NAME)
-        _check_address("proof.miner", proof.miner)
-        if len(proof.result_hash) != 32:
-            raise InvalidField("proof.result_hash", "must be a 32-byte sha256")
-        _check_text("proof.model_digest", proof.model_digest, MAX_NAME, required=False)
-        if proof.prompt_hash and len(proof.prompt_hash) != 32:
-            raise InvalidField("proof.prompt_hash", "must be a 32-byte sha256")
+def _check_hash(field: str, value: bytes) -> None:
+    if len(value) != 32:
+        raise InvalidField(field, "must be a 32-byte sha256")
+
+
+def _validate_transfer(msg: Any) -> None:
+    _check_address("to", msg.to)
+    if msg.amount == 0:
+        raise InvalidField("amount", "must be positive")
+
+
+def _validate_offer(msg: Any) -> None:
+    _check_models(msg.models)
+    if msg.capacity == 0:
+        raise InvalidField("capacity", "must be at least 1")
+    if msg.price_per_second == 0:
+        raise InvalidField("price_per_second", "must be positive")
+    _check_text("endpoint", msg.endpoint, MAX_ENDPOINT, required=False)
+    if msg.endpoint:
+        try:
+            endpoints.parse_endpoint(msg.endpoint)
+        except ValueError as exc:
+            raise InvalidField("endpoint", str(exc)) from None
+    for model, ms in msg.ms_per_token.items():
+        if model not in msg.models:
+            raise InvalidField("ms_per_token", f"names {model!r}, which is not among the models offered")
+        if ms == 0:
+            raise InvalidField("ms_per_token", "must be positive")
+
+
+def _validate_submit(msg: Any) -> None:
+    if msg.job_type not in JOB_TYPES:
+        raise InvalidField("job_type", f"{msg.job_type!r} is not one of {', '.join(JOB_TYPES)}")
+    _check_text("model", msg.model, MAX_NAME)
+    _check_hash("prompt_hash", msg.prompt_hash)
+    if msg.max_reward == 0:
+        raise InvalidField("max_reward", "must be positive")
+    if msg.options.temperature_milli > 10_000:
+        raise InvalidField("options.temperature", "must be at most 10")
+
+
+def _validate_job_ref(msg: Any) -> None:
+    _check_text("job_id", msg.job_id, MAX_NAME)
+
+
+def _validate_assign(msg: Any) -> None:
+    _validate_job_ref(msg)
+    _check_address("miner", msg.miner)
+
+
+def _validate_fail(msg: Any) -> None:
+    _validate_job_ref(msg)
+    _check_text("reason", msg.reason, MAX_REASON, required=False)
+
+
+def _validate_assign_check(msg: Any) -> None:
+    _validate_job_ref(msg)
+    _check_address("checker", msg.checker)
+
+
+def _validate_signed_proof(msg: Any) -> None:
+    """A proof's every field is mandatory and its bytes canonical (no junk to pin in caches)."""
+    if len(msg.miner_signature) != crypto.SIGNATURE_SIZE:
+        raise InvalidField("miner_signature", "must be 64 bytes")
+    if len(msg.proof) > MAX_PROOF_BYTES:
+        raise InvalidField("proof", f"longer than {MAX_PROOF_BYTES} bytes")
+    proof = decode_proof(msg.proof)
+    if not _canonical(proof, msg.proof):
+        raise DecodeError("compute proof has unknown fields or non-canonical encoding")
+    _check_text("proof.chain_id", proof.chain_id, MAX_NAME)
+    _check_text("proof.job_id", proof.job_id, MAX_NAME)
+    _check_address("proof.miner", proof.miner)
+    _check_text("proof.model", proof.model, MAX_NAME)
+    _check_hash("proof.result_hash", proof.result_hash)
+    _check_text("proof.model_digest", proof.model_digest, MAX_NAME)
+    _check_hash("proof.prompt_hash", proof.prompt_hash)
+    if not proof.HasField("options"):
+        raise InvalidField("proof.options", "must be present")
+
+
+# Stateless checks and size limit per message, beside the state machine's HANDLERS
+# (as cosmos-sdk's ValidateBasic). The limit is on the serialized TxBody.
+VALIDATORS: dict[str, tuple[Callable[[Any], None], int]] = {
+    "transfer": (_validate_transfer, 1024),
+    "register_miner": (_validate_offer, 8 * 1024),
+    "update_miner": (_validate_offer, 8 * 1024),
+    "unbond": (lambda msg: None, 512),
+    "submit_job": (_validate_submit, 1024),
+    "cancel_job": (_validate_job_ref, 512),
+    "assign_job": (_validate_assign, 512),
+    "record_receipt": (_validate_signed_proof, 2 * 1024),
+    "fail_job": (_validate_fail, 1024),
+    "assign_check": (_validate_assign_check, 512),
+    "record_check": (_validate_signed_proof, 2 * 1024),
+}
+MAX_PROOF_BYTES = 1024
 
 
 def decode_proof(data: bytes) -> tx_pb2.ComputeProof:
@@ -173,7 +257,10 @@ def decode(raw: bytes) -> SignedTx:
     _check_text("memo", body.memo, MAX_MEMO, required=False)
     _check_text("chain_id", body.chain_id, MAX_NAME)
     msg = getattr(body, kind)
-    _validate_msg(kind, msg)
+    validate, limit = VALIDATORS[kind]
+    if len(envelope.body) > limit:
+        raise InvalidField(kind, f"message is {len(envelope.body)} bytes; the limit for {kind} is {limit}")
+    validate(msg)
     if not crypto.verify(envelope.public_key, envelope.body, envelope.signature):
         raise BadSignature()
     return SignedTx(
@@ -186,17 +273,37 @@ def decode(raw: bytes) -> SignedTx:
         memo=body.memo,
         kind=kind,
         msg=msg,
+        fee=body.fee,
     )
 
 
-def build(key: crypto.PrivateKey, chain_id: str, nonce: int, kind: str, memo: str = "", **fields: Any) -> bytes:
-    """Sign a tx of `kind` (a TxBody oneof name) with `fields`; returns the tx bytes."""
+def build(key: crypto.PrivateKey, chain_id: str, nonce: int, kind: str, memo: str = "", fee: int | None = None,
+          min_fee: int = DEFAULT_MIN_FEE, fee_per_byte: int = DEFAULT_FEE_PER_BYTE, **fields: Any) -> bytes:
+    """Sign a tx of `kind` (a TxBody oneof name) with `fields`; returns the tx bytes.
+
+    `fee` None pays exactly what the fee rule (`min_fee`, `fee_per_byte`, the chain's
+    defaults unless given) asks for this tx's size.
+    """
     if kind not in MSG_KINDS:
         raise ValueError(f"unknown tx kind {kind!r}; one of {', '.join(MSG_KINDS)}")
-    body = tx_pb2.TxBody(chain_id=chain_id, nonce=nonce, memo=memo)
-    getattr(body, kind).CopyFrom(getattr(tx_pb2, _message_name(kind))(**fields))
-    body_bytes = body.SerializeToString()
-    return tx_pb2.Tx(body=body_bytes, public_key=key.public_key, signature=key.sign(body_bytes)).SerializeToString()
+    message = getattr(tx_pb2, _message_name(kind))(**fields)
+
+    def signed(offered: int) -> bytes:
+        body = tx_pb2.TxBody(chain_id=chain_id, nonce=nonce, memo=memo, fee=offered)
+        getattr(body, kind).CopyFrom(message)
+        body_bytes = body.SerializeToString(deterministic=True)
+        return tx_pb2.Tx(body=body_bytes, public_key=key.public_key,
+                         signature=key.sign(body_bytes)).SerializeToString(deterministic=True)
+
+    if fee is not None:
+        return signed(fee)
+    offered = required_fee(0, min_fee, fee_per_byte)
+    while True:  # the fee's own varint grows the tx: settle on a fee that covers its size
+        raw = signed(offered)
+        needed = required_fee(len(raw), min_fee, fee_per_byte)
+        if needed <= offered:
+            return raw
+        offered = needed
 
 
 def _message_name(kind: str) -> str:
@@ -205,7 +312,7 @@ def _message_name(kind: str) -> str:
 
 def sign_proof(key: crypto.PrivateKey, proof: tx_pb2.ComputeProof) -> tuple[bytes, bytes]:
     """Serialize and sign a compute proof; returns (proof bytes, signature)."""
-    data = proof.SerializeToString()
+    data = proof.SerializeToString(deterministic=True)
     return data, key.sign(PROOF_DOMAIN + data)
 
 
@@ -236,4 +343,4 @@ def describe(tx: SignedTx) -> dict[str, Any]:
     if tx.kind == "record_receipt":
         fields["proof"] = MessageToDict(decode_proof(tx.msg.proof), preserving_proto_field_name=True)
     return {"type": tx.kind, "sender": tx.sender, "nonce": tx.nonce, "chain_id": tx.chain_id,
-            "memo": tx.memo, "hash": tx.hash, "msg": fields}
+            "memo": tx.memo, "fee": tx.fee, "hash": tx.hash, "msg": fields}

@@ -63,7 +63,7 @@ def build_state(app: Application, jobs: int, miners: int, open_jobs: int) -> dic
     pending, assigned = [], []
     active = [0] * miners
     for n in range(jobs):
-        job_id = txlib.job_id_for(clients[n % len(clients)], n)
+        job_id = txlib.job_id_for(clients[n % len(clients)], n, CHAIN_ID)
         client = clients[n % len(clients)]
         if n < open_jobs // 2:
             job = _job(job_id, client, "pending")

@@ -17,7 +17,9 @@ from aitbc_pb import tx_pb2
 CHAIN_ID = "aitbc-test"
 NAMES = ("coordinator", "alice", "bob", "miner1", "miner2")
 BALANCE = 1_000_000_000  # 1000 AITBC
-PARAMS = Params(price_per_second=20_000, pending_timeout_s=60, job_timeout_s=600, min_miner_stake=100_000_000)
+# Fee-free so that balance arithmetic in rule tests stays readable; fees have their own tests (FEES).
+PARAMS = Params(price_per_second=20_000, pending_timeout_s=60, job_timeout_s=600, min_miner_stake=100_000_000,
+                min_fee=0, fee_per_byte=0)
 NS = 1_000_000_000
 
 
@@ -40,17 +42,19 @@ class Signer:
 
     chain_id: str = CHAIN_ID
     nonces: dict[str, int] = field(default_factory=dict)
+    fee: int | None = 0  # None: what the default fee rule asks for
 
     def tx(self, name: str, kind: str, **fields) -> bytes:
         k = KEYS[name]
         nonce = self.nonces.get(k.address, 0)
         self.nonces[k.address] = nonce + 1
-        return txlib.build(k, self.chain_id, nonce, kind, **fields)
+        return txlib.build(k, self.chain_id, nonce, kind, **{"fee": self.fee, **fields})
 
     def tx_with_nonce_offset(self, name: str, offset: int, kind: str, **fields) -> bytes:
         """A tx whose nonce is `offset` away from the expected one; the counter is untouched."""
         k = KEYS[name]
-        return txlib.build(k, self.chain_id, max(0, self.nonces.get(k.address, 0) + offset), kind, **fields)
+        return txlib.build(k, self.chain_id, max(0, self.nonces.get(k.address, 0) + offset), kind,
+                           **{"fee": self.fee, **fields})
 
     def forget(self, raw: bytes) -> None:
         """Give back the nonce of a tx that the chain rejected."""
@@ -66,7 +70,7 @@ class Signer:
             self.nonces[address] = nonce
 
     def next_job_id(self, name: str) -> str:
-        return txlib.job_id_for(KEYS[name].address, self.nonces.get(KEYS[name].address, 0))
+        return txlib.job_id_for(KEYS[name].address, self.nonces.get(KEYS[name].address, 0), self.chain_id)
 
 
 SUBMIT_OPTIONS = {"temperature_milli": 0, "seed": 42, "num_predict": 16}
@@ -85,13 +89,14 @@ def register_fields(models=("aitbc-tiny",), stake: int = 100_000_000, capacity: 
 
 def receipt_fields(job_id: str, miner: str = "miner1", compute_time_ms: int = 12_500, result: str = "an answer",
                    signer: str | None = None, chain_id: str = CHAIN_ID, digest: str = "sha256:tiny",
-                   prompt: str = "What is machine learning?"):
+                   prompt: str = "What is machine learning?", tokens: tuple[int, int] = (15, 16),
+                   model: str = "aitbc-tiny", options: dict | None = None):
     """A record_receipt / record_check body: `miner`'s signed proof of a run of the default job."""
-    proof = tx_pb2.ComputeProof(chain_id=chain_id, job_id=job_id, miner=KEYS[miner].address, model="aitbc-tiny",
+    proof = tx_pb2.ComputeProof(chain_id=chain_id, job_id=job_id, miner=KEYS[miner].address, model=model,
                                 result_hash=hashlib.sha256(result.encode()).digest(),
-                                compute_time_ms=compute_time_ms, tokens_generated=150, prompt_tokens=15,
+                                compute_time_ms=compute_time_ms, prompt_tokens=tokens[0], tokens_generated=tokens[1],
                                 model_digest=digest, prompt_hash=hashlib.sha256(prompt.encode()).digest(),
-                                options=tx_pb2.JobOptions(**SUBMIT_OPTIONS))
+                                options=tx_pb2.JobOptions(**(options or SUBMIT_OPTIONS)))
     data, signature = txlib.sign_proof(KEYS[signer or miner], proof)
     return dict(proof=data, miner_signature=signature)
 

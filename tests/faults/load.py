@@ -214,7 +214,7 @@ class LoadGenerator:
             except Exception:  # noqa: BLE001 - nothing answers: try again next tick
                 return
         nonce = self.job_nonces[key.address]
-        job_id = txlib.job_id_for(key.address, nonce)
+        job_id = txlib.job_id_for(key.address, nonce, self.chain_id)
         prompt = f"load job {n}: say something about fault tolerance"
         request = sign_job(key, self.chain_id, nonce, prompt, self.model, MAX_REWARD,
                            JobOptions(temperature=0, seed=n, num_predict=self.num_predict))

@@ -29,7 +29,7 @@ def store_unbroadcast_job(db_path, request, api_key: str) -> str:
     """What a crash between 'stored' and 'broadcast' leaves behind in the store."""
     raw = base64.b64decode(request.signed_tx)
     signed = txlib.decode(raw)
-    job_id = txlib.job_id_for(signed.sender, signed.nonce)
+    job_id = txlib.job_id_for(signed.sender, signed.nonce, signed.chain_id)
     store = Store(db_path)
     try:
         key_hash = ApiKeys(store).authenticate(api_key).key_hash

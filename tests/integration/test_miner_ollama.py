@@ -68,7 +68,8 @@ class RecordingCoordinator:
         async def record(path: str, request: Request) -> JSONResponse:
             body = await request.body()
             try:
-                signer = verify_request(request.headers, "POST", request.url.path, body)
+                signer = verify_request(request.headers, "POST", request.url.path, body,
+                                        target=KEYS["coordinator"].address)
             except SignatureRejected as exc:
                 return JSONResponse({"detail": str(exc)}, status_code=401)
             self.calls.append((request.url.path, json.loads(body), signer.address))
@@ -147,7 +148,7 @@ def assign(endpoint: str, job_id: str, model: str = "aitbc-tiny", key: str = "co
 
     async def go():
         async with MinerClient(KEYS[key]) as client:
-            return await client.assign(endpoint, assignment)
+            return await client.assign(endpoint, assignment, KEYS["miner1"].address)
 
     return asyncio.run(go())
 
@@ -179,7 +180,7 @@ def test_job_runs_on_ollama_and_its_proof_settles_on_chain(miner, node: Node, co
                          prompt_hash=hashlib.sha256(prompt.encode()).digest(), max_reward=1_000_000,
                          options={"temperature_milli": 0, "seed": 42, "num_predict": 16})
     assert rpc.broadcast(submit, "commit").ok
-    job_id = txlib.job_id_for(alice.address, nonce)
+    job_id = txlib.job_id_for(alice.address, nonce, CHAIN_ID)
     boss_nonce = rpc.query(f"/nonce/{boss.address}")["nonce"]
     assert rpc.broadcast(txlib.build(boss, CHAIN_ID, boss_nonce, "assign_job", job_id=job_id,
                                      miner=KEYS["miner1"].address), "commit").ok

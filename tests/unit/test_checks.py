@@ -41,32 +41,38 @@ def completed_under_check(chain: Chain, signer: Signer, result: str = "an answer
     return job_id
 
 
-def rerun(chain: Chain, signer: Signer, job_id: str, checker: str, result: str = "an answer", ms: int = 10_000):
-    assert chain.block([signer.tx("coordinator", "assign_check", job_id=job_id, checker=KEYS[checker].address)]) == [0]
-    outcome = chain.block([signer.tx("coordinator", "record_check",
-                                     **receipt_fields(job_id, miner=checker, result=result, compute_time_ms=ms))])
+def rerun(chain: Chain, signer: Signer, job_id: str, result: str = "an answer", ms: int = 10_000,
+          tokens: tuple[int, int] = (15, 16)) -> str:
+    """The chain-drawn checker re-runs the job and reports; returns the checker's name."""
+    address = chain.job(job_id).checker
+    assert address, "the chain drew no checker"
+    checker = next(name for name, k in KEYS.items() if k.address == address)
+    outcome = chain.block([signer.tx("coordinator", "record_check", **receipt_fields(
+        job_id, miner=checker, result=result, compute_time_ms=ms, tokens=tokens))])
     assert outcome == [0], outcome
     assert invariants.broken(chain.view()) == []
+    return checker
 
 
 def test_matching_rerun_passes_and_pays_both(chain, signer):
     job_id = completed_under_check(chain, signer)
-    rerun(chain, signer, job_id, "miner2")
+    checker = rerun(chain, signer, job_id)
     job = chain.job(job_id)
     assert (job.status, job.check_status, job.payment, job.check_paid) == ("completed", "passed", 250_000, 200_000)
     assert chain.balance("alice") == BALANCE - 450_000
     assert chain.balance("miner1") == BALANCE - STAKE + 250_000
-    assert chain.balance("miner2") == BALANCE - STAKE + 200_000
-    assert miner(chain, "miner1").completed == 1 and miner(chain, "miner2").checks_done == 1
+    assert chain.balance(checker) == BALANCE - STAKE + 200_000
+    assert miner(chain, "miner1").completed == 1 and miner(chain, checker).checks_done == 1
     receipt = st.get_receipt(chain.view(), job.receipt_id)
     assert (receipt.check_status, receipt.amount_paid, receipt.model_digest) == ("passed", 250_000, "sha256:tiny")
 
 
 def test_tampering_miner_is_slashed_after_escalation(chain, signer):
     job_id = completed_under_check(chain, signer, result="a made-up answer")
-    rerun(chain, signer, job_id, "miner2")
-    assert chain.job(job_id).status == "verifying"  # one mismatch escalates
-    rerun(chain, signer, job_id, "bob")
+    first = rerun(chain, signer, job_id)
+    job = chain.job(job_id)
+    assert job.status == "verifying" and job.checker not in ("", first)  # one mismatch escalates to another
+    rerun(chain, signer, job_id)
     job = chain.job(job_id)
     assert (job.status, job.check_status, job.payment) == ("failed", "failed", 0)
     slashed = STAKE * ALWAYS.slash_bps // 10_000
@@ -79,55 +85,113 @@ def test_tampering_miner_is_slashed_after_escalation(chain, signer):
 
 def test_lying_checker_is_outvoted_and_slashed(chain, signer):
     job_id = completed_under_check(chain, signer)
-    rerun(chain, signer, job_id, "miner2", result="wrong")
-    rerun(chain, signer, job_id, "bob")
+    liar = rerun(chain, signer, job_id, result="wrong")
+    rerun(chain, signer, job_id)
     job = chain.job(job_id)
     assert (job.status, job.check_status, job.payment) == ("completed", "passed", 250_000)
-    assert miner(chain, "miner1").slashed == 0 and miner(chain, "miner2").slashed == 1
-    assert chain.balance("miner2") == BALANCE - STAKE  # not paid for a wrong re-run
+    assert miner(chain, "miner1").slashed == 0 and miner(chain, liar).slashed == 1
+    assert chain.balance(liar) == BALANCE - STAKE  # not paid for a wrong re-run
 
 
-def test_three_different_results_slash_nobody(chain, signer):
+def test_three_different_results_slash_nobody_and_pay_no_contradicted_result(chain, signer):
     job_id = completed_under_check(chain, signer)
-    rerun(chain, signer, job_id, "miner2", result="two")
-    rerun(chain, signer, job_id, "bob", result="three")
+    rerun(chain, signer, job_id, result="two")
+    rerun(chain, signer, job_id, result="three")
     job = chain.job(job_id)
-    assert job.check_status == "inconclusive" and job.payment == 250_000
+    assert (job.status, job.check_status, job.payment) == ("failed", "inconclusive", 0)
     assert all(miner(chain, m).slashed == 0 for m in ("miner1", "miner2", "bob"))
+    assert chain.balance("alice") == BALANCE - 400_000  # the re-runs are paid; the contradicted result is not
+
+
+def test_inflated_time_is_proven_wrong_by_two_reruns(chain, signer):
+    chain.block([signer.tx(m, "register_miner", **register_fields()) for m in ("miner1", "miner2", "bob")])
+    job_id = signer.next_job_id("alice")
+    chain.block([signer.tx("alice", "submit_job", **submit_fields())])
+    chain.block([signer.tx("coordinator", "assign_job", job_id=job_id, miner=KEYS["miner1"].address)])
+    # Same result and tokens as the re-runs, but 30 s claimed for what re-runs do in 0.3 s.
+    chain.block([signer.tx("coordinator", "record_receipt", **receipt_fields(job_id, compute_time_ms=30_000))])
+    rerun(chain, signer, job_id, ms=300)
+    assert chain.job(job_id).status == "verifying"
+    rerun(chain, signer, job_id, ms=300)
+    job = chain.job(job_id)
+    assert (job.status, job.check_status, job.payment) == ("failed", "failed", 0)
+    assert job.reason == "claimed compute time out of bounds of every re-run"
+    assert miner(chain, "miner1").slashed == 1
+    assert all(miner(chain, m).slashed == 0 for m in ("miner2", "bob"))  # honest checkers are paid, not slashed
+
+
+def test_lapse_without_a_checker_pays_but_after_a_contradiction_refunds(chain, signer):
+    # Only one possible checker: the first re-run contradicts, no second checker exists.
+    chain.block([signer.tx(m, "register_miner", **register_fields()) for m in ("miner1", "miner2")])
+    job_id = signer.next_job_id("alice")
+    chain.block([signer.tx("alice", "submit_job", **submit_fields())])
+    chain.block([signer.tx("coordinator", "assign_job", job_id=job_id, miner=KEYS["miner1"].address)])
+    chain.block([signer.tx("coordinator", "record_receipt", **receipt_fields(job_id))])
+    rerun(chain, signer, job_id, result="different")
+    for _ in range(ALWAYS.check_window_blocks):
+        chain.block([])
+    job = chain.job(job_id)
+    assert (job.status, job.check_status, job.payment) == ("failed", "unresolved", 0)
+    assert miner(chain, "miner1").slashed == 0 and miner(chain, "miner2").slashed == 0
+    assert chain.balance("alice") == BALANCE - 200_000  # only the re-run's cost
+    assert invariants.broken(chain.view()) == []
 
 
 def test_check_not_decided_in_the_window_lapses_and_pays(chain, signer):
     job_id = completed_under_check(chain, signer)
-    chain.block([signer.tx("coordinator", "assign_check", job_id=job_id, checker=KEYS["miner2"].address)])
+    checker = chain.job(job_id).checker
     for _ in range(ALWAYS.check_window_blocks):
         chain.block([])
     job = chain.job(job_id)
     assert (job.status, job.check_status, job.payment) == ("completed", "lapsed", 250_000)
-    assert miner(chain, "miner2").active_jobs == 0
+    assert st.get_miner(chain.view(), checker).active_jobs == 0
     assert invariants.broken(chain.view()) == []
 
 
 def test_check_rules(signer):
     chain = Chain(replace(ALWAYS, check_window_blocks=50))  # room for the rejected attempts below
     job_id = completed_under_check(chain, signer)
+    checker = next(n for n, k in KEYS.items() if k.address == chain.job(job_id).checker)
+    other = "bob" if checker == "miner2" else "miner2"
     def code(raw):
         [result] = chain.block([raw])
         signer.forget(raw)
         return getattr(result, "code", result)
-    assert code(signer.tx("coordinator", "assign_check", job_id=job_id, checker=KEYS["miner1"].address)) \
-        == Code.INVALID_FIELD  # not the miner that ran it
-    assert code(signer.tx("alice", "assign_check", job_id=job_id, checker=KEYS["miner2"].address)) \
+    # Nobody chooses checkers any more, not even the coordinator.
+    assert code(signer.tx("coordinator", "assign_check", job_id=job_id, checker=KEYS[other].address)) \
         == Code.UNAUTHORIZED
-    assert code(signer.tx("coordinator", "record_check", **receipt_fields(job_id, miner="miner2"))) \
-        == Code.BAD_JOB_STATUS  # no checker assigned yet
-    assert chain.block([signer.tx("coordinator", "assign_check", job_id=job_id, checker=KEYS["miner2"].address)]) \
-        == [0]
-    assert code(signer.tx("coordinator", "record_check", **receipt_fields(job_id, miner="bob"))) \
+    assert code(signer.tx("alice", "record_check", **receipt_fields(job_id, miner=checker))) == Code.UNAUTHORIZED
+    assert code(signer.tx("coordinator", "record_check", **receipt_fields(job_id, miner=other))) \
         == Code.NOT_ASSIGNED_MINER
-    assert code(signer.tx("coordinator", "record_check", **receipt_fields(job_id, miner="miner2", digest="other"))) \
+    assert code(signer.tx("coordinator", "record_check", **receipt_fields(job_id, miner=checker, digest="other"))) \
         == Code.PROOF_MISMATCH
-    assert code(signer.tx("coordinator", "record_check", **receipt_fields(job_id, miner="miner2", prompt="other"))) \
+    assert code(signer.tx("coordinator", "record_check", **receipt_fields(job_id, miner=checker, prompt="other"))) \
         == Code.PROOF_MISMATCH
+    # The checker may report its own re-run.
+    assert code(signer.tx(checker, "record_check", **receipt_fields(job_id, miner=checker))) == 0
+
+
+def test_checkers_are_never_the_jobs_miner_or_client(signer):
+    chain = Chain(ALWAYS)
+    # alice (the client) stakes a miner too; only miner2 may be drawn.
+    chain.block([signer.tx(m, "register_miner", **register_fields()) for m in ("miner1", "miner2", "alice")])
+    for _ in range(20):
+        job_id = signer.next_job_id("alice")
+        chain.block([signer.tx("alice", "submit_job", **submit_fields())])
+        chain.block([signer.tx("coordinator", "assign_job", job_id=job_id, miner=KEYS["miner1"].address)])
+        chain.block([signer.tx("coordinator", "record_receipt", **receipt_fields(job_id))])
+        assert chain.job(job_id).checker == KEYS["miner2"].address
+        rerun(chain, signer, job_id)
+
+
+def test_checker_price_is_fixed_when_it_is_drawn(chain, signer):
+    job_id = completed_under_check(chain, signer)
+    checker = next(n for n, k in KEYS.items() if k.address == chain.job(job_id).checker)
+    raised = dict(register_fields(), price_per_second=10_000_000)
+    del raised["stake"]
+    assert chain.block([signer.tx(checker, "update_miner", add_stake=0, **raised)]) == [0]
+    rerun(chain, signer, job_id)
+    assert chain.job(job_id).check_paid == 200_000  # 10 s at the price it had when drawn
 
 
 def test_selection_follows_the_share_and_cannot_be_steered():
@@ -138,17 +202,20 @@ def test_selection_follows_the_share_and_cannot_be_steered():
     assert not checks.selected(b"", "job_1", 10_000)  # CheckTx has no block hash: never selects
 
 
-def test_non_deterministic_jobs_are_not_checked(chain, signer):
-    chain.block([signer.tx("miner1", "register_miner", **register_fields())])
+def test_jobs_without_a_seed_get_one_and_are_checked(chain, signer):
+    chain.block([signer.tx(m, "register_miner", **register_fields()) for m in ("miner1", "miner2")])
     job_id = signer.next_job_id("alice")
     chain.block([signer.tx("alice", "submit_job", **submit_fields(options={"temperature_milli": 700, "seed": 0,
                                                                            "num_predict": 16}))])
-    chain.block([signer.tx("coordinator", "assign_job", job_id=job_id, miner=KEYS["miner1"].address)])
-    fields = receipt_fields(job_id)
-    from aitbc_pb import tx_pb2
+    job = chain.job(job_id)
     from aitbc import tx as txlib
-    proof = tx_pb2.ComputeProof.FromString(fields["proof"])
-    proof.options.temperature_milli, proof.options.seed = 700, 0
-    data, signature = txlib.sign_proof(KEYS["miner1"], proof)
-    assert chain.block([signer.tx("coordinator", "record_receipt", proof=data, miner_signature=signature)]) == [0]
-    assert chain.job(job_id).status == "completed" and chain.job(job_id).check_status == ""
+    assert job.seed == txlib.job_seed(job_id, 0) != 0
+    chain.block([signer.tx("coordinator", "assign_job", job_id=job_id, miner=KEYS["miner1"].address)])
+    options = {"temperature_milli": 700, "seed": job.seed, "num_predict": 16}
+    stale = dict(options, seed=0)  # a proof that ran without the job's seed is refused
+    raw = signer.tx("coordinator", "record_receipt", **receipt_fields(job_id, options=stale))
+    [refused] = chain.block([raw])
+    signer.forget(raw)
+    assert refused.code == Code.PROOF_MISMATCH
+    assert chain.block([signer.tx("coordinator", "record_receipt", **receipt_fields(job_id, options=options))]) == [0]
+    assert chain.job(job_id).status == "verifying"

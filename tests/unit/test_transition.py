@@ -101,8 +101,11 @@ def test_assigned_job_expires_and_counts_against_the_miner(chain, signer):
     chain.block([], seconds=PARAMS.job_timeout_s)
     assert chain.job(job_id).status == "expired"
     from abci_app import state as st
-    assert st.get_miner(chain.view(), KEYS["miner1"].address).failed == 1
-    assert chain.balance("alice") == BALANCE
+    miner = st.get_miner(chain.view(), KEYS["miner1"].address)
+    assert (miner.failed, miner.expired, miner.strikes) == (1, 1, 1)
+    slashed = 100_000_000 * PARAMS.expiry_slash_bps // 10_000  # letting a job expire costs stake
+    assert miner.stake == 100_000_000 - slashed
+    assert chain.balance("alice") == BALANCE + slashed * PARAMS.slash_to_client_bps // 10_000
     assert_invariants(chain)
 
 
@@ -127,13 +130,18 @@ def test_assigned_miner_may_fail_its_job(chain, signer):
     assert chain.job(job_id).status == "failed" and chain.balance("alice") == BALANCE
 
 
-def test_unbond_returns_stake_and_keeps_reputation(chain, signer):
+def test_unbond_returns_stake_after_the_period_and_keeps_reputation(chain, signer):
     full_job(chain, signer)
     assert chain.block([signer.tx("miner1", "unbond")]) == [0]
     from abci_app import state as st
     miner = st.get_miner(chain.view(), KEYS["miner1"].address)
-    assert miner.stake == 0 and miner.completed == 1
+    assert (miner.stake, miner.unbonding, miner.completed) == (0, 100_000_000, 1)
+    assert chain.balance("miner1") == BALANCE - 100_000_000 + 250_000  # still locked, still slashable
+    chain.block([], seconds=PARAMS.unbonding_period_s - 1)
+    assert chain.balance("miner1") == BALANCE - 100_000_000 + 250_000
+    chain.block([], seconds=1)
     assert chain.balance("miner1") == BALANCE + 250_000
+    assert st.get_miner(chain.view(), KEYS["miner1"].address).unbonding == 0
     assert_invariants(chain)
 
 
