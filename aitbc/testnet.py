@@ -344,8 +344,8 @@ def status(net: Testnet) -> dict[str, Any]:
 # --- optional services: a coordinator and miners ---------------------------------------
 
 def _service(net: Testnet, name: str, cmd: list[str], log: Path, health: str, timeout: float,
-             **extra: Any) -> dict[str, Any]:
-    proc = procs.spawn(cmd, log)
+             env: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+    proc = procs.spawn(cmd, log, env)
     entry = {"name": name, "pid": proc.pid, "log": str(log), **extra}
     services = net.data.setdefault("services", {})
     if name == "coordinator":
@@ -371,8 +371,12 @@ def start_coordinator(net: Testnet, python: str = sys.executable, port: int = 0,
     client_key, admin_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     url = f"http://127.0.0.1:{port}"
     cmd = [python, "-m", "coordinator", "start", "--node", net.node(node).rpc, "--port", str(port),
-           "--data-dir", str(data_dir), "--client-api-key", client_key, "--admin-api-key", admin_key]
-    return _service(net, "coordinator", cmd, data_dir / "coordinator.out", f"{url}/health", timeout, url=url,
+           "--data-dir", str(data_dir)]
+    # Keys by environment, not argv (`ps` shows argv to every user); miners of a local
+    # testnet listen on loopback, which a coordinator refuses unless told otherwise.
+    env = {"AITBC_COORDINATOR_CLIENT_API_KEYS": client_key, "AITBC_COORDINATOR_ADMIN_API_KEYS": admin_key,
+           "AITBC_COORDINATOR_ALLOW_PRIVATE_ENDPOINTS": "1"}
+    return _service(net, "coordinator", cmd, data_dir / "coordinator.out", f"{url}/health", timeout, env, url=url,
                     client_api_key=client_key, admin_api_key=admin_key)
 
 

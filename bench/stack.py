@@ -50,7 +50,8 @@ from tests.integration.stack import (
 PROMPT = "why is the sky blue"
 OPTIONS = JobOptions(temperature=0, seed=42, num_predict=16)
 POLL_S = 0.05
-NO_RATE_LIMIT = {"rate_limit_per_minute": 10_000_000, "rate_limit_burst": 1_000_000}
+NO_RATE_LIMIT = {"rate_limit_per_minute": 10_000_000, "rate_limit_burst": 1_000_000,
+                 "ip_rate_limit_per_minute": 10_000_000, "ip_rate_limit_burst": 1_000_000}
 
 
 # --- miner overhead --------------------------------------------------------------------

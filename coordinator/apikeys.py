@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import os
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from coordinator.errors import Unauthenticated
 from coordinator.store import Store
 
+log = logging.getLogger("coordinator")
 ROLES = ("client", "admin")
-PEPPER_META_KEY = "api_key_pepper"
+PEPPER_META_KEY = "api_key_pepper"  # where versions before the pepper file kept it
 HEADER = "X-Api-Key"
 
 
@@ -36,11 +40,38 @@ def hash_key(key: str, pepper: str) -> str:
     return hashlib.sha256(pepper.encode() + b"\x00" + key.encode()).hexdigest()
 
 
+def load_pepper(store: Store, path: Path) -> str:
+    """The deployment's pepper from its own 0600 file, made once; moved there from the db
+    where older versions kept it, so that a copy of the db alone cannot test guessed keys."""
+    old = store.get_meta(PEPPER_META_KEY)
+    if old is not None and not path.exists():
+        _write_private(path, old)
+        log.info("API key pepper moved out of the db", extra={"event": "pepper_migrated", "file": str(path)})
+    if old is not None:
+        store.delete_meta(PEPPER_META_KEY)
+    if not path.exists():
+        try:
+            _write_private(path, secrets.token_hex(16))
+        except FileExistsError:
+            pass  # another process (add-key next to a running coordinator) made it first
+    os.chmod(path, 0o600)
+    pepper = path.read_text().strip()
+    if not pepper:
+        raise ValueError(f"API key pepper file {path} is empty; restore it (every key hash depends on it)")
+    return pepper
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+
+
 class ApiKeys:
     def __init__(self, store: Store, pepper: str | None = None):
         self.store = store
-        # One pepper per deployment: from settings, else made once and kept in the store.
-        self.pepper = pepper or store.set_meta_if_absent(PEPPER_META_KEY, secrets.token_hex(16))
+        # One pepper per deployment: from settings, else the file next to the db.
+        self.pepper = pepper or load_pepper(store, store.path.parent / "pepper")
 
     def add(self, key: str, role: str, label: str = "") -> str:
         if role not in ROLES:

@@ -17,7 +17,7 @@ from aitbc.rpc import ChainError
 from coordinator import scheduler
 from coordinator.core import Coordinator
 from coordinator.errors import ChainUnavailable, ServiceError
-from coordinator.middleware import BodySizeLimit, RequestMetrics
+from coordinator.middleware import BodySizeLimit, RequestMetrics, UnicodeGuard
 from coordinator.routers import chain, health, jobs, miners
 from coordinator.settings import CoordinatorSettings
 
@@ -91,6 +91,8 @@ def create_app(settings: CoordinatorSettings | None = None, *, rpc: Any | None =
                   description="Job intake, API keys, miner registry and selection, receipts on a CometBFT chain.")
     app.state.coordinator = coord
     install_error_handlers(app)
+    # The last added runs first: size limit, then counting, then the Unicode check.
+    app.add_middleware(UnicodeGuard)
     app.add_middleware(RequestMetrics, metrics=coord.metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for router in (jobs.router, miners.router, chain.router, health.router):

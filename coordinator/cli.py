@@ -12,7 +12,7 @@ import click
 
 from coordinator.apikeys import ROLES, ApiKeys
 from coordinator.settings import CoordinatorSettings
-from coordinator.store import Store
+from coordinator.store import Store, private_dir, private_files
 
 
 def _settings(**flags: Any) -> CoordinatorSettings:
@@ -36,24 +36,34 @@ def coordinator() -> None:
               help="Seconds without heartbeat before a miner is offline [15].")
 @click.option("--rate-limit", "rate_limit_per_minute", type=float, help="Requests per minute per API key [120].")
 @click.option("--burst", "rate_limit_burst", type=int, help="Requests allowed at once per API key [20].")
-@click.option("--client-api-key", "client_api_keys", multiple=True, help="Accept this client key (repeatable).")
-@click.option("--admin-api-key", "admin_api_keys", multiple=True, help="Accept this admin key (repeatable).")
+@click.option("--client-api-key-file", "client_api_keys_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Accept the client keys in this file, one a line [env AITBC_COORDINATOR_CLIENT_API_KEYS_FILE; "
+                   "or the keys themselves, comma-separated, in AITBC_COORDINATOR_CLIENT_API_KEYS].")
+@click.option("--admin-api-key-file", "admin_api_keys_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Accept the admin keys in this file [env AITBC_COORDINATOR_ADMIN_API_KEYS_FILE; or "
+                   "AITBC_COORDINATOR_ADMIN_API_KEYS].")
+@click.option("--allow-private-endpoints/--refuse-private-endpoints", "allow_private_endpoints", default=None,
+              help="Call miner endpoints on loopback/private/link-local addresses (local testnets) "
+                   "[env AITBC_COORDINATOR_ALLOW_PRIVATE_ENDPOINTS; refuse].")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-def start(log_level: str, client_api_keys: tuple[str, ...], admin_api_keys: tuple[str, ...], **flags: Any) -> None:
-    """Run the coordinator (uvicorn) until Ctrl-C."""
+def start(log_level: str, **flags: Any) -> None:
+    """Run the coordinator (uvicorn) until Ctrl-C.
+
+    API keys are never taken on the command line, which every local user can read
+    with `ps`: pass them in the environment or in a 0600 file.
+    """
     import uvicorn
 
     from aitbc.logs import setup_logging
     from coordinator.app import create_app
     from coordinator.core import StartupError
 
-    if client_api_keys:
-        flags["client_api_keys"] = list(client_api_keys)
-    if admin_api_keys:
-        flags["admin_api_keys"] = list(admin_api_keys)
     settings = _settings(**flags)
+    # The log names jobs and miners' answers: in the private data dir, owner-only like the db.
+    private_dir(settings.data_dir)
     setup_logging("coordinator", settings.log_path, getattr(logging, log_level.upper()))
+    private_files(settings.log_path)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per RPC call is noise
     try:
         app = create_app(settings)

@@ -13,6 +13,8 @@ from typing import Any
 from aitbc.crypto import PrivateKey
 from aitbc.keyring import KeyError_, Keyring
 from aitbc.rpc import AsyncChainRPC
+from aitbc.signed_http import ReplayCache
+from coordinator import targets
 from coordinator.apikeys import ApiKeys
 from coordinator.chain import Chain, TxSender
 from coordinator.errors import ChainUnavailable
@@ -59,13 +61,21 @@ class Coordinator:
         self.store = Store(settings.db_path)
         self.metrics = Metrics()
         self.keys = ApiKeys(self.store, settings.api_key_pepper)
-        for key_text in settings.client_api_keys:
-            self.keys.add(key_text, "client", "from settings")
-        for key_text in settings.admin_api_keys:
-            self.keys.add(key_text, "admin", "from settings")
+        for role in ("client", "admin"):
+            try:
+                role_keys = settings.api_keys(role)
+            except OSError as exc:
+                raise StartupError(f"cannot read the {role} API key file: {exc}") from None
+            for key_text in role_keys:
+                self.keys.add(key_text, role, "from settings")
         self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self.ip_limiter = RateLimiter(settings.ip_rate_limit_per_minute, settings.ip_rate_limit_burst)
+        self.replay = ReplayCache()  # nonces of signed miner requests seen in the last minute
         self.chain = Chain(rpc or AsyncChainRPC(settings.node, timeout=settings.rpc_timeout_s))
-        self.miners = MinerClient(self.key, timeout=settings.push_timeout_s)
+        self.miners = MinerClient(self.key, timeout=settings.push_timeout_s,
+                                  resolve=lambda endpoint: targets.resolve(endpoint,
+                                                                           settings.allow_private_endpoints),
+                                  target_of=self.push_target)
         self.info: ChainInfo | None = None
         self.sender: TxSender | None = None
         self.started_at = time.time()
@@ -93,6 +103,18 @@ class Coordinator:
         log.info("connected to chain", extra={"event": "chain_connected", "chain_id": info.chain_id,
                                               "node": self.settings.node, "coordinator": self.key.address})
         return info
+
+    async def push_target(self, job_id: str) -> str:
+        """The miner an assignment of `job_id` is for: the chain's checker while the job is
+        under spot check, else the miner the coordinator assigned it to (its assign_job tx
+        may still be in the mempool, so the local record is the one to read)."""
+        chain_job = await self.chain.job(job_id)
+        if chain_job is not None and chain_job.get("status") == "verifying" and chain_job.get("checker"):
+            return chain_job["checker"]
+        job = self.store.get_job(job_id)
+        if job is None or not job.miner:
+            raise LookupError(f"job {job_id} has no assigned miner to push to")
+        return job.miner
 
     def require_chain(self) -> tuple[ChainInfo, TxSender]:
         if self.info is None or self.sender is None:

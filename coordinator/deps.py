@@ -26,28 +26,62 @@ CoordDep = Annotated[Coordinator, Depends(get_coordinator)]
 SettingsDep = Annotated[CoordinatorSettings, Depends(get_settings)]
 
 
-async def require_api_key(coord: CoordDep,
-                    x_api_key: Annotated[str | None, Header(description="client or admin API key")] = None
-                    ) -> Principal:
+def client_ip(request: Request, settings: CoordinatorSettings) -> str:
+    """The caller's IP: the TCP peer, or the last X-Forwarded-For hop when the peer is one
+    of `trusted_proxies` (only a proxy we run may say who its client is)."""
+    peer = request.client.host if request.client else "unknown"
+    if peer in settings.trusted_proxies:
+        hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+        if hops:
+            return hops[-1]
+    return peer
+
+
+def limit_ip(coord: Coordinator, request: Request) -> None:
+    """One token from the caller IP's bucket; else 429. For open routes and failed logins,
+    which no key's bucket covers."""
+    wait = coord.ip_limiter.acquire(client_ip(request, coord.settings))
+    if wait > 0:
+        raise RateLimited(RateLimiter.retry_after(wait))
+
+
+async def open_route(request: Request, coord: CoordDep) -> None:
+    """Dependency of the routes anyone may call: rate-limited per client IP."""
+    limit_ip(coord, request)
+
+
+async def require_api_key(request: Request, coord: CoordDep,
+                          x_api_key: Annotated[str | None, Header(description="client or admin API key")] = None
+                          ) -> Principal:
     """The caller behind X-Api-Key, within its rate limit; else 401 or 429.
 
-    Async on purpose: it runs on the event loop, so the buckets need no lock.
+    A failed authentication costs a token of the caller IP's bucket, so guessing
+    keys is limited too. Async on purpose: it runs on the event loop, so the
+    buckets need no lock.
     """
-    principal = coord.keys.authenticate(x_api_key)
+    try:
+        principal = coord.keys.authenticate(x_api_key)
+    except Unauthenticated:
+        limit_ip(coord, request)
+        raise
     wait = coord.limiter.acquire(principal.key_hash)
     if wait > 0:
         raise RateLimited(RateLimiter.retry_after(wait))
     return principal
 
 
-async def require_miner(request: Request) -> Signer:
-    """The miner whose chain key signed this request (aitbc.signed_http); else 401."""
+async def require_miner(request: Request, coord: CoordDep) -> Signer:
+    """The miner whose chain key signed this request for this coordinator, once
+    (aitbc.signed_http); else 401 (or 429 when the caller IP keeps failing)."""
     body = await request.body()
     try:
-        return verify_request(request.headers, request.method, request.url.path, body)
+        return verify_request(request.headers, request.method, request.url.path, body,
+                              target=coord.key.address, replay=coord.replay)
     except SignatureRejected as exc:
+        limit_ip(coord, request)
         raise Unauthenticated(f"miner request signature rejected: {exc}") from None
 
 
 PrincipalDep = Annotated[Principal, Depends(require_api_key)]
 MinerDep = Annotated[Signer, Depends(require_miner)]
+OpenRoute = Depends(open_route)

@@ -64,7 +64,13 @@ class ChainUnavailable(ServiceError):
 
 
 class MinerUnreachable(ServiceError):
+    """`detail` is for the log; `code` is a fixed word that may go on chain."""
+
     status, title = 502, "Miner unreachable"
+
+    def __init__(self, detail: str, *, code: str = "miner_unreachable"):
+        super().__init__(detail)
+        self.code = code
 
 
 # CheckTx codes -> HTTP status; anything else is a plain 400.

@@ -24,17 +24,27 @@ def event(name: str, job: JobRecord | str, **extra: object) -> dict[str, object]
     return {"event": name, "job_id": job if isinstance(job, str) else job.id, **extra}
 
 
-async def fail_job(coord: Coordinator, job: JobRecord, reason: str, metric_reason: str) -> bool:
-    """fail_job on chain (full refund to the client); True when the chain accepted it."""
+async def fail_job(coord: Coordinator, job: JobRecord, reason: str, metric_reason: str, *,
+                   detail: str = "", client_note: str = "") -> bool:
+    """fail_job on chain (full refund to the client); True when the chain accepted it.
+
+    `reason` goes on chain, which is public: callers pass a fixed text that starts
+    with a code ("miner_unreachable: ..."), never an answer or exception text from
+    elsewhere. `detail` goes to the log only; `client_note` (the miner's own words
+    about its failure) only to the job's client, in its local error.
+    """
     _, sender = coord.require_chain()
     reason = reason[:MAX_REASON]
+    if detail:
+        log.info("job failing", extra=event("job_failing", job, reason=reason, detail=detail[:2000]))
     result = await sender.send("fail_job", job.id, job_id=job.id, reason=reason)
     if not result.ok:
         # Most likely the chain closed the job first (expired, cancelled): take its view.
         log.warning("fail_job rejected", extra=event("fail_rejected", job, code=result.code_name, log=result.log))
         coord.store.update_job(job.id, needs_reconcile=1)
         return False
-    coord.store.update_job(job.id, status="failed", error=reason, completed_at=time.time(), needs_push=0,
+    error = f"{reason} (the miner said: {client_note[:MAX_REASON]})" if client_note else reason
+    coord.store.update_job(job.id, status="failed", error=error, completed_at=time.time(), needs_push=0,
                            refund=job.max_reward, amount_paid=0)
     coord.metrics.jobs_failed.labels(reason=metric_reason).inc()
     log.info("job failed", extra=event("job_failed", job, reason=reason, miner=job.miner))

@@ -1,4 +1,4 @@
-"""ASGI middleware: request body size limit (413) and per-route request counts."""
+"""ASGI middleware: request body size limit (413), invalid Unicode (400) and per-route request counts."""
 
 from __future__ import annotations
 
@@ -13,13 +13,88 @@ class _TooLarge(Exception):
     pass
 
 
-async def _send_413(send: Send, limit: int) -> None:
-    body = json.dumps({"type": "urn:aitbc:problem:payload-too-large", "title": "Payload too large", "status": 413,
-                       "detail": f"request body is larger than {limit} bytes"}).encode()
-    await send({"type": "http.response.start", "status": 413,
+async def _send_problem(send: Send, status: int, type_: str, title: str, detail: str) -> None:
+    body = json.dumps({"type": type_, "title": title, "status": status, "detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/problem+json"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_413(send: Send, limit: int) -> None:
+    await _send_problem(send, 413, "urn:aitbc:problem:payload-too-large", "Payload too large",
+                        f"request body is larger than {limit} bytes")
+
+
+def _lone_surrogate(value: object) -> bool:
+    """Whether a parsed JSON value holds a string that is not valid Unicode ("\\ud800")."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_lone_surrogate(v) for v in value)
+    return False
+
+
+def unicode_problem(body: bytes) -> str | None:
+    """Why `body` is not valid Unicode text, or None. Bodies that are not JSON are left
+    to the route (which answers its own 400)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"request body is not valid UTF-8 (byte {exc.start})"
+    if "\\u" not in text:
+        return None  # a lone surrogate can only come from a JSON escape
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if _lone_surrogate(value):
+        return "request body holds invalid Unicode (a lone surrogate escape such as \\ud800)"
+    return None
+
+
+class UnicodeGuard:
+    """400 for a body that is not valid Unicode, before any route sees it: JSON lets a
+    string carry a lone surrogate that no UTF-8 encoder (hashing, SQLite) accepts.
+    Runs inside BodySizeLimit, so the body it buffers is bounded."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message]), send)
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        problem = unicode_problem(body)
+        if problem is not None:
+            await _send_problem(send, 400, "urn:aitbc:problem:invalid-request", "Invalid request", problem)
+            return
+        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+
+
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    async def receive() -> Message:
+        if messages:
+            return messages.pop(0)
+        if then is not None:
+            return await then()
+        return {"type": "http.disconnect"}
+    return receive
 
 
 class BodySizeLimit:

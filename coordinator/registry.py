@@ -7,9 +7,10 @@ import logging
 import time
 
 from aitbc.signed_http import Signer
-from coordinator import views
+from aitbc.endpoints import parse_endpoint
+from coordinator import targets, views
 from coordinator.core import Coordinator
-from coordinator.errors import Forbidden, NotFound
+from coordinator.errors import Forbidden, InvalidRequest, NotFound
 from coordinator.models import MinerHeartbeat, MinerPublic, MinerRegister
 
 log = logging.getLogger("coordinator.miners")
@@ -23,13 +24,28 @@ async def _on_chain(coord: Coordinator, address: str) -> dict:
     return record
 
 
+async def check_endpoint(coord: Coordinator, endpoint: str) -> str:
+    """The canonical endpoint, if this coordinator may call it. Raises InvalidRequest.
+
+    The coordinator will POST prompts there: only a plain http(s)://host:port that
+    resolves to addresses this deployment allows (coordinator/targets.py).
+    """
+    try:
+        endpoint = parse_endpoint(endpoint)
+        await targets.resolve(endpoint, coord.settings.allow_private_endpoints)
+    except ValueError as exc:
+        raise InvalidRequest(f"endpoint refused: {exc}") from None
+    return endpoint
+
+
 async def register(coord: Coordinator, signer: Signer, body: MinerRegister) -> MinerPublic:
     chain_record = await _on_chain(coord, signer.address)
+    endpoint = await check_endpoint(coord, body.endpoint)
     now = time.time()
-    coord.store.upsert_miner(signer.address, body.endpoint, body.models, body.capacity, 0, now)
+    coord.store.upsert_miner(signer.address, endpoint, body.models, body.capacity, 0, now)
     missing = sorted(set(body.models) - set(chain_record["models"]))
     log.info("miner registered", extra={"event": "miner_registered", "miner": signer.address,
-                                        "endpoint": body.endpoint, "models": body.models,
+                                        "endpoint": endpoint, "models": body.models,
                                         "not_on_chain": missing})
     return views.miner_public(coord.store.get_miner(signer.address), chain_record, True)
 

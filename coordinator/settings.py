@@ -28,9 +28,21 @@ class CoordinatorSettings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     key: str = "coordinator"              # keyring name of the coordinator's chain key
     key_seed: str | None = None           # hex ed25519 seed; wins over `key`
+    # Keys come from the environment or from files, never from argv (`ps` shows argv to every user).
     client_api_keys: Annotated[list[str], NoDecode] = []
     admin_api_keys: Annotated[list[str], NoDecode] = []
-    api_key_pepper: str | None = None     # else a random one kept in the store
+    client_api_keys_file: Path | None = None  # one key per line; blank lines and #comments ignored
+    admin_api_keys_file: Path | None = None
+    api_key_pepper: str | None = Field(None, validation_alias=AliasChoices(
+        "AITBC_COORDINATOR_PEPPER", "AITBC_COORDINATOR_API_KEY_PEPPER", "api_key_pepper"))  # else `pepper_path`
+    # Miner endpoints resolving to loopback/private/link-local addresses are refused unless this is
+    # on: a public coordinator must not be steered at its own network. Local testnets turn it on.
+    allow_private_endpoints: bool = False
+    # Per client IP, for open routes and failed authentication (keys have their own bucket).
+    ip_rate_limit_per_minute: float = 600.0
+    ip_rate_limit_burst: int = 100
+    # Client IPs of these proxies are replaced by the last X-Forwarded-For hop they add.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
     rate_limit_per_minute: float = 120.0
     rate_limit_burst: int = 20
     max_body_bytes: int = 64 * 1024
@@ -41,12 +53,27 @@ class CoordinatorSettings(BaseSettings):
     tx_lost_after_s: float = 15.0         # neither in a block nor in the mempool for this long
     rpc_timeout_s: float = 10.0
 
-    @field_validator("client_api_keys", "admin_api_keys", mode="before")
+    @field_validator("client_api_keys", "admin_api_keys", "trusted_proxies", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    def api_keys(self, role: str) -> list[str]:
+        """The keys of `role` from the settings and from its key file. Raises OSError."""
+        keys = list(self.client_api_keys if role == "client" else self.admin_api_keys)
+        path = self.client_api_keys_file if role == "client" else self.admin_api_keys_file
+        if path is not None:
+            for line in Path(path).read_text().splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    keys.append(line)
+        return keys
+
+    @property
+    def pepper_path(self) -> Path:
+        return self.data_dir / "pepper"
 
     @property
     def db_path(self) -> Path:

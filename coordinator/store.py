@@ -7,6 +7,7 @@ accepted job can be reconciled with the chain. Times are epoch seconds.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -120,18 +121,44 @@ _JOB_FIELDS = [f.name for f in fields(JobRecord)]
 _TX_FIELDS = [f.name for f in fields(TxRecord)]
 
 
+def private_dir(path: Path) -> Path:
+    """`path` as a directory only its owner can enter (0700), made if missing."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def private_files(*paths: Path) -> None:
+    """chmod 0600 those of `paths` that exist (a db made by an older version was 0644)."""
+    for path in paths:
+        try:
+            os.chmod(path, 0o600)
+        except FileNotFoundError:
+            pass
+
+
 class Store:
-    """Thread-safe enough for one event loop plus the odd worker thread."""
+    """Thread-safe enough for one event loop plus the odd worker thread.
+
+    The db holds prompts, results and API-key hashes: the data dir is 0700 and
+    the db, -wal and -shm files 0600 from their creation (umask), which SQLite
+    keeps for the -wal/-shm files it makes later (it copies the db's mode).
+    """
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         self.path = path
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
-        self._db.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
-        self._db.executescript(SCHEMA)
+        old_umask = os.umask(0o077)
+        try:
+            self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
+            self._db.row_factory = sqlite3.Row
+            self._lock = threading.RLock()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
+            self._db.executescript(SCHEMA)
+        finally:
+            os.umask(old_umask)
+        private_files(path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
 
     def close(self) -> None:
         with self._lock:
@@ -149,6 +176,9 @@ class Store:
     def get_meta(self, key: str) -> str | None:
         row = self._exec("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
+
+    def delete_meta(self, key: str) -> None:
+        self._exec("DELETE FROM meta WHERE key = ?", (key,))
 
     def set_meta_if_absent(self, key: str, value: str) -> str:
         self._exec("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))

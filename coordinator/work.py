@@ -9,7 +9,7 @@ import time
 from aitbc.signed_http import Signer
 from coordinator import checks, lifecycle, proofs
 from coordinator.core import Coordinator
-from coordinator.errors import ChainRejected, Conflict, Forbidden, NotFound
+from coordinator.errors import ChainRejected, Conflict, NotFound
 from coordinator.lifecycle import event
 from coordinator.models import JobComplete, StatusUpdate
 from coordinator.store import JobRecord
@@ -17,25 +17,33 @@ from coordinator.store import JobRecord
 log = logging.getLogger("coordinator.jobs")
 
 
+def _not_yours(job_id: str) -> NotFound:
+    # One answer for an unknown job and for someone else's: a miner learns nothing
+    # about jobs that are not its own, not even that they exist.
+    return NotFound(f"job {job_id} not found among the jobs assigned to you")
+
+
 def assigned_job(coord: Coordinator, job_id: str, signer: Signer) -> JobRecord:
-    """The job, if `signer` is its assigned miner. Raises NotFound, Forbidden."""
+    """The job, if `signer` is its assigned miner. Raises NotFound (also when it is someone else's)."""
     job = coord.store.get_job(job_id)
-    if job is None:
-        raise NotFound(f"job {job_id} not found")
-    if job.miner != signer.address:
-        raise Forbidden(f"job {job_id} is assigned to {job.miner or 'no miner'}, not to {signer.address}; "
-                        "only the assigned miner may report on it")
+    if job is None or job.miner != signer.address:
+        raise _not_yours(job_id)
     return job
 
 
-def _checker_report(coord: Coordinator, job_id: str, signer: Signer) -> bool:
-    """A report from a miner re-running a job under spot check, not from its miner."""
+async def _checker_report(coord: Coordinator, job_id: str, signer: Signer) -> bool:
+    """A report from the miner re-running a job under spot check: the chain's current
+    checker of a job we hold as verifying, not any other miner."""
     job = coord.store.get_job(job_id)
-    return job is not None and job.status == "verifying" and job.miner != signer.address
+    if job is None or job.status != "verifying" or job.miner == signer.address:
+        return False
+    chain_job = await coord.chain.job(job_id)
+    return chain_job is not None and chain_job.get("status") == "verifying" \
+        and chain_job.get("checker") == signer.address
 
 
 async def update_status(coord: Coordinator, job_id: str, signer: Signer, body: StatusUpdate) -> JobRecord:
-    if _checker_report(coord, job_id, signer):
+    if await _checker_report(coord, job_id, signer):
         # A checker's progress changes nothing: a failed re-run lapses on chain.
         log.info("checker status", extra=event("check_status", job_id, checker=signer.address, status=body.status,
                                                error=body.error))
@@ -51,14 +59,16 @@ async def update_status(coord: Coordinator, job_id: str, signer: Signer, body: S
             elif job.status != "running":
                 raise Conflict(f"job {job_id} is {job.status}; it cannot start running")
         elif not job.is_final:
+            # The miner's words reach its client, not the public chain.
             error = (body.error or "no reason given").strip()
-            await lifecycle.fail_job(coord, job, f"miner {signer.address} reported failure: {error}", "miner_error")
+            await lifecycle.fail_job(coord, job, f"miner_failed: miner {signer.address} reported failure; "
+                                     "the escrow is refunded", "miner_error", detail=error, client_note=error)
         return coord.store.get_job(job_id)
 
 
 async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobComplete) -> JobRecord:
     """Check the proof, keep the result, and put the receipt on chain (record_receipt)."""
-    if _checker_report(coord, job_id, signer):
+    if await _checker_report(coord, job_id, signer):
         return await checks.complete(coord, job_id, signer, body)
     info, sender = coord.require_chain()
     assigned_job(coord, job_id, signer)

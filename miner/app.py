@@ -23,7 +23,7 @@ from miner.runner import AssignmentRejected
 from miner.settings import MinerSettings
 
 log = logging.getLogger("miner.api")
-PROBLEM_RESPONSES = {code: {"model": Problem} for code in (400, 401, 403, 422, 429)}
+PROBLEM_RESPONSES = {code: {"model": Problem} for code in (400, 401, 403, 409, 422, 429, 503)}
 
 
 def get_daemon(request: Request) -> MinerDaemon:
@@ -34,10 +34,11 @@ DaemonDep = Annotated[MinerDaemon, Depends(get_daemon)]
 
 
 async def require_coordinator(request: Request, daemon: DaemonDep) -> str:
-    """The coordinator's address, if it signed this request; else 401/403."""
+    """The coordinator's address, if it signed this request for this miner, once; else 401/403."""
     body = await request.body()  # FastAPI has read and cached it: these are the signed bytes
     try:
-        signer = verify_request(request.headers, request.method, request.url.path, body)
+        signer = verify_request(request.headers, request.method, request.url.path, body,
+                                target=daemon.push_target, replay=daemon.replay)
     except SignatureRejected as exc:
         daemon.metrics.assignments_rejected.labels("unsigned").inc()
         log.warning("assignment refused: bad signature", extra={"detail": str(exc), "client": _peer(request)})
@@ -109,6 +110,15 @@ def create_app(settings: MinerSettings | None = None, daemon: MinerDaemon | None
               summary="Take a job (coordinator only, signed request)")
     async def assign(assignment: JobAssignment, daemon: DaemonDep,
                      _coordinator: Annotated[str, Depends(require_coordinator)]) -> AssignAccepted:
+        if not daemon.runner.knows(assignment.job_id):  # a repeat was checked the first time
+            # Even the coordinator's word is not enough: run only what the chain assigned to us.
+            try:
+                await daemon.confirm_assignment(assignment)
+            except AssignmentRejected as exc:
+                daemon.metrics.assignments_rejected.labels(exc.reason).inc()
+                log.warning("assignment refused", extra={"job_id": assignment.job_id, "reason": exc.reason,
+                                                         "detail": exc.detail})
+                raise
         return daemon.runner.assign(assignment)
 
     @app.get("/health", response_model=MinerHealth, summary="Miner and Ollama status")

@@ -15,6 +15,7 @@ import httpx
 from pydantic import ValidationError
 
 from aitbc.logs import setup_logging
+from miner.registration import SEED_RE
 from miner.settings import MinerSettings
 
 DEFAULT_MINER_URL = "http://127.0.0.1:18001"
@@ -30,7 +31,8 @@ class MinerUnreachable(MinerCLIError):
 
 # (flag, settings field, click type, help) for `start`; None values are left to env and defaults.
 START_OPTIONS = [
-    ("--key", "key", str, "keyring name/address or hex seed [env AITBC_MINER_KEY; default miner1]"),
+    ("--key", "key", str, "keyring name or address [env AITBC_MINER_KEY, which may also hold a hex seed; "
+                          "default miner1]"),
     ("--node", "node", str, "chain node RPC URL [env AITBC_NODE; default http://127.0.0.1:26657]"),
     ("--coordinator-url", "coordinator_url", str, "coordinator URL [env AITBC_URL; default http://127.0.0.1:18000]"),
     ("--host", "host", str, "address to listen on [default 127.0.0.1]"),
@@ -40,6 +42,8 @@ START_OPTIONS = [
     ("--capacity", "capacity", int, "jobs run at once [default 1]"),
     ("--stake", "stake", str, "stake, e.g. 100aitbc [default: the chain's minimum]"),
     ("--price", "price_per_second", str, "price per compute second, e.g. 0.02aitbc [default: chain param]"),
+    ("--ms-per-token", "ms_per_token", int, "ceiling on billed ms per token; a job pays at most tokens x this "
+                                            "[default: the chain's max_ms_per_token]"),
     ("--ollama-timeout", "ollama_timeout_s", float, "seconds one generation may take [default 300]"),
     ("--num-thread", "num_thread", int, "Ollama num_thread for every job [default: Ollama's choice]"),
     ("--heartbeat-interval", "heartbeat_interval_s", float, "seconds between heartbeats [default 5]"),
@@ -74,8 +78,15 @@ def start(**flags) -> None:
         settings = MinerSettings(**overrides)
     except ValidationError as exc:
         raise MinerCLIError(f"invalid settings: {exc}") from None
+    if "key" in overrides and SEED_RE.match(overrides["key"]):
+        # argv is readable by every local user (`ps`); the environment is not.
+        click.echo("warning: a key seed given with --key is visible to other users in `ps`; "
+                   "set AITBC_MINER_KEY instead", err=True)
     _check_port(settings.host, settings.port)
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings.home.chmod(0o700)  # log and outbox hold clients' prompts' answers: owner only
     _setup_logging(settings)
+    settings.log_file.chmod(0o600)
     click.echo(f"miner log: {settings.log_file}", err=True)
     asyncio.run(_serve(settings))
 

@@ -1,28 +1,45 @@
 """Typed async client of the miner API, used by the coordinator.
 
-Requests are signed with the coordinator's chain key (aitbc.signed_http);
-a miner accepts assignments only from the coordinator named in genesis.
-Everything this client raises is a `MinerError`.
+Requests are signed with the coordinator's chain key (aitbc.signed_http) for
+one miner (its address and endpoint), so a miner can refuse an assignment
+meant for another; a miner accepts assignments only from the coordinator
+named in genesis. Everything this client raises is a `MinerError`; their
+messages may quote the miner's answer and are for logs, never for the chain.
 """
 
 from __future__ import annotations
+
+from typing import Awaitable, Callable
 
 import httpx
 from pydantic import ValidationError
 
 from aitbc.crypto import PrivateKey
-from aitbc.signed_http import sign_request
+from aitbc.endpoints import authority, host_port, parse_endpoint
+from aitbc.signed_http import push_target, sign_request
 from miner.models import AssignAccepted, JobAssignment, MinerHealth
 
 ASSIGN_PATH = "/v1/jobs/assign"
 
+Resolver = Callable[[str], Awaitable[list[str]]]
+
 
 class MinerError(Exception):
-    """Base of everything MinerClient raises."""
+    """Base of everything MinerClient raises. `code` is a fixed word safe to publish."""
+
+    code = "miner_error"
 
 
 class MinerUnavailable(MinerError):
     """No usable answer: connection refused, timeout, or a 5xx. Worth retrying later."""
+
+    code = "miner_unreachable"
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+        if status is not None:
+            self.code = f"miner_error: HTTP {status}"
 
 
 class MinerRejected(MinerError):
@@ -31,11 +48,18 @@ class MinerRejected(MinerError):
     def __init__(self, status: int, detail: str):
         super().__init__(f"miner refused ({status}): {detail}")
         self.status, self.detail = status, detail
+        self.code = f"miner_declined: HTTP {status}"
 
     @property
     def retryable(self) -> bool:
         """At capacity: the same miner may take the job a little later."""
         return self.status == 429
+
+
+class EndpointNotAllowed(MinerError):
+    """The endpoint is malformed or resolves to an address this coordinator does not call."""
+
+    code = "miner_endpoint_refused"
 
 
 def _detail(response: httpx.Response) -> str:
@@ -47,10 +71,17 @@ def _detail(response: httpx.Response) -> str:
 
 
 class MinerClient:
+    """`resolve(endpoint)` returns the checked addresses to connect to (coordinator/targets.py);
+    `target_of(job_id)` names the miner an assignment is for (to sign it for that miner only)."""
+
     def __init__(self, coordinator_key: PrivateKey, timeout: float = 10.0,
-                 transport: httpx.AsyncBaseTransport | None = None):
+                 transport: httpx.AsyncBaseTransport | None = None, resolve: Resolver | None = None,
+                 target_of: Callable[[str], Awaitable[str]] | None = None):
         self.key = coordinator_key
-        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self.resolve = resolve
+        self.target_of = target_of
+        # No redirects: a miner's 30x must not send the coordinator somewhere else.
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=False)
 
     async def __aenter__(self) -> MinerClient:
         return self
@@ -58,17 +89,48 @@ class MinerClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def assign(self, endpoint: str, assignment: JobAssignment) -> AssignAccepted:
-        """Push a job to the miner at `endpoint`. Raises MinerUnavailable, MinerRejected, MinerError.
+    async def assign(self, endpoint: str, assignment: JobAssignment, miner: str | None = None) -> AssignAccepted:
+        """Push a job to `miner` at `endpoint`. Raises MinerUnavailable, MinerRejected, EndpointNotAllowed,
+        MinerError.
 
         Safe to repeat: a miner answers a job it already has with `accepted` again.
         """
-        url = endpoint.rstrip("/") + ASSIGN_PATH
+        try:
+            endpoint = parse_endpoint(endpoint)
+        except ValueError as exc:
+            raise EndpointNotAllowed(str(exc)) from None
+        if miner is None:
+            if self.target_of is None:
+                raise MinerError("no miner address to sign the assignment for")
+            try:
+                miner = await self.target_of(assignment.job_id)
+            except LookupError as exc:
+                raise MinerError(str(exc)) from None
+        url = endpoint + ASSIGN_PATH
         body = assignment.model_dump_json().encode()
         headers = {"Content-Type": "application/json",
-                   **sign_request(self.key, "POST", httpx.URL(url).path, body)}
-        response = await self._send("POST", url, content=body, headers=headers)
+                   **sign_request(self.key, "POST", ASSIGN_PATH, body, target=push_target(miner, authority(endpoint)))}
+        url, extensions = await self._pinned(endpoint, url, headers)
+        response = await self._send("POST", url, content=body, headers=headers, extensions=extensions)
         return self._parse(response, AssignAccepted)
+
+    async def _pinned(self, endpoint: str, url: str, headers: dict[str, str]) -> tuple[str, dict]:
+        """Connect to the address the resolver checked, not to a second DNS answer."""
+        if self.resolve is None:
+            return url, {}
+        try:
+            addresses = await self.resolve(endpoint)
+        except ValueError as exc:
+            raise EndpointNotAllowed(str(exc)) from None
+        host, port = host_port(endpoint)
+        ip = addresses[0]
+        if ip == host:
+            return url, {}
+        scheme, netloc = endpoint.split("://", 1)
+        headers["Host"] = netloc  # the name the miner knows itself by; TLS checks it via SNI
+        literal = f"[{ip}]" if ":" in ip else ip
+        pinned = f"{scheme}://{literal}:{port}{url[len(endpoint):]}"
+        return pinned, ({"sni_hostname": host} if scheme == "https" else {})
 
     async def health(self, endpoint: str) -> MinerHealth:
         response = await self._send("GET", endpoint.rstrip("/") + "/health")
@@ -80,9 +142,12 @@ class MinerClient:
         except httpx.HTTPError as exc:
             raise MinerUnavailable(f"miner at {url} unreachable: {type(exc).__name__}: {exc}") from exc
         if response.status_code >= 500:
-            raise MinerUnavailable(f"miner at {url} failed ({response.status_code}): {_detail(response)}")
+            raise MinerUnavailable(f"miner at {url} failed ({response.status_code}): {_detail(response)}",
+                                   response.status_code)
         if response.status_code >= 400:
             raise MinerRejected(response.status_code, _detail(response))
+        if response.status_code >= 300:
+            raise MinerRejected(response.status_code, "redirects are not followed")
         return response
 
     @staticmethod

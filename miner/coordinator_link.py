@@ -1,7 +1,9 @@
 """Signed requests from the miner to the coordinator, and what their answers mean.
 
-Every request is signed with the miner's chain key (aitbc.signed_http), so the
-coordinator knows which registered miner speaks without any shared secret.
+Every request is signed with the miner's chain key (aitbc.signed_http) for the
+coordinator named in genesis (`target`, its address), so the coordinator knows
+which registered miner speaks without any shared secret, and no other receiver
+would take the request.
 """
 
 from __future__ import annotations
@@ -52,16 +54,17 @@ class CoordinatorLink:
     """POSTs signed JSON to one coordinator; never raises on network or HTTP errors."""
 
     def __init__(self, url: str, key: PrivateKey, timeout: float = 10.0,
-                 transport: httpx.AsyncBaseTransport | None = None):
+                 transport: httpx.AsyncBaseTransport | None = None, target: str = ""):
         self.url = url.rstrip("/")
         self.key = key
+        self.target = target  # the coordinator's address; the daemon sets it once it has read genesis
         self._prefix = httpx.URL(self.url).path.rstrip("/")  # signed path includes any mount prefix
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
 
     async def post(self, path: str, body: BaseModel | dict[str, Any]) -> Answer:
         data = (body.model_dump_json() if isinstance(body, BaseModel) else json.dumps(body)).encode()
         headers = {"Content-Type": "application/json",
-                   **sign_request(self.key, "POST", self._prefix + path, data)}
+                   **sign_request(self.key, "POST", self._prefix + path, data, target=self.target)}
         try:
             response = await self._http.post(self.url + path, content=data, headers=headers)
         except httpx.HTTPError as exc:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import httpx
 
 from aitbc.crypto import PrivateKey
-from aitbc.rpc import AsyncChainRPC
+from aitbc.endpoints import authority
+from aitbc.rpc import AsyncChainRPC, ChainError, QueryFailed
+from aitbc.signed_http import ReplayCache, push_target
 from coordinator.models import MinerRegister
 from miner.coordinator_link import CoordinatorLink
 from miner.metrics import MinerMetrics
@@ -24,10 +27,18 @@ from miner.outbox import Outbox
 from miner.presence import Presence
 from miner.registration import Chain, ChainInfo, Offer, StartupError, chain_info, ensure_registered, load_key, \
     offered_models
-from miner.runner import Generator, JobRunner
+from miner.models import JobAssignment
+from miner.runner import ChainUnreachable, Generator, JobRunner, NotAssignedOnChain
 from miner.settings import MinerSettings
 
 log = logging.getLogger("miner")
+
+# The coordinator pushes right after broadcasting assign_job, so the assignment may
+# still be in the mempool: poll the chain this long (about two 1 s blocks plus a
+# slow round) before refusing. The coordinator's push timeout (10 s) covers it.
+CONFIRM_WAIT_S = 5.0
+CONFIRM_POLL_S = 0.25
+FINAL_JOB_STATUSES = ("completed", "failed", "expired", "cancelled")
 
 
 class NotCoordinator(Exception):
@@ -49,6 +60,8 @@ class MinerDaemon:
         self.runner: JobRunner | None = None
         self.presence: Presence | None = None
         self.chain_action = ""
+        self.replay = ReplayCache()  # nonces of the coordinator's signed pushes seen in the last minute
+        self.push_target = ""         # what a push to this miner must be signed for (address@host:port)
         self.started = False
         self._stopped = False
         self._presence_task: asyncio.Task | None = None
@@ -62,9 +75,14 @@ class MinerDaemon:
         s = self.settings
         models = await offered_models(self.ollama, s.ollama_url, s.models)
         self.info = info = await chain_info(self.chain, s.node)
+        self.link.target = info.coordinator
+        try:
+            self.push_target = push_target(self.address, authority(s.public_endpoint))
+        except ValueError as exc:
+            raise StartupError(f"endpoint {s.public_endpoint!r} cannot be used: {exc}") from None
         offer = Offer(models=models, capacity=s.capacity, endpoint=s.public_endpoint,
                       price_per_second=s.price_per_second or info.price_per_second,
-                      stake=s.stake if s.stake is not None else info.min_miner_stake)
+                      stake=s.stake if s.stake is not None else info.min_miner_stake, ms_per_token=s.ms_per_token)
         self.chain_action = await ensure_registered(self.chain, self.key, info, offer)
         self.runner = JobRunner(self.key, info.chain_id, models, s.capacity, self.ollama, self.link, self.outbox,
                                 self.metrics, s.ollama_timeout_s, s.num_thread, s.fault_tamper_share)
@@ -86,6 +104,39 @@ class MinerDaemon:
         if signer != self.info.coordinator:
             raise NotCoordinator(f"assignments are accepted only from the chain's coordinator "
                                  f"{self.info.coordinator}; this one is signed by {signer}")
+
+    async def confirm_assignment(self, assignment: JobAssignment, wait_s: float = CONFIRM_WAIT_S) -> str:
+        """"miner" or "checker": this miner's role in the job per the chain. Waits up to
+        `wait_s` for a just-broadcast assign_job/assign_check to be committed.
+
+        Raises NotAssignedOnChain (409) if the chain never shows the job as this miner's
+        (assigned to it, or under spot check with it as checker), ChainUnreachable (503).
+        """
+        job_id = assignment.job_id
+        deadline = time.monotonic() + wait_s
+        seen = "not on chain"
+        while True:
+            try:
+                job = await self.chain.query(f"/job/{job_id}")
+            except QueryFailed:
+                job = None
+            except ChainError as exc:
+                raise ChainUnreachable(f"cannot read job {job_id} from the chain to check the assignment: "
+                                       f"{exc}") from None
+            if job is not None:
+                status = job.get("status")
+                if status == "assigned" and job.get("miner") == self.address:
+                    return "miner"
+                if status == "verifying" and job.get("checker") == self.address:
+                    return "checker"
+                seen = f"{status}, miner {job.get('miner') or '-'}, checker {job.get('checker') or '-'}"
+                if status in FINAL_JOB_STATUSES or (status == "assigned" and job.get("miner") != self.address):
+                    break  # the chain never hands a closed job or another miner's job over
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(CONFIRM_POLL_S)
+        raise NotAssignedOnChain(f"job {job_id} is not assigned to this miner ({self.address}) on chain "
+                                 f"(chain: {seen}); only jobs the chain assigned to it are run")
 
     async def health(self) -> MinerHealth:
         try:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -129,9 +130,14 @@ class Outbox:
         self.on_change(len(self._reports))
         if self.file is None:
             return
-        self.file.parent.mkdir(parents=True, exist_ok=True)
+        # Results and prompts' answers are the client's: owner-only from creation (0600 in 0700).
+        self.file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.file.parent, 0o700)
         tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps([asdict(r) for r in self._reports.values()], indent=1))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a .tmp left by an older version keeps its mode otherwise
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps([asdict(r) for r in self._reports.values()], indent=1))
         tmp.replace(self.file)
 
     async def close(self, grace_s: float = 2.0) -> None:

@@ -79,6 +79,20 @@ class AtCapacity(AssignmentRejected):
     reason = "at_capacity"
 
 
+class NotAssignedOnChain(AssignmentRejected):
+    """The chain does not show this job as assigned to (or re-run by) this miner."""
+
+    status = 409
+    reason = "not_assigned_on_chain"
+
+
+class ChainUnreachable(AssignmentRejected):
+    """The miner cannot ask the chain whether the job is its own; the coordinator may retry."""
+
+    status = 503
+    reason = "chain_unreachable"
+
+
 def base_name(model: str) -> str:
     """Ollama treats "name" and "name:latest" as one model."""
     return model.removesuffix(":latest")
@@ -110,6 +124,10 @@ class JobRunner:
     @property
     def active_jobs(self) -> int:
         return sum(1 for r in self._jobs.values() if r.status == "running")
+
+    def knows(self, job_id: str) -> bool:
+        """Whether this job was accepted before (running, finished, or its report pending)."""
+        return job_id in self._jobs or job_id in self.outbox
 
     def assign(self, assignment: JobAssignment) -> AssignAccepted:
         """Accept a job and start it. Raises AssignmentRejected."""

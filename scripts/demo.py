@@ -109,8 +109,11 @@ def main() -> None:
         run_sync(ollama.url, lambda c: c.ensure_model(MODEL, ROOT / "build" / "models" / "aitbc-tiny.gguf"))
 
         say("the coordinator (:%d) and a miner (:%d)" % (ports["coordinator"], ports["miner"]))
-        coordinator = procs.spawn(AITBC + ["coordinator", "start", "--port", str(ports["coordinator"]),
-                                           "--client-api-key", api_key], DEMO / "logs" / "coordinator.out", env)
+        # The key by environment (argv is visible in `ps`); the demo miner listens on loopback.
+        coordinator = procs.spawn(AITBC + ["coordinator", "start", "--port", str(ports["coordinator"])],
+                                  DEMO / "logs" / "coordinator.out",
+                                  {**env, "AITBC_COORDINATOR_CLIENT_API_KEYS": api_key,
+                                   "AITBC_COORDINATOR_ALLOW_PRIVATE_ENDPOINTS": "1"})
         started.append(coordinator)
         procs.wait_until(lambda: httpx.get(f"{env['AITBC_URL']}/ready").status_code == 200, 60, "coordinator",
                          coordinator, DEMO / "logs" / "coordinator.out")

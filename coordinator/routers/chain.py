@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from aitbc import crypto
-from coordinator.deps import CoordDep
+from coordinator.deps import CoordDep, OpenRoute
 from coordinator.errors import InvalidRequest
 from coordinator.models import AccountPublic, ChainPublic
 from coordinator.routers import PROBLEM_RESPONSES
 
-router = APIRouter(prefix="/v1", tags=["chain"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/v1", tags=["chain"], responses=PROBLEM_RESPONSES, dependencies=[OpenRoute])
 
 
 @router.get("/chain", response_model=ChainPublic, summary="Chain id, coordinator address and price")

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from aitbc.rpc import ChainError
-from coordinator.deps import CoordDep
+from coordinator.deps import CoordDep, OpenRoute
 from coordinator.errors import NotReady, ServiceError
 
 router = APIRouter(tags=["health"])
@@ -17,7 +17,8 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", summary="Readiness: chain reachable and connected, store open (503 otherwise)")
+@router.get("/ready", summary="Readiness: chain reachable and connected, store open (503 otherwise)",
+            dependencies=[OpenRoute])
 async def ready(coord: CoordDep) -> dict[str, object]:
     try:
         coord.store.ping()
@@ -34,7 +35,7 @@ async def ready(coord: CoordDep) -> dict[str, object]:
             "height": int(status["sync_info"]["latest_block_height"]), "coordinator": coord.key.address}
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get("/metrics", summary="Prometheus metrics", dependencies=[OpenRoute])
 async def metrics(coord: CoordDep) -> Response:
     coord.metrics.queue_depth.set(coord.store.count_status("pending"))
     return Response(generate_latest(coord.metrics.registry), media_type=CONTENT_TYPE_LATEST)

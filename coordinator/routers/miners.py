@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from coordinator import registry
-from coordinator.deps import CoordDep, MinerDep
+from coordinator.deps import CoordDep, MinerDep, OpenRoute
 from coordinator.models import MinerHeartbeat, MinerPublic, MinerRegister
 from coordinator.routers import PROBLEM_RESPONSES
 
@@ -22,6 +22,7 @@ async def heartbeat(body: MinerHeartbeat, coord: CoordDep, miner: MinerDep) -> M
     return await registry.heartbeat(coord, miner, body)
 
 
-@router.get("", response_model=list[MinerPublic], summary="Miners registered on chain, with their liveness")
+@router.get("", response_model=list[MinerPublic], summary="Miners registered on chain, with their liveness",
+            dependencies=[OpenRoute])
 async def list_miners(coord: CoordDep) -> list[MinerPublic]:
     return await registry.list_miners(coord)

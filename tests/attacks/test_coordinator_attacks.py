@@ -68,10 +68,11 @@ def test_hostile_requests_change_nothing(chain, coordinator, hand_miner):
     # miners: forged, replayed and misdirected signed requests
     intruder = PrivateKey.generate()
     data = json.dumps({"active_jobs": 0}).encode()
-    forged = sign_request(intruder, "POST", "/v1/miners/heartbeat", data)
+    forged = sign_request(intruder, "POST", "/v1/miners/heartbeat", data, target=KEYS["coordinator"].address)
     forged["X-Aitbc-Public-Key"] = KEYS["miner1"].public_key.hex()  # claim to be miner1
     refused(httpx.post(url + "/v1/miners/heartbeat", content=data, headers=forged), 401, "signature")
-    stale = sign_request(KEYS["miner1"], "POST", "/v1/miners/heartbeat", data, now=time.time() - 3600)
+    stale = sign_request(KEYS["miner1"], "POST", "/v1/miners/heartbeat", data, now=time.time() - 3600,
+                         target=KEYS["coordinator"].address)
     refused(httpx.post(url + "/v1/miners/heartbeat", content=data, headers=stale), 401, "timestamp")
     unsigned = httpx.post(url + "/v1/miners/heartbeat", json={"active_jobs": 0})
     refused(unsigned, 401, "")

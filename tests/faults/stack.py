@@ -93,7 +93,8 @@ class FaultStack:
         self.chain_params = {"pending_timeout_s": 30, "job_timeout_s": 60, **(chain_params or {})}
         self.coordinator_settings = {"queue_timeout_s": 20, "miner_offline_after_s": 4, "tick_s": 0.25,
                                      "tx_lost_after_s": 8, "rpc_timeout_s": 5, "rate_limit_per_minute": 6000,
-                                     "rate_limit_burst": 200, **(coordinator_settings or {})}
+                                     "rate_limit_burst": 200, "ip_rate_limit_per_minute": 60000,
+                                     "ip_rate_limit_burst": 2000, **(coordinator_settings or {})}
         self.client_api_key = secrets.token_urlsafe(16)
         self.net: tn.Testnet | None = None
         self.ollama = None
@@ -138,6 +139,7 @@ class FaultStack:
         port = procs.free_port()
         env = {"AITBC_COORDINATOR_KEY_SEED": self.keys["coordinator"].seed.hex(),
                "AITBC_COORDINATOR_CLIENT_API_KEYS": self.client_api_key,
+               "AITBC_COORDINATOR_ALLOW_PRIVATE_ENDPOINTS": "1",  # the miners listen on loopback
                "AITBC_HOME": str(self.root / "home"), "PYTHONPATH": PYTHONPATH}
         env.update({f"AITBC_COORDINATOR_{k.upper()}": str(v) for k, v in self.coordinator_settings.items()})
         data = self.root / "coordinator"
@@ -150,11 +152,13 @@ class FaultStack:
     def _start_miner(self, name: str, node: int) -> None:
         port = procs.free_port()
         data = self.root / name
-        cmd = [sys.executable, "-m", "miner", "start", "--key", self.keys[name].seed.hex(),
+        cmd = [sys.executable, "-m", "miner", "start",
                "--node", self.node_url(node), "--coordinator-url", self.coordinator_url, "--port", str(port),
                "--ollama-url", self.ollama.url, "--model", MODEL, "--capacity", str(self.miner_capacity),
                "--num-thread", "1", "--heartbeat-interval", "1", "--data-dir", str(data)]
-        env = {"AITBC_HOME": str(self.root / "home"), "PYTHONPATH": PYTHONPATH}
+        # The key seed by environment: argv is readable by every local user.
+        env = {"AITBC_HOME": str(self.root / "home"), "PYTHONPATH": PYTHONPATH,
+               "AITBC_MINER_KEY": self.keys[name].seed.hex()}
         service = Service(name, cmd, env, data / "miner.out", f"http://127.0.0.1:{port}/health")
         self.miners[name] = service
         service.start(timeout=90)

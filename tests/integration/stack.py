@@ -26,7 +26,8 @@ from aitbc import nodehome, procs
 from aitbc import tx as txlib
 from aitbc.crypto import PrivateKey
 from aitbc.rpc import BroadcastResult, ChainRPC, QueryFailed
-from aitbc.signed_http import SignatureRejected, sign_request, verify_request
+from aitbc.endpoints import authority
+from aitbc.signed_http import ReplayCache, SignatureRejected, push_target, sign_request, verify_request
 from aitbc_pb import tx_pb2
 from coordinator.client import CoordinatorClient, sign_job
 from coordinator.models import JobCreate, JobOptions
@@ -121,8 +122,10 @@ class CoordinatorProcess:
         self.root = root
         self.chain = chain
         self.port = procs.free_port()
+        # Test miners listen on loopback, which a coordinator refuses by default.
         self.settings = {"queue_timeout_s": 60, "miner_offline_after_s": 15, "tick_s": 0.2,
-                         "rate_limit_per_minute": 600, "rate_limit_burst": 50, **settings}
+                         "rate_limit_per_minute": 600, "rate_limit_burst": 50, "allow_private_endpoints": True,
+                         **settings}
         self.proc = None
         self.log_path = root / "coordinator.out"
 
@@ -183,6 +186,7 @@ class HandMiner:
         self._auto_thread: threading.Thread | None = None
         self.worked_on: list[str] = []
         self.coordinator_url = ""
+        self.replay = ReplayCache()
 
     @property
     def address(self) -> str:
@@ -200,7 +204,8 @@ class HandMiner:
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 try:
-                    signer = verify_request(self.headers, "POST", self.path, body)
+                    signer = verify_request(self.headers, "POST", self.path, body, replay=miner.replay,
+                                            target=push_target(miner.address, authority(miner.endpoint)))
                 except SignatureRejected as exc:
                     return self._answer(401, {"detail": str(exc)})
                 if signer.address != miner.coordinator_address:
@@ -236,7 +241,8 @@ class HandMiner:
     # --- signed calls to the coordinator ------------------------------------------
     def post(self, path: str, body: dict[str, Any], key: PrivateKey | None = None) -> httpx.Response:
         data = json.dumps(body).encode()
-        headers = {"Content-Type": "application/json", **sign_request(key or self.key, "POST", path, data)}
+        headers = {"Content-Type": "application/json",
+                   **sign_request(key or self.key, "POST", path, data, target=self.coordinator_address)}
         return httpx.post(self.coordinator_url + path, content=data, headers=headers, timeout=10)
 
     def join(self, coordinator_url: str, models=(MODEL,), capacity: int = 2) -> httpx.Response:
@@ -333,7 +339,7 @@ class MinerProcess:
         self.root, self.name = root, name
         self.port = procs.free_port()
         self.log_path = root / f"{name}.out"
-        self.cmd = [sys.executable, "-m", "miner", "start", "--key", KEYS[name].seed.hex(), "--node", chain.url,
+        self.cmd = [sys.executable, "-m", "miner", "start", "--node", chain.url,
                     "--coordinator-url", coordinator_url, "--port", str(self.port), "--ollama-url", ollama_url,
                     "--model", model, "--capacity", str(capacity), "--num-thread", "1",
                     "--heartbeat-interval", "1", "--data-dir", str(root / name), *extra_args]
@@ -344,7 +350,9 @@ class MinerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "MinerProcess":
-        env = {"AITBC_HOME": str(self.root / "home"), "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}"}
+        # The key seed by environment: argv is readable by every local user.
+        env = {"AITBC_HOME": str(self.root / "home"), "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}",
+               "AITBC_MINER_KEY": KEYS[self.name].seed.hex()}
         self.proc = procs.spawn(self.cmd, self.log_path, env)
         procs.wait_until(lambda: httpx.get(f"{self.url}/health", timeout=1).status_code < 500, 60,
                          f"miner {self.name}", self.proc, self.log_path)

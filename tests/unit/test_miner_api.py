@@ -15,8 +15,8 @@ from miner.app import create_app
 from miner.ollama_client import GenerateResult, GenerationAborted, ModelNotFound, OllamaUnavailable
 from coordinator.proofs import verify_completion
 from tests.unit.test_miner_fakes import (
-    CHAIN_ID, COORDINATOR, MINER, MODEL, STRANGER, FakeChain, FakeCoordinator, FakeOllama, assignment, daemon,
-    signed, wait_until,
+    CHAIN_ID, COORDINATOR, MINER, MINER_TARGET, MODEL, STRANGER, FakeChain, FakeCoordinator, FakeOllama, assignment,
+    daemon, signed, wait_until,
 )
 
 
@@ -130,7 +130,8 @@ def test_invalid_body_is_422_problem(world) -> None:
     body = b'{"job_id": "x"}'
     response = client.post("/v1/jobs/assign", content=body,
                            headers={"Content-Type": "application/json",
-                                    **sign_request(COORDINATOR, "POST", "/v1/jobs/assign", body)})
+                                    **sign_request(COORDINATOR, "POST", "/v1/jobs/assign", body,
+                                                                 target=MINER_TARGET)})
     assert response.status_code == 422 and "job_data" in response.json()["detail"]
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from miner.app import create_app
 from miner.client import MinerClient, MinerError, MinerRejected, MinerUnavailable
-from tests.unit.test_miner_fakes import COORDINATOR, STRANGER, FakeOllama, assignment, daemon
+from tests.unit.test_miner_fakes import COORDINATOR, MINER, STRANGER, FakeOllama, assignment, daemon
 
 
 def test_assign_accepted_rejected_and_at_capacity(tmp_path: Path) -> None:
@@ -18,21 +18,21 @@ def test_assign_accepted_rejected_and_at_capacity(tmp_path: Path) -> None:
     ollama.release.clear()
 
     async def go() -> None:
-        miner = daemon(tmp_path, ollama=ollama)
+        miner = daemon(tmp_path, ollama=ollama, endpoint="http://miner.test")
         await miner.start()
         transport = httpx.ASGITransport(create_app(miner.settings, miner))
         try:
             async with MinerClient(COORDINATOR, transport=transport) as client:
-                accepted = await client.assign("http://miner.test/", assignment("job_1"))
+                accepted = await client.assign("http://miner.test/", assignment("job_1"), MINER.address)
                 assert accepted.accepted and accepted.job_id == "job_1" and accepted.active_jobs == 1
-                assert (await client.assign("http://miner.test", assignment("job_1"))).accepted  # idempotent
+                assert (await client.assign("http://miner.test", assignment("job_1"), MINER.address)).accepted  # idempotent
                 with pytest.raises(MinerRejected) as busy:
-                    await client.assign("http://miner.test", assignment("job_2"))
+                    await client.assign("http://miner.test", assignment("job_2"), MINER.address)
                 assert busy.value.status == 429 and busy.value.retryable and "capacity" in busy.value.detail
                 assert (await client.health("http://miner.test")).active_jobs == 1
             async with MinerClient(STRANGER, transport=transport) as client:
                 with pytest.raises(MinerRejected) as forbidden:
-                    await client.assign("http://miner.test", assignment("job_3"))
+                    await client.assign("http://miner.test", assignment("job_3"), MINER.address)
                 assert forbidden.value.status == 403 and not forbidden.value.retryable
         finally:
             ollama.release.set()
@@ -50,7 +50,7 @@ def test_assign_accepted_rejected_and_at_capacity(tmp_path: Path) -> None:
 def test_errors_map_to_one_tree(answer, error) -> None:
     async def go() -> None:
         async with MinerClient(COORDINATOR, transport=httpx.MockTransport(answer)) as client:
-            await client.assign("http://miner.test", assignment())
+            await client.assign("http://miner.test", assignment(), MINER.address)
 
     with pytest.raises(error) as caught:
         asyncio.run(go())

@@ -18,7 +18,7 @@ import httpx
 from aitbc import tx as txlib
 from aitbc.crypto import PrivateKey
 from aitbc.rpc import BroadcastResult, QueryFailed
-from aitbc.signed_http import sign_request, verify_request
+from aitbc.signed_http import push_target, sign_request, verify_request
 from miner.daemon import MinerDaemon
 from miner.models import JobAssignment, JobData
 from miner.ollama_client import GenerateResult, ModelDetails, ModelEntry, ModelInfo
@@ -40,11 +40,20 @@ class FakeChain:
         self.miners: dict[str, dict[str, Any]] = {}
         self.balance, self.nonce = balance, 0
         self.txs: list[txlib.SignedTx] = []
+        # Jobs by id; any other id reads as assigned to `assign_all_to` (None: not found).
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.assign_all_to: str | None = MINER.address
 
     async def query(self, path: str) -> Any:
         if path == "/params":
             return self.params
         kind, _, address = path.strip("/").partition("/")
+        if kind == "job":
+            if address in self.jobs:
+                return self.jobs[address]
+            if self.assign_all_to is None:
+                raise QueryFailed(path, 40, f"job {address} not found")
+            return {"id": address, "status": "assigned", "miner": self.assign_all_to, "checker": ""}
         if kind == "miner":
             if address not in self.miners:
                 raise QueryFailed(path, 40, f"miner {address} not found")
@@ -107,7 +116,8 @@ class FakeCoordinator:
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
-        signer = verify_request(request.headers, request.method, request.url.path, body)
+        signer = verify_request(request.headers, request.method, request.url.path, body,
+                                target=COORDINATOR.address)
         self.calls.append((request.url.path, json.loads(body), signer.address))
         status = self.status_for(request.url.path)
         return httpx.Response(status, json={"ok": status < 400} if status < 400 else {"detail": "nope"})
@@ -157,8 +167,11 @@ def assignment(job_id: str = "job_1", model: str = MODEL, chain_id: str = CHAIN_
                          chain_id=chain_id)
 
 
-def signed(a: JobAssignment, key: PrivateKey = COORDINATOR) -> dict[str, Any]:
-    """kwargs for TestClient.post of `a` signed by `key`."""
+MINER_TARGET = push_target(MINER.address, "127.0.0.1:18001")  # the default endpoint of settings()
+
+
+def signed(a: JobAssignment, key: PrivateKey = COORDINATOR, target: str = MINER_TARGET) -> dict[str, Any]:
+    """kwargs for TestClient.post of `a` signed by `key` for the miner `target`."""
     body = a.model_dump_json().encode()
     return {"content": body, "headers": {"Content-Type": "application/json",
-                                         **sign_request(key, "POST", "/v1/jobs/assign", body)}}
+                                         **sign_request(key, "POST", "/v1/jobs/assign", body, target=target)}}

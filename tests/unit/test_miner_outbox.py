@@ -11,7 +11,7 @@ import httpx
 
 from miner.coordinator_link import CoordinatorLink, Outcome
 from miner.outbox import Outbox, Report
-from tests.unit.test_miner_fakes import MINER, FakeCoordinator
+from tests.unit.test_miner_fakes import COORDINATOR, MINER, FakeCoordinator
 
 
 def report(job_id: str = "job_1") -> Report:
@@ -19,7 +19,8 @@ def report(job_id: str = "job_1") -> Report:
 
 
 def outbox(coordinator: FakeCoordinator, file: Path | None, retry_s: float = 5.0) -> Outbox:
-    link = CoordinatorLink("http://coordinator.test", MINER, transport=coordinator.transport)
+    link = CoordinatorLink("http://coordinator.test", MINER, transport=coordinator.transport,
+                          target=COORDINATOR.address)
     return Outbox(link, file, retry_s=retry_s, first_delay_s=0.01, max_delay_s=0.05)
 
 
@@ -66,7 +67,7 @@ def test_parked_report_survives_restart_and_is_resumed(tmp_path: Path) -> None:
     file = tmp_path / "outbox.json"
 
     async def first_run() -> None:
-        link = CoordinatorLink("http://coordinator.test", MINER, transport=down)
+        link = CoordinatorLink("http://coordinator.test", MINER, transport=down, target=COORDINATOR.address)
         box = Outbox(link, file, retry_s=0.05, first_delay_s=0.01)
         box.add(report("job_p"))
         await until(lambda: all(t.done() for t in box._tasks.values()))  # gave up: parked
@@ -108,7 +109,8 @@ def test_link_signs_the_full_path() -> None:
     coordinator = FakeCoordinator()
 
     async def go() -> None:
-        link = CoordinatorLink("http://c.test/api/", MINER, transport=coordinator.transport)
+        link = CoordinatorLink("http://c.test/api/", MINER, transport=coordinator.transport,
+                          target=COORDINATOR.address)
         await link.post("/v1/miners/heartbeat", {"active_jobs": 0})
         await link.aclose()
 

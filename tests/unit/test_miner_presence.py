@@ -8,7 +8,7 @@ from coordinator.models import MinerRegister
 from miner.coordinator_link import CoordinatorLink
 from miner.metrics import MinerMetrics
 from miner.presence import Presence
-from tests.unit.test_miner_fakes import MINER, FakeCoordinator
+from tests.unit.test_miner_fakes import COORDINATOR, MINER, FakeCoordinator
 
 
 def test_register_retry_heartbeat_and_reregister() -> None:
@@ -18,7 +18,8 @@ def test_register_retry_heartbeat_and_reregister() -> None:
     contacts: list[bool] = []
 
     async def go() -> Presence:
-        link = CoordinatorLink("http://c.test", MINER, transport=coordinator.transport)
+        link = CoordinatorLink("http://c.test", MINER, transport=coordinator.transport,
+                          target=COORDINATOR.address)
         presence = Presence(link, MinerRegister(endpoint="http://m", models=["x"], capacity=1), 0.01,
                             lambda: 3, MinerMetrics(), contacts.append)
         for _ in range(6):
