@@ -12,7 +12,10 @@ from typing import Any
 
 from aitbc.rpc import ChainRPC
 
-OPEN = ("pending", "assigned")
+# Every status that still holds escrow ("verifying": receipt in, payment held for a spot check).
+OPEN = ("pending", "assigned", "verifying")
+# Check outcomes under which a receipt stays on record but paid nothing.
+UNPAID_CHECKS = ("failed", "inconclusive", "unresolved")
 
 
 class InconsistentRead(Exception):
@@ -79,11 +82,12 @@ def check(snap: Snapshot) -> Report:
     report = Report(snap.height)
     balances = sum(a["balance"] for a in snap.accounts.values())
     escrow = sum(snap.escrows.values())
-    staked = sum(m["stake"] for m in snap.miners)
+    staked = sum(m["stake"] + m.get("unbonding", 0) for m in snap.miners)  # unbonding stake is still locked
     burned = snap.supply.get("burned", 0)  # slashed stake destroyed on purpose
-    total = balances + escrow + staked + burned
+    fees = snap.supply.get("fees", 0)      # tx fees, burned
+    total = balances + escrow + staked + burned + fees
     report.checks["total supply equals genesis supply"] = [] if total == snap.genesis_supply == snap.supply["total"] \
-        else [f"balances {balances} + escrow {escrow} + staked {staked} + burned {burned} = {total}; "
+        else [f"balances {balances} + escrow {escrow} + staked {staked} + burned {burned} + fees {fees} = {total}; "
               f"genesis {snap.genesis_supply}; chain says {snap.supply['total']}"]
     report.checks["no negative balances"] = [f"{a}: {v['balance']}" for a, v in snap.accounts.items()
                                              if v["balance"] < 0]
@@ -103,20 +107,34 @@ def check(snap: Snapshot) -> Report:
                 receipt_problems.append(f"{job_id} is completed with {len(found)} receipts")
                 continue
             receipt = found[0]
-            due = min(receipt["compute_time_ms"] * receipt["price_per_second"] // 1000, job["max_reward"])
+            billed = billed_ms(receipt)
+            due = min(billed * receipt["price_per_second"] // 1000, job["max_reward"])
             check_paid = job.get("check_paid", 0)
+            if receipt.get("billed_ms", billed) != billed:
+                receipt_problems.append(f"{job_id} billed {receipt.get('billed_ms')} ms; the proof allows {billed} ms")
             if receipt["amount_paid"] != due or job["payment"] != due \
                     or job["payment"] + job["refund"] + check_paid != job["max_reward"]:
                 receipt_problems.append(f"{job_id} paid {receipt['amount_paid']}, due {due} "
                                         f"(refund {job['refund']}, checks {check_paid}, max reward {job['max_reward']})")
-        elif found and not (job.get("check_status") == "failed" and found[0]["amount_paid"] == 0):
-            # only a result proven wrong keeps its receipt, unpaid
+        elif job["status"] == "verifying":
+            if len(found) != 1 or found[0]["amount_paid"] != 0 or found[0].get("check_status") != "pending":
+                receipt_problems.append(f"{job_id} is under check but its receipt is not one unpaid pending receipt")
+        elif found and not (job.get("check_status") in UNPAID_CHECKS and found[0]["amount_paid"] == 0):
+            # only a result proven wrong or left undecided by its check keeps its receipt, unpaid
             receipt_problems.append(f"{job_id} is {job['status']} but has a receipt")
     orphans = [f"escrow for unknown job {j}" for j in snap.escrows if j not in snap.jobs]
     report.checks["every open job has exactly its escrow"] = open_problems + orphans
     report.checks["no finished job holds escrow"] = closed_problems
-    report.checks["every completed job has one receipt paying compute time x price"] = receipt_problems
+    report.checks["every completed job has one receipt paying billed time x price"] = receipt_problems
     return report
+
+
+def billed_ms(receipt: dict[str, Any]) -> int:
+    """What a receipt may bill: the claimed time, bounded by its tokens x the job's ms-per-token ceiling."""
+    ceiling = receipt.get("ms_per_token", 0)
+    if not ceiling:  # a receipt from before metering
+        return receipt["compute_time_ms"]
+    return min(receipt["compute_time_ms"], (receipt["prompt_tokens"] + receipt["tokens_generated"]) * ceiling)
 
 
 def audit(rpc: ChainRPC, attempts: int = 20) -> Report:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aitbc import crypto, tx as txlib
+from aitbc.audit import UNPAID_CHECKS, billed_ms
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,11 @@ def verify_offline(bundle: dict[str, Any]) -> list[Finding]:
     if bundle.get("prompt") is not None:
         add("prompt hashes to the prompt hash", _sha(bundle["prompt"]) == receipt.get("prompt_hash"))
     job = bundle.get("job")
-    if receipt.get("check_status") == "failed":
-        add("a result proven wrong was not paid", receipt["amount_paid"] == 0)
+    if receipt.get("check_status") in UNPAID_CHECKS:
+        add("a result proven wrong or contradicted was not paid", receipt["amount_paid"] == 0)
     elif job is not None:
-        due = min(receipt["compute_time_ms"] * receipt["price_per_second"] // 1000, job["max_reward"])
-        add("payment = compute time x price, capped at the escrow", receipt["amount_paid"] == due,
+        due = min(billed_ms(receipt) * receipt["price_per_second"] // 1000, job["max_reward"])
+        add("payment = billed time x price, capped at the escrow", receipt["amount_paid"] == due,
             f"paid {receipt['amount_paid']}, due {due}")
     return findings
 

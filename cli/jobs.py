@@ -204,7 +204,9 @@ def receipt_text(r: ReceiptPublic) -> str:
         f"Receipt: {clean(r.receipt_id)}", f"Job ID: {clean(r.job_id)}", f"Client: {clean(r.client)}",
         f"Miner: {clean(r.miner)}",
         f"Paid: {units.format_amount(r.amount_paid)}", f"Refunded: {units.format_amount(r.refund)}",
-        f"Compute time: {format_seconds(r.compute_time_ms / 1000)} (billed: compute time x price)",
+        f"Compute time: {format_seconds(r.compute_time_ms / 1000)} (claimed by the miner)",
+        f"Billed time: {format_seconds(r.billed_ms / 1000)} (compute time, at most tokens x the miner's "
+        "ms-per-token ceiling; paid at the price)",
         f"Price: {units.format_amount(r.price_per_second)} per second",
         f"Result hash: {clean(r.result_hash)}", f"Block: {r.block_height}", f"Time: {r.timestamp.isoformat()}",
     ])

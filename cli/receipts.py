@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +67,7 @@ def show(ctx: Context, ident: str) -> None:
             client.close()
     # The receipt is public on chain: no key needed.
     record = receipt_from_chain(ctx, ident)
-    ctx.emit(record, jobs.receipt_text(ReceiptPublic(
-        receipt_id=record["id"], job_id=record["job_id"], client=record["client"], miner=record["miner"],
-        amount_paid=record["amount_paid"], refund=record["refund"], result_hash=record["result_hash"],
-        compute_time_ms=record["compute_time_ms"], price_per_second=record["price_per_second"],
-        block_height=record["block_height"],
-        timestamp=datetime.fromtimestamp(record["block_time_ns"] / 1e9, tz=UTC))))
+    ctx.emit(record, jobs.receipt_text(ReceiptPublic.from_chain(record)))
 
 
 def receipt_from_chain(ctx: Context, ident: str) -> dict[str, Any]:

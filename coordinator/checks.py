@@ -1,10 +1,11 @@
-"""Spot checks, the coordinator's side: find a checker, hand it the job, record its re-run.
+"""Spot checks, the coordinator's side: deliver the job to the checker the chain drew, record its re-run.
 
 The chain decides which receipts are checked (by the hash of the block that
-recorded them) and who was right; the coordinator only brings checkers: a
-miner other than the original (and earlier checkers) that serves the model,
-picked like any assignment. If no checker can be found or pushed, the check
-lapses on chain after its window and the held payment is released.
+recorded them), draws the checkers (stake-weighted, never the job's miner or
+client) and decides who was right. The coordinator only delivers the prompt,
+which the chain does not hold, to the drawn checker, and relays its signed
+re-run. If the checker cannot be reached, the check lapses on chain after its
+window: paid if nobody contradicted the result, refunded otherwise.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import logging
 
 from aitbc.signed_http import Signer
-from coordinator import proofs, selection
+from coordinator import proofs
 from coordinator.core import Coordinator
 from coordinator.errors import ChainRejected, Forbidden, MinerUnreachable
 from coordinator.lifecycle import event
@@ -25,38 +26,27 @@ from miner.models import JobAssignment, JobData
 log = logging.getLogger("coordinator.checks")
 
 
-async def run(coord: Coordinator, candidates) -> None:
-    """One pass: sync jobs under check, assign checkers, push re-runs."""
-    _, sender = coord.require_chain()
+async def run(coord: Coordinator) -> None:
+    """One pass: sync jobs under check, push re-runs to the checkers the chain drew."""
+    coord.require_chain()
     under_check = await coord.chain.open_checks()
     open_ids = {job["id"] for job in under_check}
     for job in coord.store.jobs_with_status("verifying"):
         if job.id not in open_ids and not coord.store.job_txs_in_flight(job.id):
             coord.store.update_job(job.id, needs_reconcile=1)  # decided, or lapsed at its window
-    pool = None
     for chain_job in under_check:
         local = coord.store.get_job(chain_job["id"])
         if local is None:
-            continue  # not a job we took in: it lapses on chain
+            continue  # not a job we took in: we hold no prompt to deliver
         if local.status != "verifying" and not coord.store.job_txs_in_flight(local.id):
             coord.store.update_job(local.id, status="verifying")
-        if chain_job["checker"]:
-            key = f"check:{local.id}:{chain_job['checker']}"
-            if not coord.store.check_pushed(local.id, chain_job["checker"]) and key not in coord.pushing:
-                coord.pushing.add(key)
-                asyncio.get_running_loop().create_task(_push(coord, local, chain_job["checker"], key))
-            continue
-        if coord.store.job_txs_in_flight(local.id, kinds=("assign_check", "record_check")):
-            continue
-        if pool is None:
-            pool = {c.address: c for c in await candidates(coord)}
-        chosen = selection.choose(pool.values(), local.model, exclude={chain_job["miner"], *chain_job["checkers"]})
-        if chosen is None:
-            continue
-        result = await sender.send("assign_check", local.id, job_id=local.id, checker=chosen.address)
-        log.info("checker assigned" if result.ok else "checker refused by chain", extra=event(
-            "check_assigned" if result.ok else "check_assign_rejected", local, checker=chosen.address,
-            round=len(chain_job["checkers"]) + 1, code=result.code_name))
+        checker = chain_job["checker"]
+        if not checker:
+            continue  # the chain draws one at a later block
+        key = f"check:{local.id}:{checker}"
+        if not coord.store.check_pushed(local.id, checker) and key not in coord.pushing:
+            coord.pushing.add(key)
+            asyncio.get_running_loop().create_task(_push(coord, local, checker, key))
 
 
 async def _push(coord: Coordinator, job: JobRecord, checker: str, key: str) -> None:

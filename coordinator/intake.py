@@ -39,7 +39,7 @@ async def submit(coord: Coordinator, principal: Principal, body: JobCreate) -> t
     validation.check_body(body)
     signed = validation.decode_signed_tx(body.signed_tx, "submit_job")
     validation.check_submit_tx(body, signed, info.chain_id)
-    job_id = txlib.job_id_for(signed.sender, signed.nonce)
+    job_id = txlib.job_id_for(signed.sender, signed.nonce, signed.chain_id)
     store = coord.store
     async with coord.lock(job_id):
         existing = store.get_job(job_id)
@@ -55,7 +55,10 @@ async def submit(coord: Coordinator, principal: Principal, body: JobCreate) -> t
         validation.check_model_offered(body.model, await offered_models(coord, body.model))
         job = JobRecord(
             id=job_id, api_key_hash=principal.key_hash, client=signed.sender, type=body.type, model=body.model,
-            prompt=body.prompt, options=body.options.model_dump_json(), max_reward=signed.msg.max_reward,
+            # The seed the chain runs the job with (derived from the job id when the client gave none).
+            prompt=body.prompt, max_reward=signed.msg.max_reward,
+            options=body.options.model_copy(update={"seed": txlib.job_seed(job_id, body.options.seed)})
+            .model_dump_json(),
             signed_tx=signed.raw, tx_hash=signed.hash, status="pending", submitted_at=time.time(),
         )
         try:

@@ -6,8 +6,8 @@ lower-case hex; the client's signed tx as base64.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timezone
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -120,9 +120,21 @@ class ReceiptPublic(BaseModel):
     refund: int
     result_hash: str
     compute_time_ms: int
+    billed_ms: int = 0           # min(compute time, tokens x the job's ms-per-token ceiling): what is paid for
     price_per_second: int
     block_height: int
     timestamp: datetime
+
+    @classmethod
+    def from_chain(cls, receipt: dict[str, Any]) -> "ReceiptPublic":
+        """The public view of a receipt as the chain's /receipt query returns it."""
+        return cls(
+            receipt_id=receipt["id"], job_id=receipt["job_id"], client=receipt["client"], miner=receipt["miner"],
+            amount_paid=receipt["amount_paid"], refund=receipt["refund"], result_hash=receipt["result_hash"],
+            compute_time_ms=receipt["compute_time_ms"], billed_ms=receipt.get("billed_ms", receipt["compute_time_ms"]),
+            price_per_second=receipt["price_per_second"], block_height=receipt["block_height"],
+            timestamp=datetime.fromtimestamp(receipt["block_time_ns"] / 1e9, tz=timezone.utc),
+        )
 
 
 class MinerRegister(BaseModel):

@@ -26,7 +26,8 @@ from miner.models import JobAssignment, JobData
 
 log = logging.getLogger("coordinator.scheduler")
 
-MINER_REFUSALS = (Code.MINER_AT_CAPACITY, Code.MODEL_NOT_SERVED, Code.MINER_NOT_FOUND, Code.STAKE_TOO_LOW)
+MINER_REFUSALS = (Code.MINER_AT_CAPACITY, Code.MODEL_NOT_SERVED, Code.MINER_NOT_FOUND, Code.STAKE_TOO_LOW,
+                  Code.MINER_JAILED, Code.PRICE_ABOVE_CAP)
 
 
 async def run(coord: Coordinator) -> None:
@@ -62,7 +63,7 @@ async def tick(coord: Coordinator) -> None:
     await fail_offline_miners(coord)
     await assign_pending(coord)
     start_pushes(coord)
-    await checks.run(coord, candidates)
+    await checks.run(coord)
     coord.metrics.queue_depth.set(coord.store.count_status("pending"))
 
 
@@ -129,8 +130,17 @@ async def candidates(coord: Coordinator) -> list[selection.Candidate]:
             local_active_jobs=local_active.get(chain_miner["address"], 0), completed=int(chain_miner["completed"]),
             failed=int(chain_miner["failed"]), online=local is not None and coord.miner_online(local.last_seen, now),
             endpoint=(local.endpoint if local else "") or chain_miner.get("endpoint", ""),
+            price_per_second=int(chain_miner["price_per_second"]),
+            jailed=int(chain_miner.get("jailed_until_ns", 0)) > time.time_ns(),
         ))
     return result
+
+
+def _price_cap(job: JobRecord) -> int:
+    """The client's cap on the price per second, from its signed submit tx (0: none)."""
+    if not job.signed_tx:
+        return 0  # a job recovered from the chain: the chain itself refuses miners above the cap
+    return txlib.decode(job.signed_tx).msg.max_price_per_second
 
 
 async def assign_pending(coord: Coordinator) -> None:
@@ -161,12 +171,13 @@ async def _assign(coord: Coordinator, job: JobRecord, pool: dict[str, selection.
     refused: set[str] = set()
     # A job re-queued after a node crash lost its txs goes back to the miner that already did it.
     preferred = _delivered_by(job)
+    cap = _price_cap(job)
     while True:
-        eligible = {c.address for c in selection.eligible(pool.values(), job.model)} - refused
+        eligible = {c.address for c in selection.eligible(pool.values(), job.model, cap)} - refused
         if preferred in eligible:
             chosen = pool[preferred]
         else:
-            chosen = selection.choose(pool.values(), job.model, exclude=refused)
+            chosen = selection.choose(pool.values(), job.model, exclude=refused, max_price=cap)
         if chosen is None:
             return None
         result = await sender.send("assign_job", job.id, job_id=job.id, miner=chosen.address)

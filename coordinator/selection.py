@@ -1,7 +1,9 @@
 """Miner selection: score = stake weight x reputation x free capacity share.
 
-Exact fractions, so equal scores are really equal and the tie-break (lowest
-address) decides deterministically.
+Only miners within the job's price cap (if any) and not jailed are eligible.
+Exact fractions, so equal scores are really equal; ties go to the cheaper
+miner, then to the lowest address. Checkers are not chosen here: the chain
+draws them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class Candidate:
     failed: int
     online: bool
     endpoint: str
+    price_per_second: int = 0
+    jailed: bool = False
 
     @property
     def busy(self) -> int:
@@ -39,8 +43,10 @@ def reputation(completed: int, failed: int) -> Fraction:
     return Fraction(completed + 1, completed + failed + 2)
 
 
-def eligible(candidates: Iterable[Candidate], model: str) -> list[Candidate]:
-    return [c for c in candidates if c.online and c.stake > 0 and model in c.models and c.free > 0]
+def eligible(candidates: Iterable[Candidate], model: str, max_price: int = 0) -> list[Candidate]:
+    """Miners that may take a job for `model` now; `max_price` 0 means no cap."""
+    return [c for c in candidates if c.online and c.stake > 0 and not c.jailed and model in c.models and c.free > 0
+            and (not max_price or c.price_per_second <= max_price)]
 
 
 def score(candidate: Candidate, max_stake: int) -> Fraction:
@@ -49,15 +55,16 @@ def score(candidate: Candidate, max_stake: int) -> Fraction:
                                                                                        candidate.capacity)
 
 
-def rank(candidates: Iterable[Candidate], model: str) -> list[Candidate]:
-    """Eligible miners for `model`, best first."""
-    pool = eligible(candidates, model)
+def rank(candidates: Iterable[Candidate], model: str, max_price: int = 0) -> list[Candidate]:
+    """Eligible miners for `model`, best first; at equal score the cheaper one."""
+    pool = eligible(candidates, model, max_price)
     if not pool:
         return []
     max_stake = max(c.stake for c in pool)
-    return sorted(pool, key=lambda c: (-score(c, max_stake), c.address))
+    return sorted(pool, key=lambda c: (-score(c, max_stake), c.price_per_second, c.address))
 
 
-def choose(candidates: Iterable[Candidate], model: str, exclude: set[str] = frozenset()) -> Candidate | None:
-    ranked = [c for c in rank(candidates, model) if c.address not in exclude]
+def choose(candidates: Iterable[Candidate], model: str, exclude: set[str] = frozenset(),
+           max_price: int = 0) -> Candidate | None:
+    ranked = [c for c in rank(candidates, model, max_price) if c.address not in exclude]
     return ranked[0] if ranked else None

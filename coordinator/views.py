@@ -33,12 +33,7 @@ def job_submitted(job: JobRecord) -> JobSubmitted:
 
 
 def receipt_public(receipt: dict[str, Any]) -> ReceiptPublic:
-    return ReceiptPublic(
-        receipt_id=receipt["id"], job_id=receipt["job_id"], client=receipt["client"], miner=receipt["miner"],
-        amount_paid=receipt["amount_paid"], refund=receipt["refund"], result_hash=receipt["result_hash"],
-        compute_time_ms=receipt["compute_time_ms"], price_per_second=receipt["price_per_second"],
-        block_height=receipt["block_height"], timestamp=ts(receipt["block_time_ns"] / 1e9),
-    )
+    return ReceiptPublic.from_chain(receipt)
 
 
 def miner_public(local: MinerRecord | None, chain: dict[str, Any] | None, online: bool) -> MinerPublic:

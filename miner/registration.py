@@ -51,6 +51,11 @@ class Offer:
     price_per_second: int
     endpoint: str
     stake: int
+    ms_per_token: int | None = None  # declared ceiling for every model; None: the chain's maximum applies
+
+    @property
+    def rates(self) -> dict[str, int]:
+        return {model: self.ms_per_token for model in self.models} if self.ms_per_token else {}
 
 
 def load_key(spec: str) -> PrivateKey:
@@ -110,7 +115,8 @@ async def _on_chain(chain: Chain, address: str) -> dict[str, Any] | None:
 
 def _matches(miner: dict[str, Any], offer: Offer) -> bool:
     return (set(miner["models"]) == set(offer.models) and int(miner["capacity"]) == offer.capacity
-            and int(miner["price_per_second"]) == offer.price_per_second and miner["endpoint"] == offer.endpoint)
+            and int(miner["price_per_second"]) == offer.price_per_second and miner["endpoint"] == offer.endpoint
+            and {k: int(v) for k, v in miner.get("ms_per_token", {}).items()} == offer.rates)
 
 
 async def ensure_registered(chain: Chain, key: PrivateKey, info: ChainInfo, offer: Offer,
@@ -131,7 +137,7 @@ async def ensure_registered(chain: Chain, key: PrivateKey, info: ChainInfo, offe
         raise StartupError(f"miner account {address} has {format_amount(int(account['balance']))} but staking needs "
                            f"{format_amount(needed)}: fund it first (transfer AITBC to {address})")
     fields = {"models": offer.models, "capacity": offer.capacity, "price_per_second": offer.price_per_second,
-              "endpoint": offer.endpoint}
+              "endpoint": offer.endpoint, "ms_per_token": offer.rates}
     if current is None:
         kind, fields = "register_miner", {**fields, "stake": offer.stake}
     else:

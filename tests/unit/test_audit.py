@@ -35,6 +35,6 @@ def test_each_rule_catches_its_break():
     snap = healthy(); snap.escrows["j1"] = 1; snap.accounts["a"]["balance"] -= 1
     assert list(broken(snap)) == ["no finished job holds escrow"]
     snap = healthy(); snap.receipts["r2"] = copy.deepcopy(RECEIPT)
-    assert list(broken(snap)) == ["every completed job has one receipt paying compute time x price"]
+    assert list(broken(snap)) == ["every completed job has one receipt paying billed time x price"]
     snap = healthy(); snap.receipts["r1"]["amount_paid"] = 300
-    assert list(broken(snap)) == ["every completed job has one receipt paying compute time x price"]
+    assert list(broken(snap)) == ["every completed job has one receipt paying billed time x price"]

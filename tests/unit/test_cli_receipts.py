@@ -46,7 +46,8 @@ def test_receipt_without_an_api_key_is_read_from_the_chain():
     result = invoke("receipt", ids["job"], rpc=node)
     assert result.exit_code == 0, result.output
     assert f"Receipt: {ids['receipt']}" in result.stdout and "Paid: 0.25 AITBC" in result.stdout
-    assert "Compute time: 12.5 seconds (billed: compute time x price)" in result.stdout
+    assert "Compute time: 12.5 seconds (claimed by the miner)" in result.stdout
+    assert "Billed time: 12.5 seconds" in result.stdout
 
 
 def test_receipt_falls_back_to_the_chain_when_the_coordinator_is_down():

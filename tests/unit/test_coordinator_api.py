@@ -97,7 +97,7 @@ def test_submit_stores_broadcasts_and_answers_201(api, rpc):
     response = api.post("/v1/jobs", json=job_body())
     assert response.status_code == 201, response.text
     data = response.json()
-    assert data["job_id"] == txlib.job_id_for(ALICE.address, 0) and data["status"] == "pending"
+    assert data["job_id"] == txlib.job_id_for(ALICE.address, 0, CHAIN_ID) and data["status"] == "pending"
     assert len(rpc.broadcasts) == 1 and data["tx_hash"] == txlib.tx_hash(rpc.broadcasts[0])
     job = api.get(f"/v1/jobs/{data['job_id']}").json()
     assert job["client"] == ALICE.address and job["max_reward"] == 1_000_000 and job["result"] is None
@@ -187,7 +187,7 @@ def test_checktx_rejection_maps_status_and_forgets_the_job(api, rpc):
     body = job_body()
     problem = assert_problem(api.post("/v1/jobs", json=body), 402, "INSUFFICIENT_FUNDS", "needs 1000000")
     assert problem["type"] == "urn:aitbc:problem:chain-insufficient-funds"
-    assert_problem(api.get(f"/v1/jobs/{txlib.job_id_for(ALICE.address, 0)}"), 404)
+    assert_problem(api.get(f"/v1/jobs/{txlib.job_id_for(ALICE.address, 0, CHAIN_ID)}"), 404)
     rpc.check_code, rpc.check_log = Code.NONCE_TOO_LOW, "nonce 0 is already used"
     assert_problem(api.post("/v1/jobs", json=body), 409, "NONCE_TOO_LOW")
 

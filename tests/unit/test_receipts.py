@@ -37,7 +37,7 @@ def test_tampering_is_caught():
     b = bundle(); b["result"] = "another answer"
     assert failed(verify_offline(b)) == ["result text hashes to the result hash"]
     b = bundle(); b["receipt"]["amount_paid"] += 1
-    assert failed(verify_offline(b)) == ["payment = compute time x price, capped at the escrow"]
+    assert failed(verify_offline(b)) == ["payment = billed time x price, capped at the escrow"]
     b = bundle(); b["receipt"]["result_hash"] = hashlib.sha256(b"x").hexdigest(); b["result"] = "x"
     assert failed(verify_offline(b)) == ["signed result hash equals the receipt's"]
     b = bundle(); b["miner_public_key"] = KEYS["miner2"].public_key.hex()
