@@ -42,13 +42,18 @@ class Signer:
 
     chain_id: str = CHAIN_ID
     nonces: dict[str, int] = field(default_factory=dict)
-    fee: int | None = 0  # None: what the default fee rule asks for
+    # 0 for the fee-free PARAMS of in-process tests; None pays what the default fee rule
+    # asks for (real nodes started with the chain's default parameters).
+    fee: int | None = 0
+    offered: dict[str, int] = field(default_factory=dict)  # fees of the txs built, per key name
 
     def tx(self, name: str, kind: str, **fields) -> bytes:
         k = KEYS[name]
         nonce = self.nonces.get(k.address, 0)
         self.nonces[k.address] = nonce + 1
-        return txlib.build(k, self.chain_id, nonce, kind, **{"fee": self.fee, **fields})
+        raw = txlib.build(k, self.chain_id, nonce, kind, **{"fee": self.fee, **fields})
+        self.offered[name] = self.offered.get(name, 0) + fee_of(raw)
+        return raw
 
     def tx_with_nonce_offset(self, name: str, offset: int, kind: str, **fields) -> bytes:
         """A tx whose nonce is `offset` away from the expected one; the counter is untouched."""
@@ -71,6 +76,11 @@ class Signer:
 
     def next_job_id(self, name: str) -> str:
         return txlib.job_id_for(KEYS[name].address, self.nonces.get(KEYS[name].address, 0), self.chain_id)
+
+
+def fee_of(raw: bytes) -> int:
+    """The fee a tx offers (what it burns if it succeeds)."""
+    return tx_pb2.TxBody.FromString(tx_pb2.Tx.FromString(raw).body).fee
 
 
 SUBMIT_OPTIONS = {"temperature_milli": 0, "seed": 42, "num_predict": 16}

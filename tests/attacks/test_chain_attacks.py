@@ -42,7 +42,7 @@ def rpc(node):
 @pytest.fixture(scope="module")
 def world(rpc):
     """A miner, an assigned job and a completed job to attack."""
-    signer = Signer()
+    signer = Signer(fee=None)
     ok = lambda raw: rpc.broadcast(raw, "commit")  # noqa: E731
     assert ok(signer.tx("miner1", "register_miner", **register_fields())).ok
     assert ok(signer.tx("miner2", "register_miner", **register_fields())).ok
@@ -161,7 +161,7 @@ def test_targeted_attacks_are_rejected_with_their_codes(rpc, world):
                                                              amount=999)).body,
             public_key=other_body.public_key, signature=other_body.signature).SerializeToString(),
          {Code.BAD_SIGNATURE}),
-        ("wrong chain id", Signer(chain_id="evil").tx_with_nonce_offset("alice", 0, "transfer",
+        ("wrong chain id", Signer(chain_id="evil", fee=None).tx_with_nonce_offset("alice", 0, "transfer",
                                                                        to=KEYS["bob"].address, amount=1),
          {Code.WRONG_CHAIN_ID}),
         ("nonce gap", s.tx_with_nonce_offset("alice", 7, "transfer", to=KEYS["bob"].address, amount=1),

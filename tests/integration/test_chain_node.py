@@ -30,11 +30,15 @@ def committed(rpc: ChainRPC, raw: bytes) -> int:
     return result.height
 
 
+FIXED_FEE = 1_000  # above what a transfer needs, so every one burns the same
+
+
 def test_transfers_and_search(rpc):
-    signer = Signer()
+    signer = Signer(fee=None)
     supply = rpc.query("/supply")
     height = committed(rpc, signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1_500_000))
-    assert balance(rpc, "alice") == BALANCE - 1_500_000 and balance(rpc, "bob") == BALANCE + 1_500_000
+    assert balance(rpc, "alice") == BALANCE - 1_500_000 - signer.offered["alice"]
+    assert balance(rpc, "bob") == BALANCE + 1_500_000
     found = rpc.tx_search(f"transfer.sender='{KEYS['alice'].address}'")
     assert found["total_count"] == "1" and int(found["txs"][0]["height"]) == height
     # one sender, several txs with consecutive nonces in flight at once
@@ -42,11 +46,12 @@ def test_transfers_and_search(rpc):
                for _ in range(5)]
     assert [r.code for r in results] == [0] * 5
     wait_for(lambda: rpc.query(f"/account/{KEYS['alice'].address}")["nonce"] == 6, what="5 txs committed")
-    assert rpc.query("/supply") == supply
+    after = rpc.query("/supply")
+    assert after["total"] == supply["total"] and after["fees"] == supply["fees"] + signer.offered["alice"]
 
 
 def test_job_lifecycle_with_receipt_and_payment(rpc):
-    signer = Signer()
+    signer = Signer(fee=None)
     supply = rpc.query("/supply")["total"]
     committed(rpc, signer.tx("miner1", "register_miner", **register_fields()))
     job_id = signer.next_job_id("alice")
@@ -58,8 +63,8 @@ def test_job_lifecycle_with_receipt_and_payment(rpc):
     receipt = rpc.query(f"/receipt/{job_id}")
     assert (receipt["amount_paid"], receipt["refund"], receipt["block_height"]) == (250_000, 750_000, height)
     assert receipt == rpc.query(f"/receipt/{receipt['id']}")
-    assert balance(rpc, "alice") == BALANCE - 250_000
-    assert balance(rpc, "miner1") == BALANCE - 100_000_000 + 250_000
+    assert balance(rpc, "alice") == BALANCE - 250_000 - signer.offered["alice"]
+    assert balance(rpc, "miner1") == BALANCE - 100_000_000 + 250_000 - signer.offered["miner1"]
     found = rpc.tx_search(f"job.id='{job_id}'")
     assert found["total_count"] == "3"  # submit, assign, receipt
     assert rpc.tx_search(f"receipt.id='{receipt['id']}'")["total_count"] == "1"
@@ -67,13 +72,13 @@ def test_job_lifecycle_with_receipt_and_payment(rpc):
 
 
 def test_unassigned_job_expires_with_refund(rpc):
-    signer = Signer()
+    signer = Signer(fee=None)
     job_id = signer.next_job_id("bob")
     committed(rpc, signer.tx("bob", "submit_job", **submit_fields()))
-    assert balance(rpc, "bob") == BALANCE - 1_000_000
+    assert balance(rpc, "bob") == BALANCE - 1_000_000 - signer.offered["bob"]
     job = wait_for(lambda: (j := rpc.query(f"/job/{job_id}"))["status"] == "expired" and j, timeout=20,
                    what="expiry")
-    assert job["refund"] == 1_000_000 and balance(rpc, "bob") == BALANCE
+    assert job["refund"] == 1_000_000 and balance(rpc, "bob") == BALANCE - signer.offered["bob"]
     results = rpc.block_results(job["finished_height"])
     expired = [e for e in results["finalize_block_events"] if e["type"] == "job"]
     assert any({"key": "status", "value": "expired", "index": True} in e["attributes"] for e in expired)
@@ -86,7 +91,7 @@ def tampered(raw: bytes) -> bytes:
 
 
 def test_bad_input_is_rejected_with_its_code_and_no_state_change(rpc):
-    signer = Signer()
+    signer = Signer(fee=None)
     ok = signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1)
     committed(rpc, ok)
     before = [rpc.query(p) for p in ("/supply", f"/account/{KEYS['alice'].address}", f"/account/{KEYS['bob'].address}")]
@@ -96,7 +101,7 @@ def test_bad_input_is_rejected_with_its_code_and_no_state_change(rpc):
         "truncated": (ok[:-7], {Code.TX_DECODE, Code.INVALID_FIELD, Code.BAD_SIGNATURE}),
         "bad signature": (tampered(signer.tx_with_nonce_offset("alice", 0, "transfer", to=KEYS["bob"].address,
                                                                amount=1)), {Code.BAD_SIGNATURE}),
-        "wrong chain": (Signer(chain_id="other").tx_with_nonce_offset("alice", 1, "transfer",
+        "wrong chain": (Signer(chain_id="other", fee=None).tx_with_nonce_offset("alice", 1, "transfer",
                                                                       to=KEYS["bob"].address, amount=1),
                         {Code.WRONG_CHAIN_ID}),
         "stale nonce": (txlib.build(KEYS["alice"], CHAIN_ID, 0, "transfer", memo="again", to=KEYS["bob"].address,
@@ -123,7 +128,7 @@ def test_bad_input_is_rejected_with_its_code_and_no_state_change(rpc):
 def test_app_killed_while_blocks_are_made_recovers_without_loss(tmp_path):
     node = start_chain(tmp_path / "node")
     rpc = ChainRPC(node.rpc)
-    signer = Signer()
+    signer = Signer(fee=FIXED_FEE)
     try:
         for _ in range(3):
             committed(rpc, signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1))
@@ -145,7 +150,8 @@ def test_app_killed_while_blocks_are_made_recovers_without_loss(tmp_path):
             committed(rpc, signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1))
         account = rpc.query(f"/account/{KEYS['alice'].address}")
         assert account["nonce"] == nonce + 3
-        assert account["balance"] == BALANCE - account["nonce"]  # each committed tx moved exactly 1 uaitbc
+        # each committed tx moved exactly 1 uaitbc and burned its fixed fee
+        assert account["balance"] == BALANCE - account["nonce"] * (1 + FIXED_FEE)
         # the app's own record agrees with the node's block store
         info = rpc.call("abci_info")["response"]
         status = rpc.status()["sync_info"]
@@ -162,7 +168,7 @@ def test_audit_is_clean_after_a_lifecycle(rpc, chain_node):
     from aitbc.audit import audit
     from cli.main import cli
 
-    signer = Signer()
+    signer = Signer(fee=None)
     committed(rpc, signer.tx("miner1", "register_miner", **register_fields()))
     job_id = signer.next_job_id("alice")
     committed(rpc, signer.tx("alice", "submit_job", **submit_fields()))

@@ -65,7 +65,7 @@ def browser(tmp_path):
 
 def run_job(rpc) -> tuple[str, int]:  # noqa: F811
     """register miner, submit, assign, receipt; returns the job id and the receipt's height."""
-    signer = Signer()
+    signer = Signer(fee=None)
     job_id = signer.next_job_id("alice")
     steps = [("miner1", "register_miner", register_fields()), ("alice", "submit_job", submit_fields()),
              ("coordinator", "assign_job", {"job_id": job_id, "miner": KEYS["miner1"].address}),

@@ -50,7 +50,7 @@ def test_job_lifecycle_over_four_connections(server):
         chain_id=CHAIN_ID, app_state_bytes=json.dumps(genesis().to_json()).encode(), time=Timestamp(seconds=1000)))
     assert len(init.init_chain.app_hash) == 32
 
-    signer = Signer()
+    signer = Signer(fee=None)
     txs = [signer.tx("miner1", "register_miner", **register_fields())]
     job_id = signer.next_job_id("alice")
     txs.append(signer.tx("alice", "submit_job", **submit_fields()))

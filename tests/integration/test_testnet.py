@@ -91,7 +91,7 @@ def test_status_four_validators_peered_and_agreeing(net):
 
 
 def test_txs_sent_to_different_nodes_give_one_state(net):
-    rpcs, signer = [net.rpc(i) for i in range(VALIDATORS)], Signer()
+    rpcs, signer = [net.rpc(i) for i in range(VALIDATORS)], Signer(fee=None)
     committed(rpcs[1], signer.tx("miner1", "register_miner", **register_fields()))
     job_id = signer.next_job_id("alice")
     committed(rpcs[2], signer.tx("alice", "submit_job", **submit_fields()))
@@ -108,7 +108,7 @@ def test_txs_sent_to_different_nodes_give_one_state(net):
 
 
 def test_stopped_validator_chain_goes_on_then_catches_up(net):
-    signer = Signer()
+    signer = Signer(fee=None)
     signer.nonces[KEYS["bob"].address] = net.rpc(0).query(f"/nonce/{KEYS['bob'].address}")["nonce"]
     net.cli("stop-node", "3")
     assert net.net.running(3) == {"app": False, "cometbft": False}
