@@ -105,8 +105,10 @@ def test_completion_by_another_miner_is_refused_by_coordinator_and_chain(chain, 
         job_id = client.submit_job(chain.sign_job("alice")).job_id
         assert hand_miner.next_assignment()["job_id"] == job_id
         response = intruder.complete(job_id, "stolen result")
-        assert response.status_code == 403
-        assert f"assigned to {hand_miner.address}, not to {intruder.address}" in response.json()["detail"]
+        # Answered as for an unknown job: another miner learns nothing about it, not even that it exists.
+        assert response.status_code == 404
+        assert "not found among the jobs assigned to you" in response.json()["detail"]
+        assert hand_miner.address not in response.text
         # The chain says the same if the intruder's proof reaches it as a record_receipt tx.
         wait_for(lambda: (chain.job(job_id) or {}).get("status") == "assigned", 10, "assigned on chain")
         body = intruder.completion(job_id, "stolen result")
