@@ -89,6 +89,8 @@ def job_text(job: JobPublic) -> str:
         lines.append(f"Completed in: {format_seconds((job.completed_at - job.submitted_at).total_seconds())}")
     if job.amount_paid is not None and job.status == "completed":
         lines.append(f"Cost: {units.format_amount(job.amount_paid)}")
+    if job.fee:
+        lines.append(f"Fee: {units.format_amount(job.fee)} (burned by the submit transaction)")
     if job.error and not cancelled:
         lines.append(f"Error: {clean(job.error)}")
     if job.status in ("failed", "expired", "cancelled") and job.refund:

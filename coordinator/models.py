@@ -70,6 +70,7 @@ class JobPublic(BaseModel):
     completed_at: datetime | None = None
     block_height: int | None = None          # of the receipt
     tx_hash: str
+    fee: int = 0                             # burned by the client's submit_job tx (not part of the cost)
 
 
 class JobList(BaseModel):

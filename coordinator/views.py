@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from aitbc import tx as txlib
 from coordinator.models import JobPublic, JobSubmitted, MinerPublic, ReceiptPublic
 from coordinator.store import JobRecord, MinerRecord
 
@@ -25,6 +26,7 @@ def job_public(job: JobRecord) -> JobPublic:
         compute_time=metrics.get("compute_time"), tokens_generated=metrics.get("tokens_generated"),
         error=job.error, submitted_at=ts(job.submitted_at), started_at=ts(job.started_at),
         completed_at=ts(job.completed_at), block_height=job.block_height, tx_hash=job.tx_hash,
+        fee=txlib.decode(job.signed_tx).fee if job.signed_tx else 0,
     )
 
 

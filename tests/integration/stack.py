@@ -29,6 +29,7 @@ from aitbc.rpc import BroadcastResult, ChainRPC, QueryFailed
 from aitbc.endpoints import authority
 from aitbc.signed_http import ReplayCache, SignatureRejected, push_target, sign_request, verify_request
 from aitbc_pb import tx_pb2
+from coordinator.validation import temperature_milli
 from coordinator.client import CoordinatorClient, sign_job
 from coordinator.models import JobCreate, JobOptions
 from tests.factories import CHAIN_ID, KEYS
@@ -178,6 +179,7 @@ class HandMiner:
         self.key: PrivateKey = KEYS[name]
         self.coordinator_address = coordinator_address
         self.assignments: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.received: dict[str, dict[str, Any]] = {}  # job id -> its assignment, to attest what was run
         self.accept = True
         self._server: ThreadingHTTPServer | None = None
         self._beating = threading.Event()
@@ -211,6 +213,7 @@ class HandMiner:
                 if signer.address != miner.coordinator_address:
                     return self._answer(403, {"detail": "not the coordinator"})
                 assignment = json.loads(body)
+                miner.received[assignment["job_id"]] = assignment
                 miner.assignments.put(assignment)
                 self._answer(202, {"job_id": assignment["job_id"], "accepted": miner.accept, "active_jobs": 1})
 
@@ -318,9 +321,15 @@ class HandMiner:
         """A JobComplete body with a ComputeProof signed by `signer` (default: this miner)."""
         signer = signer or self.key
         result_hash = hashlib.sha256(result.encode()).digest()
-        proof = tx_pb2.ComputeProof(chain_id=CHAIN_ID, job_id=job_id, miner=signer.address, model=MODEL,
-                                    result_hash=result_hash, compute_time_ms=compute_time_ms,
-                                    tokens_generated=42, prompt_tokens=5)
+        # Attest what the assignment asked for (a job never received attests a stand-in).
+        job = self.received.get(job_id, {}).get("job_data", {})
+        options = job.get("options", {"temperature": 0, "seed": 1, "num_predict": 128})
+        proof = tx_pb2.ComputeProof(
+            chain_id=CHAIN_ID, job_id=job_id, miner=signer.address, model=MODEL, result_hash=result_hash,
+            compute_time_ms=compute_time_ms, tokens_generated=42, prompt_tokens=5, model_digest="sha256:hand-miner",
+            prompt_hash=hashlib.sha256(job.get("prompt", "").encode()).digest(),
+            options=tx_pb2.JobOptions(temperature_milli=temperature_milli(options["temperature"]),
+                                      seed=options["seed"], num_predict=options["num_predict"]))
         data, signature = txlib.sign_proof(signer, proof)
         return {"job_id": job_id, "result": result,
                 "metrics": {"compute_time": compute_time_ms / 1000, "tokens_generated": 42, "prompt_tokens": 5},

@@ -56,7 +56,7 @@ def test_happy_path_pays_the_miner_and_refunds_the_rest(chain, coordinator, hand
     assert job.receipt_id == txlib.receipt_id_for(submitted.job_id) and job.amount_paid == 250_000
     receipt = client.receipt(job.receipt_id)
     assert receipt.amount_paid == 250_000 and receipt.refund == 750_000 and receipt.miner == hand_miner.address
-    assert chain.balance("alice") == before - 250_000
+    assert chain.balance("alice") == before - 250_000 - job.fee
     assert "aitbc_jobs_completed_total 1.0" in httpx.get(f"{coordinator.url}/metrics").text
     assert coordinator.log_events("job_completed")[0]["job_id"] == submitted.job_id
 
@@ -135,7 +135,7 @@ def test_miner_failure_refunds_the_client(chain, coordinator, hand_miner):
     job = final(client, job_id)
     assert job.status == "failed" and "model 'aitbc-tiny' not found" in job.error and job.result is None
     assert settled(chain, job_id)["status"] == "failed"
-    assert chain.balance("alice") == before
+    assert chain.balance("alice") == before - job.fee  # refunded in full; the submit tx's fee stays burned
 
 
 def test_client_cancels_a_pending_job(chain, coordinator, hand_miner):
@@ -146,10 +146,12 @@ def test_client_cancels_a_pending_job(chain, coordinator, hand_miner):
     with pytest.raises(ApiError) as err:  # only the job's client may sign the cancel
         client.cancel_job(job_id, sign_cancel(KEYS["bob"], CHAIN_ID, chain.next_nonce("bob"), job_id))
     assert err.value.status == 403
-    cancelled = client.cancel_job(job_id, sign_cancel(KEYS["alice"], CHAIN_ID, chain.next_nonce("alice"), job_id))
+    cancel = sign_cancel(KEYS["alice"], CHAIN_ID, chain.next_nonce("alice"), job_id)
+    cancelled = client.cancel_job(job_id, cancel)
     assert cancelled.status == "cancelled"
     assert settled(chain, job_id)["status"] == "cancelled"
-    assert chain.balance("alice") == before
+    fees = cancelled.fee + txlib.decode(base64.b64decode(cancel)).fee
+    assert chain.balance("alice") == before - fees  # the escrow back in full; both txs' fees burned
 
 
 def test_no_miner_fails_after_the_queue_timeout_with_full_refund(chain, coordinator_factory, hand_miner):
@@ -161,7 +163,7 @@ def test_no_miner_fails_after_the_queue_timeout_with_full_refund(chain, coordina
     job = final(client, job_id, timeout=20)
     assert job.status == "failed" and "no miner available" in job.error and job.refund == 1_000_000
     assert settled(chain, job_id)["status"] == "failed"  # by the coordinator, well before the chain's 30 s
-    assert chain.balance("alice") == before
+    assert chain.balance("alice") == before - job.fee
 
 
 def test_offline_miner_jobs_are_failed_and_refunded(chain, coordinator_factory, hand_miner):
@@ -178,7 +180,7 @@ def test_offline_miner_jobs_are_failed_and_refunded(chain, coordinator_factory, 
     job = final(client, job_id, timeout=20)
     assert job.status == "failed" and "went offline" in job.error
     assert settled(chain, job_id)["status"] == "failed"
-    assert chain.balance("alice") == before
+    assert chain.balance("alice") == before - job.fee
 
 
 def test_push_failure_fails_the_job(chain, coordinator, hand_miner):

@@ -43,13 +43,15 @@ def test_prompt_to_paid_receipt(tmp_path, chain, coordinator, ollama_server, tin
         assert result.exit_code == 0, result.stdout + result.stderr + miner.log_path.read_text()[-3000:]
         lines = result.stdout.splitlines()
         assert lines[1] == "Status: completed" and lines[2].startswith("Result: "), result.stdout
-        assert re.fullmatch(r"Receipt: rcpt_[0-9a-f]{16}", lines[-3]), result.stdout
-        assert re.fullmatch(r"Completed in: \d+(\.\d)? seconds?", lines[-2]) and lines[-1].startswith("Cost: ")
+        assert re.fullmatch(r"Receipt: rcpt_[0-9a-f]{16}", lines[-4]), result.stdout
+        assert re.fullmatch(r"Completed in: \d+(\.\d)? seconds?", lines[-3]) and lines[-2].startswith("Cost: ")
         job_id = lines[0].split(": ")[1]
         receipt = coordinator.client().receipt(job_id)
-        assert lines[-1] == f"Cost: {units.format_amount(receipt.amount_paid)}"
+        fee = coordinator.client().get_job(job_id).fee
+        assert lines[-2] == f"Cost: {units.format_amount(receipt.amount_paid)}"
+        assert fee > 0 and lines[-1] == f"Fee: {units.format_amount(fee)} (burned by the submit transaction)"
         assert receipt.miner == KEYS["miner1"].address and receipt.compute_time_ms > 0
-        wait_for(lambda: chain.balance("alice") == before - receipt.amount_paid, 10, "payment settled")
+        wait_for(lambda: chain.balance("alice") == before - receipt.amount_paid - fee, 10, "payment settled")
     finally:
         miner.stop()
 
@@ -78,10 +80,12 @@ def test_supply_and_audit_hold_across_a_real_job(tmp_path, chain, coordinator, o
         receipt = chain.rpc.query(f"/receipt/{job.job_id}")
         assert (receipt["id"], receipt["amount_paid"], receipt["result_hash"]) == \
             (job.receipt_id, job.amount_paid, job.result_hash)
-        # paid compute time x price, the rest refunded, nothing created or lost
-        assert receipt["amount_paid"] == receipt["compute_time_ms"] * receipt["price_per_second"] // 1000
+        # paid billed time x price, the rest refunded, the submit tx's fee burned, nothing created or lost
+        assert receipt["billed_ms"] == min(receipt["compute_time_ms"], receipt["ms_per_token"]
+                                           * (receipt["prompt_tokens"] + receipt["tokens_generated"]))
+        assert receipt["amount_paid"] == receipt["billed_ms"] * receipt["price_per_second"] // 1000
         wait_for(lambda: chain.balance("miner1") == before["miner1"] + receipt["amount_paid"], 10, "miner paid")
-        assert chain.balance("alice") == before["alice"] - receipt["amount_paid"]
+        assert chain.balance("alice") == before["alice"] - receipt["amount_paid"] - client.get_job(job.job_id).fee
         assert chain.rpc.query("/supply")["total"] == supply and audit(chain.rpc).ok
     finally:
         miner.stop()
@@ -104,7 +108,8 @@ def test_ollama_down_fails_the_job_and_pays_nothing(tmp_path, chain, coordinator
         job = _final(client, client.submit_job(chain.sign_job("alice")).job_id)
         assert job.status == "failed" and "ollama" in (job.error or "").lower(), job
         wait_for(lambda: (chain.job(job.job_id) or {}).get("status") == "failed", 10, "failed on chain")
-        assert {n: chain.balance(n) for n in ("alice", "miner1")} == before  # refunded in full, nobody paid
+        # refunded in full (the submit tx's fee stays burned), nobody paid
+        assert {n: chain.balance(n) for n in ("alice", "miner1")} == {**before, "alice": before["alice"] - job.fee}
     finally:
         if miner:
             miner.stop()
@@ -119,6 +124,7 @@ def test_miner_killed_mid_job_is_refunded(tmp_path, chain, coordinator_factory, 
     miner = _real_miner_online(tmp_path, chain, coordinator, ollama_server.url)
     try:
         before = chain.balance("alice")
+        stake = chain.rpc.query(f"/miner/{KEYS['miner1'].address}")["stake"]
         client = coordinator.client()
         long_job = chain.sign_job("alice", options=JobOptions(temperature=0.7, seed=1, num_predict=4096))
         job_id = client.submit_job(long_job).job_id
@@ -127,6 +133,11 @@ def test_miner_killed_mid_job_is_refunded(tmp_path, chain, coordinator_factory, 
         job = _final(client, job_id, timeout=60)
         assert job.status in ("failed", "expired") and job.amount_paid in (None, 0), job
         wait_for(lambda: (chain.job(job_id) or {}).get("status") in ("failed", "expired"), 15, "closed on chain")
-        assert chain.balance("alice") == before
+        # refunded in full, less the submit tx's fee; an expiry also hands the client part of the miner's slash
+        params, compensation = chain.rpc.query("/params"), 0
+        if chain.job(job_id)["status"] == "expired":
+            slashed = stake * int(params["expiry_slash_bps"]) // 10_000
+            compensation = slashed * int(params["slash_to_client_bps"]) // 10_000
+        assert chain.balance("alice") == before - job.fee + compensation
     finally:
         miner.stop()
