@@ -138,13 +138,7 @@ class JobRunner:
             self.outbox.kick(job_id)
             log.info("assignment repeated", extra={"job_id": job_id, "status": known.status if known else "reported"})
             return AssignAccepted(job_id=job_id, accepted=True, active_jobs=self.active_jobs)
-        try:
-            self._check(assignment)
-        except AssignmentRejected as exc:
-            self.metrics.assignments_rejected.labels(exc.reason).inc()
-            log.warning("assignment rejected", extra={"job_id": job_id, "model": data.model, "reason": exc.reason,
-                                                      "detail": exc.detail})
-            raise
+        self.precheck(assignment)
         record = JobRecord(job_id, data.model)
         self._jobs[job_id] = record
         self._forget_old()
@@ -154,6 +148,16 @@ class JobRunner:
         log.info("assignment accepted", extra={"job_id": job_id, "model": data.model, "reward": assignment.reward,
                                                 "active_jobs": self.active_jobs, "capacity": self.capacity})
         return AssignAccepted(job_id=job_id, accepted=True, active_jobs=self.active_jobs)
+
+    def precheck(self, assignment: JobAssignment) -> None:
+        """The refusals that need no chain: chain id, job type, model, capacity. Raises AssignmentRejected."""
+        try:
+            self._check(assignment)
+        except AssignmentRejected as exc:
+            self.metrics.assignments_rejected.labels(exc.reason).inc()
+            log.warning("assignment rejected", extra={"job_id": assignment.job_id, "model": assignment.job_data.model,
+                                                      "reason": exc.reason, "detail": exc.detail})
+            raise
 
     def _check(self, a: JobAssignment) -> None:
         if a.chain_id != self.chain_id:

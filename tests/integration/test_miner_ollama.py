@@ -126,11 +126,12 @@ def miner(ollama_server: OllamaServer, tiny_model: ModelInfo, tiny_model_path: P
     run_sync(ollama_server.url, lambda c: c.ensure_model(GONE, tiny_model_path))
     root = tmp_path_factory.mktemp("miner")
     port = procs.free_port()
-    cmd = [sys.executable, "-m", "miner", "start", "--key", KEYS["miner1"].seed.hex(), "--node", node.rpc,
+    cmd = [sys.executable, "-m", "miner", "start", "--node", node.rpc,
            "--coordinator-url", coordinator.url, "--port", str(port), "--ollama-url", ollama_server.url,
            "--model", "aitbc-tiny", "--model", GONE, "--capacity", "1", "--num-thread", "1",
            "--heartbeat-interval", "0.5", "--data-dir", str(root / "data")]
-    proc = procs.spawn(cmd, root / "miner.out", env={"AITBC_HOME": str(root)})
+    proc = procs.spawn(cmd, root / "miner.out", env={"AITBC_HOME": str(root),
+                                                     "AITBC_MINER_KEY": KEYS["miner1"].seed.hex()})
     endpoint = f"http://127.0.0.1:{port}"
     try:
         procs.wait_until(lambda: httpx.get(endpoint + "/health", timeout=1).status_code == 200, 60,
@@ -139,6 +140,34 @@ def miner(ollama_server: OllamaServer, tiny_model: ModelInfo, tiny_model_path: P
     finally:
         procs.stop(proc, timeout=15)
     assert proc.returncode is not None and not group_alive(proc.pid)
+
+
+def on_chain(node: Node, model: str = "aitbc-tiny", prompt: str = "why is the sky blue",
+             options: JobOptions = OPTIONS) -> str:
+    """A job submitted by alice and assigned to miner1 on chain (a miner runs only those)."""
+    rpc = ChainRPC(node.rpc)
+    alice, boss = KEYS["alice"], KEYS["coordinator"]
+    nonce = rpc.query(f"/nonce/{alice.address}")["nonce"]
+    submit = txlib.build(alice, CHAIN_ID, nonce, "submit_job", job_type="inference", model=model,
+                         prompt_hash=hashlib.sha256(prompt.encode()).digest(), max_reward=1_000_000,
+                         options={"temperature_milli": round(options.temperature * 1000), "seed": options.seed,
+                                  "num_predict": options.num_predict})
+    assert rpc.broadcast(submit, "commit").ok
+    job_id = txlib.job_id_for(alice.address, nonce, CHAIN_ID)
+    boss_nonce = rpc.query(f"/nonce/{boss.address}")["nonce"]
+    result = rpc.broadcast(txlib.build(boss, CHAIN_ID, boss_nonce, "assign_job", job_id=job_id,
+                                       miner=KEYS["miner1"].address), "commit")
+    assert result.ok, result.log
+    return job_id
+
+
+def close_on_chain(node: Node, job_id: str) -> None:
+    """fail_job by the coordinator key: frees the miner's capacity on chain."""
+    rpc = ChainRPC(node.rpc)
+    boss = KEYS["coordinator"]
+    raw = txlib.build(boss, CHAIN_ID, rpc.query(f"/nonce/{boss.address}")["nonce"], "fail_job", job_id=job_id,
+                      reason="test_done: freed for the next test")
+    assert rpc.broadcast(raw, "commit").ok
 
 
 def assign(endpoint: str, job_id: str, model: str = "aitbc-tiny", key: str = "coordinator",
@@ -230,40 +259,57 @@ def test_assignment_from_another_key_or_unsigned_is_refused(miner, coordinator) 
     assert not coordinator.bodies("/v1/jobs/job_stranger/status")
 
 
-def test_model_missing_on_ollama_is_reported_failed(miner, ollama_server: OllamaServer, coordinator) -> None:
+def test_job_the_chain_did_not_assign_to_it_is_refused(miner, node: Node, coordinator) -> None:
+    with pytest.raises(MinerRejected) as refused:
+        assign(miner["endpoint"], "job_" + "ab" * 16)  # signed by the coordinator, unknown to the chain
+    assert refused.value.status == 409 and "not assigned to this miner" in refused.value.detail
+    assert not coordinator.bodies("/v1/jobs/job_" + "ab" * 16 + "/status")
+
+
+def test_model_missing_on_ollama_is_reported_failed(miner, ollama_server: OllamaServer, node: Node,
+                                                    coordinator) -> None:
     assert httpx.request("DELETE", ollama_server.url + "/api/delete", json={"model": GONE}).status_code == 200
-    assert assign(miner["endpoint"], "job_gone", model=GONE).accepted
-    statuses = coordinator.wait("/v1/jobs/job_gone/status", count=2)
+    job_gone = on_chain(node, model=GONE)
+    assert assign(miner["endpoint"], job_gone, model=GONE).accepted
+    statuses = coordinator.wait(f"/v1/jobs/{job_gone}/status", count=2)
     assert [s["status"] for s in statuses] == ["running", "failed"]
     assert f"model '{GONE}' not found" in statuses[1]["error"]
-    assert not coordinator.bodies("/v1/jobs/job_gone/complete")
+    assert not coordinator.bodies(f"/v1/jobs/{job_gone}/complete")
+    close_on_chain(node, job_gone)
 
 
-def test_capacity_is_respected(miner, coordinator) -> None:
+def test_capacity_is_respected(miner, node: Node, coordinator) -> None:
     long = JobOptions(temperature=0.8, seed=1, num_predict=3000)  # about a second or two on the tiny model
-    assert assign(miner["endpoint"], "job_long", options=long).accepted
+    job_long = on_chain(node, options=long)
+    assert assign(miner["endpoint"], job_long, options=long).accepted
     with pytest.raises(MinerRejected) as busy:
-        assign(miner["endpoint"], "job_extra")
+        assign(miner["endpoint"], "job_extra")  # refused for capacity before any chain lookup
     assert busy.value.status == 429 and "capacity" in busy.value.detail
-    assert assign(miner["endpoint"], "job_long", options=long).accepted  # a repeat is not a second job
-    coordinator.wait("/v1/jobs/job_long/complete", timeout=60)
-    assert assign(miner["endpoint"], "job_extra").accepted
-    coordinator.wait("/v1/jobs/job_extra/complete")
+    assert assign(miner["endpoint"], job_long, options=long).accepted  # a repeat is not a second job
+    coordinator.wait(f"/v1/jobs/{job_long}/complete", timeout=60)
+    close_on_chain(node, job_long)
+    job_extra = on_chain(node)
+    assert assign(miner["endpoint"], job_extra).accepted
+    coordinator.wait(f"/v1/jobs/{job_extra}/complete")
+    close_on_chain(node, job_extra)
 
 
-def test_completion_is_retried_until_the_coordinator_takes_it(miner, coordinator) -> None:
-    coordinator.plan["/v1/jobs/job_retry/complete"] = [503, 503]
-    assert assign(miner["endpoint"], "job_retry").accepted
-    bodies = coordinator.wait("/v1/jobs/job_retry/complete", count=3, timeout=20)
+def test_completion_is_retried_until_the_coordinator_takes_it(miner, node: Node, coordinator) -> None:
+    job_retry = on_chain(node)
+    coordinator.plan[f"/v1/jobs/{job_retry}/complete"] = [503, 503]
+    assert assign(miner["endpoint"], job_retry).accepted
+    bodies = coordinator.wait(f"/v1/jobs/{job_retry}/complete", count=3, timeout=20)
     assert bodies[0] == bodies[2]  # the same signed result, resent
     procs.wait_until(lambda: httpx.get(miner["endpoint"] + "/health").json()["pending_reports"] == 0, 10,
                      "outbox empty")
+    close_on_chain(node, job_retry)
 
 
-def test_ollama_stopped_is_reported_failed(miner, ollama_server: OllamaServer, coordinator) -> None:
+def test_ollama_stopped_is_reported_failed(miner, ollama_server: OllamaServer, node: Node, coordinator) -> None:
     ollama_server.stop()
-    assert assign(miner["endpoint"], "job_down").accepted
-    statuses = coordinator.wait("/v1/jobs/job_down/status", count=2)
+    job_down = on_chain(node)
+    assert assign(miner["endpoint"], job_down).accepted
+    statuses = coordinator.wait(f"/v1/jobs/{job_down}/status", count=2)
     assert [s["status"] for s in statuses] == ["running", "failed"]
     assert "Ollama unavailable" in statuses[1]["error"]
     health = httpx.get(miner["endpoint"] + "/health").json()
