@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
+from aitbc import tx as txlib
 from aitbc.codes import Code
 from coordinator import lifecycle
 from coordinator.core import Coordinator
@@ -50,6 +51,8 @@ async def track(coord: Coordinator) -> None:
             log.warning("tx failed in block", extra={"event": "tx_failed", "tx_hash": tx.hash, "kind": tx.kind,
                                                      "job_id": tx.job_id, "code": outcome.code, "log": outcome.log})
             _after_failed(coord, tx)
+            if outcome.code in (Code.NONCE_TOO_LOW, Code.NONCE_TOO_HIGH):
+                await _resend_check(coord, tx)
 
 
 async def broadcast_stored(coord: Coordinator, tx: TxRecord) -> None:
@@ -107,3 +110,19 @@ async def _after_lost(coord: Coordinator, tx: TxRecord) -> None:
         coord.store.update_tx(tx.hash, status="stored")
         return
     _after_failed(coord, tx)
+    await _resend_check(coord, tx)
+
+
+async def _resend_check(coord: Coordinator, tx: TxRecord) -> None:
+    """A checker's re-run is reported to us once: when our record_check lost its place (a nonce gap
+    left by an earlier tx of ours that failed, or a lost tx), send the same signed proof again."""
+    if tx.kind != "record_check" or tx.job_id is None or coord.sender is None:
+        return
+    chain_job = await coord.chain.job(tx.job_id)
+    msg = txlib.decode(tx.raw).msg
+    checker = txlib.decode_proof(msg.proof).miner
+    if chain_job is None or chain_job["status"] != "verifying" or chain_job["checker"] != checker:
+        return
+    result = await coord.sender.send("record_check", tx.job_id, proof=msg.proof, miner_signature=msg.miner_signature)
+    log.info("re-run re-sent", extra={"event": "check_resent", "job_id": tx.job_id, "checker": checker,
+                                      "code": result.code_name})

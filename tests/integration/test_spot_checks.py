@@ -67,7 +67,8 @@ def final(client, job_id: str, timeout: float = 120):
 def test_tampering_miner_is_detected_and_slashed(tmp_path, checked_chain, ollama_server, tiny_model):
     chain = checked_chain
     coordinator = CoordinatorProcess(tmp_path / "coordinator", chain).start()
-    # The cheat stakes most, so it is picked first; the two honest miners become its checkers.
+    # The cheat stakes most, so the coordinator picks it first; the chain draws the two honest miners as its
+    # checkers (the only others serving the model).
     miners = start_miners(tmp_path, chain, coordinator, ollama_server.url, [
         ("miner1", ("--stake", "300aitbc", "--fault-tamper-share", "1")),
         ("miner2", ()), ("bob", ())])
@@ -86,9 +87,9 @@ def test_tampering_miner_is_detected_and_slashed(tmp_path, checked_chain, ollama
         assert cheat["stake"] == stake_before - slashed and cheat["slashed"] == 1
         receipt = chain.rpc.query(f"/receipt/{job.job_id}")
         assert receipt["amount_paid"] == 0 and receipt["slashed"] == slashed
-        # the client paid the two honest re-runs, got the slash share, paid the cheat nothing
+        # the client paid the two honest re-runs and its submit fee, got the slash share, paid the cheat nothing
         to_client = slashed * params["slash_to_client_bps"] // 10_000
-        assert chain.balance("alice") == alice_before - on_chain["check_paid"] + to_client
+        assert chain.balance("alice") == alice_before - on_chain["check_paid"] - job.fee + to_client
         assert chain.rpc.query("/supply")["burned"] == slashed - to_client
         assert audit(chain.rpc).ok
     finally:
