@@ -1,8 +1,10 @@
 """Property-based sequences of valid and invalid txs through the pure transition.
 
-After every block: supply conserved (balances + escrow + stake = genesis
-supply), no negative balance, escrow exactly while its job is open, a job
-pays at most once, nonces only grow.
+Fees, slashing, unbonding (with a short period), expiries, jail and
+chain-drawn checks all mixed. After every block: supply conserved (balances +
+escrow + bonded and unbonding stake + burned stake + burned fees = genesis
+supply), no negative balance, escrow exactly while its job is open, a job pays
+at most once, nonces only grow.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from dataclasses import replace
 
 from tests.factories import KEYS, NAMES, PARAMS, Chain, Signer, receipt_fields, register_fields, submit_fields
 
-# Half the receipts checked, short windows: the check paths get exercised too.
-CHECKED = replace(PARAMS, check_share_bps=5_000, check_window_blocks=3)
+# Half the receipts checked, short windows, the default fee rule, short unbonding and
+# jail: every path that moves money or stake gets exercised.
+CHECKED = replace(PARAMS, check_share_bps=5_000, check_window_blocks=3, min_fee=100, fee_per_byte=1,
+                  unbonding_period_s=60, jail_strikes=2, jail_duration_s=30)
 
 USERS = list(NAMES)
 MINERS = ["miner1", "miner2", "bob"]
@@ -70,15 +74,15 @@ def make_tx(chain: Chain, signer: Signer, jobs: list[str], act) -> bytes:
         return [lambda: signer.tx("coordinator", "assign_job", job_id=job_id, miner=KEYS[act[1]].address),
                 lambda: signer.tx("coordinator", "record_receipt",
                                   **receipt_fields(job_id, miner=act[1], compute_time_ms=act[2], result=act[3])),
-                lambda: signer.tx("coordinator", "assign_check", job_id=job_id, checker=KEYS[other].address),
                 lambda: signer.tx("coordinator", "record_check",
-                                  **receipt_fields(job_id, miner=other, compute_time_ms=act[2] // 2))]
-    if kind == "check":  # a re-run by another miner, honest or not
+                                  **receipt_fields(job_id, miner=drawn(chain, job_id, other),
+                                                   compute_time_ms=act[2] // 2))]
+    if kind == "check":  # a re-run by the drawn checker (or an intruder), honest or not
         job_id = pick(act[1])
         result = "an answer" if act[3] else "something else"
         return [lambda: signer.tx("coordinator", "assign_check", job_id=job_id, checker=KEYS[act[2]].address),
-                lambda: signer.tx("coordinator", "record_check",
-                                  **receipt_fields(job_id, miner=act[2], result=result))]
+                lambda: signer.tx(act[2], "record_check",
+                                  **receipt_fields(job_id, miner=drawn(chain, job_id, act[2]), result=result))]
     if kind == "fail":
         return signer.tx(act[1], "fail_job", job_id=pick(act[2]))
     if kind == "unbond":
@@ -86,6 +90,12 @@ def make_tx(chain: Chain, signer: Signer, jobs: list[str], act) -> bytes:
     if kind == "bad_nonce":
         return signer.tx_with_nonce_offset(act[1], act[2], "transfer", to=KEYS["bob"].address, amount=1)
     return act[1]
+
+
+def drawn(chain: Chain, job_id: str, fallback: str) -> str:
+    """The name of the checker the chain drew for `job_id`, else `fallback`."""
+    job = chainstate.get_job(chain._block, job_id)
+    return next((n for n in MINERS + ["alice"] if job and job.checker == KEYS[n].address), fallback)
 
 
 def nonces(chain: Chain) -> dict[str, int]:
@@ -96,7 +106,7 @@ def nonces(chain: Chain) -> dict[str, int]:
 @given(blocks=st.lists(st.tuples(st.lists(action, max_size=8), st.sampled_from([1, 1, 5, 30, 61, 700])),
                        min_size=1, max_size=12))
 def test_invariants_hold_after_every_block(blocks):
-    chain, signer, jobs = Chain(CHECKED), Signer(), []
+    chain, signer, jobs = Chain(CHECKED), Signer(fee=None), []
     # Two miners from the start, so that lifecycles get as far as receipts.
     assert chain.block([signer.tx(m, "register_miner", **register_fields()) for m in ("miner1", "miner2")]) == [0, 0]
     paid: dict[str, int] = {}
