@@ -102,7 +102,7 @@ def create_app(settings: MinerSettings | None = None, daemon: MinerDaemon | None
     @app.exception_handler(AssignmentRejected)
     async def rejected(_request: Request, exc: AssignmentRejected) -> JSONResponse:
         response = _problem(exc.status, exc.detail)
-        if exc.status == 429:
+        if exc.status in (429, 503):
             response.headers["Retry-After"] = "1"
         return response
 

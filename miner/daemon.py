@@ -28,7 +28,7 @@ from miner.presence import Presence
 from miner.registration import Chain, ChainInfo, Offer, StartupError, chain_info, ensure_registered, load_key, \
     offered_models
 from miner.models import JobAssignment
-from miner.runner import ChainUnreachable, Generator, JobRunner, NotAssignedOnChain
+from miner.runner import ChainUnreachable, Generator, JobRunner, NotAssignedOnChain, NotYetOnChain
 from miner.settings import MinerSettings
 
 log = logging.getLogger("miner")
@@ -85,7 +85,8 @@ class MinerDaemon:
                       stake=s.stake if s.stake is not None else info.min_miner_stake, ms_per_token=s.ms_per_token)
         self.chain_action = await ensure_registered(self.chain, self.key, info, offer)
         self.runner = JobRunner(self.key, info.chain_id, models, s.capacity, self.ollama, self.link, self.outbox,
-                                self.metrics, s.ollama_timeout_s, s.num_thread, s.fault_tamper_share)
+                                self.metrics, s.ollama_timeout_s, s.num_thread, s.fault_tamper_share,
+                                s.fault_inflate_time_x)
         resumed = self.outbox.load()
         registration = MinerRegister(endpoint=offer.endpoint, models=models, capacity=s.capacity)
         self.presence = Presence(self.link, registration, s.heartbeat_interval_s, lambda: self.runner.active_jobs,
@@ -109,8 +110,9 @@ class MinerDaemon:
         """"miner" or "checker": this miner's role in the job per the chain. Waits up to
         `wait_s` for a just-broadcast assign_job/assign_check to be committed.
 
-        Raises NotAssignedOnChain (409) if the chain never shows the job as this miner's
-        (assigned to it, or under spot check with it as checker), ChainUnreachable (503).
+        Raises NotAssignedOnChain (409) when the chain shows the job closed or another
+        miner's, NotYetOnChain (503, retryable) when it does not show this miner's
+        assignment within `wait_s`, ChainUnreachable (503).
         """
         job_id = assignment.job_id
         deadline = time.monotonic() + wait_s
@@ -131,12 +133,13 @@ class MinerDaemon:
                     return "checker"
                 seen = f"{status}, miner {job.get('miner') or '-'}, checker {job.get('checker') or '-'}"
                 if status in FINAL_JOB_STATUSES or (status == "assigned" and job.get("miner") != self.address):
-                    break  # the chain never hands a closed job or another miner's job over
+                    # The chain never hands a closed job or another miner's job over.
+                    raise NotAssignedOnChain(f"job {job_id} is not assigned to this miner ({self.address}) on "
+                                             f"chain (chain: {seen}); only jobs the chain assigned to it are run")
             if time.monotonic() >= deadline:
-                break
+                raise NotYetOnChain(f"job {job_id} is not assigned to this miner ({self.address}) on chain yet "
+                                    f"(chain: {seen}) after {wait_s:g} s; retry once the assignment is in a block")
             await asyncio.sleep(CONFIRM_POLL_S)
-        raise NotAssignedOnChain(f"job {job_id} is not assigned to this miner ({self.address}) on chain "
-                                 f"(chain: {seen}); only jobs the chain assigned to it are run")
 
     async def health(self) -> MinerHealth:
         try:

@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -86,6 +86,14 @@ class NotAssignedOnChain(AssignmentRejected):
     reason = "not_assigned_on_chain"
 
 
+class NotYetOnChain(AssignmentRejected):
+    """The chain does not show the assignment yet (still in the mempool?): the coordinator
+    may retry, as with any 503, instead of failing the job over a slow block."""
+
+    status = 503
+    reason = "not_on_chain_yet"
+
+
 class ChainUnreachable(AssignmentRejected):
     """The miner cannot ask the chain whether the job is its own; the coordinator may retry."""
 
@@ -109,11 +117,14 @@ class JobRecord:
 class JobRunner:
     def __init__(self, key: PrivateKey, chain_id: str, models: list[str], capacity: int, ollama: Generator,
                  link: CoordinatorLink, outbox: Outbox, metrics: MinerMetrics, ollama_timeout_s: float = 300.0,
-                 num_thread: int | None = None, tamper_share: float = 0.0):
+                 num_thread: int | None = None, tamper_share: float = 0.0, inflate_time_x: float = 1.0):
         self.key, self.chain_id, self.models, self.capacity = key, chain_id, list(models), capacity
         # TEST ONLY fault switch: this share of results is altered before signing, so
         # tests can show that spot checks catch and slash a cheating miner. Off by default.
         self.tamper_share = tamper_share
+        # TEST ONLY: claim this multiple of the measured compute time, to show that
+        # metering bounds the pay and that re-runs catch the claim. 1 = honest.
+        self.inflate_time_x = inflate_time_x
         self._digests: dict[str, tuple[float, str]] = {}
         self.ollama, self.link, self.outbox, self.metrics = ollama, link, outbox, metrics
         self.ollama_timeout_s, self.num_thread = ollama_timeout_s, num_thread
@@ -215,6 +226,9 @@ class JobRunner:
         if self.tamper_share and random.random() < self.tamper_share:
             result = tamper(result)
             log.warning("TEST FAULT: result tampered before signing", extra={"job_id": job_id})
+        if self.inflate_time_x != 1.0:
+            measurement = replace(measurement, compute_time_ms=int(measurement.compute_time_ms * self.inflate_time_x))
+            log.warning("TEST FAULT: compute time inflated before signing", extra={"job_id": job_id})
         o = a.job_data.options
         spec = prooflib.RunSpec(model, await self._digest(model), a.job_data.prompt, o.temperature, o.seed,
                                 o.num_predict)

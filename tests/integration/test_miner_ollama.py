@@ -35,7 +35,7 @@ from aitbc.nodehome import Node, Ports, init_home
 from aitbc.rpc import ChainRPC
 from aitbc.signed_http import SignatureRejected, verify_request
 from coordinator.models import JobComplete, JobOptions
-from miner.client import MinerClient, MinerRejected
+from miner.client import MinerClient, MinerRejected, MinerUnavailable
 from miner.models import JobAssignment, JobData
 from miner.ollama_client import ModelInfo, run_sync
 from miner.ollama_server import OllamaServer
@@ -260,10 +260,15 @@ def test_assignment_from_another_key_or_unsigned_is_refused(miner, coordinator) 
 
 
 def test_job_the_chain_did_not_assign_to_it_is_refused(miner, node: Node, coordinator) -> None:
+    unknown = "job_" + "ab" * 8  # signed by the coordinator, unknown to the chain: "not yet", retryable
+    with pytest.raises(MinerUnavailable, match="503"):
+        assign(miner["endpoint"], unknown)
+    taken = on_chain(node)
+    close_on_chain(node, taken)  # closed on chain: refused for good
     with pytest.raises(MinerRejected) as refused:
-        assign(miner["endpoint"], "job_" + "ab" * 16)  # signed by the coordinator, unknown to the chain
+        assign(miner["endpoint"], taken)
     assert refused.value.status == 409 and "not assigned to this miner" in refused.value.detail
-    assert not coordinator.bodies("/v1/jobs/job_" + "ab" * 16 + "/status")
+    assert not coordinator.bodies(f"/v1/jobs/{unknown}/status") and not coordinator.bodies(f"/v1/jobs/{taken}/status")
 
 
 def test_model_missing_on_ollama_is_reported_failed(miner, ollama_server: OllamaServer, node: Node,

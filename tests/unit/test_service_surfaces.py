@@ -29,7 +29,7 @@ from coordinator.store import JobRecord, Store
 from miner.client import MinerClient
 from miner.coordinator_link import CoordinatorLink
 from miner.outbox import Outbox, Report
-from miner.runner import NotAssignedOnChain
+from miner.runner import NotAssignedOnChain, NotYetOnChain
 from tests.factories import KEYS
 from tests.unit import test_miner_fakes as mf
 from tests.unit.test_coordinator_api import ADMIN, CLIENT, OTHER, FakeRPC, assert_problem, job_body
@@ -261,12 +261,14 @@ def test_miner_runs_only_jobs_the_chain_assigned_to_it(tmp_path, monkeypatch):
     from miner.app import create_app as miner_app
 
     with TestClient(miner_app(world.settings, world)) as client:
-        for job_id, words in (("job_other", "not assigned to this miner"), ("job_done", "completed"),
-                              ("job_missing", "not on chain")):
+        for job_id, status, words in (("job_other", 409, "not assigned to this miner"),
+                                      ("job_done", 409, "completed"), ("job_missing", 503, "not on chain")):
             started = time.monotonic()
-            assert_problem(client.post("/v1/jobs/assign", **mf.signed(mf.assignment(job_id))), 409, words)
+            response = client.post("/v1/jobs/assign", **mf.signed(mf.assignment(job_id)))
+            assert_problem(response, status, words)
             waited = time.monotonic() - started
-            assert waited < 0.5 if job_id != "job_missing" else waited >= 0.5  # only the unseen is waited for
+            # only the unseen is waited for, and answered as retryable (a slow block is no refusal)
+            assert waited < 0.5 if status == 409 else (waited >= 0.5 and response.headers["Retry-After"] == "1")
         assert client.post("/v1/jobs/assign", **mf.signed(mf.assignment("job_check"))).status_code == 202
 
 
@@ -286,8 +288,11 @@ def test_miner_waits_for_an_assignment_still_in_the_mempool(tmp_path):
             task = asyncio.create_task(commit_later())
             assert await world.confirm_assignment(mf.assignment("job_late")) == "miner"
             await task
-            with pytest.raises(NotAssignedOnChain):
+            with pytest.raises(NotYetOnChain):
                 await world.confirm_assignment(mf.assignment("job_never"), wait_s=0.3)
+            chain.jobs["job_gone"] = {"id": "job_gone", "status": "expired", "miner": mf.MINER.address}
+            with pytest.raises(NotAssignedOnChain):
+                await world.confirm_assignment(mf.assignment("job_gone"), wait_s=5)
         finally:
             await world.stop()
 
