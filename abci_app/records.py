@@ -83,7 +83,7 @@ class Params:
     slash_bps: int = 5_000               # share of stake taken from a miner proven wrong
     slash_to_client_bps: int = 5_000     # share of the slashed amount paid to the client; rest burned
     # Metering: billed ms = min(claimed ms, (prompt + generated tokens) x the miner's ms per token)
-    max_ms_per_token: int = 1_000        # ceiling on what a miner may declare (and the default)
+    max_ms_per_token: int = 500          # ceiling on what a miner may declare (and the default)
     max_tokens_per_job: int = 8_192      # ceiling on either token count in a proof
     check_time_tolerance_x: int = 10     # a claimed time above x times a checker's re-run time ...
     check_time_grace_ms: int = 2_000     # ... plus this grace is out of bounds

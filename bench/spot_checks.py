@@ -1,10 +1,12 @@
-"""Spot checks, measured with the real stack: detection of a tampering miner at a
-check share, false positives among honest miners, and the extra cost per job.
+"""Spot checks, measured with the real stack: detection of a tampering miner and
+of a miner that inflates its compute time, false slashes of honest miners, what
+the cheats were paid, and the extra cost per job.
 
 One chain (check_share_bps as given), the coordinator, a real Ollama with the
-tiny model, a tampering miner (the miner's TEST ONLY fault switch, share 1.0,
-staked highest so it gets work first) and two honest miners. Jobs are
-deterministic (temperature 0, fixed seed). Prints one JSON line.
+tiny model, a tampering miner (TEST ONLY switch: every result falsified), an
+inflating miner (TEST ONLY switch: claims 1000x its measured time) and an
+honest miner; checkers are drawn by the chain. Jobs are deterministic
+(temperature 0, fixed seed). Prints one JSON line.
 Usage: python bench/spot_checks.py [--jobs 30] [--share-bps 3000] [--slash-bps 500]
 """
 
@@ -25,6 +27,7 @@ from miner.ollama_client import run_sync  # noqa: E402
 from miner.ollama_server import TINY_MODEL_NAME, OllamaServer  # noqa: E402
 from miner.tiny_model import write_tiny_model  # noqa: E402
 from aitbc import procs  # noqa: E402
+from aitbc.audit import audit  # noqa: E402
 from tests.factories import KEYS  # noqa: E402
 from tests.integration.stack import ChainStack, CoordinatorProcess, MinerProcess, wait_for  # noqa: E402
 
@@ -55,12 +58,13 @@ def main() -> None:
             started.append(chain)
             coordinator = CoordinatorProcess(tmp / "coordinator", chain).start()
             started.append(coordinator)
-            for name, extra in (("miner1", ("--stake", "300aitbc", "--fault-tamper-share", "1")),
-                                ("miner2", ()), ("bob", ())):
+            roles = {"miner1": "tampering", "miner2": "inflating", "bob": "honest"}
+            for name, extra in (("miner1", ("--fault-tamper-share", "1")), ("miner2", ("--fault-inflate-time", "1000")),
+                                ("bob", ())):
                 started.append(MinerProcess(tmp / "miners", name, chain, coordinator.url, ollama.url,
                                             model=TINY_MODEL_NAME, extra_args=extra).start())
             client = coordinator.client()
-            wait_for(lambda: sum(m.online for m in client.miners()) == 3, 60, "miners online")
+            wait_for(lambda: sum(m.online for m in client.miners()) == len(roles), 60, "miners online")
             options = JobOptions(temperature=0, seed=42, num_predict=24)
             t0 = time.monotonic()
             ids = []
@@ -72,27 +76,39 @@ def main() -> None:
                 ids += batch
             elapsed = time.monotonic() - t0
             jobs = [chain.rpc.query(f"/job/{i}") for i in ids]
-            cheat = KEYS["miner1"].address
-            by_cheat = [j for j in jobs if j["miner"] == cheat]
-            detected = [j for j in by_cheat if j["check_status"] == "failed"]
-            caught_as_checker = sum(cheat in j["checkers"] and j["check_status"] == "passed" for j in jobs)
-            checked = [j for j in jobs if j["check_status"]]
-            honest_slashed = sum(chain.rpc.query(f"/miner/{KEYS[n].address}")["slashed"] for n in ("miner2", "bob"))
-            first = next((n for n, j in enumerate(by_cheat, 1) if j["check_status"] == "failed"), None)
+            receipts = {j["id"]: chain.rpc.query(f"/receipt/{j['id']}") for j in jobs if j["receipt_id"]}
+            by_role = {}
+            for name, role in roles.items():
+                address = KEYS[name].address
+                mine = [j for j in jobs if j["miner"] == address]
+                checked = [j for j in mine if j["check_status"]]
+                entry = by_role.setdefault(role, {"jobs": 0, "checked": 0, "proven_wrong": 0, "unpaid_undecided": 0,
+                                                  "paid_uaitbc": 0, "max_paid_uaitbc": 0, "slashed": 0,
+                                                  "claimed_ms": 0, "billed_ms": 0})
+                entry["jobs"] += len(mine)
+                entry["checked"] += len(checked)
+                entry["proven_wrong"] += sum(j["check_status"] == "failed" for j in mine)
+                entry["unpaid_undecided"] += sum(j["check_status"] in ("inconclusive", "unresolved") for j in mine)
+                entry["paid_uaitbc"] += sum(j["payment"] for j in mine)
+                entry["max_paid_uaitbc"] = max([entry["max_paid_uaitbc"], *(j["payment"] for j in mine)])
+                entry["slashed"] += chain.rpc.query(f"/miner/{address}")["slashed"]
+                entry["claimed_ms"] += sum(receipts[j["id"]]["compute_time_ms"] for j in mine if j["id"] in receipts)
+                entry["billed_ms"] += sum(receipts[j["id"]]["billed_ms"] for j in mine if j["id"] in receipts)
+            for entry in by_role.values():
+                entry["detection_rate_of_checked"] = round(entry["proven_wrong"] / entry["checked"], 3) \
+                    if entry["checked"] else None
             paid = sum(j["payment"] for j in jobs)
             print(json.dumps({
-                "jobs": len(jobs), "check_share": args.share_bps / 10_000, "checked": len(checked),
-                "tampered_results": len(by_cheat), "detected": len(detected),
-                "detection_rate": round(len(detected) / len(by_cheat), 3) if by_cheat else None,
-                "cheat_jobs_until_first_detection": first,
-                "cheat_slashed": chain.rpc.query(f"/miner/{cheat}")["slashed"],
-                "cheat_outvoted_as_checker": caught_as_checker,
-                "honest_slashed (false positives)": honest_slashed,
+                "jobs": len(jobs), "check_share": args.share_bps / 10_000,
+                "checked": sum(bool(j["check_status"]) for j in jobs), "by_role": by_role,
+                "honest_slashed (false positives)": by_role["honest"]["slashed"],
                 "check_outcomes": {s: sum(j["check_status"] == s for j in jobs)
-                                   for s in ("passed", "failed", "inconclusive", "lapsed")},
+                                   for s in ("passed", "failed", "inconclusive", "unresolved", "lapsed")},
                 "miner_pay_uaitbc": paid, "checker_pay_uaitbc": sum(j["check_paid"] for j in jobs),
                 "extra_cost_per_job_uaitbc": round(sum(j["check_paid"] for j in jobs) / len(jobs), 1),
                 "extra_cost_share_of_miner_pay": round(sum(j["check_paid"] for j in jobs) / paid, 3) if paid else None,
+                "fees_burned_uaitbc": chain.rpc.query("/supply")["fees"],
+                "audit_ok": audit(chain.rpc).ok,
                 "wall_seconds": round(elapsed, 1)}))
         finally:
             for part in reversed(started):

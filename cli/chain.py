@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 import click
@@ -152,15 +153,17 @@ def unbond(ctx: Context, signer: str, mode: str) -> None:
 @click.option("--temperature", default=0.7, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--num-predict", default=128, show_default=True)
+@click.option("--max-price", callback=amount_arg, default="0", show_default=True,
+              help="Most accepted per compute second (0: no cap); miners above it are never assigned.")
 @FROM
 @MODE
 @json_option
 @pass_ctx
 def submit_job(ctx: Context, model: str, prompt: str, max_reward: int, temperature: float, seed: int,
-               num_predict: int, signer: str, mode: str) -> None:
+               num_predict: int, max_price: int, signer: str, mode: str) -> None:
     """Create a job on chain directly (no coordinator): locks MAX_REWARD."""
     send(ctx, signer, "submit_job", mode, job_type="inference", model=model,
-         prompt_hash=hashlib.sha256(prompt.encode()).digest(), max_reward=max_reward,
+         prompt_hash=hashlib.sha256(prompt.encode()).digest(), max_reward=max_reward, max_price_per_second=max_price,
          options={"temperature_milli": round(temperature * 1000), "seed": seed, "num_predict": num_predict})
 
 
@@ -277,8 +280,11 @@ def miner(ctx: Context, who: str) -> None:
 def miners(ctx: Context) -> None:
     """All registered miners."""
     _show(ctx, "/miners", lambda ms: "\n".join(
-        f"{inline(m['address'])}  stake {format_amount(m['stake'])}  models {inline(','.join(m['models'])) or '-'}  "
-        f"jobs {m['active_jobs']}/{m['capacity']}  done {m['completed']} failed {m['failed']}" for m in ms)
+        f"{inline(m['address'])}  stake {format_amount(m['stake'])}  price {format_amount(m['price_per_second'])}/s  "
+        f"models {inline(','.join(m['models'])) or '-'}  jobs {m['active_jobs']}/{m['capacity']}  "
+        f"done {m['completed']} failed {m['failed']} slashed {m.get('slashed', 0)}"
+        + (f"  unbonding {format_amount(m['unbonding'])}" if m.get("unbonding") else "")
+        + ("  jailed" if m.get("jailed_until_ns", 0) > time.time_ns() else "") for m in ms)
         or "no miners")
 
 

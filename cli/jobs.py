@@ -152,6 +152,8 @@ def submit() -> None:
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
 @click.option("--num-predict", type=click.IntRange(1, 4096), default=128, show_default=True,
               help="Most tokens to generate.")
+@click.option("--max-price", default="0", show_default=True,
+              help="Most you accept per compute second, e.g. 0.02aitbc; only miners at or below it (0: no cap).")
 @click.option("--from", "from_key", envvar="AITBC_FROM", default="alice", show_default=True,
               help="Key that signs and pays [env: AITBC_FROM]")
 @click.option("--wait", is_flag=True, help="Wait until the job is final and print its result.")
@@ -159,15 +161,20 @@ def submit() -> None:
 @json_option
 @pass_ctx
 def inference(ctx: Context, prompt: str, model: str, max_reward: str, temperature: float, seed: int,
-              num_predict: int, from_key: str, wait: bool, timeout: float) -> None:
+              num_predict: int, max_price: str, from_key: str, wait: bool, timeout: float) -> None:
     """Run PROMPT on MODEL; the escrow is locked by a tx signed with your key."""
     reward = parse_reward(max_reward)
+    try:
+        price_cap = units.parse_amount(max_price)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--max-price") from None
     key = load_key(ctx, from_key)
     with coordinator(ctx) as client:
         chain = client.chain()
         nonce = client.account(key.address).nonce
         request = sign_job(key, chain.chain_id, nonce, prompt, model, reward,
-                           JobOptions(temperature=temperature, seed=seed, num_predict=num_predict))
+                           JobOptions(temperature=temperature, seed=seed, num_predict=num_predict),
+                           max_price_per_second=price_cap)
         submitted = client.submit_job(request)
         ctx.progress(f"submitted {safe_text.inline(submitted.job_id)} (tx {safe_text.inline(submitted.tx_hash[:16])}..., "
                      f"up to {units.format_amount(reward)} locked)")

@@ -133,11 +133,14 @@ def _api_error(response: httpx.Response) -> ApiError:
 
 
 def sign_job(key: PrivateKey, chain_id: str, nonce: int, prompt: str, model: str, max_reward: int,
-             options: JobOptions | None = None, job_type: str = "inference") -> JobCreate:
-    """A JobCreate whose submit_job tx (signed by `key`) locks `max_reward` for exactly this prompt."""
+             options: JobOptions | None = None, job_type: str = "inference",
+             max_price_per_second: int = 0) -> JobCreate:
+    """A JobCreate whose submit_job tx (signed by `key`) locks `max_reward` for exactly this prompt;
+    `max_price_per_second` (uaitbc, 0 = none) caps the price of the miner it may be assigned to."""
     options = options or JobOptions()
     raw = txlib.build(key, chain_id, nonce, "submit_job", job_type=job_type, model=model,
                       prompt_hash=hashlib.sha256(prompt.encode("utf-8")).digest(), max_reward=max_reward,
+                      max_price_per_second=max_price_per_second,
                       options=tx_pb2.JobOptions(temperature_milli=round(options.temperature * 1000),
                                                 seed=options.seed, num_predict=options.num_predict))
     return JobCreate(type=job_type, prompt=prompt, model=model, options=options,

@@ -52,6 +52,8 @@ START_OPTIONS = [
     ("--log-level", "log_level", click.Choice(["debug", "info", "warning", "error"]), "[default info]"),
     ("--fault-tamper-share", "fault_tamper_share", click.FloatRange(0, 1),
      "TEST ONLY: share of results falsified before signing, to exercise spot checks [default 0]"),
+    ("--fault-inflate-time", "fault_inflate_time_x", click.FloatRange(1, 1_000_000),
+     "TEST ONLY: claim this multiple of the measured compute time, to exercise metering [default 1]"),
 ]
 
 

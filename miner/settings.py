@@ -47,6 +47,7 @@ class MinerSettings(BaseSettings):
     log_level: str = "info"
     # TEST ONLY: share of results altered before signing, to exercise spot checks. Never set in production.
     fault_tamper_share: float = Field(0.0, ge=0.0, le=1.0)
+    fault_inflate_time_x: float = Field(1.0, ge=1.0, le=1_000_000.0)
 
     @field_validator("models", mode="before")
     @classmethod
