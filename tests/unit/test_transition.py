@@ -244,3 +244,15 @@ def test_assignment_rules(chain, signer):
     assert rejected(chain, signer.tx("alice", "cancel_job", job_id=first), signer) == Code.BAD_JOB_STATUS
     assert rejected(chain, signer.tx("miner1", "unbond"), signer) == Code.MINER_BUSY
     assert rejected(chain, signer.tx("miner1", "register_miner", **register_fields()), signer) == Code.MINER_EXISTS
+
+
+def test_job_ids_differ_across_chains():
+    from aitbc import tx as txlib
+    alice = KEYS["alice"].address
+    assert txlib.job_id_for(alice, 0, "aitbc-local") != txlib.job_id_for(alice, 0, "aitbc-testnet")
+    assert txlib.receipt_id_for(txlib.job_id_for(alice, 0, "a")) != txlib.receipt_id_for(txlib.job_id_for(alice, 0, "b"))
+    # and the chain names its jobs by its own chain id
+    chain, signer = Chain(), Signer()
+    job_id = signer.next_job_id("alice")
+    chain.block([signer.tx("alice", "submit_job", **submit_fields())])
+    assert chain.job(job_id) is not None and job_id == txlib.job_id_for(alice, 0, CHAIN_ID)
