@@ -711,3 +711,85 @@ def test_miner_front_running_its_price_is_stopped_by_the_client_cap(make):
         == [0, Code.PRICE_ABOVE_CAP]
     assert net.job(job_id)["status"] == "pending" and net.balance("alice") == BALANCE - 1_000_000
     assert net.broken() == []
+
+
+# --- more suspected attacks ---------------------------------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a black-hole miner escapes the expiry rule with fail_job: the assigned miner may fail its own job at any "
+    "time before the deadline (jobs.fail) for a full refund, no slash and no strike, so it can hold up to "
+    "max_capacity jobs for job_timeout_s each, over and over, and is never slashed nor jailed"))
+def test_5_black_hole_miner_cannot_dodge_the_strike_with_fail_job(make):
+    params = replace(PARAMS, job_timeout_s=600, jail_strikes=3)
+    net = make(params)
+    net.ok(net.tx("miner1", "register_miner", **register_fields(capacity=params.max_capacity)))
+    for _ in range(params.jail_strikes):
+        raws, ids = zip(*[net.submit() for _ in range(params.max_capacity)])
+        net.ok(*raws)
+        net.ok(*[net.tx("coordinator", "assign_job", job_id=j, miner=addr("miner1")) for j in ids])
+        net.ok(seconds=params.job_timeout_s - 5)  # it sits on them ...
+        net.ok(*[net.tx("miner1", "fail_job", job_id=j, reason="busy") for j in ids])  # ... and drops them
+        assert all(net.job(j)["status"] == "failed" for j in ids)
+    assert net.broken() == []
+    m = net.miner("miner1")
+    assert m["stake"] < STAKE or m["strikes"] or m["jailed_until_ns"]  # it paid something for 48 blocked jobs
+
+
+def test_inflated_time_beyond_the_tolerance_is_proven_wrong(make):
+    net = make(CHECKED)
+    three_miners(net)
+    bound = CHECKED.check_time_tolerance_x * 1_000 + CHECKED.check_time_grace_ms  # re-runs take 1 s
+    # Within the tolerance: passes and is paid as claimed (up to 12 x the real time: see the report).
+    job_id = verifying_job(net, ms=bound)
+    rerun(net, job_id, ms=1_000)
+    assert (net.job(job_id)["check_status"], net.job(job_id)["payment"]) == ("passed", bound * 20)
+    # One ms more, on every re-run: proven wrong and slashed.
+    job_id = verifying_job(net, ms=bound + 1)
+    rerun(net, job_id, ms=1_000)
+    rerun(net, job_id, ms=1_000)
+    job = net.job(job_id)
+    assert (job["status"], job["check_status"], job["payment"]) == ("failed", "failed", 0)
+    assert net.miner("miner1")["stake"] == STAKE // 2
+    assert net.broken() == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "prompt_tokens is the miner's word: the chain knows only the prompt's hash, and with the genesis default "
+    "check_share_bps = 0 nothing ever re-runs a job, so a miner bills max_tokens_per_job (8192) prompt tokens "
+    "for a 6-token prompt: (8192 + 16) x max_ms_per_token x price, capped only by the escrow"))
+def test_default_params_do_not_let_a_miner_bill_phantom_prompt_tokens(make):
+    params = Params()
+    assert params.check_share_bps == 0
+    net = make(params)
+    net.ok(net.tx("miner1", "register_miner", **register_fields()))
+    raw, job_id = net.submit(max_reward=100_000_000)
+    net.ok(raw)
+    net.ok(net.tx("coordinator", "assign_job", job_id=job_id, miner=addr("miner1")))
+    before = net.balance("miner1")
+    net.ok(net.tx("coordinator", "record_receipt", **proof(
+        job_id, "miner1", ms=10**9, tokens=(params.max_tokens_per_job, 16))))
+    job = net.job(job_id)
+    assert net.broken() == []
+    honest = (15 + 16) * params.max_ms_per_token * params.price_per_second // 1000
+    assert job["status"] == "completed"
+    assert net.balance("miner1") - before <= honest  # paid 82.08 AITBC instead of at most 0.31
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a checker's price has no bound when the client set no max_price_per_second (the default 0): a miner "
+    "that registers at 10^9 uaitbc/s and is drawn as checker is paid the whole rest of the escrow (the "
+    "client's refund) for a 10 s re-run; the draw is stake-weighted, not price-weighted, and the coordinator "
+    "cannot steer it away"))
+def test_a_drawn_checker_cannot_take_the_clients_refund_by_its_price(make):
+    net = make(CHECKED)
+    net.ok(net.tx("miner1", "register_miner", **register_fields()),
+           net.tx("miner2", "register_miner", **{**register_fields(), "price_per_second": 10**9}))
+    alice = net.balance("alice")
+    job_id = verifying_job(net)
+    assert net.job(job_id)["checker"] == addr("miner2")
+    rerun(net, job_id, ms=10_000)
+    job = net.job(job_id)
+    assert job["check_status"] == "passed"
+    fair = 10_000 * 20_000 // 1000  # the re-run at the job's own price
+    assert job["check_paid"] <= fair, f"checker took {job['check_paid']}; client refunded {job['refund']}"
+    assert net.balance("alice") == alice - 250_000 - job["check_paid"]
