@@ -98,6 +98,34 @@ def test_tampering_miner_is_detected_and_slashed(tmp_path, checked_chain, ollama
         coordinator.stop()
 
 
+def test_inflating_miner_is_billed_within_bounds_and_caught(tmp_path, checked_chain, ollama_server, tiny_model):
+    chain = checked_chain
+    coordinator = CoordinatorProcess(tmp_path / "coordinator", chain).start()
+    # The inflater claims 1000x its real time; the chain draws the two honest miners as its checkers.
+    miners = start_miners(tmp_path, chain, coordinator, ollama_server.url, [
+        ("miner1", ("--stake", "300aitbc", "--fault-inflate-time", "1000")), ("miner2", ()), ("bob", ())])
+    try:
+        client = coordinator.client()
+        job = final(client, client.submit_job(chain.sign_job("alice", options=DETERMINISTIC)).job_id)
+        receipt = chain.rpc.query(f"/receipt/{job.job_id}")
+        on_chain = chain.rpc.query(f"/job/{job.job_id}")
+        assert on_chain["miner"] == KEYS["miner1"].address
+        # Whatever it claimed, the bill was bounded by tokens x the per-token ceiling ...
+        tokens = receipt["prompt_tokens"] + receipt["tokens_generated"]
+        assert receipt["billed_ms"] == min(receipt["compute_time_ms"], tokens * receipt["ms_per_token"])
+        assert receipt["billed_ms"] < receipt["compute_time_ms"]
+        # ... and two honest re-runs found the claimed time out of bounds: unpaid and slashed.
+        assert job.status == "failed" and on_chain["check_status"] == "failed", on_chain
+        assert on_chain["reason"] == "claimed compute time out of bounds of every re-run"
+        assert receipt["amount_paid"] == 0 and chain.rpc.query(f"/miner/{KEYS['miner1'].address}")["slashed"] == 1
+        assert all(chain.rpc.query(f"/miner/{KEYS[n].address}")["slashed"] == 0 for n in ("miner2", "bob"))
+        assert audit(chain.rpc).ok
+    finally:
+        for miner in miners:
+            miner.stop()
+        coordinator.stop()
+
+
 def test_honest_miners_are_never_slashed(tmp_path, checked_chain, ollama_server, tiny_model):
     chain = checked_chain
     coordinator = CoordinatorProcess(tmp_path / "coordinator", chain).start()

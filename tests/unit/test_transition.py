@@ -256,3 +256,13 @@ def test_job_ids_differ_across_chains():
     job_id = signer.next_job_id("alice")
     chain.block([signer.tx("alice", "submit_job", **submit_fields())])
     assert chain.job(job_id) is not None and job_id == txlib.job_id_for(alice, 0, CHAIN_ID)
+
+
+def test_builders_pay_exactly_the_default_fee_rule():
+    from abci_app.records import Params
+    from aitbc import tx as txlib
+    # The builders' defaults are the chain's defaults (aitbc.tx cannot import the state machine).
+    assert (txlib.DEFAULT_MIN_FEE, txlib.DEFAULT_FEE_PER_BYTE) == (Params().min_fee, Params().fee_per_byte)
+    for amount in (1, 300, 2**40):
+        raw = txlib.build(KEYS["alice"], CHAIN_ID, 127, "transfer", to=KEYS["bob"].address, amount=amount)
+        assert txlib.decode(raw).fee == txlib.required_fee(len(raw), Params().min_fee, Params().fee_per_byte)
