@@ -455,3 +455,41 @@ def test_push_connects_to_the_address_it_checked(tmp_path):
     asyncio.run(go())
     assert seen == [("203.0.113.7", 8080, "miner.example.com:8080",
                      push_target(MINER1.address, "miner.example.com:8080"))]
+
+
+def test_miner_takes_an_assignment_waiting_in_the_mempool_only_from_the_coordinator(tmp_path):
+    """No block wait when the node's mempool (txs that passed CheckTx) holds the coordinator's
+    assign_job naming this miner; an assign_job signed by anyone else does not count."""
+    import base64
+
+    from aitbc import tx as txlib
+
+    class MempoolChain(mf.FakeChain):
+        def __init__(self) -> None:
+            super().__init__()
+            self.assign_all_to = None
+            self.mempool: list[bytes] = []
+
+        async def call(self, method: str, **params):
+            assert method == "unconfirmed_txs"
+            return {"txs": [base64.b64encode(raw).decode() for raw in self.mempool]}
+
+    chain = MempoolChain()
+    world = mf.daemon(tmp_path, chain=chain)
+
+    async def go():
+        await world.start()
+        try:
+            forged = txlib.build(mf.STRANGER, mf.CHAIN_ID, 0, "assign_job", job_id="job_m", miner=mf.MINER.address)
+            chain.mempool.append(forged)
+            with pytest.raises(NotYetOnChain):
+                await world.confirm_assignment(mf.assignment("job_m"), wait_s=0.3)
+            chain.mempool.append(txlib.build(mf.COORDINATOR, mf.CHAIN_ID, 0, "assign_job", job_id="job_m",
+                                             miner=mf.MINER.address))
+            started = time.monotonic()
+            assert await world.confirm_assignment(mf.assignment("job_m")) == "miner"
+            assert time.monotonic() - started < 0.2
+        finally:
+            await world.stop()
+
+    asyncio.run(go())
