@@ -493,3 +493,16 @@ def test_miner_takes_an_assignment_waiting_in_the_mempool_only_from_the_coordina
             await world.stop()
 
     asyncio.run(go())
+
+
+def test_ip_buckets_are_bounded_by_dropping_full_ones():
+    from coordinator.ratelimit import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(per_minute=60, burst=2, clock=lambda: now[0], max_buckets=3)
+    for ip in ("a", "b", "c"):
+        assert limiter.acquire(ip) == 0.0
+    now[0] = 1.0
+    assert limiter.acquire("d") == 0.0 and len(limiter) == 4  # nobody full yet: nothing dropped
+    now[0] = 10.0
+    assert limiter.acquire("e") == 0.0 and len(limiter) == 1  # all refilled: dropped, no state lost
