@@ -160,7 +160,7 @@ class Application:
         for raw in req.txs:
             try:
                 signed = self.decode(raw)
-                tx_events = transition.apply_tx(state, signed)
+                tx_events = transition.apply_tx(state, signed, charge_failed=True)
             except TxError as err:
                 results.append(abci.ExecTxResult(code=err.code, log=err.log, codespace=CODESPACE))
                 continue

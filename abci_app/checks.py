@@ -53,10 +53,12 @@ def eligible_checkers(state: State, job: Job) -> list[Miner]:
     """Miners that may re-run `job` now, in address order."""
     params = st.get_params(state)
     excluded = {job.miner, job.client, *job.checkers}
+    # A re-run never costs more per second than the client's cap, or than the job itself when it set none.
+    price_cap = job.max_price_per_second or job.price_per_second
     return [m for m in st.all_miners(state)
             if m.address not in excluded and m.stake >= max(params.min_miner_stake, 1) and job.model in m.models
             and m.active_jobs < m.capacity and not miners.is_jailed(m, state.time_ns)
-            and (not job.max_price_per_second or m.price_per_second <= job.max_price_per_second)]
+            and m.price_per_second <= price_cap]
 
 
 def draw_checker(state: State, job: Job) -> Miner | None:
@@ -116,8 +118,9 @@ class Verdict:
 
 
 def confirms(job: Job, index: int, params: Params) -> bool:
-    """Whether re-run `index` confirms the original: same result and tokens, time within bounds."""
-    same = (job.check_hashes[index], job.check_tokens[index]) == (job.result_hash, job.claimed_tokens)
+    """Whether re-run `index` confirms the original: same model digest, result and tokens, time within bounds."""
+    same = (job.check_digests[index], job.check_hashes[index], job.check_tokens[index]) == \
+        (job.model_digest, job.result_hash, job.claimed_tokens)
     bound = params.check_time_tolerance_x * job.check_ms[index] + params.check_time_grace_ms
     return same and job.claimed_ms <= bound
 
@@ -128,9 +131,9 @@ def decide(job: Job, params: Params) -> Verdict:
     - a confirming first re-run passes it;
     - otherwise more checkers are drawn, up to `max_check_rounds`;
     - then the original passes if any re-run confirms it (two of three agree), fails if
-      every re-run contradicts it and the re-runs agree with each other (a wrong result
-      or wrong token counts, or a time out of bounds on every re-run), and is
-      inconclusive otherwise.
+      every re-run ran the same weights, contradicts it and agrees with the other (a
+      wrong result or wrong token counts, or a time out of bounds on every re-run), and
+      is inconclusive otherwise.
     """
     rounds = len(job.check_hashes)
     confirmations = sum(confirms(job, i, params) for i in range(rounds))
@@ -141,6 +144,10 @@ def decide(job: Job, params: Params) -> Verdict:
         return Verdict("pending", None)
     if confirmations:
         return Verdict("passed", original)
+    if any(digest != job.model_digest for digest in job.check_digests):
+        # Re-runs of other weights say nothing about these (a digest nobody else serves
+        # cannot be checked): no slash, and no pay for a result nobody could confirm.
+        return Verdict("inconclusive", None, "re-runs used other model weights than the result")
     observed = set(zip(job.check_hashes, job.check_tokens))
     if len(observed) == 1:
         majority = observed.pop()

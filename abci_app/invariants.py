@@ -46,10 +46,12 @@ def escrow_matches_open_jobs(state: State) -> tuple[str, bool]:
             problems.append(f"open job {job_id} lacks its escrow")
         elif not job.is_open and escrows.pop(job_id, None) is not None:
             problems.append(f"finished job {job_id} still holds escrow")
-        if job.status == "completed" and (job.payment + job.refund + job.check_paid != job.max_reward
-                                          or not job.receipt_id):
-            problems.append(f"completed job {job_id} paid {job.payment} + refunded {job.refund} "
-                            f"+ checks {job.check_paid}")
+        settled = job.payment + job.refund + job.check_paid + job.check_burned
+        if not job.is_open and settled != job.max_reward:
+            problems.append(f"{job.status} job {job_id} paid {job.payment} + refunded {job.refund} "
+                            f"+ checks {job.check_paid} + burned {job.check_burned} != {job.max_reward}")
+        if job.status == "completed" and not job.receipt_id:
+            problems.append(f"completed job {job_id} has no receipt")
     problems += [f"escrow without job: {j}" for j in escrows]
     return "; ".join(problems) or "escrow ok", bool(problems)
 

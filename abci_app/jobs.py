@@ -57,10 +57,17 @@ def _move_deadline(state: State, job: Job, new_deadline_ns: int | None) -> None:
 
 
 def _bump_miner(state: State, address: str, **deltas: int) -> None:
-    """Add `deltas` to a miner's counters (active_jobs, completed, failed, checks_done)."""
+    """Add `deltas` to a miner's counters (active_jobs, completed, failed, checks_done).
+
+    A completed job also works off one strike, so occasional faults of a miner that
+    mostly delivers never add up to jail.
+    """
     miner = st.get_miner(state, address)
     assert miner is not None, f"miner {address} vanished"
-    st.set_miner(state, replace(miner, **{k: getattr(miner, k) + v for k, v in deltas.items()}))
+    miner = replace(miner, **{k: getattr(miner, k) + v for k, v in deltas.items()})
+    if deltas.get("completed") and miner.strikes:
+        miner = replace(miner, strikes=miner.strikes - 1)
+    st.set_miner(state, miner)
 
 
 def _close(state: State, job: Job, status: str, payment: int = 0, reason: str = "", receipt_id: str = "") -> Job:
@@ -90,7 +97,7 @@ def submit(state: State, tx: SignedTx) -> None:
         temperature_milli=msg.options.temperature_milli, seed=txlib.job_seed(job_id, msg.options.seed),
         num_predict=msg.options.num_predict, max_reward=msg.max_reward, status="pending",
         submitted_height=state.height, submitted_time_ns=state.time_ns, deadline_ns=deadline,
-        max_price_per_second=msg.max_price_per_second,
+        max_price_per_second=msg.max_price_per_second, prompt_bytes=msg.prompt_bytes,
     )
     st.set_job(state, job)
     state.store.set(st.deadline_key(deadline, job_id), b"")
@@ -178,8 +185,9 @@ def _check_token_counts(job: Job, proof, params: Params) -> None:
     limit = params.max_tokens_per_job
     if proof.tokens_generated > (min(job.num_predict, limit) if job.num_predict else limit):
         raise ProofMismatch(job.id, "num_predict", f"{proof.tokens_generated} tokens generated")
-    if proof.prompt_tokens > limit:
-        raise ProofMismatch(job.id, "token ceiling", f"{proof.prompt_tokens} prompt tokens > {limit}")
+    prompt_limit = min(job.prompt_bytes + params.prompt_token_overhead, limit) if job.prompt_bytes else limit
+    if proof.prompt_tokens > prompt_limit:
+        raise ProofMismatch(job.id, "prompt size", f"{proof.prompt_tokens} prompt tokens > {prompt_limit}")
 
 
 def _tokens(proof) -> str:
@@ -250,9 +258,9 @@ def record_check(state: State, tx: SignedTx) -> None:
         raise Unauthorized(tx.sender, f"record a check for job {job_id}", "its checker or the coordinator")
     if not job.checker:
         raise BadJobStatus(job.id, "waiting for a checker to be drawn", "record a check for")
+    # A re-run on other weights is recorded, not refused: refusing it would let a miner that
+    # attests a digest nobody else serves run out the window and be paid (see checks.decide).
     proof = _verified_proof(state, job, tx.msg.proof, tx.msg.miner_signature, job.checker)
-    if proof.model_digest != job.model_digest:
-        raise ProofMismatch(job.id, "model digest", f"{proof.model_digest or 'none'} != {job.model_digest}")
     billed = checks.billed_ms(proof.compute_time_ms, proof.prompt_tokens, proof.tokens_generated,
                               job.checker_ms_per_token)
     cost = billed * job.checker_price_per_second // 1000
@@ -261,6 +269,7 @@ def record_check(state: State, tx: SignedTx) -> None:
     job = replace(job, checker="", checker_price_per_second=0, checker_ms_per_token=0,
                   checkers=(*job.checkers, checker), check_hashes=(*job.check_hashes, proof.result_hash.hex()),
                   check_tokens=(*job.check_tokens, _tokens(proof)), check_ms=(*job.check_ms, proof.compute_time_ms),
+                  check_digests=(*job.check_digests, proof.model_digest),
                   check_costs=(*job.check_costs, cost))
     verdict = checks.decide(job, st.get_params(state))
     if verdict.status == "pending":
@@ -284,10 +293,13 @@ def _finish_check(state: State, job: Job, verdict: checks.Verdict) -> None:
     paid_miner = verdict.status in ("passed", "lapsed")
     locked = st.get_escrow(state, job.id)
     payment = min(job.held_payment, locked) if paid_miner else 0
-    budget, paid = locked - payment, 0
+    # Contradicted and undecided: the held payment goes to nobody. The miner is not paid for
+    # a result nobody could confirm, and a client whose sybils contradicted it gains nothing.
+    burn = min(job.held_payment, locked) if verdict.status in ("inconclusive", "unresolved") else 0
+    budget, paid = locked - payment - burn, 0
     for address, result, tokens, cost in zip(job.checkers, job.check_hashes, job.check_tokens, job.check_costs):
         if verdict.majority is not None and (result, tokens) != verdict.majority:
-            miners.slash(state, address, params.slash_bps, job.client, job.id, "wrong result")
+            miners.slash(state, address, params.slash_bps, job.client, job.id, "wrong result", job.max_reward)
             continue
         fee = min(cost, budget - paid)
         ledger.release_escrow(state, job.id, address, fee)
@@ -295,9 +307,11 @@ def _finish_check(state: State, job: Job, verdict: checks.Verdict) -> None:
         _bump_miner(state, address, checks_done=1)
     slashed = 0
     if verdict.status == "failed":
-        slashed = miners.slash(state, job.miner, params.slash_bps, job.client, job.id, "wrong result")
+        slashed = miners.slash(state, job.miner, params.slash_bps, job.client, job.id, "wrong result", job.max_reward)
     _bump_miner(state, job.miner, completed=int(paid_miner), failed=int(not paid_miner))
-    job = replace(job, checker="", check_status=verdict.status, check_paid=paid)
+    if burn:
+        ledger.burn_escrow(state, job.id, burn)
+    job = replace(job, checker="", check_status=verdict.status, check_paid=paid, check_burned=burn)
     refund = ledger.settle_escrow(state, job.id, job.client, job.miner, payment)
     closed = replace(job, status="completed" if paid_miner else "failed", payment=payment, refund=refund,
                      reason=verdict.reason, finished_height=state.height)
@@ -334,6 +348,10 @@ def fail(state: State, tx: SignedTx) -> None:
     coordinator = st.get_coordinator(state)
     if tx.sender not in (coordinator, job.miner):
         raise Unauthorized(tx.sender, f"fail job {job.id}", "the coordinator or the assigned miner")
+    if job.status == "assigned" and tx.sender == job.miner:
+        # Giving up a job it took costs no stake, but counts like an expiry towards jail:
+        # otherwise sitting on jobs and failing them just before expiry would be free.
+        miners.strike(state, job.miner)
     _close(state, job, "failed", reason=tx.msg.reason or "failed")
 
 
@@ -348,6 +366,6 @@ def expire_overdue(state: State) -> list[str]:
         job = st.get_job(state, job_id)
         assert job is not None and job.is_open, f"deadline index points at closed job {job_id}"
         if job.status == "assigned" and params.expiry_slash_bps:
-            miners.slash(state, job.miner, params.expiry_slash_bps, job.client, job.id, "expired")
+            miners.slash(state, job.miner, params.expiry_slash_bps, job.client, job.id, "expired", job.max_reward)
         _close(state, job, "expired", reason="deadline passed")
     return overdue

@@ -77,6 +77,15 @@ def release_escrow(state: State, job_id: str, address: str, amount: int) -> None
         credit(state, address, amount)
 
 
+def burn_escrow(state: State, job_id: str, amount: int) -> None:
+    """Destroy part of a job's escrow (a held payment nobody earned) while the job stays open."""
+    locked = st.get_escrow(state, job_id)
+    assert locked is not None and 0 <= amount <= locked, "escrow overdrawn"
+    st.set_escrow(state, job_id, locked - amount)
+    supply = st.get_supply(state)
+    st.set_supply(state, replace(supply, escrow=supply.escrow - amount, burned=supply.burned + amount))
+
+
 def bond(state: State, address: str, amount: int) -> None:
     """Lock stake from a balance. Raises UnknownAccount, InsufficientFunds."""
     debit(state, address, amount)

@@ -87,34 +87,44 @@ def unbond(state: State, tx: SignedTx) -> None:
         raise MinerNotFound(tx.sender)
     if miner.active_jobs:
         raise MinerBusy(tx.sender, miner.active_jobs)
-    release = state.time_ns + st.get_params(state).unbonding_period_s * NS
+    params = st.get_params(state)
+    release = state.time_ns + params.unbonding_period_s * NS
     if miner.unbonding:
         state.store.delete(st.unbonding_key(miner.unbonding_release_ns, miner.address))
     state.store.set(st.unbonding_key(release, miner.address), b"")
-    # The record stays (stake 0, no models) so that its history survives.
+    # The record stays (stake 0, no models) so that its history survives. The release also
+    # waits for the last check window it may be judged in, which counts blocks, not seconds:
+    # slow blocks must not let stake out before a check decides.
     st.set_miner(state, replace(miner, stake=0, models=(), capacity=0, unbonding=miner.unbonding + miner.stake,
-                                unbonding_release_ns=release))
+                                unbonding_release_ns=release,
+                                unbonding_release_height=state.height + params.check_window_blocks + 1))
     state.events.append(events.event(events.MINER, address=tx.sender, action="unbond", stake=miner.stake,
                                      release_ns=release))
 
 
 def release_unbonded(state: State) -> list[str]:
-    """Pay out every unbonding whose period ended at or before this block's time."""
+    """Pay out every unbonding whose period ended at or before this block's time and height."""
     due = st.last_segments(state, st.unbondings_due(state.time_ns))
+    released = []
     for address in due:
         miner = st.get_miner(state, address)
         assert miner is not None and miner.unbonding_release_ns <= state.time_ns, f"unbonding index: {address}"
+        if miner.unbonding_release_height > state.height:
+            continue  # a check window may still be open: wait for its height
+        released.append(address)
         state.store.delete(st.unbonding_key(miner.unbonding_release_ns, address))
         if miner.unbonding:
             ledger.release_stake(state, address, miner.unbonding)
-        st.set_miner(state, replace(miner, unbonding=0, unbonding_release_ns=0))
+        st.set_miner(state, replace(miner, unbonding=0, unbonding_release_ns=0, unbonding_release_height=0))
         state.events.append(events.event(events.MINER, address=address, action="unbonded", amount=miner.unbonding))
-    return due
+    return released
 
 
-def slash(state: State, address: str, bps: int, beneficiary: str, job_id: str, why: str) -> int:
-    """Take `bps` of a miner's bonded and unbonding stake (bonded first); part to `beneficiary`,
-    the rest burned. Counts a strike, and jails the miner when it has too many. Returns the amount."""
+def slash(state: State, address: str, bps: int, beneficiary: str, job_id: str, why: str,
+          beneficiary_cap: int = 0) -> int:
+    """Take `bps` of a miner's bonded and unbonding stake (bonded first); `slash_to_client_bps` of it,
+    at most `beneficiary_cap`, to `beneficiary`, the rest burned. Counts a strike, and jails the
+    miner when it has too many. Returns the amount."""
     params = st.get_params(state)
     miner = st.get_miner(state, address)
     assert miner is not None, f"slashing unknown miner {address}"
@@ -123,12 +133,20 @@ def slash(state: State, address: str, bps: int, beneficiary: str, job_id: str, w
     miner = replace(miner, stake=miner.stake - from_stake, unbonding=miner.unbonding - (amount - from_stake),
                     slashed=miner.slashed + int(why == "wrong result"),
                     expired=miner.expired + int(why == "expired"))
-    to_beneficiary = amount * params.slash_to_client_bps // BPS
+    # Capped, so that a client gains at most what its job was worth from a slash it may have arranged.
+    to_beneficiary = min(amount * params.slash_to_client_bps // BPS, beneficiary_cap)
     ledger.take_stake(state, amount, beneficiary, to_beneficiary)
     st.set_miner(state, _strike(state, miner, params))
     state.events.append(events.event(events.SLASH, miner=address, job_id=job_id, amount=amount, reason=why,
                                      to_client=to_beneficiary, burned=amount - to_beneficiary))
     return amount
+
+
+def strike(state: State, address: str) -> None:
+    """A fault that costs no stake (a miner giving up a job it took) but counts towards jail."""
+    miner = st.get_miner(state, address)
+    assert miner is not None
+    st.set_miner(state, _strike(state, miner, st.get_params(state)))
 
 
 def _strike(state: State, miner: Miner, params: Params) -> Miner:

@@ -3,7 +3,9 @@
 /account/<addr>  /nonce/<addr>  /job/<id>  /jobs/open  /checks/open  /receipt/<id or job id>
 /miner/<addr>  /miners  /params  /supply
 and, for audits, pages of everything: /accounts /jobs /escrows /receipts
-(``?after=<last key seen>&limit=<n, at most 1000>``).
+(``?after=<last key seen>&limit=<n, at most 1000>``). /jobs/open and /checks/open
+answer at most 1000 jobs a call (``?after=<last job id>``); /miners is bounded by
+the stake each miner must lock.
 """
 
 from __future__ import annotations
@@ -41,8 +43,25 @@ def _miners(state: State) -> list[dict[str, Any]]:
     return [asdict(miner) for miner in st.all_miners(state)]
 
 
-def _open_jobs(state: State) -> list[dict[str, Any]]:
-    return [asdict(st.get_job(state, job_id)) for job_id in st.last_segments(state, st.ALL_DEADLINES)]
+def _limit(params: dict[str, list[str]]) -> int:
+    try:
+        # clamped: 0 or a negative limit must not mean "everything" on the app's one thread
+        return max(1, min(int(params.get("limit", [str(MAX_PAGE)])[0]), MAX_PAGE))
+    except ValueError:
+        raise QueryError(Code.UNKNOWN_QUERY, "limit must be a number") from None
+
+
+def _indexed_jobs(state: State, key_range: tuple[bytes, bytes], key_of, query: str) -> list[dict[str, Any]]:
+    """Jobs of an index in key order, at most `limit`, starting after job `after` (a job id)."""
+    params = parse_qs(query)
+    start, stop = key_range
+    after = params.get("after", [""])[0]
+    if after:
+        job = st.get_job(state, after)
+        if job is not None:
+            start = key_of(job) + b"\x00"
+    ids = st.last_segments(state, (start, stop), _limit(params))
+    return [asdict(st.get_job(state, job_id)) for job_id in ids]
 
 
 def _receipt(state: State, ident: str) -> dict[str, Any]:
@@ -89,10 +108,12 @@ def answer(state: State, check_state: State, path: str) -> Any:
             return _account(check_state, address)
         case ["job", job_id]:
             return asdict(_need(st.get_job(state, job_id), f"job {job_id}"))
-        case ["jobs", "open"]:
-            return _open_jobs(state)
-        case ["checks", "open"]:
-            return [asdict(st.get_job(state, job_id)) for job_id in st.last_segments(state, st.ALL_CHECK_WINDOWS)]
+        case ["jobs", "open"]:  # pending and assigned, by deadline; pages of 1000: ?after=<last job id>
+            return _indexed_jobs(state, st.ALL_DEADLINES, lambda j: st.deadline_key(j.deadline_ns, j.id),
+                                 query_string)
+        case ["checks", "open"]:  # verifying, by check window; pages as /jobs/open
+            return _indexed_jobs(state, st.ALL_CHECK_WINDOWS,
+                                 lambda j: st.check_window_key(j.check_deadline_height, j.id), query_string)
         case ["receipt", ident]:
             return _receipt(state, ident)
         case ["miner", address]:

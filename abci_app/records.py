@@ -81,10 +81,13 @@ class Params:
     check_window_blocks: int = 30        # a check not decided by then lapses; held payment released
     max_check_rounds: int = 2            # a mismatch escalates to one more checker; majority decides
     slash_bps: int = 5_000               # share of stake taken from a miner proven wrong
-    slash_to_client_bps: int = 5_000     # share of the slashed amount paid to the client; rest burned
+    # Share of a slash paid to the job's client (at most its max_reward); the rest is burned.
+    # 0 by default: a client whose sybils sit on the checker seats must not profit from a slash.
+    slash_to_client_bps: int = 0
     # Metering: billed ms = min(claimed ms, (prompt + generated tokens) x the miner's ms per token)
     max_ms_per_token: int = 500          # ceiling on what a miner may declare (and the default)
     max_tokens_per_job: int = 8_192      # ceiling on either token count in a proof
+    prompt_token_overhead: int = 64      # prompt tokens a chat template may add beyond one per prompt byte
     check_time_tolerance_x: int = 10     # a claimed time above x times a checker's re-run time ...
     check_time_grace_ms: int = 2_000     # ... plus this grace is out of bounds
     # Stake: leaving takes time, faults cost stake and, repeated, a spell in jail
@@ -122,6 +125,7 @@ class Miner:
     ms_per_token: dict[str, int] = field(default_factory=dict)  # declared ceilings per model
     unbonding: int = 0             # stake on its way out: still slashable until released
     unbonding_release_ns: int = 0
+    unbonding_release_height: int = 0  # and not before every check window it may be judged in has closed
     expired: int = 0               # assigned jobs it let expire
     strikes: int = 0               # slashes + expiries since its last jail
     jailed_until_ns: int = 0       # no jobs or checks before this block time
@@ -149,6 +153,7 @@ class Job:
     ms_per_token: int = 0         # the miner's ceiling for this model, fixed when assigned
     billed_ms: int = 0            # what the receipt pays for
     claimed_tokens: str = ""      # "<prompt>:<generated>" from the miner's proof
+    prompt_bytes: int = 0         # the client's prompt length, bounding the prompt tokens billed
     finished_height: int = 0
     receipt_id: str = ""
     payment: int = 0
@@ -167,8 +172,10 @@ class Job:
     check_hashes: tuple[str, ...] = ()
     check_tokens: tuple[str, ...] = ()  # each re-run's "<prompt>:<generated>"
     check_ms: tuple[int, ...] = ()      # each re-run's claimed time
+    check_digests: tuple[str, ...] = ()  # each re-run's model digest
     check_costs: tuple[int, ...] = ()  # what each checker's re-run costs at its price
     check_paid: int = 0           # paid to checkers out of the escrow
+    check_burned: int = 0         # a held payment nobody earned (contradicted, undecided), burned
     claimed_ms: int = 0           # the miner's claimed compute time, compared with re-runs
 
     @property

@@ -14,7 +14,7 @@ from abci_app import checks, events, jobs, ledger, miners, state as st
 from abci_app.events import Event
 from abci_app.records import Account, Genesis, Supply
 from abci_app.state import State
-from aitbc.errors import BadNonce, FeeTooLow, UnknownAccount, WrongChainId
+from aitbc.errors import BadNonce, FeeTooLow, TxError, UnknownAccount, WrongChainId
 from aitbc.tx import SignedTx, required_fee
 
 HANDLERS: dict[str, Callable[[State, SignedTx], None]] = {
@@ -53,28 +53,40 @@ def begin_block(state: State) -> list[Event]:
     return state.events
 
 
-def apply_tx(state: State, tx: SignedTx) -> list[Event]:
+def apply_tx(state: State, tx: SignedTx, charge_failed: bool = False) -> list[Event]:
     """Apply one decoded, signature-checked tx; returns its events.
 
-    On any TxError nothing is written: the tx works on a child overlay that is
-    merged only when it succeeds, so a failed tx neither pays its fee nor uses
-    its nonce. Raises TxError subclasses.
+    First the ante step (chain id, account, nonce, fee: the nonce is used and the
+    fee burned), then the message, each on its own child overlay. A tx refused by
+    the ante step writes nothing. A tx whose message fails writes nothing either,
+    unless `charge_failed` (FinalizeBlock): then, as in cosmos-sdk, its nonce stays
+    used and its fee burned, so it costs its sender and its bytes can never be
+    replayed later. CheckTx leaves it False: a refused tx never enters the mempool.
+    Raises TxError subclasses; `err.charged` tells whether the ante step was kept.
     """
-    child = state.child()
+    ante = state.child()
     if tx.chain_id != state.chain_id:
         raise WrongChainId(state.chain_id, tx.chain_id)
-    account = st.get_account(child, tx.sender)
+    account = st.get_account(ante, tx.sender)
     if account is None:
         raise UnknownAccount(tx.sender)
     if tx.nonce != account.nonce:
         raise BadNonce(tx.sender, account.nonce, tx.nonce)
-    params = st.get_params(child)
+    params = st.get_params(ante)
     needed = required_fee(len(tx.raw), params.min_fee, params.fee_per_byte)
     if tx.fee < needed:
         raise FeeTooLow(tx.fee, needed, len(tx.raw))
-    st.set_account(child, tx.sender, replace(account, nonce=account.nonce + 1))
-    ledger.pay_fee(child, tx.sender, tx.fee)
+    st.set_account(ante, tx.sender, replace(account, nonce=account.nonce + 1))
+    ledger.pay_fee(ante, tx.sender, tx.fee)
+    child = ante.child()
     child.events.append(events.event(events.MESSAGE, sender=tx.sender, action=tx.kind, fee=tx.fee))
-    HANDLERS[tx.kind](child, tx)
+    try:
+        HANDLERS[tx.kind](child, tx)
+    except TxError as err:
+        err.charged = charge_failed
+        if charge_failed:
+            ante.store.merge_into_parent()
+        raise
     child.store.merge_into_parent()
+    ante.store.merge_into_parent()
     return child.events

@@ -14,6 +14,7 @@ class TxError(Exception):
     """A transaction that cannot be applied; changes nothing."""
 
     code: Code = Code.TX_DECODE
+    charged: bool = False  # set when the tx failed in a block after its nonce and fee were taken
 
     def __init__(self, message: str):
         super().__init__(message)

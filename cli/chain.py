@@ -163,7 +163,8 @@ def submit_job(ctx: Context, model: str, prompt: str, max_reward: int, temperatu
                num_predict: int, max_price: int, signer: str, mode: str) -> None:
     """Create a job on chain directly (no coordinator): locks MAX_REWARD."""
     send(ctx, signer, "submit_job", mode, job_type="inference", model=model,
-         prompt_hash=hashlib.sha256(prompt.encode()).digest(), max_reward=max_reward, max_price_per_second=max_price,
+         prompt_hash=hashlib.sha256(prompt.encode()).digest(), prompt_bytes=len(prompt.encode()),
+         max_reward=max_reward, max_price_per_second=max_price,
          options={"temperature_milli": round(temperature * 1000), "seed": seed, "num_predict": num_predict})
 
 

@@ -23,6 +23,9 @@ TRIES = 3
 NONCE_CODES = (Code.NONCE_TOO_LOW, Code.NONCE_TOO_HIGH)
 
 
+OPEN_PAGE = 1000  # what the chain answers per call of /jobs/open and /checks/open
+
+
 @dataclass(frozen=True)
 class TxOutcome:
     height: int
@@ -73,11 +76,20 @@ class Chain:
         return await self.query_or_none(f"/job/{job_id}")
 
     async def open_jobs(self) -> list[dict[str, Any]]:
-        return await self.query("/jobs/open")
+        return await self._all_pages("/jobs/open")
 
     async def open_checks(self) -> list[dict[str, Any]]:
         """Jobs whose receipt is under a spot check (status verifying)."""
-        return await self.query("/checks/open")
+        return await self._all_pages("/checks/open")
+
+    async def _all_pages(self, path: str) -> list[dict[str, Any]]:
+        """Every job of an open-job listing, which the chain answers 1000 at a time."""
+        jobs: list[dict[str, Any]] = []
+        while True:
+            page = await self.query(path + (f"?after={jobs[-1]['id']}" if jobs else ""))
+            jobs += page
+            if len(page) < OPEN_PAGE:
+                return jobs
 
     async def receipt(self, ident: str) -> dict[str, Any] | None:
         return await self.query_or_none(f"/receipt/{ident}")

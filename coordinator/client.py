@@ -140,7 +140,7 @@ def sign_job(key: PrivateKey, chain_id: str, nonce: int, prompt: str, model: str
     options = options or JobOptions()
     raw = txlib.build(key, chain_id, nonce, "submit_job", job_type=job_type, model=model,
                       prompt_hash=hashlib.sha256(prompt.encode("utf-8")).digest(), max_reward=max_reward,
-                      max_price_per_second=max_price_per_second,
+                      max_price_per_second=max_price_per_second, prompt_bytes=len(prompt.encode("utf-8")),
                       options=tx_pb2.JobOptions(temperature_milli=round(options.temperature * 1000),
                                                 seed=options.seed, num_predict=options.num_predict))
     return JobCreate(type=job_type, prompt=prompt, model=model, options=options,

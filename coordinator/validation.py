@@ -59,6 +59,9 @@ def check_submit_tx(body: JobCreate, signed: SignedTx, chain_id: str) -> None:
         raise InvalidRequest("signed_tx prompt_hash is not the sha256 of the prompt (UTF-8); "
                              "sign the same prompt you send")
     mismatches = []
+    # A smaller length would make the chain refuse the miner's honest proof (prompt tokens above it).
+    if msg.prompt_bytes and msg.prompt_bytes != len(body.prompt.encode("utf-8")):
+        mismatches.append(f"prompt_bytes {msg.prompt_bytes} != {len(body.prompt.encode('utf-8'))}")
     if msg.job_type != body.type:
         mismatches.append(f"type {msg.job_type!r} != {body.type!r}")
     if msg.model != body.model:

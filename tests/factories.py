@@ -61,8 +61,11 @@ class Signer:
         return txlib.build(k, self.chain_id, max(0, self.nonces.get(k.address, 0) + offset), kind,
                            **{"fee": self.fee, **fields})
 
-    def forget(self, raw: bytes) -> None:
-        """Give back the nonce of a tx that the chain rejected."""
+    def forget(self, raw: bytes, outcome: object = None) -> None:
+        """Give back the nonce of a tx that the chain rejected (not of one that failed in a
+        block after its nonce was taken: `outcome` is the TxError the block returned)."""
+        if getattr(outcome, "charged", False):
+            return
         from aitbc_pb import tx_pb2
 
         try:
@@ -89,7 +92,7 @@ SUBMIT_OPTIONS = {"temperature_milli": 0, "seed": 42, "num_predict": 16}
 def submit_fields(model: str = "aitbc-tiny", prompt: str = "What is machine learning?", max_reward: int = 1_000_000,
                   options: dict | None = None):
     return dict(job_type="inference", model=model, prompt_hash=hashlib.sha256(prompt.encode()).digest(),
-                max_reward=max_reward, options=options or SUBMIT_OPTIONS)
+                prompt_bytes=len(prompt.encode()), max_reward=max_reward, options=options or SUBMIT_OPTIONS)
 
 
 def register_fields(models=("aitbc-tiny",), stake: int = 100_000_000, capacity: int = 2):
@@ -136,7 +139,7 @@ class Chain:
     def apply(self, raw: bytes) -> int | TxError:
         """Apply one tx to the open block: 0, or the TxError that rejected it."""
         try:
-            transition.apply_tx(self._block, txlib.decode(raw))
+            transition.apply_tx(self._block, txlib.decode(raw), charge_failed=True)
         except TxError as err:
             return err
         return 0

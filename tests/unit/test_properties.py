@@ -117,11 +117,12 @@ def test_invariants_hold_after_every_block(blocks):
             made = make_tx(chain, signer, jobs, act)
             for build in made if isinstance(made, list) else [lambda: made]:
                 raw = build()
-                if chain.apply(raw) != 0:
+                outcome = chain.apply(raw)
+                if outcome != 0:
                     if act[0] == "submit":
                         jobs.pop()
                     if act[0] != "bad_nonce":
-                        signer.forget(raw)
+                        signer.forget(raw, outcome)
         chain.end()
         view = chain.view()
         assert invariants.broken(view) == []
