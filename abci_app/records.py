@@ -85,7 +85,7 @@ class Params:
     # 0 by default: a client whose sybils sit on the checker seats must not profit from a slash.
     slash_to_client_bps: int = 0
     # Metering: billed ms = min(claimed ms, (prompt + generated tokens) x the miner's ms per token)
-    max_ms_per_token: int = 500          # ceiling on what a miner may declare (and the default)
+    max_ms_per_token: int = 200          # ceiling on what a miner may declare (and the default)
     max_tokens_per_job: int = 8_192      # ceiling on either token count in a proof
     prompt_token_overhead: int = 64      # prompt tokens a chat template may add beyond one per prompt byte
     check_time_tolerance_x: int = 10     # a claimed time above x times a checker's re-run time ...

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import hashlib
 import json
 import tempfile
 import threading
@@ -103,9 +104,31 @@ class StandInCoordinator:
         self.server.server_close()
 
 
+MINER_NAME = "miner2"
+
+
+def _send(chain: ChainStack, name: str, kind: str, **fields: Any) -> None:
+    key = KEYS[name]
+    nonce = chain.rpc.query(f"/nonce/{key.address}")["nonce"]
+    result = chain.rpc.broadcast(txlib.build(key, CHAIN_ID, nonce, kind, **fields), "commit")
+    assert result.ok, f"{kind}: {result.code_name} {result.log}"
+
+
+def _job_on_chain(chain: ChainStack, miner: str) -> str:
+    """A job of alice's, on chain and assigned to `miner` by the coordinator's key; returns its id."""
+    alice = KEYS["alice"].address
+    job_id = txlib.job_id_for(alice, chain.rpc.query(f"/nonce/{alice}")["nonce"], CHAIN_ID)
+    _send(chain, "alice", "submit_job", job_type="inference", model=TINY_MODEL_NAME,
+          prompt_hash=hashlib.sha256(PROMPT.encode()).digest(), prompt_bytes=len(PROMPT.encode()),
+          max_reward=100_000, options={"temperature_milli": round(OPTIONS.temperature * 1000),
+                                       "seed": OPTIONS.seed, "num_predict": OPTIONS.num_predict})
+    _send(chain, "coordinator", "assign_job", job_id=job_id, miner=KEYS[miner].address)
+    return job_id
+
+
 def miner_overhead(root: Path, chain: ChainStack, ollama_url: str, runs: int) -> dict[str, Any]:
     stand_in = StandInCoordinator()
-    miner = MinerProcess(root, "miner2", chain, stand_in.url, ollama_url, model=TINY_MODEL_NAME)
+    miner = MinerProcess(root, MINER_NAME, chain, stand_in.url, ollama_url, model=TINY_MODEL_NAME)
     direct_ms, miner_ms, totals_ms = [], [], []
     try:
         miner.start()
@@ -120,12 +143,15 @@ def miner_overhead(root: Path, chain: ChainStack, ollama_url: str, runs: int) ->
                         t = time.perf_counter()
                         answer = await ollama.generate(TINY_MODEL_NAME, PROMPT, options)
                         direct = (time.perf_counter() - t) * 1000
-                        job_id = f"job_bench{i:04d}"
-                        assignment = JobAssignment(job_id=job_id, reward=1000, chain_id=CHAIN_ID, job_data=JobData(
+                        # A miner runs only what the chain assigned to it: a real job, assigned on chain.
+                        job_id = await asyncio.to_thread(_job_on_chain, chain, MINER_NAME)
+                        assignment = JobAssignment(job_id=job_id, reward=100_000, chain_id=CHAIN_ID, job_data=JobData(
                             prompt=PROMPT, model=TINY_MODEL_NAME, options=OPTIONS))
                         t = time.perf_counter()
-                        await client.assign(miner.url, assignment)
+                        await client.assign(miner.url, assignment, KEYS[MINER_NAME].address)
                         done = await asyncio.to_thread(stand_in.wait, job_id)
+                        await asyncio.to_thread(_send, chain, "coordinator", "fail_job", job_id=job_id,
+                                                reason="bench run over")  # frees the miner's slot on chain
                         if i >= 2:
                             direct_ms.append(direct)
                             miner_ms.append((done - t) * 1000)
