@@ -162,7 +162,8 @@ class Application:
                 signed = self.decode(raw)
                 tx_events = transition.apply_tx(state, signed, charge_failed=True)
             except TxError as err:
-                results.append(abci.ExecTxResult(code=err.code, log=err.log, codespace=CODESPACE))
+                results.append(abci.ExecTxResult(code=err.code, log=err.log, codespace=CODESPACE,
+                                                 events=to_abci_events(err.events)))
                 continue
             finally:
                 self._forget(raw)

@@ -78,15 +78,15 @@ def apply_tx(state: State, tx: SignedTx, charge_failed: bool = False) -> list[Ev
         raise FeeTooLow(tx.fee, needed, len(tx.raw))
     st.set_account(ante, tx.sender, replace(account, nonce=account.nonce + 1))
     ledger.pay_fee(ante, tx.sender, tx.fee)
+    ante.events.append(events.event(events.MESSAGE, sender=tx.sender, action=tx.kind, fee=tx.fee))
     child = ante.child()
-    child.events.append(events.event(events.MESSAGE, sender=tx.sender, action=tx.kind, fee=tx.fee))
     try:
         HANDLERS[tx.kind](child, tx)
     except TxError as err:
-        err.charged = charge_failed
         if charge_failed:
             ante.store.merge_into_parent()
+            err.charged, err.events = True, ante.events  # observers see who paid what for a failed tx
         raise
     child.store.merge_into_parent()
     ante.store.merge_into_parent()
-    return child.events
+    return ante.events + child.events

@@ -15,6 +15,7 @@ class TxError(Exception):
 
     code: Code = Code.TX_DECODE
     charged: bool = False  # set when the tx failed in a block after its nonce and fee were taken
+    events: list = []      # then: the ante step's events (the message event with its fee)
 
     def __init__(self, message: str):
         super().__init__(message)

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import time
 
+from aitbc import tx as txlib
 from aitbc.signed_http import Signer
 from coordinator import checks, lifecycle, proofs
 from coordinator.core import Coordinator
@@ -76,7 +77,10 @@ async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobCom
     result_hash = hashlib.sha256(body.result.encode("utf-8")).hexdigest()
     async with coord.lock(job_id):
         job = assigned_job(coord, job_id, signer)
-        if job.result_hash is not None:
+        delivered_by = txlib.decode_proof(job.proof).miner if job.proof else None
+        # A result kept from an earlier assignment (the job was re-queued when its txs failed
+        # and went to another miner) does not answer for this miner's: its own proof replaces it.
+        if job.result_hash is not None and delivered_by in (None, signer.address):
             if job.result_hash == result_hash:
                 return job  # a retry of a completion we already have
             raise Conflict(f"job {job_id} already has a different result")

@@ -17,9 +17,10 @@ from aitbc_pb import tx_pb2
 CHAIN_ID = "aitbc-test"
 NAMES = ("coordinator", "alice", "bob", "miner1", "miner2")
 BALANCE = 1_000_000_000  # 1000 AITBC
-# Fee-free so that balance arithmetic in rule tests stays readable; fees have their own tests (FEES).
+# Fee-free so that balance arithmetic in rule tests stays readable (fees have their own tests), and a
+# per-token ceiling under which the factories' proofs (12.5 s for 31 tokens) are billed in full.
 PARAMS = Params(price_per_second=20_000, pending_timeout_s=60, job_timeout_s=600, min_miner_stake=100_000_000,
-                min_fee=0, fee_per_byte=0)
+                min_fee=0, fee_per_byte=0, max_ms_per_token=1_000)
 NS = 1_000_000_000
 
 

@@ -4,8 +4,9 @@
 height with the same header app hash at every height since the scenario began;
 `aitbc.audit` clean on every node; every accepted job completed or refunded in
 full; and the books of the load: the job client's balance equals genesis minus
-what its jobs cost, every transfer account's balance equals genesis plus what it
-received minus what it sent, counted from the transfers seen in blocks.
+what its jobs cost and the fees its txs burned, every transfer account's balance
+equals genesis plus what it received minus what it sent and its fees, counted
+from the transfers and fee events seen in blocks.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def books(stack: FaultStack, load: LoadGenerator) -> dict[str, Any]:
         time.sleep(0.2)
     assert load.watched_height >= snap.height, "the block watcher fell behind"
     genesis = stack.balance
+    fees = load.fees_paid(snap.height)  # every tx in a block burned its fee, ok or failed
     # each job client: a job on chain costs max_reward while open, max_reward - refund once closed
     jobs_on_chain, spent = 0, 0
     for name in stack.job_client_names:
@@ -65,10 +67,12 @@ def books(stack: FaultStack, load: LoadGenerator) -> dict[str, Any]:
         jobs = [j for j in snap.jobs.values() if j["client"] == client]
         cost = sum(j["max_reward"] - (j["refund"] if j["status"] in FINAL else 0) for j in jobs)
         balance = snap.accounts.get(client, {"balance": genesis})["balance"]
-        assert balance == genesis - cost, f"{name} has {balance}, expected {genesis} - {cost} for {len(jobs)} jobs"
+        fee = fees.get(client, 0)
+        assert balance == genesis - cost - fee, \
+            f"{name} has {balance}, expected {genesis} - {cost} - fees {fee} for {len(jobs)} jobs"
         jobs_on_chain, spent = jobs_on_chain + len(jobs), spent + cost
     # the transfer accounts: genesis + received - sent, from the transfers the watcher saw committed
-    expected = {stack.keys[n].address: genesis for n in stack.transfer_names}
+    expected = {stack.keys[n].address: genesis - fees.get(stack.keys[n].address, 0) for n in stack.transfer_names}
     committed = load.committed_transfers(snap.height)
     for t in committed:
         expected[t.sender] -= t.amount

@@ -111,6 +111,7 @@ class LoadGenerator:
         self._threads: list[threading.Thread] = []
         self._suspect: dict[int, float] = {}   # node index -> monotonic time until which we avoid it
         self.watched_height = 0
+        self.fees: list[tuple[int, str, int]] = []  # (height, sender, fee) of every tx that burned one
         self.watcher_errors = 0
         self.job_nonces: dict[str, int | None] = {}  # next nonce per job client (None: ask)
         self.settled_before = 0.0  # transfers sent after the last settle() began may still be in flight
@@ -356,7 +357,11 @@ class LoadGenerator:
             for index, b64 in enumerate(txs):
                 tx_hash = hashlib.sha256(base64.b64decode(b64)).hexdigest().upper()
                 result = tx_results[index] if index < len(tx_results) else {}
-                events += decode_events(result.get("events") or [])
+                tx_events = list(decode_events(result.get("events") or []))
+                events += tx_events
+                for event in tx_events:  # every tx that got past the ante step burned its fee, ok or not
+                    if event["type"] == "message" and "fee" in event["attributes"]:
+                        self.fees.append((height, event["attributes"]["sender"], int(event["attributes"]["fee"])))
                 rec = self.transfers.get(tx_hash)
                 if rec is not None and rec.committed_at is None:
                     rec.committed_at, rec.height, rec.code = now, height, int(result.get("code", 0))
@@ -559,6 +564,15 @@ class LoadGenerator:
         summary["rejected"] = dict(rejected)
         summary["latency_broadcast_to_commit_s"] = percentiles(latencies)
         return summary
+
+    def fees_paid(self, up_to_height: int) -> dict[str, int]:
+        """Fees burned per sender in the blocks up to `up_to_height`."""
+        paid: dict[str, int] = {}
+        with self.lock:
+            for height, sender, fee in self.fees:
+                if height <= up_to_height:
+                    paid[sender] = paid.get(sender, 0) + fee
+        return paid
 
     def committed_transfers(self, up_to_height: int) -> list[TransferRec]:
         with self.lock:

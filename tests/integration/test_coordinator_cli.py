@@ -12,7 +12,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from aitbc import procs
+from aitbc import procs, units
 from aitbc.keyring import Keyring
 from cli.context import Context
 from cli.main import cli as root
@@ -54,11 +54,12 @@ def test_submit_wait_prints_the_flowchart_output(run, chain, coordinator, hand_m
     job_id = lines[0].split(": ")[1]
 
     status = json.loads(run("status", job_id, "--json").stdout)
-    assert status["status"] == "completed" and status["amount_paid"] == 250_000
+    assert status["status"] == "completed" and status["amount_paid"] == 250_000 and status["fee"] > 0
+    assert lines[6] == f"Fee: {units.format_amount(status['fee'])} (burned by the submit transaction)"
     receipt = run("receipt", job_id)
     assert "Paid: 0.25 AITBC" in receipt.stdout and "Refunded: 0.75 AITBC" in receipt.stdout
     balance = run("balance", "alice")
-    assert "Balance: 999.75 AITBC" in balance.stdout
+    assert f"Balance: {units.format_amount(1_000_000_000 - 250_000 - status['fee'])}" in balance.stdout
     assert job_id in run("jobs").stdout
 
 

@@ -35,7 +35,10 @@ def store_unbroadcast_job(db_path, request, api_key: str) -> str:
         key_hash = ApiKeys(store).authenticate(api_key).key_hash
         store.insert_job(JobRecord(
             id=job_id, api_key_hash=key_hash, client=signed.sender, type="inference", model=request.model,
-            prompt=request.prompt, options=request.options.model_dump_json(), max_reward=signed.msg.max_reward,
+            prompt=request.prompt, max_reward=signed.msg.max_reward,
+            # as intake stores it: with the seed the chain derives when the client gave none
+            options=request.options.model_copy(update={"seed": txlib.job_seed(job_id, request.options.seed)})
+            .model_dump_json(),
             signed_tx=raw, tx_hash=signed.hash, status="pending", submitted_at=time.time()))
         store.add_tx(signed.hash, job_id, "submit_job", raw, "stored")
     finally:
@@ -74,8 +77,8 @@ def test_kill_9_with_jobs_in_flight_then_restart(chain, coordinator_factory, han
     wait_for(lambda: chain.rpc.query("/jobs/open") == [], 15, "no open job on chain")
     for job_id in jobs:
         assert chain.job(job_id)["status"] == "completed"
-    paid = {name: sum(finals[j].amount_paid for j in jobs if finals[j].client == KEYS[name].address)
-            for name in ("alice", "bob")}
+    paid = {name: sum(finals[j].amount_paid + finals[j].fee for j in jobs if finals[j].client == KEYS[name].address)
+            for name in ("alice", "bob")}  # the miner's pay and each submit tx's fee
     assert {name: chain.balance(name) for name in ("alice", "bob")} == \
         {name: start_balance[name] - paid[name] for name in ("alice", "bob")}
     assert coordinator.log_events("recovered")
@@ -97,4 +100,4 @@ def test_restart_without_the_miner_refunds_its_jobs(chain, coordinator_factory, 
     job = wait_for(lambda: (lambda p: p if p.status == "failed" else None)(client.get_job(job_id)), 30, "failed")
     assert "refunded" in job.error
     wait_for(lambda: chain.job(job_id)["status"] == "failed", 15, "failed on chain")
-    assert chain.balance("alice") == before
+    assert chain.balance("alice") == before - job.fee  # refunded in full; the submit tx's fee stays burned
