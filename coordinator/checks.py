@@ -56,7 +56,7 @@ async def _push(coord: Coordinator, job: JobRecord, checker: str, key: str) -> N
         endpoint = local.endpoint if local else ((await coord.chain.miner(checker)) or {}).get("endpoint", "")
         assignment = JobAssignment(job_id=job.id, job_data=JobData(type=job.type, prompt=job.prompt, model=job.model,
                                                                    options=JobOptions(**job.options_dict)),
-                                   reward=job.max_reward, chain_id=info.chain_id)
+                                   reward=job.max_reward, chain_id=info.chain_id, check=True)
         if not endpoint:
             raise MinerUnreachable(f"checker {checker} has no endpoint")
         await push_assignment(coord.miners, endpoint, assignment)

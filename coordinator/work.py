@@ -34,9 +34,10 @@ def assigned_job(coord: Coordinator, job_id: str, signer: Signer) -> JobRecord:
 
 async def _checker_report(coord: Coordinator, job_id: str, signer: Signer) -> bool:
     """A report from the miner re-running a job under spot check: the chain's current
-    checker of a job we hold as verifying, not any other miner."""
+    checker of a job we hold, not any other miner. The chain decides: our own record may
+    still say running while the receipt that opened the check waits for its tx to settle."""
     job = coord.store.get_job(job_id)
-    if job is None or job.status != "verifying" or job.miner == signer.address:
+    if job is None or job.miner == signer.address:
         return False
     chain_job = await coord.chain.job(job_id)
     return chain_job is not None and chain_job.get("status") == "verifying" \

@@ -110,7 +110,7 @@ def create_app(settings: MinerSettings | None = None, daemon: MinerDaemon | None
               summary="Take a job (coordinator only, signed request)")
     async def assign(assignment: JobAssignment, daemon: DaemonDep,
                      _coordinator: Annotated[str, Depends(require_coordinator)]) -> AssignAccepted:
-        if not daemon.runner.knows(assignment.job_id):  # a repeat was checked the first time
+        if not daemon.runner.knows(assignment):  # a repeat was checked the first time
             daemon.runner.precheck(assignment)  # quick refusals first: no chain wait for a wrong model
             # Even the coordinator's word is not enough: run only what the chain assigned to us.
             try:

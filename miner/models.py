@@ -23,6 +23,9 @@ class JobAssignment(BaseModel):
     job_data: JobData
     reward: int               # max reward locked in escrow, uaitbc
     chain_id: str
+    # A spot-check re-run of a job another miner answered (the chain drew this miner as
+    # its checker). It runs even if this miner held the job once before, as the original.
+    check: bool = False
 
 
 class AssignAccepted(BaseModel):

@@ -114,6 +114,12 @@ class JobRecord:
     task: asyncio.Task | None = field(default=None, repr=False)
 
 
+def _record_key(assignment: JobAssignment) -> str:
+    """A job and its spot-check re-run are two runs: a miner that held a job once (its
+    assignment then failed on chain) may be drawn as the checker of the same job later."""
+    return f"{assignment.job_id}#check" if assignment.check else assignment.job_id
+
+
 class JobRunner:
     def __init__(self, key: PrivateKey, chain_id: str, models: list[str], capacity: int, ollama: Generator,
                  link: CoordinatorLink, outbox: Outbox, metrics: MinerMetrics, ollama_timeout_s: float = 300.0,
@@ -136,22 +142,23 @@ class JobRunner:
     def active_jobs(self) -> int:
         return sum(1 for r in self._jobs.values() if r.status == "running")
 
-    def knows(self, job_id: str) -> bool:
-        """Whether this job was accepted before (running, finished, or its report pending)."""
-        return job_id in self._jobs or job_id in self.outbox
+    def knows(self, assignment: JobAssignment) -> bool:
+        """Whether this assignment was accepted before (running, finished, or its report pending)."""
+        key = _record_key(assignment)
+        return key in self._jobs or (not assignment.check and assignment.job_id in self.outbox)
 
     def assign(self, assignment: JobAssignment) -> AssignAccepted:
         """Accept a job and start it. Raises AssignmentRejected."""
         job_id, data = assignment.job_id, assignment.job_data
-        known = self._jobs.get(job_id)
-        if known is not None or job_id in self.outbox:
+        known = self._jobs.get(_record_key(assignment))
+        if known is not None or (not assignment.check and job_id in self.outbox):
             # The coordinator retried (timeout, restart): same answer, and resend a result it lacks.
             self.outbox.kick(job_id)
             log.info("assignment repeated", extra={"job_id": job_id, "status": known.status if known else "reported"})
             return AssignAccepted(job_id=job_id, accepted=True, active_jobs=self.active_jobs)
         self.precheck(assignment)
         record = JobRecord(job_id, data.model)
-        self._jobs[job_id] = record
+        self._jobs[_record_key(assignment)] = record
         self._forget_old()
         record.task = asyncio.create_task(self._run(assignment, record), name=f"job-{job_id}")
         self.metrics.jobs_accepted.inc()
