@@ -87,7 +87,8 @@ def create_app(settings: CoordinatorSettings | None = None, *, rpc: Any | None =
                     await task
             await coord.aclose()
 
-    app = FastAPI(title="AITBC coordinator", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="AITBC coordinator", version="0.1.0", lifespan=lifespan, redoc_url=None,
+                  docs_url="/docs" if settings.docs else None,
                   description="Job intake, API keys, miner registry and selection, receipts on a CometBFT chain.")
     app.state.coordinator = coord
     install_error_handlers(app)

@@ -38,6 +38,8 @@ class CoordinatorSettings(BaseSettings):
     # Miner endpoints resolving to loopback/private/link-local addresses are refused unless this is
     # on: a public coordinator must not be steered at its own network. Local testnets turn it on.
     allow_private_endpoints: bool = False
+    # Swagger UI loads its script from a public CDN: off unless asked for (/openapi.json stays).
+    docs: bool = False
     # Per client IP, for open routes and failed authentication (keys have their own bucket).
     ip_rate_limit_per_minute: float = 600.0
     ip_rate_limit_burst: int = 100

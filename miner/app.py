@@ -84,7 +84,8 @@ def create_app(settings: MinerSettings | None = None, daemon: MinerDaemon | None
         finally:
             await miner.stop()
 
-    app = FastAPI(title="AITBC miner", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="AITBC miner", version="0.1.0", lifespan=lifespan, redoc_url=None,
+                  docs_url="/docs" if settings.docs else None,
                   description="Runs assigned inference jobs on a local Ollama and reports signed proofs.")
     app.state.settings = settings
     app.state.daemon = daemon  # set now too: ASGI transports without lifespan can use a started daemon

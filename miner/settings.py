@@ -37,6 +37,7 @@ class MinerSettings(BaseSettings):
     capacity: int = Field(1, ge=1, le=1024)
     stake: int | None = Field(None, description="uaitbc to stake; default the chain's min_miner_stake")
     price_per_second: int | None = Field(None, description="uaitbc per compute second; default chain param")
+    docs: bool = Field(False, description="serve Swagger UI at /docs (it loads from a public CDN)")
     ms_per_token: int | None = Field(None, ge=1, description="declared ceiling on billed ms per token (prompt + "
                                      "generated) for every model; default: the chain's max_ms_per_token")
     ollama_timeout_s: float = Field(300.0, gt=0)

@@ -171,4 +171,4 @@ def test_health_metrics_and_docs(world) -> None:
                  "miner_ollama_request_seconds"):
         assert name in text
     assert "/v1/jobs/assign" in client.get("/openapi.json").json()["paths"]
-    assert client.get("/docs").status_code == 200
+    assert client.get("/docs").status_code == 404  # Swagger UI loads from a CDN: off by default
