@@ -1,7 +1,7 @@
 """Every command line in the README's ```bash blocks names a real subcommand with real options:
 each `aitbc ...` line is resolved through the click tree (subcommands, options, whether an option
 takes a value) and its `--help` is invoked; `python -m` lines are checked against their `--help`.
-The single-node chain block is run for real in tests/integration/test_readme.py."""
+The chain and marketplace blocks are also run for real in tests/integration/test_readme.py."""
 
 from __future__ import annotations
 
