@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import contextlib
 import logging
 import time
@@ -45,6 +46,20 @@ FINAL_JOB_STATUSES = ("completed", "failed", "expired", "cancelled")
 
 class NotCoordinator(Exception):
     """A correctly signed request from a key that is not the chain's coordinator."""
+
+
+def _check_matches_chain(assignment: JobAssignment, job: dict) -> None:
+    """The pushed job must be the one the client paid for: what the miner signs (prompt hash,
+    model, options) is checked on chain, so running anything else would only cost it the job.
+    Raises NotAssignedOnChain."""
+    data, options = assignment.job_data, assignment.job_data.options
+    pushed = {"prompt_hash": hashlib.sha256(data.prompt.encode("utf-8")).hexdigest(), "model": data.model,
+              "temperature_milli": round(options.temperature * 1000), "seed": options.seed,
+              "num_predict": options.num_predict}
+    differ = ", ".join(name for name, value in pushed.items() if name in job and job[name] != value)
+    if differ:
+        raise NotAssignedOnChain(f"job {assignment.job_id} as pushed differs from the job on chain ({differ}); "
+                                 "only the job the client paid for is run")
 
 
 class MinerDaemon:
@@ -128,6 +143,7 @@ class MinerDaemon:
                 raise ChainUnreachable(f"cannot read job {job_id} from the chain to check the assignment: "
                                        f"{exc}") from None
             if job is not None:
+                _check_matches_chain(assignment, job)
                 status = job.get("status")
                 if status == "assigned" and job.get("miner") == self.address:
                     return "miner"

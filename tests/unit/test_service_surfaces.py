@@ -532,3 +532,22 @@ def test_miner_warns_about_a_seed_on_the_command_line(tmp_path):
         result = CliRunner().invoke(miner, ["start", "--key", "11" * 32, "--port", str(port),
                                             "--data-dir", str(tmp_path)])
     assert "visible to other users" in result.output and result.exit_code != 0
+
+
+def test_miner_runs_only_the_job_the_client_paid_for():
+    """A pushed job whose prompt, model or options differ from the chain's is refused (409)."""
+    import hashlib
+
+    from miner.daemon import _check_matches_chain
+    from miner.models import JobAssignment, JobData
+    from miner.runner import NotAssignedOnChain
+
+    push = JobAssignment(job_id="job_x", reward=1, chain_id="c",
+                         job_data=JobData(prompt="the paid prompt", model="aitbc-tiny",
+                                          options={"temperature": 0, "seed": 7, "num_predict": 16}))
+    chain_job = {"prompt_hash": hashlib.sha256(b"the paid prompt").hexdigest(), "model": "aitbc-tiny",
+                 "temperature_milli": 0, "seed": 7, "num_predict": 16}
+    _check_matches_chain(push, chain_job)  # the same job: accepted
+    for field, value in (("prompt_hash", "00" * 32), ("model", "other"), ("seed", 8), ("num_predict", 99)):
+        with pytest.raises(NotAssignedOnChain, match=field):
+            _check_matches_chain(push, {**chain_job, field: value})
