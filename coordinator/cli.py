@@ -26,25 +26,25 @@ def coordinator() -> None:
 
 
 @coordinator.command("start")
-@click.option("--host", help="Listen address [env AITBC_COORDINATOR_HOST; 127.0.0.1].")
-@click.option("--port", type=int, help="Listen port [env AITBC_COORDINATOR_PORT; 18000].")
-@click.option("--node", help="CometBFT RPC URL [env AITBC_NODE; http://127.0.0.1:26657].")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="SQLite store and log [$AITBC_HOME/coordinator].")
-@click.option("--key", help="Keyring name of the coordinator's chain key [coordinator].")
-@click.option("--queue-timeout", "queue_timeout_s", type=float, help="Seconds a job may wait for a miner [60].")
+@click.option("--host", help="Listen address [env: AITBC_COORDINATOR_HOST; default: 127.0.0.1].")
+@click.option("--port", type=int, help="Listen port [env: AITBC_COORDINATOR_PORT; default: 18000].")
+@click.option("--node", help="CometBFT RPC URL [env: AITBC_NODE; default: http://127.0.0.1:26657].")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="SQLite store and log [default: $AITBC_HOME/coordinator].")
+@click.option("--key", help="Keyring name of the coordinator's chain key [default: coordinator].")
+@click.option("--queue-timeout", "queue_timeout_s", type=float, help="Seconds a job may wait for a miner [default: 60].")
 @click.option("--miner-offline-after", "miner_offline_after_s", type=float,
-              help="Seconds without heartbeat before a miner is offline [15].")
-@click.option("--rate-limit", "rate_limit_per_minute", type=float, help="Requests per minute per API key [120].")
-@click.option("--burst", "rate_limit_burst", type=int, help="Requests allowed at once per API key [20].")
+              help="Seconds without heartbeat before a miner is offline [default: 15].")
+@click.option("--rate-limit", "rate_limit_per_minute", type=float, help="Requests per minute per API key [default: 120].")
+@click.option("--burst", "rate_limit_burst", type=int, help="Requests allowed at once per API key [default: 20].")
 @click.option("--client-api-key-file", "client_api_keys_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Accept the client keys in this file, one a line [env AITBC_COORDINATOR_CLIENT_API_KEYS_FILE; "
+              help="Accept the client keys in this file, one a line [env: AITBC_COORDINATOR_CLIENT_API_KEYS_FILE; "
                    "or the keys themselves, comma-separated, in AITBC_COORDINATOR_CLIENT_API_KEYS].")
 @click.option("--admin-api-key-file", "admin_api_keys_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Accept the admin keys in this file [env AITBC_COORDINATOR_ADMIN_API_KEYS_FILE; or "
+              help="Accept the admin keys in this file [env: AITBC_COORDINATOR_ADMIN_API_KEYS_FILE; or "
                    "AITBC_COORDINATOR_ADMIN_API_KEYS].")
 @click.option("--allow-private-endpoints/--refuse-private-endpoints", "allow_private_endpoints", default=None,
               help="Call miner endpoints on loopback/private/link-local addresses (local testnets) "
-                   "[env AITBC_COORDINATOR_ALLOW_PRIVATE_ENDPOINTS; refuse].")
+                   "[env: AITBC_COORDINATOR_ALLOW_PRIVATE_ENDPOINTS; default: refuse].")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def start(log_level: str, **flags: Any) -> None:

@@ -31,29 +31,29 @@ class MinerUnreachable(MinerCLIError):
 
 # (flag, settings field, click type, help) for `start`; None values are left to env and defaults.
 START_OPTIONS = [
-    ("--key", "key", str, "keyring name or address [env AITBC_MINER_KEY, which may also hold a hex seed; "
-                          "default miner1]"),
-    ("--node", "node", str, "chain node RPC URL [env AITBC_NODE; default http://127.0.0.1:26657]"),
-    ("--coordinator-url", "coordinator_url", str, "coordinator URL [env AITBC_URL; default http://127.0.0.1:18000]"),
-    ("--host", "host", str, "address to listen on [default 127.0.0.1]"),
-    ("--port", "port", int, "port to listen on [default 18001]"),
-    ("--endpoint", "endpoint", str, "public URL the coordinator calls [default http://HOST:PORT]"),
-    ("--ollama-url", "ollama_url", str, "Ollama URL [default http://127.0.0.1:11434]"),
-    ("--capacity", "capacity", int, "jobs run at once [default 1]"),
+    ("--key", "key", str, "keyring name or address [env: AITBC_MINER_KEY, which may also hold a hex seed; "
+                          "default: miner1]"),
+    ("--node", "node", str, "chain node RPC URL [env: AITBC_NODE; default: http://127.0.0.1:26657]"),
+    ("--coordinator-url", "coordinator_url", str, "coordinator URL [env: AITBC_URL; default: http://127.0.0.1:18000]"),
+    ("--host", "host", str, "address to listen on [default: 127.0.0.1]"),
+    ("--port", "port", int, "port to listen on [default: 18001]"),
+    ("--endpoint", "endpoint", str, "public URL the coordinator calls [default: http://HOST:PORT]"),
+    ("--ollama-url", "ollama_url", str, "Ollama URL [default: http://127.0.0.1:11434]"),
+    ("--capacity", "capacity", int, "jobs run at once [default: 1]"),
     ("--stake", "stake", str, "stake, e.g. 100aitbc [default: the chain's minimum]"),
     ("--price", "price_per_second", str, "price per compute second, e.g. 0.02aitbc [default: chain param]"),
     ("--ms-per-token", "ms_per_token", int, "ceiling on billed ms per token; a job pays at most tokens x this "
                                             "[default: the chain's max_ms_per_token]"),
-    ("--ollama-timeout", "ollama_timeout_s", float, "seconds one generation may take [default 300]"),
+    ("--ollama-timeout", "ollama_timeout_s", float, "seconds one generation may take [default: 300]"),
     ("--num-thread", "num_thread", int, "Ollama num_thread for every job [default: Ollama's choice]"),
-    ("--heartbeat-interval", "heartbeat_interval_s", float, "seconds between heartbeats [default 5]"),
-    ("--report-retry", "report_retry_s", float, "seconds to retry an unacknowledged result [default 300]"),
-    ("--data-dir", "data_dir", click.Path(file_okay=False), "log and outbox directory [default $AITBC_HOME/miner]"),
-    ("--log-level", "log_level", click.Choice(["debug", "info", "warning", "error"]), "[default info]"),
+    ("--heartbeat-interval", "heartbeat_interval_s", float, "seconds between heartbeats [default: 5]"),
+    ("--report-retry", "report_retry_s", float, "seconds to retry an unacknowledged result [default: 300]"),
+    ("--data-dir", "data_dir", click.Path(file_okay=False), "log and outbox directory [default: $AITBC_HOME/miner]"),
+    ("--log-level", "log_level", click.Choice(["debug", "info", "warning", "error"]), "[default: info]"),
     ("--fault-tamper-share", "fault_tamper_share", click.FloatRange(0, 1),
-     "TEST ONLY: share of results falsified before signing, to exercise spot checks [default 0]"),
+     "TEST ONLY: share of results falsified before signing, to exercise spot checks [default: 0]"),
     ("--fault-inflate-time", "fault_inflate_time_x", click.FloatRange(1, 1_000_000),
-     "TEST ONLY: claim this multiple of the measured compute time, to exercise metering [default 1]"),
+     "TEST ONLY: claim this multiple of the measured compute time, to exercise metering [default: 1]"),
 ]
 
 
@@ -134,7 +134,7 @@ async def _serve(settings: MinerSettings) -> None:
 
 @miner.command()
 @click.option("--url", envvar="AITBC_MINER_URL", default=DEFAULT_MINER_URL, show_default=True,
-              help="the miner's URL [env AITBC_MINER_URL]")
+              help="the miner's URL [env: AITBC_MINER_URL]")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def status(url: str, as_json: bool) -> None:
     """Show a running miner's health: Ollama, models, capacity, active jobs."""
