@@ -122,11 +122,11 @@ def _after_subcommand(name: str, callback, help_text: str, **kwargs) -> click.Op
 
 def global_options(command: click.Command) -> None:
     """The root group's --node, --url, --api-key and --home, also accepted after any subcommand
-    (`aitbc audit --node X` as `aitbc --node X audit`); a command's own option of that name wins."""
+    (`aitbc audit --node X` as `aitbc --node X audit`, and between a group and its command:
+    `aitbc receipt --node X JOB_ID`); a command's own option of that name wins."""
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             global_options(sub)
-        return
     taken = {opt for param in command.params for opt in param.opts}
     for option in (
         _after_subcommand("--node", _set_node, "CometBFT RPC address [env: AITBC_NODE]"),

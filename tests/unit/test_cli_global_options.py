@@ -29,3 +29,10 @@ def test_home_option_sets_the_keyring(tmp_path, monkeypatch):
     assert run("keys", "add", "carol", "--home", str(tmp_path / "opt-home")).exit_code == 0
     assert (tmp_path / "opt-home" / "keys" / "carol.json").exists()
     assert run("--home", str(tmp_path / "opt-home"), "keys", "list").stdout.startswith("carol")
+
+
+def test_node_between_a_group_and_its_default_command_is_used():
+    for args in (["receipt", "--node", "http://127.0.0.1:9", "job_0123456789abcdef"],
+                 ["receipt", "show", "job_0123456789abcdef", "--node", "http://127.0.0.1:9"]):
+        result = run(*args, env={"AITBC_API_KEY": ""})
+        assert result.exit_code == 3 and "127.0.0.1:9" in result.stderr, (args, result.output)
