@@ -14,6 +14,7 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import replace
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -23,14 +24,16 @@ from abci_app.store import LevelDBStore
 from aitbc import crypto
 from bench import env
 from tendermint.abci import types_pb2 as abci
-from tests.factories import CHAIN_ID, KEYS, Signer, genesis, receipt_fields, register_fields, submit_fields
+from tests.factories import CHAIN_ID, KEYS, PARAMS, Signer, genesis, receipt_fields, register_fields, submit_fields
 
 T0 = 1_700_000_000
 
 
 def fresh_app(directory: str) -> Application:
     app = Application(LevelDBStore(directory))
-    app.init_chain(abci.RequestInitChain(chain_id=CHAIN_ID, app_state_bytes=json.dumps(genesis().to_json()).encode(),
+    # One miner takes a whole block of jobs here: more capacity than a real chain allows.
+    params = replace(PARAMS, max_capacity=1_000_000)
+    app.init_chain(abci.RequestInitChain(chain_id=CHAIN_ID, app_state_bytes=json.dumps(genesis(params).to_json()).encode(),
                                          time=Timestamp(seconds=T0)))
     return app
 

@@ -117,7 +117,7 @@ def round_txs(signer: Signer, built: dict[str, Any], r: int) -> list[bytes]:
         key = built["keys"][m]
         proof = tx_pb2.ComputeProof(chain_id=CHAIN_ID, job_id=job_id, miner=key.address, model=MODEL,
                                     result_hash=hashlib.sha256(b"answer").digest(), compute_time_ms=10_000,
-                                    tokens_generated=16, prompt_tokens=5, prompt_hash=PROMPT_HASH,
+                                    tokens_generated=16, prompt_tokens=5, prompt_hash=PROMPT_HASH, model_digest="sha256:bench",
                                     options=tx_pb2.JobOptions(**SUBMIT_OPTIONS))
         data, signature = txlib.sign_proof(key, proof)
         txs.append(signer.tx("coordinator", "record_receipt", proof=data, miner_signature=signature))
