@@ -86,13 +86,14 @@ def test_hostile_requests_change_nothing(chain, coordinator, hand_miner):
 
 
 def test_flood_past_the_rate_limit_is_429_and_harmless(chain, coordinator_factory):
-    coordinator = coordinator_factory(rate_limit_per_minute=30, rate_limit_burst=5)
+    # One token a minute: no refill during the flood however slow a loaded machine makes it.
+    coordinator = coordinator_factory(rate_limit_per_minute=1, rate_limit_burst=5)
     before = snapshot(chain, coordinator)
     answers = [httpx.get(f"{coordinator.url}/v1/jobs", headers={"X-Api-Key": CLIENT_API_KEY}).status_code
                for _ in range(40)]
     TRIED["requests"] += len(answers)
     TRIED["refused"] += answers.count(429)
-    assert answers[:5] == [200] * 5 and answers.count(429) >= 30
+    assert answers[:5] == [200] * 5 and answers.count(429) == 35
     limited = httpx.get(f"{coordinator.url}/v1/jobs", headers={"X-Api-Key": CLIENT_API_KEY})
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
     # another key has its own bucket
