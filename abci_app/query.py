@@ -43,10 +43,13 @@ def _miners(state: State) -> list[dict[str, Any]]:
     return [asdict(miner) for miner in st.all_miners(state)]
 
 
-def _limit(params: dict[str, list[str]]) -> int:
+MAX_PAGE = 1000
+
+
+def _limit(params: dict[str, list[str]], default: int = MAX_PAGE) -> int:
     try:
         # clamped: 0 or a negative limit must not mean "everything" on the app's one thread
-        return max(1, min(int(params.get("limit", [str(MAX_PAGE)])[0]), MAX_PAGE))
+        return max(1, min(int(params.get("limit", [str(default)])[0]), MAX_PAGE))
     except ValueError:
         raise QueryError(Code.UNKNOWN_QUERY, "limit must be a number") from None
 
@@ -71,17 +74,11 @@ def _receipt(state: State, ident: str) -> dict[str, Any]:
 
 PAGED = {"accounts": ("acct/", records.Account), "jobs": ("job/", records.Job),
          "escrows": ("escrow/", None), "receipts": ("rcpt/", records.Receipt)}
-MAX_PAGE = 1000
-
 
 def _page(state: State, prefix: str, cls, query: str) -> dict[str, Any]:
     """Up to `limit` entries after key `after`, in key order, and the next cursor."""
     params = parse_qs(query)
-    try:
-        # clamped: 0 or a negative limit must not mean "everything" on the app's one thread
-        limit = max(1, min(int(params.get("limit", ["100"])[0]), MAX_PAGE))
-    except ValueError:
-        raise QueryError(Code.UNKNOWN_QUERY, "limit must be a number") from None
+    limit = _limit(params, default=100)
     after = params.get("after", [""])[0]
     start = (prefix + after + "\x00").encode() if after else prefix.encode()
     stop = (prefix[:-1] + "0").encode()

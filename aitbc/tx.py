@@ -218,6 +218,12 @@ VALIDATORS: dict[str, tuple[Callable[[Any], None], int]] = {
 MAX_PROOF_BYTES = 1024
 
 
+def body_of(raw: bytes) -> tx_pb2.TxBody:
+    """The TxBody of a tx already accepted elsewhere (fee, message), parsed without any check:
+    for reading our own stored txs, never for trusting a new one (use `decode`)."""
+    return tx_pb2.TxBody.FromString(tx_pb2.Tx.FromString(raw).body)
+
+
 def decode_proof(data: bytes) -> tx_pb2.ComputeProof:
     proof = tx_pb2.ComputeProof()
     try:

@@ -140,7 +140,7 @@ def _price_cap(job: JobRecord) -> int:
     """The client's cap on the price per second, from its signed submit tx (0: none)."""
     if not job.signed_tx:
         return 0  # a job recovered from the chain: the chain itself refuses miners above the cap
-    return txlib.decode(job.signed_tx).msg.max_price_per_second
+    return txlib.body_of(job.signed_tx).submit_job.max_price_per_second  # verified at intake
 
 
 async def assign_pending(coord: Coordinator) -> None:

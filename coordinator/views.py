@@ -26,7 +26,7 @@ def job_public(job: JobRecord) -> JobPublic:
         compute_time=metrics.get("compute_time"), tokens_generated=metrics.get("tokens_generated"),
         error=job.error, submitted_at=ts(job.submitted_at), started_at=ts(job.started_at),
         completed_at=ts(job.completed_at), block_height=job.block_height, tx_hash=job.tx_hash,
-        fee=txlib.decode(job.signed_tx).fee if job.signed_tx else 0,
+        fee=txlib.body_of(job.signed_tx).fee if job.signed_tx else 0,  # checked at intake: no re-verify
     )
 
 

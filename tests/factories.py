@@ -84,7 +84,7 @@ class Signer:
 
 def fee_of(raw: bytes) -> int:
     """The fee a tx offers (what it burns if it succeeds)."""
-    return tx_pb2.TxBody.FromString(tx_pb2.Tx.FromString(raw).body).fee
+    return txlib.body_of(raw).fee
 
 
 SUBMIT_OPTIONS = {"temperature_milli": 0, "seed": 42, "num_predict": 16}
