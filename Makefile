@@ -37,4 +37,4 @@ bench-quick:
 	@$(PY) -m bench --quick
 
 clean:
-	rm -rf gen build .venv
+	rm -rf aitbc/pb build .venv

@@ -1,4 +1,4 @@
-"""Run the ABCI application: python -m abci_app --home DIR [--address tcp://127.0.0.1:26658]."""
+"""Run the ABCI application: python -m aitbc.abci_app --home DIR [--address tcp://127.0.0.1:26658]."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import asyncio
 import logging
 from pathlib import Path
 
-from abci_app.app import Application
-from abci_app.server import serve
-from abci_app.store import LevelDBStore
+from aitbc.abci_app.app import Application
+from aitbc.abci_app.server import serve
+from aitbc.abci_app.store import LevelDBStore
 from aitbc.logs import setup_logging
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m abci_app", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m aitbc.abci_app", description=__doc__)
     parser.add_argument("--home", required=True, help="node home; state goes to HOME/data/aitbc.db")
     parser.add_argument("--address", default="tcp://127.0.0.1:26658")
     args = parser.parse_args(argv)

@@ -16,15 +16,15 @@ from collections import OrderedDict
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from abci_app import query, transition
-from abci_app.events import Event
-from abci_app.records import Genesis
-from abci_app.state import State
-from abci_app.store import Overlay, Store
+from aitbc.abci_app import query, transition
+from aitbc.abci_app.events import Event
+from aitbc.abci_app.records import Genesis
+from aitbc.abci_app.state import State
+from aitbc.abci_app.store import Overlay, Store
 from aitbc import tx as txlib
 from aitbc.codes import CODESPACE, Code
 from aitbc.errors import TxError
-from tendermint.abci import types_pb2 as abci
+from aitbc.pb.tendermint.abci import types_pb2 as abci
 
 log = logging.getLogger("aitbc.app")
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 
-from abci_app import events, miners, state as st
-from abci_app.records import Job, Miner, Params
-from abci_app.state import State
+from aitbc.abci_app import events, miners, state as st
+from aitbc.abci_app.records import Job, Miner, Params
+from aitbc.abci_app.state import State
 
 BPS = 10_000
 # Checks that wait for a checker are retried at most this many per block.

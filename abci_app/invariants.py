@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from abci_app import records, state as st
-from abci_app.records import Account, Job
-from abci_app.state import State
+from aitbc.abci_app import records, state as st
+from aitbc.abci_app.records import Account, Job
+from aitbc.abci_app.state import State
 
 
 def _scan(state: State, prefix: str):

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from abci_app import checks, events, ledger, miners, state as st
-from abci_app.records import Job, Miner, Params, Receipt
-from abci_app.state import State
+from aitbc.abci_app import checks, events, ledger, miners, state as st
+from aitbc.abci_app.records import Job, Miner, Params, Receipt
+from aitbc.abci_app.state import State
 from aitbc import tx as txlib
 from aitbc.errors import (
     BadJobStatus, BadProofSignature, JobExists, JobNotFound, MinerAtCapacity, MinerJailed, MinerNotFound,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from abci_app import events, state as st
-from abci_app.records import Account
-from abci_app.state import State
+from aitbc.abci_app import events, state as st
+from aitbc.abci_app.records import Account
+from aitbc.abci_app.state import State
 from aitbc.errors import InsufficientFunds, UnknownAccount
 
 

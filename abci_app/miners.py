@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from abci_app import events, ledger, state as st
-from abci_app.records import Miner, Params
-from abci_app.state import State
+from aitbc.abci_app import events, ledger, state as st
+from aitbc.abci_app.records import Miner, Params
+from aitbc.abci_app.state import State
 from aitbc.errors import InvalidField, MinerBusy, MinerExists, MinerNotFound, StakeTooLow
 from aitbc.tx import SignedTx
 

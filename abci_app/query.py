@@ -15,8 +15,8 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qs
 
-from abci_app import records, state as st
-from abci_app.state import State
+from aitbc.abci_app import records, state as st
+from aitbc.abci_app.state import State
 from aitbc.codes import Code
 from aitbc.tx import receipt_id_for
 

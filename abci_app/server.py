@@ -14,8 +14,8 @@ import logging
 import signal
 import traceback
 
-from abci_app.app import Application
-from tendermint.abci import types_pb2 as abci
+from aitbc.abci_app.app import Application
+from aitbc.pb.tendermint.abci import types_pb2 as abci
 
 log = logging.getLogger("aitbc.abci")
 

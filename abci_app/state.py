@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from abci_app import records
-from abci_app.events import Event
-from abci_app.records import Account, Job, Miner, Params, Receipt, Supply
-from abci_app.store import Overlay
+from aitbc.abci_app import records
+from aitbc.abci_app.events import Event
+from aitbc.abci_app.records import Account, Job, Miner, Params, Receipt, Supply
+from aitbc.abci_app.store import Overlay
 
 
 @dataclass

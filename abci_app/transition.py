@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from abci_app import checks, events, jobs, ledger, miners, state as st
-from abci_app.events import Event
-from abci_app.records import Account, Genesis, Supply
-from abci_app.state import State
+from aitbc.abci_app import checks, events, jobs, ledger, miners, state as st
+from aitbc.abci_app.events import Event
+from aitbc.abci_app.records import Account, Genesis, Supply
+from aitbc.abci_app.state import State
 from aitbc.errors import BadNonce, FeeTooLow, TxError, UnknownAccount, WrongChainId
 from aitbc.tx import SignedTx, required_fee
 

@@ -16,7 +16,7 @@ from google.protobuf.message import DecodeError as ProtoDecodeError
 
 from aitbc import crypto, endpoints
 from aitbc.errors import BadSignature, DecodeError, InvalidField, TooLarge
-from aitbc_pb import tx_pb2
+from aitbc.pb.aitbc_pb import tx_pb2
 
 MAX_TX_BYTES = 16 * 1024
 MAX_MEMO = 256

@@ -27,12 +27,14 @@ from typing import Any
 
 import httpx
 
-from aitbc import nodehome, procs, tools, tx as txlib
+from aitbc import tx as txlib
+
+from aitbc.ops import nodehome, procs, tools
 from aitbc.crypto import PrivateKey
 from bench import env
 
 CHAIN_ID = "aitbc-bench"
-# On top of cometbft-config/single-node.toml, for both apps alike.
+# On top of ops/cometbft-config/single-node.toml, for both apps alike.
 MEMPOOL_SIZE = 5000           # cometbft's default
 BATCH = 10                    # cometbft's default max_request_batch_size
 CONNECTIONS = 8

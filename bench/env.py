@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from aitbc import tools
+from aitbc.ops import tools
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(os.environ.get("AITBC_BENCH_RESULTS", ROOT / "bench" / "results"))
@@ -57,7 +57,7 @@ def versions() -> dict[str, str]:
     except tools.ToolMissing:
         cometbft = "not found"
     try:
-        from miner.ollama_server import find_ollama
+        from aitbc.ops.ollama_server import find_ollama
 
         out = subprocess.run([str(find_ollama()), "--version"], capture_output=True, text=True, timeout=20)
         found = re.search(r"version is (\S+)", out.stdout + out.stderr)

@@ -19,11 +19,11 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from abci_app.app import Application
-from abci_app.store import LevelDBStore
+from aitbc.abci_app.app import Application
+from aitbc.abci_app.store import LevelDBStore
 from aitbc import crypto
 from bench import env
-from tendermint.abci import types_pb2 as abci
+from aitbc.pb.tendermint.abci import types_pb2 as abci
 from tests.factories import CHAIN_ID, KEYS, PARAMS, Signer, genesis, receipt_fields, register_fields, submit_fields
 
 T0 = 1_700_000_000

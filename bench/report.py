@@ -204,7 +204,7 @@ def _chain(ct: dict[str, Any], sat: dict[str, Any] | None, images: dict[str, str
     s = first["settings"]
     out = [
         "## Chain throughput: our app vs kvstore", "",
-        "One node, the same `cometbft` binary and config (ours: `cometbft-config/single-node.toml`, 1 s "
+        "One node, the same `cometbft` binary and config (ours: `ops/cometbft-config/single-node.toml`, 1 s "
         "`timeout_commit`, kv tx indexer, `log_level = \"error\"`), our app vs `abci-cli kvstore --persist` "
         "over the same socket transport. Same load generator (`bench/loadgen.py`, its own process) and tx size "
         f"({first['tx_bytes']} bytes): for us signed transfers from {s['senders']} funded senders (consecutive "

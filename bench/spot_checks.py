@@ -20,13 +20,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
+sys.path[:0] = [str(ROOT)]
 
-from coordinator.models import JobOptions  # noqa: E402
-from miner.ollama_client import run_sync  # noqa: E402
-from miner.ollama_server import TINY_MODEL_NAME, OllamaServer  # noqa: E402
-from miner.tiny_model import write_tiny_model  # noqa: E402
-from aitbc import procs  # noqa: E402
+from aitbc.coordinator.models import JobOptions  # noqa: E402
+from aitbc.miner.ollama_client import run_sync  # noqa: E402
+from aitbc.ops.ollama_server import TINY_MODEL_NAME, OllamaServer  # noqa: E402
+from aitbc.ops.tiny_model import write_tiny_model  # noqa: E402
+from aitbc.ops import procs  # noqa: E402
 from aitbc.audit import audit  # noqa: E402
 from tests.factories import KEYS  # noqa: E402
 from tests.integration.stack import ChainStack, CoordinatorProcess, MinerProcess, wait_for  # noqa: E402

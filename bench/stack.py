@@ -32,17 +32,19 @@ from typing import Any
 
 import httpx
 
-from aitbc import procs, tx as txlib
+from aitbc import tx as txlib
+
+from aitbc.ops import procs
 from aitbc.crypto import PrivateKey
 from bench import env
 from bench.loadgen import Conn
-from coordinator.client import CoordinatorClient, sign_job
-from coordinator.models import JobOptions
-from miner.client import MinerClient
-from miner.models import JobAssignment, JobData
-from miner.ollama_client import OllamaClient, run_sync
-from miner.ollama_server import TINY_MODEL_NAME, OllamaServer, free_port
-from miner.tiny_model import write_tiny_model
+from aitbc.coordinator.client import CoordinatorClient, sign_job
+from aitbc.coordinator.models import JobOptions
+from aitbc.miner.client import MinerClient
+from aitbc.miner.models import JobAssignment, JobData
+from aitbc.miner.ollama_client import OllamaClient, run_sync
+from aitbc.ops.ollama_server import TINY_MODEL_NAME, OllamaServer, free_port
+from aitbc.ops.tiny_model import write_tiny_model
 from tests.factories import CHAIN_ID, KEYS
 from tests.integration.stack import (
     CLIENT_API_KEY, ChainStack, CoordinatorProcess, MinerProcess, wait_for,

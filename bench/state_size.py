@@ -21,16 +21,16 @@ import tempfile
 import time
 from typing import Any
 
-from abci_app import records, state as st
-from abci_app.app import Application
-from abci_app.records import Account, Job, Miner, Receipt, Supply
-from abci_app.store import LevelDBStore
+from aitbc.abci_app import records, state as st
+from aitbc.abci_app.app import Application
+from aitbc.abci_app.records import Account, Job, Miner, Receipt, Supply
+from aitbc.abci_app.store import LevelDBStore
 from aitbc import tx as txlib
 from aitbc.crypto import PrivateKey
-from aitbc_pb import tx_pb2
+from aitbc.pb.aitbc_pb import tx_pb2
 from bench import env
 from bench.finalize_block import T0, check, finalize, fresh_app
-from tendermint.abci import types_pb2 as abci
+from aitbc.pb.tendermint.abci import types_pb2 as abci
 from tests.factories import CHAIN_ID, KEYS, SUBMIT_OPTIONS, Signer, submit_fields
 
 NS = 1_000_000_000

@@ -6,7 +6,7 @@ import click
 
 from aitbc.audit import InconsistentRead, Snapshot, check, read
 from aitbc.rpc import NodeUnavailable
-from cli.context import CLIError, Context, NetworkError, json_option, pass_ctx
+from aitbc.cli.context import CLIError, Context, NetworkError, json_option, pass_ctx
 
 
 class AuditFailed(CLIError):

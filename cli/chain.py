@@ -12,8 +12,8 @@ from aitbc import crypto, tx as txlib
 from aitbc.keyring import KeyError_
 from aitbc.rpc import ChainError, NodeUnavailable, QueryFailed, RPCError
 from aitbc.units import format_amount, parse_amount
-from cli.safe_text import inline
-from cli.context import CLIError, Context, NetworkError, Rejected, json_option, pass_ctx
+from aitbc.cli.safe_text import inline
+from aitbc.cli.context import CLIError, Context, NetworkError, Rejected, json_option, pass_ctx
 
 
 def amount_arg(_ctx, _param, value: str | None) -> int | None:
@@ -228,7 +228,7 @@ def query() -> None:
 
 def record_lines(data: dict[str, Any]) -> str:
     """A record as aligned `key: value` lines, as the explorer prints them."""
-    from cli.explorer import record_text
+    from aitbc.cli.explorer import record_text
 
     return record_text(data).replace("\n  ", "\n").removeprefix("  ")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cli.main import main  # noqa: E402
+from aitbc.cli.main import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

@@ -13,7 +13,7 @@ import click
 
 from aitbc.keyring import Keyring
 from aitbc.rpc import ChainRPC
-from cli import safe_text
+from aitbc.cli import safe_text
 
 DEFAULT_NODE = "http://127.0.0.1:26657"
 DEFAULT_URL = "http://127.0.0.1:18000"

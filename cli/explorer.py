@@ -12,10 +12,10 @@ import click
 
 from aitbc.rpc import ChainError, NodeUnavailable
 from aitbc.units import format_amount
-from cli.safe_text import inline
-from cli.context import CLIError, Context, NetworkError, json_option, pass_ctx
-from explorer import chain
-from explorer.html import AMOUNT_FIELDS
+from aitbc.cli.safe_text import inline
+from aitbc.cli.context import CLIError, Context, NetworkError, json_option, pass_ctx
+from aitbc.explorer import chain
+from aitbc.explorer.html import AMOUNT_FIELDS
 
 
 def columns(headers: list[str], rows: list[list[str]]) -> str:
@@ -217,7 +217,7 @@ def receipt(ctx: Context, ident: str) -> None:
 @click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True, help="History entries.")
 def account(ctx: Context, address: str, limit: int) -> None:
     """Balance, nonce, miner record and history of ADDRESS (an address or key name)."""
-    from cli.chain import resolve_address
+    from aitbc.cli.chain import resolve_address
 
     address = resolve_address(ctx, address)
     data = chain.account(ctx.rpc, address, limit)
@@ -282,7 +282,7 @@ def _key_address(ctx: Context, name: str) -> str | None:
 @pass_ctx
 def serve(ctx: Context, host: str, port: int, blocks: int, docs: bool) -> None:
     """Serve the web explorer over the node's RPC until Ctrl-C."""
-    from explorer.web import ExplorerSettings, run
+    from aitbc.explorer.web import ExplorerSettings, run
 
     ctx.progress(f"explorer on http://{host}:{port}/ reading {ctx.node}")
     run(ExplorerSettings(node=ctx.node, host=host, port=port, blocks=blocks, docs=docs))

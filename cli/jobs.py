@@ -17,10 +17,10 @@ import click
 from aitbc import crypto, units
 from aitbc.crypto import PrivateKey
 from aitbc.keyring import KeyError_
-from cli import safe_text
-from cli.context import CLIError, Context, NetworkError, Rejected, json_option, pass_ctx
-from coordinator.client import ApiError, CoordinatorClient, CoordinatorUnavailable, sign_cancel, sign_job
-from coordinator.models import JobOptions, JobPublic, ReceiptPublic
+from aitbc.cli import safe_text
+from aitbc.cli.context import CLIError, Context, NetworkError, Rejected, json_option, pass_ctx
+from aitbc.coordinator.client import ApiError, CoordinatorClient, CoordinatorUnavailable, sign_cancel, sign_job
+from aitbc.coordinator.models import JobOptions, JobPublic, ReceiptPublic
 
 FINAL = ("completed", "failed", "expired", "cancelled")
 POLL_S = 0.25  # a completed job shows within a quarter second; a GET is cheap
@@ -249,7 +249,7 @@ def jobs(ctx: Context, status_filter: str | None, limit: int) -> None:
     """Your jobs, newest first."""
     with coordinator(ctx) as client:
         listed = client.list_jobs(status_filter, limit).jobs
-    from cli.explorer import columns  # one table layout for the whole CLI (cells made safe there)
+    from aitbc.cli.explorer import columns  # one table layout for the whole CLI (cells made safe there)
 
     rows = [[j.job_id, j.status, j.model, f"{j.submitted_at:%Y-%m-%d %H:%M:%S}"] for j in listed]
     ctx.emit([j.model_dump(mode="json") for j in listed],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from aitbc.keyring import KeyError_
-from cli.context import CLIError, Context, json_option, pass_ctx
+from aitbc.cli.context import CLIError, Context, json_option, pass_ctx
 
 
 @click.group()

@@ -7,10 +7,10 @@ import os
 
 import click
 
-from cli import audit, chain, explorer, jobs, keys, node, receipts, testnet
-from coordinator.cli import coordinator
-from miner.cli import miner
-from cli.context import DEFAULT_NODE, DEFAULT_URL, Context, global_options, set_home
+from aitbc.cli import audit, chain, explorer, jobs, keys, node, receipts, testnet
+from aitbc.coordinator.cli import coordinator
+from aitbc.miner.cli import miner
+from aitbc.cli.context import DEFAULT_NODE, DEFAULT_URL, Context, global_options, set_home
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -11,10 +11,10 @@ from pathlib import Path
 import click
 import httpx
 
-from aitbc import nodehome
+from aitbc.ops import nodehome
 from aitbc.keyring import KeyError_, aitbc_home
-from aitbc.tools import ToolMissing
-from cli.context import CLIError, Context, json_option, pass_ctx
+from aitbc.ops.tools import ToolMissing
+from aitbc.cli.context import CLIError, Context, json_option, pass_ctx
 
 
 def default_home() -> Path:

@@ -18,12 +18,12 @@ import click
 
 from aitbc.receipts import chain_of, verify_offline, verify_online
 from aitbc.rpc import ChainError
-from cli import jobs
-from cli.chain import chain_query
-from cli.safe_text import inline
-from cli.context import CLIError, Context, Rejected, json_option, pass_ctx
-from coordinator.client import ApiError, CoordinatorClient, CoordinatorUnavailable
-from coordinator.models import ReceiptPublic
+from aitbc.cli import jobs
+from aitbc.cli.chain import chain_query
+from aitbc.cli.safe_text import inline
+from aitbc.cli.context import CLIError, Context, Rejected, json_option, pass_ctx
+from aitbc.coordinator.client import ApiError, CoordinatorClient, CoordinatorUnavailable
+from aitbc.coordinator.models import ReceiptPublic
 
 
 class VerificationFailed(CLIError):

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import click
 
-from aitbc import nodehome, testnet as tn
+from aitbc.ops import nodehome, testnet as tn
 from aitbc.crypto import PrivateKey
 from aitbc.keyring import KeyError_, aitbc_home
-from aitbc.tools import ToolMissing
-from cli.context import CLIError, Context, json_option, pass_ctx
-from cli.explorer import columns
+from aitbc.ops.tools import ToolMissing
+from aitbc.cli.context import CLIError, Context, json_option, pass_ctx
+from aitbc.cli.explorer import columns
 
 
 def default_dir() -> Path:
@@ -77,9 +77,9 @@ def testnet() -> None:
               help="Node i uses BASE+10i (p2p), +1 (rpc), +2 (abci) [default: free ports].")
 @click.option("--pending-timeout", default=60, show_default=True, help="Seconds an unassigned job waits.")
 @click.option("--job-timeout", default=600, show_default=True, help="Seconds an assigned job may run.")
-@click.option("--with-coordinator", is_flag=True, help="Also start `python -m coordinator start` against node 0.")
+@click.option("--with-coordinator", is_flag=True, help="Also start `python -m aitbc.coordinator start` against node 0.")
 @click.option("--miners", type=click.IntRange(0, 16), default=0, show_default=True,
-              help="Also start K miners (`python -m miner start`, keys miner1..K; need Ollama).")
+              help="Also start K miners (`python -m aitbc.miner start`, keys miner1..K; need Ollama).")
 @click.option("--ollama-url", default=None, help="Ollama for the miners [default: the miner's default].")
 @click.option("--miner-model", "miner_models", multiple=True, help="Model the miners offer (repeatable).")
 @click.option("--force", is_flag=True, help="Delete DIR first (its chain data is lost).")

@@ -1,5 +1,5 @@
-"""python -m coordinator start|add-key ..."""
+"""python -m aitbc.coordinator start|add-key ..."""
 
-from coordinator.cli import main
+from aitbc.coordinator.cli import main
 
 main()

@@ -10,8 +10,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from coordinator.errors import Unauthenticated
-from coordinator.store import Store
+from aitbc.coordinator.errors import Unauthenticated
+from aitbc.coordinator.store import Store
 
 log = logging.getLogger("coordinator")
 ROLES = ("client", "admin")

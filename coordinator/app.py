@@ -14,12 +14,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aitbc.crypto import PrivateKey
 from aitbc.rpc import ChainError
-from coordinator import scheduler
-from coordinator.core import Coordinator
-from coordinator.errors import ChainUnavailable, ServiceError
-from coordinator.middleware import BodySizeLimit, RequestMetrics, UnicodeGuard
-from coordinator.routers import chain, health, jobs, miners
-from coordinator.settings import CoordinatorSettings
+from aitbc.coordinator import scheduler
+from aitbc.coordinator.core import Coordinator
+from aitbc.coordinator.errors import ChainUnavailable, ServiceError
+from aitbc.coordinator.middleware import BodySizeLimit, RequestMetrics, UnicodeGuard
+from aitbc.coordinator.routers import chain, health, jobs, miners
+from aitbc.coordinator.settings import CoordinatorSettings
 
 log = logging.getLogger("coordinator")
 PROBLEM_TYPE = "application/problem+json"

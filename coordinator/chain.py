@@ -13,9 +13,9 @@ from aitbc import tx as txlib
 from aitbc.codes import Code
 from aitbc.crypto import PrivateKey
 from aitbc.rpc import AsyncChainRPC, BroadcastResult, ChainError, NodeUnavailable, QueryFailed, RPCError
-from coordinator.errors import ChainUnavailable
-from coordinator.metrics import Metrics
-from coordinator.store import Store
+from aitbc.coordinator.errors import ChainUnavailable
+from aitbc.coordinator.metrics import Metrics
+from aitbc.coordinator.store import Store
 
 log = logging.getLogger("coordinator.chain")
 

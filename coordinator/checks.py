@@ -14,14 +14,14 @@ import asyncio
 import logging
 
 from aitbc.signed_http import Signer
-from coordinator import proofs
-from coordinator.core import Coordinator
-from coordinator.errors import ChainRejected, Forbidden, MinerUnreachable
-from coordinator.lifecycle import event
-from coordinator.miner_push import MinerDeclined, push_assignment
-from coordinator.models import JobComplete, JobOptions
-from coordinator.store import JobRecord
-from miner.models import JobAssignment, JobData
+from aitbc.coordinator import proofs
+from aitbc.coordinator.core import Coordinator
+from aitbc.coordinator.errors import ChainRejected, Forbidden, MinerUnreachable
+from aitbc.coordinator.lifecycle import event
+from aitbc.coordinator.miner_push import MinerDeclined, push_assignment
+from aitbc.coordinator.models import JobComplete, JobOptions
+from aitbc.coordinator.store import JobRecord
+from aitbc.miner.models import JobAssignment, JobData
 
 log = logging.getLogger("coordinator.checks")
 

@@ -1,5 +1,5 @@
 """`coordinator` commands: `start` the service, `add-key` for a client or admin.
-Mounted by the main CLI as `aitbc coordinator ...`; also `python -m coordinator`."""
+Mounted by the main CLI as `aitbc coordinator ...`; also `python -m aitbc.coordinator`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
-from coordinator.apikeys import ROLES, ApiKeys
-from coordinator.settings import CoordinatorSettings
-from coordinator.store import Store, private_dir, private_files
+from aitbc.coordinator.apikeys import ROLES, ApiKeys
+from aitbc.coordinator.settings import CoordinatorSettings
+from aitbc.coordinator.store import Store, private_dir, private_files
 
 
 def _settings(**flags: Any) -> CoordinatorSettings:
@@ -56,8 +56,8 @@ def start(log_level: str, **flags: Any) -> None:
     import uvicorn
 
     from aitbc.logs import setup_logging
-    from coordinator.app import create_app
-    from coordinator.core import StartupError
+    from aitbc.coordinator.app import create_app
+    from aitbc.coordinator.core import StartupError
 
     settings = _settings(**flags)
     # The log names jobs and miners' answers: in the private data dir, owner-only like the db.
@@ -93,7 +93,7 @@ def add_key(role: str, label: str, data_dir: Path | None) -> None:
 
 
 def main() -> None:
-    coordinator(prog_name="python -m coordinator")
+    coordinator(prog_name="python -m aitbc.coordinator")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ from pydantic import BaseModel
 
 from aitbc import tx as txlib
 from aitbc.crypto import PrivateKey
-from aitbc_pb import tx_pb2
-from coordinator.models import (
+from aitbc.pb.aitbc_pb import tx_pb2
+from aitbc.coordinator.models import (
     AccountPublic, ChainPublic, JobCancel, JobCreate, JobList, JobOptions, JobPublic, JobSubmitted, MinerPublic,
     ReceiptPublic,
 )

@@ -14,15 +14,15 @@ from aitbc.crypto import PrivateKey
 from aitbc.keyring import KeyError_, Keyring
 from aitbc.rpc import AsyncChainRPC
 from aitbc.signed_http import ReplayCache
-from coordinator import targets
-from coordinator.apikeys import ApiKeys
-from coordinator.chain import Chain, TxSender
-from coordinator.errors import ChainUnavailable
-from coordinator.metrics import Metrics
-from coordinator.ratelimit import RateLimiter
-from coordinator.settings import CoordinatorSettings
-from coordinator.store import Store
-from miner.client import MinerClient
+from aitbc.coordinator import targets
+from aitbc.coordinator.apikeys import ApiKeys
+from aitbc.coordinator.chain import Chain, TxSender
+from aitbc.coordinator.errors import ChainUnavailable
+from aitbc.coordinator.metrics import Metrics
+from aitbc.coordinator.ratelimit import RateLimiter
+from aitbc.coordinator.settings import CoordinatorSettings
+from aitbc.coordinator.store import Store
+from aitbc.miner.client import MinerClient
 
 log = logging.getLogger("coordinator")
 

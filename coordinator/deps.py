@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from aitbc.signed_http import SignatureRejected, Signer, verify_request
-from coordinator.apikeys import Principal
-from coordinator.core import Coordinator
-from coordinator.errors import RateLimited, Unauthenticated
-from coordinator.ratelimit import RateLimiter
-from coordinator.settings import CoordinatorSettings
+from aitbc.coordinator.apikeys import Principal
+from aitbc.coordinator.core import Coordinator
+from aitbc.coordinator.errors import RateLimited, Unauthenticated
+from aitbc.coordinator.ratelimit import RateLimiter
+from aitbc.coordinator.settings import CoordinatorSettings
 
 
 def get_coordinator(request: Request) -> Coordinator:

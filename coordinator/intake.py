@@ -8,13 +8,13 @@ import sqlite3
 import time
 
 from aitbc import tx as txlib
-from coordinator import validation
-from coordinator.apikeys import Principal
-from coordinator.core import Coordinator
-from coordinator.errors import ChainRejected, ChainUnavailable, Conflict, Forbidden, InvalidRequest, NotFound
-from coordinator.lifecycle import event
-from coordinator.models import JobCreate
-from coordinator.store import JobRecord
+from aitbc.coordinator import validation
+from aitbc.coordinator.apikeys import Principal
+from aitbc.coordinator.core import Coordinator
+from aitbc.coordinator.errors import ChainRejected, ChainUnavailable, Conflict, Forbidden, InvalidRequest, NotFound
+from aitbc.coordinator.lifecycle import event
+from aitbc.coordinator.models import JobCreate
+from aitbc.coordinator.store import JobRecord
 
 log = logging.getLogger("coordinator.jobs")
 

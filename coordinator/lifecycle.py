@@ -11,8 +11,8 @@ import logging
 import time
 
 from aitbc.codes import Code, code_name
-from coordinator.core import Coordinator
-from coordinator.store import FINAL_STATUSES, TX_IN_FLIGHT, JobRecord
+from aitbc.coordinator.core import Coordinator
+from aitbc.coordinator.store import FINAL_STATUSES, TX_IN_FLIGHT, JobRecord
 
 log = logging.getLogger("coordinator.jobs")
 

@@ -6,7 +6,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from coordinator.metrics import Metrics
+from aitbc.coordinator.metrics import Metrics
 
 
 class _TooLarge(Exception):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 
-from coordinator.errors import MinerUnreachable
-from miner.client import EndpointNotAllowed, MinerClient, MinerError, MinerRejected, MinerUnavailable
-from miner.models import AssignAccepted, JobAssignment
+from aitbc.coordinator.errors import MinerUnreachable
+from aitbc.miner.client import EndpointNotAllowed, MinerClient, MinerError, MinerRejected, MinerUnavailable
+from aitbc.miner.models import AssignAccepted, JobAssignment
 
 TRIES = 3
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from aitbc import tx as txlib
 from aitbc.errors import DecodeError
-from aitbc_pb import tx_pb2
-from coordinator.errors import InvalidRequest
-from coordinator.models import JobComplete
+from aitbc.pb.aitbc_pb import tx_pb2
+from aitbc.coordinator.errors import InvalidRequest
+from aitbc.coordinator.models import JobComplete
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 
-from coordinator import lifecycle
-from coordinator.core import Coordinator
-from coordinator.store import OPEN_STATUSES
+from aitbc.coordinator import lifecycle
+from aitbc.coordinator.core import Coordinator
+from aitbc.coordinator.store import OPEN_STATUSES
 
 log = logging.getLogger("coordinator.recovery")
 

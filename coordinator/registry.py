@@ -8,10 +8,10 @@ import time
 
 from aitbc.signed_http import Signer
 from aitbc.endpoints import parse_endpoint
-from coordinator import targets, views
-from coordinator.core import Coordinator
-from coordinator.errors import Forbidden, InvalidRequest, NotFound
-from coordinator.models import MinerHeartbeat, MinerPublic, MinerRegister
+from aitbc.coordinator import targets, views
+from aitbc.coordinator.core import Coordinator
+from aitbc.coordinator.errors import Forbidden, InvalidRequest, NotFound
+from aitbc.coordinator.models import MinerHeartbeat, MinerPublic, MinerRegister
 
 log = logging.getLogger("coordinator.miners")
 

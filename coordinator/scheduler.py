@@ -15,14 +15,14 @@ import time
 
 from aitbc import tx as txlib
 from aitbc.codes import Code
-from coordinator import checks, lifecycle, recovery, selection, tracker
-from coordinator.core import Coordinator, StartupError
-from coordinator.errors import ChainUnavailable, MinerUnreachable
-from coordinator.lifecycle import event
-from coordinator.miner_push import MinerDeclined, push_assignment
-from coordinator.models import JobOptions
-from coordinator.store import JobRecord
-from miner.models import JobAssignment, JobData
+from aitbc.coordinator import checks, lifecycle, recovery, selection, tracker
+from aitbc.coordinator.core import Coordinator, StartupError
+from aitbc.coordinator.errors import ChainUnavailable, MinerUnreachable
+from aitbc.coordinator.lifecycle import event
+from aitbc.coordinator.miner_push import MinerDeclined, push_assignment
+from aitbc.coordinator.models import JobOptions
+from aitbc.coordinator.store import JobRecord
+from aitbc.miner.models import JobAssignment, JobData
 
 log = logging.getLogger("coordinator.scheduler")
 

@@ -8,9 +8,9 @@ import time
 
 from aitbc import tx as txlib
 from aitbc.codes import Code
-from coordinator import lifecycle
-from coordinator.core import Coordinator
-from coordinator.store import TxRecord
+from aitbc.coordinator import lifecycle
+from aitbc.coordinator.core import Coordinator
+from aitbc.coordinator.store import TxRecord
 
 log = logging.getLogger("coordinator.tracker")
 

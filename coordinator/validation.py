@@ -12,8 +12,8 @@ import hashlib
 from aitbc import tx as txlib
 from aitbc.errors import TxError
 from aitbc.tx import SignedTx
-from coordinator.errors import InvalidRequest
-from coordinator.models import MAX_PROMPT_CHARS, JobCreate
+from aitbc.coordinator.errors import InvalidRequest
+from aitbc.coordinator.models import MAX_PROMPT_CHARS, JobCreate
 
 JOB_TYPES = txlib.JOB_TYPES
 

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from aitbc import tx as txlib
-from coordinator.models import JobPublic, JobSubmitted, MinerPublic, ReceiptPublic
-from coordinator.store import JobRecord, MinerRecord
+from aitbc.coordinator.models import JobPublic, JobSubmitted, MinerPublic, ReceiptPublic
+from aitbc.coordinator.store import JobRecord, MinerRecord
 
 
 def ts(epoch: float | None) -> datetime | None:

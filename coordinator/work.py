@@ -8,12 +8,12 @@ import time
 
 from aitbc import tx as txlib
 from aitbc.signed_http import Signer
-from coordinator import checks, lifecycle, proofs
-from coordinator.core import Coordinator
-from coordinator.errors import ChainRejected, Conflict, NotFound
-from coordinator.lifecycle import event
-from coordinator.models import JobComplete, StatusUpdate
-from coordinator.store import JobRecord
+from aitbc.coordinator import checks, lifecycle, proofs
+from aitbc.coordinator.core import Coordinator
+from aitbc.coordinator.errors import ChainRejected, Conflict, NotFound
+from aitbc.coordinator.lifecycle import event
+from aitbc.coordinator.models import JobComplete, StatusUpdate
+from aitbc.coordinator.store import JobRecord
 
 log = logging.getLogger("coordinator.jobs")
 

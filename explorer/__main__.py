@@ -1,14 +1,14 @@
-"""python -m explorer [--node URL] [--host H] [--port P]: serve the web explorer."""
+"""python -m aitbc.explorer [--node URL] [--host H] [--port P]: serve the web explorer."""
 
 from __future__ import annotations
 
 import argparse
 
-from explorer.web import ExplorerSettings, run
+from aitbc.explorer.web import ExplorerSettings, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m explorer", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m aitbc.explorer", description=__doc__)
     parser.add_argument("--node", help="CometBFT RPC URL [env: AITBC_NODE; default: http://127.0.0.1:26657]")
     parser.add_argument("--host", help="listen address [default: 127.0.0.1]")
     parser.add_argument("--port", type=int, help="listen port [default: 18080]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from explorer.html import (
+from aitbc.explorer.html import (
     a, account_link, amount, block_link, esc, events, fields, job_link, layout, result_badge, short,
     status_badge, table, tx_link, when,
 )

@@ -15,7 +15,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aitbc.rpc import ChainError, ChainRPC, NodeUnavailable
-from explorer import chain, pages
+from aitbc.explorer import chain, pages
 
 STATIC = Path(__file__).resolve().parent / "static"
 

@@ -1,5 +1,5 @@
-"""`python -m miner start|status`."""
+"""`python -m aitbc.miner start|status`."""
 
-from miner.cli import main
+from aitbc.miner.cli import main
 
 main()

@@ -16,11 +16,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aitbc.signed_http import SignatureRejected, verify_request
-from coordinator.models import Problem
-from miner.daemon import MinerDaemon, NotCoordinator, StartupError
-from miner.models import AssignAccepted, JobAssignment, MinerHealth
-from miner.runner import AssignmentRejected
-from miner.settings import MinerSettings
+from aitbc.coordinator.models import Problem
+from aitbc.miner.daemon import MinerDaemon, NotCoordinator, StartupError
+from aitbc.miner.models import AssignAccepted, JobAssignment, MinerHealth
+from aitbc.miner.runner import AssignmentRejected
+from aitbc.miner.settings import MinerSettings
 
 log = logging.getLogger("miner.api")
 PROBLEM_RESPONSES = {code: {"model": Problem} for code in (400, 401, 403, 409, 422, 429, 503)}

@@ -1,4 +1,4 @@
-"""`aitbc miner start|status` (also `python -m miner`).
+"""`aitbc miner start|status` (also `python -m aitbc.miner`).
 
 Flags override AITBC_MINER_* environment variables, which override defaults.
 """
@@ -15,8 +15,8 @@ import httpx
 from pydantic import ValidationError
 
 from aitbc.logs import setup_logging
-from miner.registration import SEED_RE
-from miner.settings import MinerSettings
+from aitbc.miner.registration import SEED_RE
+from aitbc.miner.settings import MinerSettings
 
 DEFAULT_MINER_URL = "http://127.0.0.1:18001"
 
@@ -114,9 +114,9 @@ def _check_port(host: str, port: int) -> None:
 async def _serve(settings: MinerSettings) -> None:
     import uvicorn
 
-    from miner.app import create_app
-    from miner.daemon import MinerDaemon
-    from miner.registration import StartupError
+    from aitbc.miner.app import create_app
+    from aitbc.miner.daemon import MinerDaemon
+    from aitbc.miner.registration import StartupError
 
     daemon = None
     try:
@@ -155,4 +155,4 @@ def status(url: str, as_json: bool) -> None:
 
 
 def main() -> None:
-    miner(prog_name="python -m miner")
+    miner(prog_name="python -m aitbc.miner")

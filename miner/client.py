@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from aitbc.crypto import PrivateKey
 from aitbc.endpoints import authority, host_port, parse_endpoint
 from aitbc.signed_http import push_target, sign_request
-from miner.models import AssignAccepted, JobAssignment, MinerHealth
+from aitbc.miner.models import AssignAccepted, JobAssignment, MinerHealth
 
 ASSIGN_PATH = "/v1/jobs/assign"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from coordinator.models import JobOptions
+from aitbc.coordinator.models import JobOptions
 
 
 class JobData(BaseModel):

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from miner.coordinator_link import CoordinatorLink, Outcome
+from aitbc.miner.coordinator_link import CoordinatorLink, Outcome
 
 log = logging.getLogger("miner.outbox")
 MAX_AGE_S = 3600  # the chain expires an assigned job long before this (job_timeout_s)

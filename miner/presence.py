@@ -12,9 +12,9 @@ import asyncio
 import logging
 from typing import Callable
 
-from coordinator.models import MinerHeartbeat, MinerRegister
-from miner.coordinator_link import Answer, CoordinatorLink, Outcome
-from miner.metrics import MinerMetrics
+from aitbc.coordinator.models import MinerHeartbeat, MinerRegister
+from aitbc.miner.coordinator_link import Answer, CoordinatorLink, Outcome
+from aitbc.miner.metrics import MinerMetrics
 
 log = logging.getLogger("miner.presence")
 LOG_EVERY = 12  # while down, log every Nth failed heartbeat (one a minute at 5 s)

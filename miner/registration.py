@@ -17,7 +17,7 @@ from aitbc.crypto import PrivateKey
 from aitbc.keyring import Keyring, KeyError_
 from aitbc.rpc import BroadcastResult, ChainError, NodeUnavailable, QueryFailed
 from aitbc.units import format_amount
-from miner.ollama_client import ModelEntry, OllamaError, OllamaUnavailable
+from aitbc.miner.ollama_client import ModelEntry, OllamaError, OllamaUnavailable
 
 log = logging.getLogger("miner.registration")
 SEED_RE = re.compile(r"^[0-9a-fA-F]{64}$")

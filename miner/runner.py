@@ -20,16 +20,16 @@ from typing import Any, Protocol
 import httpx
 
 from aitbc.crypto import PrivateKey
-from coordinator.models import StatusUpdate
-from miner import proof as prooflib
-from miner.coordinator_link import CoordinatorLink, Outcome
-from miner.gpu import GpuSampler
-from miner.metrics import MinerMetrics
-from miner.models import AssignAccepted, JobAssignment
-from miner.ollama_client import (
+from aitbc.coordinator.models import StatusUpdate
+from aitbc.miner import proof as prooflib
+from aitbc.miner.coordinator_link import CoordinatorLink, Outcome
+from aitbc.miner.gpu import GpuSampler
+from aitbc.miner.metrics import MinerMetrics
+from aitbc.miner.models import AssignAccepted, JobAssignment
+from aitbc.miner.ollama_client import (
     GenerateResult, GenerationAborted, ModelInfo, ModelNotFound, OllamaError, OllamaUnavailable,
 )
-from miner.outbox import Outbox, Report
+from aitbc.miner.outbox import Outbox, Report
 
 log = logging.getLogger("miner.jobs")
 KEEP_FINISHED = 1000        # job ids remembered for idempotent re-assignment

@@ -2,8 +2,12 @@
 
 CometBFT's ``.proto`` files are taken from the Go module cache of the very
 version that set-up installed (``go mod download -json``), gogoproto from the
-module that cometbft's go.mod names. Output goes to ``gen/`` (git-ignored);
-a stamp of the inputs makes repeated runs free.
+module that cometbft's go.mod names. The output is the package ``aitbc.pb``:
+protoc writes absolute imports (``from tendermint.crypto import ...``), which
+are rewritten to live under ``aitbc.pb`` so that no generic top-level module is
+installed. Set-up writes it into the source tree (``aitbc/pb/``, git-ignored);
+``setup.py`` writes it into the build when a wheel is built. A stamp of the
+inputs makes repeated runs free.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+PACKAGE = "aitbc.pb"
+ROOTS = ("tendermint", "gogoproto", "aitbc_pb")
+_IMPORT = re.compile(rf"^from ({'|'.join(ROOTS)})([. ])", re.M)
+_MODULE_NAME = re.compile(rf"(BuildTopDescriptorsAndMessages\(DESCRIPTOR, ')(({'|'.join(ROOTS)})\.)")
 
 
 def module_dir(module: str, version: str) -> Path:
@@ -35,14 +43,15 @@ def gogoproto_version(cometbft_dir: Path) -> str:
     return match.group(1)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--cometbft-version", default="v0.38.25")
-    parser.add_argument("--out", default="gen")
-    args = parser.parse_args()
-    out = Path(args.out).resolve()
+def _nest(source: str) -> str:
+    """Move one generated module's imports and registered name under ``aitbc.pb``."""
+    return _MODULE_NAME.sub(rf"\1{PACKAGE}.\2", _IMPORT.sub(rf"from {PACKAGE}.\1\2", source))
 
-    cometbft = module_dir("github.com/cometbft/cometbft", args.cometbft_version)
+
+def generate(out: Path, cometbft_version: str = "v0.38.25") -> None:
+    """Write the ``aitbc.pb`` package into ``out`` (unless its stamp says it is current)."""
+    out = out.resolve()
+    cometbft = module_dir("github.com/cometbft/cometbft", cometbft_version)
     gogo = module_dir("github.com/cosmos/gogoproto", gogoproto_version(cometbft))
     tm_root, own_root = cometbft / "proto", HERE
 
@@ -50,7 +59,8 @@ def main() -> None:
     own = sorted(p.relative_to(own_root) for p in (own_root / "aitbc_pb").rglob("*.proto"))
     wanted = [str(p) for p in sources] + ["gogoproto/gogo.proto"] + [str(p) for p in own]
 
-    digest = hashlib.sha256(args.cometbft_version.encode())
+    digest = hashlib.sha256(cometbft_version.encode())
+    digest.update(Path(__file__).read_bytes())
     for rel in own:
         digest.update((own_root / rel).read_bytes())
     stamp = out / ".stamp"
@@ -66,12 +76,23 @@ def main() -> None:
             f"--python_out={out}", *wanted]
     if protoc.main(argv) != 0:
         sys.exit("protoc failed")
-    for pkg in {p.parent for p in out.rglob("*_pb2.py")}:
+    for module in out.rglob("*_pb2.py"):
+        module.write_text(_nest(module.read_text()))
+        pkg = module.parent
         while pkg != out:
             (pkg / "__init__.py").touch()
             pkg = pkg.parent
+    (out / "__init__.py").write_text('"""Generated protobuf code (CometBFT ABCI and ours); a build output."""\n')
     stamp.write_text(digest.hexdigest())
     print(f"[setup] generated protobuf code in {out}", file=sys.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cometbft-version", default="v0.38.25")
+    parser.add_argument("--out", default=str(HERE.parent / "aitbc" / "pb"))
+    args = parser.parse_args()
+    generate(Path(args.out), args.cometbft_version)
 
 
 if __name__ == "__main__":

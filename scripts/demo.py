@@ -20,14 +20,14 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
+sys.path[:0] = [str(ROOT)]
 
-from aitbc import nodehome, procs  # noqa: E402
+from aitbc.ops import nodehome, procs  # noqa: E402
 from aitbc.audit import audit  # noqa: E402
 from aitbc.rpc import ChainRPC  # noqa: E402
 from aitbc.units import format_amount  # noqa: E402
-from miner.ollama_client import run_sync  # noqa: E402
-from miner.ollama_server import OllamaServer  # noqa: E402
+from aitbc.miner.ollama_client import run_sync  # noqa: E402
+from aitbc.ops.ollama_server import OllamaServer  # noqa: E402
 
 PROMPT = "What is machine learning?"
 MODEL = "aitbc-tiny"

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
+sys.path[:0] = [str(ROOT)]
 
 from aitbc import audit  # noqa: E402
 from tests.faults.load import LoadGenerator  # noqa: E402

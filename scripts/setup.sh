@@ -22,13 +22,14 @@ if [ ! -x .venv/bin/python ]; then
     say "creating .venv with $($PY --version)"
     "$PY" -m venv .venv
 fi
-stamp=.venv/.deps-$(sha256sum pyproject.toml | cut -c1-16)
+stamp=.venv/.deps-$(cat pyproject.toml setup.py | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-    say "installing Python dependencies"
+    say "installing Python dependencies (editable: the repo's folders as the package aitbc.*)"
     .venv/bin/python -m pip install -q --upgrade pip
+    # an older layout put generated code on sys.path through a .pth file
+    rm -f "$(.venv/bin/python -c 'import sysconfig;print(sysconfig.get_paths()["purelib"])')/aitbc_gen.pth"
+    rm -rf gen
     .venv/bin/python -m pip install -q -e '.[dev]'
-    # generated code lives in gen/ (git-ignored); make it importable everywhere
-    echo "$ROOT/gen" > "$(.venv/bin/python -c 'import sysconfig;print(sysconfig.get_paths()["purelib"])')/aitbc_gen.pth"
     rm -f .venv/.deps-*
     touch "$stamp"
 fi
@@ -62,11 +63,11 @@ if [ "${AITBC_SKIP_BROWSER:-0}" != 1 ] && { [ ! -x /usr/bin/chromium ] || [ ! -x
     fi
 fi
 
-# --- generated protobuf code -------------------------------------------------
-.venv/bin/python proto/build.py --cometbft-version "$COMETBFT_VERSION" --out gen
+# --- generated protobuf code (the package aitbc.pb, git-ignored) -------------
+.venv/bin/python proto/build.py --cometbft-version "$COMETBFT_VERSION" --out aitbc/pb
 
 # --- the generated tiny model ------------------------------------------------
 if [ "$WANT_OLLAMA" = 1 ]; then
-    .venv/bin/python -m miner.tiny_model --out build/models/aitbc-tiny.gguf
+    .venv/bin/python -m aitbc.ops.tiny_model --out build/models/aitbc-tiny.gguf
 fi
 say "ready"

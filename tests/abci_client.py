@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import socket
 
-from abci_app.server import decode_varint, frame
-from tendermint.abci import types_pb2 as abci
+from aitbc.abci_app.server import decode_varint, frame
+from aitbc.pb.tendermint.abci import types_pb2 as abci
 
 
 class ABCIClient:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from abci_app import state as st, transition
-from abci_app.records import Genesis, Params
-from abci_app.state import State
-from abci_app.store import MemoryStore, Overlay
+from aitbc.abci_app import state as st, transition
+from aitbc.abci_app.records import Genesis, Params
+from aitbc.abci_app.state import State
+from aitbc.abci_app.store import MemoryStore, Overlay
 from aitbc import tx as txlib
 from aitbc.crypto import PrivateKey
 from aitbc.errors import TxError
-from aitbc_pb import tx_pb2
+from aitbc.pb.aitbc_pb import tx_pb2
 
 CHAIN_ID = "aitbc-test"
 NAMES = ("coordinator", "alice", "bob", "miner1", "miner2")
@@ -67,7 +67,7 @@ class Signer:
         block after its nonce was taken: `outcome` is the TxError the block returned)."""
         if getattr(outcome, "charged", False):
             return
-        from aitbc_pb import tx_pb2
+        from aitbc.pb.aitbc_pb import tx_pb2
 
         try:
             envelope = tx_pb2.Tx.FromString(raw)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from aitbc import crypto
-from coordinator.deps import CoordDep, OpenRoute
-from coordinator.errors import InvalidRequest
-from coordinator.models import AccountPublic, ChainPublic
-from coordinator.routers import PROBLEM_RESPONSES
+from aitbc.coordinator.deps import CoordDep, OpenRoute
+from aitbc.coordinator.errors import InvalidRequest
+from aitbc.coordinator.models import AccountPublic, ChainPublic
+from aitbc.coordinator.routers import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1", tags=["chain"], responses=PROBLEM_RESPONSES, dependencies=[OpenRoute])
 

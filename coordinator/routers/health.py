@@ -6,8 +6,8 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from aitbc.rpc import ChainError
-from coordinator.deps import CoordDep, OpenRoute
-from coordinator.errors import NotReady, ServiceError
+from aitbc.coordinator.deps import CoordDep, OpenRoute
+from aitbc.coordinator.errors import NotReady, ServiceError
 
 router = APIRouter(tags=["health"])
 

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from coordinator import intake, views, work
-from coordinator.deps import CoordDep, MinerDep, PrincipalDep
-from coordinator.models import (
+from aitbc.coordinator import intake, views, work
+from aitbc.coordinator.deps import CoordDep, MinerDep, PrincipalDep
+from aitbc.coordinator.models import (
     JobCancel, JobComplete, JobCreate, JobList, JobPublic, JobStatus, JobSubmitted, ReceiptPublic, StatusUpdate,
 )
-from coordinator.routers import PROBLEM_RESPONSES
+from aitbc.coordinator.routers import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from coordinator import registry
-from coordinator.deps import CoordDep, MinerDep, OpenRoute
-from coordinator.models import MinerHeartbeat, MinerPublic, MinerRegister
-from coordinator.routers import PROBLEM_RESPONSES
+from aitbc.coordinator import registry
+from aitbc.coordinator.deps import CoordDep, MinerDep, OpenRoute
+from aitbc.coordinator.models import MinerHeartbeat, MinerPublic, MinerRegister
+from aitbc.coordinator.routers import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1/miners", tags=["miners"], responses=PROBLEM_RESPONSES)
 

@@ -18,16 +18,16 @@ from pathlib import Path
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from abci_app import checks, invariants, state as st
-from abci_app.app import Application
-from abci_app.records import Genesis, Params
-from abci_app.state import State
-from abci_app.store import LevelDBStore, Overlay
+from aitbc.abci_app import checks, invariants, state as st
+from aitbc.abci_app.app import Application
+from aitbc.abci_app.records import Genesis, Params
+from aitbc.abci_app.state import State
+from aitbc.abci_app.store import LevelDBStore, Overlay
 from aitbc import audit, tx as txlib
 from aitbc.codes import Code
 from aitbc.crypto import PrivateKey
-from aitbc_pb import tx_pb2
-from tendermint.abci import types_pb2 as abci
+from aitbc.pb.aitbc_pb import tx_pb2
+from aitbc.pb.tendermint.abci import types_pb2 as abci
 from tests.factories import CHAIN_ID, PARAMS, SUBMIT_OPTIONS, key, register_fields, submit_fields
 
 GENESIS_TIME = 1_700_000_000

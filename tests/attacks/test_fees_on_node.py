@@ -9,7 +9,7 @@ import pytest
 from aitbc import tx as txlib
 from aitbc.codes import Code
 from aitbc.rpc import ChainRPC
-from aitbc_pb import tx_pb2
+from aitbc.pb.aitbc_pb import tx_pb2
 from tests.factories import CHAIN_ID, KEYS
 from tests.integration.chain_fixtures import start_chain
 

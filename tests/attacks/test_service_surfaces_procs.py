@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from aitbc import procs
+from aitbc.ops import procs
 from tests.factories import KEYS
 from tests.integration.stack import (  # noqa: F401 (fixtures)
     ADMIN_API_KEY, CLIENT_API_KEY, MODEL, OTHER_CLIENT_API_KEY, ROOT, chain, coordinator, coordinator_factory,
@@ -163,10 +163,10 @@ def test_no_secret_in_argv_and_owner_only_files(chain, coordinator, tmp_path):
     ollama = StubOllama()
     miner_dir = tmp_path / "miner1"
     port = procs.free_port()
-    cmd = [sys.executable, "-m", "miner", "start", "--node", chain.url, "--coordinator-url", coordinator.url,
+    cmd = [sys.executable, "-m", "aitbc.miner", "start", "--node", chain.url, "--coordinator-url", coordinator.url,
            "--port", str(port), "--ollama-url", ollama.url, "--model", MODEL, "--heartbeat-interval", "1",
            "--data-dir", str(miner_dir)]
-    env = {"AITBC_HOME": str(tmp_path / "home"), "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}",
+    env = {"AITBC_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT),
            "AITBC_MINER_KEY": KEYS["miner1"].seed.hex()}
     proc = procs.spawn(cmd, tmp_path / "miner1.out", env)
     try:

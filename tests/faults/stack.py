@@ -1,6 +1,6 @@
 """The whole marketplace on one machine, with handles to break it.
 
-`FaultStack` starts an N-validator testnet (aitbc.testnet: one app and one
+`FaultStack` starts an N-validator testnet (aitbc.ops.testnet: one app and one
 cometbft per node on 127.0.0.1), a real Ollama serving the generated tiny
 model, the coordinator (against node 0) and K miner daemons, and offers the
 faults the suite injects: kill -9 a validator or only its app, pause a
@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from aitbc import procs, testnet as tn
+from aitbc.ops import procs, testnet as tn
 from aitbc.crypto import PrivateKey
 from aitbc.rpc import ChainRPC
 from tests.faults.load import query_any as load_query_any
@@ -33,7 +33,7 @@ from tests.faults.load import query_any as load_query_any
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "aitbc-tiny"
 CHAIN_ID = "aitbc-faults"
-PYTHONPATH = f"{ROOT}{os.pathsep}{ROOT / 'gen'}"
+PYTHONPATH = str(ROOT)
 
 
 def key(name: str, namespace: str = "aitbc-faults") -> PrivateKey:
@@ -50,7 +50,7 @@ def stack_keys(miners: int, transfer_accounts: int, job_clients: int,
 
 
 class Service:
-    """A `python -m coordinator|miner start` subprocess that can be killed and started again
+    """A `python -m aitbc.coordinator|miner start` subprocess that can be killed and started again
     with the same command line (same port, same data directory)."""
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_path: Path, ready_url: str,
@@ -123,9 +123,9 @@ class FaultStack:
         self.net.wait_for_height(2, timeout=90)
 
     def _start_ollama(self) -> None:
-        from miner.ollama_client import run_sync
-        from miner.ollama_server import OllamaServer
-        from miner.tiny_model import write_tiny_model
+        from aitbc.miner.ollama_client import run_sync
+        from aitbc.ops.ollama_server import OllamaServer
+        from aitbc.ops.tiny_model import write_tiny_model
 
         model_path = ROOT / "build" / "models" / "aitbc-tiny.gguf"
         if not model_path.exists():
@@ -143,7 +143,7 @@ class FaultStack:
                "AITBC_HOME": str(self.root / "home"), "PYTHONPATH": PYTHONPATH}
         env.update({f"AITBC_COORDINATOR_{k.upper()}": str(v) for k, v in self.coordinator_settings.items()})
         data = self.root / "coordinator"
-        cmd = [sys.executable, "-m", "coordinator", "start", "--port", str(port), "--node", self.node_url(0),
+        cmd = [sys.executable, "-m", "aitbc.coordinator", "start", "--port", str(port), "--node", self.node_url(0),
                "--data-dir", str(data)]
         self.coordinator = Service("coordinator", cmd, env, data / "coordinator.out",
                                    f"http://127.0.0.1:{port}/ready").start()
@@ -152,7 +152,7 @@ class FaultStack:
     def _start_miner(self, name: str, node: int) -> None:
         port = procs.free_port()
         data = self.root / name
-        cmd = [sys.executable, "-m", "miner", "start",
+        cmd = [sys.executable, "-m", "aitbc.miner", "start",
                "--node", self.node_url(node), "--coordinator-url", self.coordinator_url, "--port", str(port),
                "--ollama-url", self.ollama.url, "--model", MODEL, "--capacity", str(self.miner_capacity),
                "--num-thread", "1", "--heartbeat-interval", "1", "--data-dir", str(data)]

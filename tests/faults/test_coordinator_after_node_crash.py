@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import pytest
 
-from aitbc import procs
-from coordinator.client import ApiError, sign_job
+from aitbc.ops import procs
+from aitbc.coordinator.client import ApiError, sign_job
 from tests.factories import CHAIN_ID, KEYS
 from tests.integration.stack import MODEL, chain, coordinator_factory, wait_for  # noqa: F401 (fixtures)
 

@@ -23,8 +23,8 @@ import time
 import pytest
 
 from aitbc.rpc import QueryFailed
-from coordinator.client import CoordinatorClient, sign_job
-from coordinator.models import JobOptions
+from aitbc.coordinator.client import CoordinatorClient, sign_job
+from aitbc.coordinator.models import JobOptions
 from tests.faults.checks import assert_restored, checkpoint, replay_lines
 from tests.faults.load import FINAL, LoadGenerator
 from tests.faults.stack import CHAIN_ID, MODEL, ROOT, FaultStack, query_any
@@ -45,7 +45,7 @@ SCENARIOS = ["validator_kill9", "app_kill9", "validator_paused", "coordinator_an
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     try:
-        from miner.ollama_server import find_ollama
+        from aitbc.ops.ollama_server import find_ollama
         find_ollama()
     except Exception as err:  # noqa: BLE001
         pytest.skip(str(err))
@@ -281,7 +281,7 @@ def test_cli_audit_is_clean_on_every_node_at_the_end(stack, load):
     load.settle(60)
     heights = {}
     for i, url in enumerate(stack.node_urls):
-        done = subprocess.run([sys.executable, "-m", "cli.main", "--node", url, "--json", "audit"],
+        done = subprocess.run([sys.executable, "-m", "aitbc.cli.main", "--node", url, "--json", "audit"],
                               capture_output=True, text=True, timeout=60, cwd=ROOT)
         assert done.returncode == 0, f"aitbc audit on node{i}: exit {done.returncode}\n{done.stdout}{done.stderr}"
         report = json.loads(done.stdout)

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.faults
 
 def test_bounded_load_loses_nothing(tmp_path):
     try:
-        from miner.ollama_server import find_ollama
+        from aitbc.ops.ollama_server import find_ollama
         find_ollama()
     except Exception as err:  # noqa: BLE001
         pytest.skip(str(err))

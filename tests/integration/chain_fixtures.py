@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from aitbc import nodehome
+from aitbc.ops import nodehome
 from aitbc.rpc import ChainRPC
 from tests.integration.stack import ChainStack, wait_for  # noqa: F401 (re-exported for the chain tests)
 

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from miner.ollama_client import ModelInfo, run_sync
-from miner.ollama_server import (
+from aitbc.miner.ollama_client import ModelInfo, run_sync
+from aitbc.ops.ollama_server import (
     TINY_MODEL_NAME,
     OllamaNotInstalled,
     OllamaServer,
     find_ollama,
     free_port,
 )
-from miner.tiny_model import write_tiny_model
+from aitbc.ops.tiny_model import write_tiny_model
 
 
 def group_alive(pgid: int) -> bool:

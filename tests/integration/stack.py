@@ -22,16 +22,16 @@ from typing import Any
 import httpx
 import pytest
 
-from aitbc import nodehome, procs
+from aitbc.ops import nodehome, procs
 from aitbc import tx as txlib
 from aitbc.crypto import PrivateKey
 from aitbc.rpc import BroadcastResult, ChainRPC, QueryFailed
 from aitbc.endpoints import authority
 from aitbc.signed_http import ReplayCache, SignatureRejected, push_target, sign_request, verify_request
-from aitbc_pb import tx_pb2
-from coordinator.validation import temperature_milli
-from coordinator.client import CoordinatorClient, sign_job
-from coordinator.models import JobCreate, JobOptions
+from aitbc.pb.aitbc_pb import tx_pb2
+from aitbc.coordinator.validation import temperature_milli
+from aitbc.coordinator.client import CoordinatorClient, sign_job
+from aitbc.coordinator.models import JobCreate, JobOptions
 from tests.factories import CHAIN_ID, KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,7 +117,7 @@ class ChainStack:
 
 
 class CoordinatorProcess:
-    """The real coordinator: `python -m coordinator start` on a free port."""
+    """The real coordinator: `python -m aitbc.coordinator start` on a free port."""
 
     def __init__(self, root: Path, chain: ChainStack, **settings: Any):
         self.root = root
@@ -138,9 +138,9 @@ class CoordinatorProcess:
         env = {"AITBC_COORDINATOR_KEY_SEED": KEYS["coordinator"].seed.hex(),
                "AITBC_COORDINATOR_CLIENT_API_KEYS": f"{CLIENT_API_KEY},{OTHER_CLIENT_API_KEY}",
                "AITBC_COORDINATOR_ADMIN_API_KEYS": ADMIN_API_KEY,
-               "AITBC_HOME": str(self.root / "home"), "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}"}
+               "AITBC_HOME": str(self.root / "home"), "PYTHONPATH": str(ROOT)}
         env.update({f"AITBC_COORDINATOR_{k.upper()}": str(v) for k, v in self.settings.items()})
-        cmd = [sys.executable, "-m", "coordinator", "start", "--port", str(self.port), "--node", self.chain.url,
+        cmd = [sys.executable, "-m", "aitbc.coordinator", "start", "--port", str(self.port), "--node", self.chain.url,
                "--data-dir", str(self.root / "data")]
         self.proc = procs.spawn(cmd, self.log_path, env)
         procs.wait_until(lambda: httpx.get(f"{self.url}/ready", timeout=1).status_code == 200, 30,
@@ -342,14 +342,14 @@ class HandMiner:
 
 
 class MinerProcess:
-    """The real miner daemon: `python -m miner start` against a real Ollama."""
+    """The real miner daemon: `python -m aitbc.miner start` against a real Ollama."""
 
     def __init__(self, root: Path, name: str, chain: ChainStack, coordinator_url: str, ollama_url: str,
                  model: str = MODEL, capacity: int = 1, extra_args: tuple[str, ...] = ()):
         self.root, self.name = root, name
         self.port = procs.free_port()
         self.log_path = root / f"{name}.out"
-        self.cmd = [sys.executable, "-m", "miner", "start", "--node", chain.url,
+        self.cmd = [sys.executable, "-m", "aitbc.miner", "start", "--node", chain.url,
                     "--coordinator-url", coordinator_url, "--port", str(self.port), "--ollama-url", ollama_url,
                     "--model", model, "--capacity", str(capacity), "--num-thread", "1",
                     "--heartbeat-interval", "1", "--data-dir", str(root / name), *extra_args]
@@ -361,7 +361,7 @@ class MinerProcess:
 
     def start(self) -> "MinerProcess":
         # The key seed by environment: argv is readable by every local user.
-        env = {"AITBC_HOME": str(self.root / "home"), "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}",
+        env = {"AITBC_HOME": str(self.root / "home"), "PYTHONPATH": str(ROOT),
                "AITBC_MINER_KEY": KEYS[self.name].seed.hex()}
         self.proc = procs.spawn(self.cmd, self.log_path, env)
         procs.wait_until(lambda: httpx.get(f"{self.url}/health", timeout=1).status_code < 500, 60,

@@ -9,11 +9,13 @@ import os
 
 import pytest
 
-from aitbc import procs, tx as txlib
+from aitbc import tx as txlib
+
+from aitbc.ops import procs
 from aitbc.codes import Code
 from aitbc.crypto import PrivateKey
 from aitbc.rpc import ChainRPC, RPCError
-from aitbc_pb import tx_pb2
+from aitbc.pb.aitbc_pb import tx_pb2
 from tests.factories import BALANCE, CHAIN_ID, KEYS, Signer, receipt_fields, register_fields, submit_fields
 from tests.integration.chain_fixtures import chain_node, rpc, start_chain, wait_for  # noqa: F401
 
@@ -166,7 +168,7 @@ def test_audit_is_clean_after_a_lifecycle(rpc, chain_node):
     from click.testing import CliRunner
 
     from aitbc.audit import audit
-    from cli.main import cli
+    from aitbc.cli.main import cli
 
     signer = Signer(fee=None)
     committed(rpc, signer.tx("miner1", "register_miner", **register_fields()))

@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aitbc import procs
+from aitbc.ops import procs
 
 pytestmark = pytest.mark.integration
-AITBC = [sys.executable, "-m", "cli.main"]
+AITBC = [sys.executable, "-m", "aitbc.cli.main"]
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aitbc import testnet as tn
-from cli.context import Context
-from cli.main import cli
+from aitbc.ops import testnet as tn
+from aitbc.cli.context import Context
+from aitbc.cli.main import cli
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

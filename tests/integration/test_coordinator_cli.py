@@ -12,10 +12,12 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from aitbc import procs, units
+from aitbc import units
+
+from aitbc.ops import procs
 from aitbc.keyring import Keyring
-from cli.context import Context
-from cli.main import cli as root
+from aitbc.cli.context import Context
+from aitbc.cli.main import cli as root
 from tests.factories import KEYS
 from tests.integration.stack import (  # noqa: F401 (fixtures)
     CLIENT_API_KEY, MODEL, chain, coordinator, coordinator_factory, hand_miner,

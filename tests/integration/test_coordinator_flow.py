@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from aitbc import tx as txlib
-from aitbc_pb import tx_pb2
-from coordinator.client import ApiError, CoordinatorClient, sign_cancel
+from aitbc.pb.aitbc_pb import tx_pb2
+from aitbc.coordinator.client import ApiError, CoordinatorClient, sign_cancel
 from tests.factories import CHAIN_ID, KEYS
 from tests.integration.stack import (  # noqa: F401 (fixtures)
     MODEL, ChainStack, HandMiner, chain, coordinator, coordinator_factory, hand_miner, wait_for,

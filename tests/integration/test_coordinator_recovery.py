@@ -15,8 +15,8 @@ import time
 import pytest
 
 from aitbc import tx as txlib
-from coordinator.apikeys import ApiKeys
-from coordinator.store import JobRecord, Store
+from aitbc.coordinator.apikeys import ApiKeys
+from aitbc.coordinator.store import JobRecord, Store
 from tests.factories import KEYS
 from tests.integration.stack import (  # noqa: F401 (fixtures)
     CLIENT_API_KEY, chain, coordinator_factory, hand_miner, wait_for,

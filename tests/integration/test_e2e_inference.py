@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from aitbc import units
 from aitbc.keyring import Keyring
-from cli.context import Context
-from miner.ollama_server import TINY_MODEL_NAME
+from aitbc.cli.context import Context
+from aitbc.ops.ollama_server import TINY_MODEL_NAME
 from tests.factories import KEYS
 from tests.integration.ollama_fixtures import (  # noqa: F401 (fixtures)
     ollama_server, tiny_model, tiny_model_path,
@@ -92,9 +92,9 @@ def test_supply_and_audit_hold_across_a_real_job(tmp_path, chain, coordinator, o
 
 
 def test_ollama_down_fails_the_job_and_pays_nothing(tmp_path, chain, coordinator, tiny_model_path):
-    from miner.ollama_client import run_sync
-    from miner.ollama_server import OllamaServer
-    from aitbc import procs
+    from aitbc.miner.ollama_client import run_sync
+    from aitbc.ops.ollama_server import OllamaServer
+    from aitbc.ops import procs
 
     own = OllamaServer(procs.free_port(), tmp_path / "models", tmp_path / "ollama.log")
     own.start()
@@ -117,8 +117,8 @@ def test_ollama_down_fails_the_job_and_pays_nothing(tmp_path, chain, coordinator
 
 
 def test_miner_killed_mid_job_is_refunded(tmp_path, chain, coordinator_factory, ollama_server, tiny_model):
-    from aitbc import procs
-    from coordinator.models import JobOptions
+    from aitbc.ops import procs
+    from aitbc.coordinator.models import JobOptions
 
     coordinator = coordinator_factory(miner_offline_after_s=3)
     miner = _real_miner_online(tmp_path, chain, coordinator, ollama_server.url)

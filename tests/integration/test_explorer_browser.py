@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aitbc import procs
+from aitbc.ops import procs
 from aitbc.tx import receipt_id_for
 from tests.factories import KEYS, Signer, receipt_fields, register_fields, submit_fields
 from tests.integration.chain_fixtures import chain_node, rpc, wait_for  # noqa: F401
@@ -36,7 +36,7 @@ def explorer_url(chain_node, tmp_path):  # noqa: F811 - the fixture imported abo
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "explorer.log"
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    proc = procs.spawn([sys.executable, "-m", "explorer", "--node", chain_node.rpc, "--port", str(port)], log,
+    proc = procs.spawn([sys.executable, "-m", "aitbc.explorer", "--node", chain_node.rpc, "--port", str(port)], log,
                        env={"PYTHONPATH": path})
     try:
         procs.wait_until(lambda: httpx.get(f"{url}/api/status", timeout=1).status_code == 200, 30, "explorer",

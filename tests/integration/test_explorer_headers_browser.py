@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aitbc import procs
+from aitbc.ops import procs
 from tests.integration.chain_fixtures import chain_node  # noqa: F401
 from tests.integration.test_explorer_browser import CHROMEDRIVER, CHROMIUM, FLAGS, explorer_url  # noqa: F401
 

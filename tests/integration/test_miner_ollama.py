@@ -2,7 +2,7 @@
 
 Real: `ollama serve` with the generated tiny model, a CometBFT node with our
 ABCI app (registration, and one job settled on chain from the miner's proof),
-and the miner started as a process with `python -m miner start`. Stand-in:
+and the miner started as a process with `python -m aitbc.miner start`. Stand-in:
 the coordinator is a small recording HTTP server that checks each signed
 call and answers as told; this is a test of the miner, not of the coordinator.
 """
@@ -29,17 +29,19 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from aitbc import procs, tx as txlib
+from aitbc import tx as txlib
+
+from aitbc.ops import procs
 from aitbc.crypto import PrivateKey
-from aitbc.nodehome import Node, Ports, init_home
+from aitbc.ops.nodehome import Node, Ports, init_home
 from aitbc.rpc import ChainRPC
 from aitbc.signed_http import SignatureRejected, verify_request
-from coordinator.models import JobComplete, JobOptions
-from miner.client import MinerClient, MinerRejected, MinerUnavailable
-from miner.models import JobAssignment, JobData
-from miner.ollama_client import ModelInfo, run_sync
-from miner.ollama_server import OllamaServer
-from coordinator.proofs import verify_completion
+from aitbc.coordinator.models import JobComplete, JobOptions
+from aitbc.miner.client import MinerClient, MinerRejected, MinerUnavailable
+from aitbc.miner.models import JobAssignment, JobData
+from aitbc.miner.ollama_client import ModelInfo, run_sync
+from aitbc.ops.ollama_server import OllamaServer
+from aitbc.coordinator.proofs import verify_completion
 from tests.integration.ollama_fixtures import (  # noqa: F401 (fixtures)
     group_alive,
     ollama_server,
@@ -126,7 +128,7 @@ def miner(ollama_server: OllamaServer, tiny_model: ModelInfo, tiny_model_path: P
     run_sync(ollama_server.url, lambda c: c.ensure_model(GONE, tiny_model_path))
     root = tmp_path_factory.mktemp("miner")
     port = procs.free_port()
-    cmd = [sys.executable, "-m", "miner", "start", "--node", node.rpc,
+    cmd = [sys.executable, "-m", "aitbc.miner", "start", "--node", node.rpc,
            "--coordinator-url", coordinator.url, "--port", str(port), "--ollama-url", ollama_server.url,
            "--model", "aitbc-tiny", "--model", GONE, "--capacity", "1", "--num-thread", "1",
            "--heartbeat-interval", "0.5", "--data-dir", str(root / "data")]
@@ -319,7 +321,7 @@ def test_ollama_stopped_is_reported_failed(miner, ollama_server: OllamaServer, n
     assert "Ollama unavailable" in statuses[1]["error"]
     health = httpx.get(miner["endpoint"] + "/health").json()
     assert health["status"] == "degraded" and health["ollama"] != "ok"
-    status = subprocess.run([sys.executable, "-m", "miner", "status", "--url", miner["endpoint"]],
+    status = subprocess.run([sys.executable, "-m", "aitbc.miner", "status", "--url", miner["endpoint"]],
                             capture_output=True, text=True, timeout=30)
     assert status.returncode == 2 and "degraded" in status.stdout
     metrics = httpx.get(miner["endpoint"] + "/metrics").text

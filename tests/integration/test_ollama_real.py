@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from miner.ollama_client import (
+from aitbc.miner.ollama_client import (
     GenerateResult,
     ModelInfo,
     ModelNotFound,
@@ -17,7 +17,7 @@ from miner.ollama_client import (
     file_sha256,
     run_sync,
 )
-from miner.ollama_server import TINY_MODEL_NAME, OllamaServer
+from aitbc.ops.ollama_server import TINY_MODEL_NAME, OllamaServer
 from tests.integration.ollama_fixtures import (  # noqa: F401 (fixtures)
     group_alive,
     make_server,

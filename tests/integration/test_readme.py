@@ -2,7 +2,7 @@
 
 - "The chain": `aitbc node init`, `aitbc node start &`, `aitbc node status --wait 60`, a
   transfer, two queries and `aitbc audit`;
-- "The marketplace by hand": node, `python -m miner.ollama_server ... &`, the coordinator and a
+- "The marketplace by hand": node, `python -m aitbc.ops.ollama_server ... &`, the coordinator and a
   miner in the background, a job run with `--wait`, status, receipt, jobs, balance, then a job
   for a model no miner serves and its `aitbc cancel`.
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from aitbc import procs
+from aitbc.ops import procs
 from tests.readme_blocks import bash_blocks
 
 pytestmark = pytest.mark.integration

@@ -9,12 +9,12 @@ import threading
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from abci_app.app import Application
-from abci_app.server import ABCIServer, decode_varint, encode_varint
-from abci_app.store import LevelDBStore
-from aitbc import procs
+from aitbc.abci_app.app import Application
+from aitbc.abci_app.server import ABCIServer, decode_varint, encode_varint
+from aitbc.abci_app.store import LevelDBStore
+from aitbc.ops import procs
 from aitbc.codes import Code
-from tendermint.abci import types_pb2 as abci
+from aitbc.pb.tendermint.abci import types_pb2 as abci
 from tests.abci_client import ABCIClient
 from tests.factories import CHAIN_ID, KEYS, Signer, genesis, receipt_fields, register_fields, submit_fields
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from aitbc.audit import audit
-from coordinator.models import JobOptions
-from miner.ollama_server import TINY_MODEL_NAME
+from aitbc.coordinator.models import JobOptions
+from aitbc.ops.ollama_server import TINY_MODEL_NAME
 from tests.factories import KEYS
 from tests.integration.ollama_fixtures import ollama_server, tiny_model, tiny_model_path  # noqa: F401
 from tests.integration.stack import (  # noqa: F401 (fixtures)
@@ -152,8 +152,8 @@ def test_receipt_verify_online_and_offline(tmp_path, chain_with_job):
     """`aitbc receipt verify` on a real receipt: online, exported, and tampered."""
     from click.testing import CliRunner
 
-    from cli.context import Context
-    from cli.main import cli
+    from aitbc.cli.context import Context
+    from aitbc.cli.main import cli
 
     chain, coordinator, job_id = chain_with_job
     env = {"AITBC_NODE": chain.url, "AITBC_URL": coordinator.url, "AITBC_API_KEY": CLIENT_API_KEY}

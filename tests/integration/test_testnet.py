@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aitbc import procs, testnet as tn
+from aitbc.ops import procs, testnet as tn
 from aitbc.keyring import Keyring
 from aitbc.rpc import ChainRPC
-from cli.context import Context
-import cli.testnet as cli_testnet
+from aitbc.cli.context import Context
+import aitbc.cli.testnet as cli_testnet
 from tests.factories import CHAIN_ID, KEYS, Signer, receipt_fields, register_fields, submit_fields
 from tests.integration.chain_fixtures import wait_for
 

@@ -7,11 +7,11 @@ import json
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from abci_app.app import Application
-from abci_app.store import LevelDBStore
+from aitbc.abci_app.app import Application
+from aitbc.abci_app.store import LevelDBStore
 from aitbc import crypto
 from aitbc.codes import Code
-from tendermint.abci import types_pb2 as abci
+from aitbc.pb.tendermint.abci import types_pb2 as abci
 from tests.factories import BALANCE, CHAIN_ID, KEYS, Signer, genesis, receipt_fields, register_fields, submit_fields
 
 GENESIS_TIME = 1_700_000_000

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from abci_app import checks, invariants, state as st
+from aitbc.abci_app import checks, invariants, state as st
 from aitbc.codes import Code
 from tests.factories import BALANCE, KEYS, PARAMS, Chain, Signer, receipt_fields, register_fields, submit_fields
 

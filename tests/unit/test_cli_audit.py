@@ -6,8 +6,8 @@ import json
 
 from click.testing import CliRunner
 
-from cli.audit import audit
-from cli.context import Context
+from aitbc.cli.audit import audit
+from aitbc.cli.context import Context
 
 
 class TinyChain:

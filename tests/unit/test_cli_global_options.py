@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from cli.context import Context
-from cli.main import cli
+from aitbc.cli.context import Context
+from aitbc.cli.main import cli
 
 
 def run(*args: str, env: dict[str, str] | None = None):

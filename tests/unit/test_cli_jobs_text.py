@@ -6,11 +6,11 @@ from datetime import datetime, timezone
 
 from click.testing import CliRunner
 
-from cli import jobs
-from cli.context import Context
-from cli.main import cli
-from coordinator.client import ApiError
-from coordinator.models import JobList, JobPublic
+from aitbc.cli import jobs
+from aitbc.cli.context import Context
+from aitbc.cli.main import cli
+from aitbc.coordinator.client import ApiError
+from aitbc.coordinator.models import JobList, JobPublic
 
 T0 = datetime(2025, 1, 29, 14, 50, 1, tzinfo=timezone.utc)
 

@@ -7,8 +7,8 @@ import json
 
 from click.testing import CliRunner
 
-from cli.context import Context
-from cli.main import cli
+from aitbc.cli.context import Context
+from aitbc.cli.main import cli
 from tests.factories import CHAIN_ID
 from tests.unit.test_explorer_fakes import scenario
 from tests.unit.test_receipts import bundle

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 from click.testing import CliRunner
 
-from cli import safe_text
-from cli.context import CLIError, Context
-from cli.explorer import columns, human_tx
-from cli.jobs import job_text, receipt_text
-from coordinator.models import JobPublic
+from aitbc.cli import safe_text
+from aitbc.cli.context import CLIError, Context
+from aitbc.cli.explorer import columns, human_tx
+from aitbc.cli.jobs import job_text, receipt_text
+from aitbc.coordinator.models import JobPublic
 
 T0 = datetime(2025, 1, 29, 14, 50, 1, tzinfo=timezone.utc)
 HOSTILE = "Answer\x1b]0;title\x07\x1b[2J\u009b31m\u202eevil\nStatus: completed\nCost: 0"
@@ -66,7 +66,7 @@ def test_explorer_printers_neutralise_memos_logs_and_cells():
 
 
 def test_status_command_text_is_safe_and_json_is_exact(monkeypatch):
-    from cli import jobs
+    from aitbc.cli import jobs
 
     class FakeClient:
         def __init__(self, *_a, **_k):
@@ -79,7 +79,7 @@ def test_status_command_text_is_safe_and_json_is_exact(monkeypatch):
             pass
 
     monkeypatch.setattr(jobs, "CoordinatorClient", FakeClient)
-    from cli.main import cli
+    from aitbc.cli.main import cli
 
     out = CliRunner().invoke(cli, ["status", "job_123456"], obj=Context(), catch_exceptions=False)
     assert out.exit_code == 0 and not UNSAFE.search(out.stdout)

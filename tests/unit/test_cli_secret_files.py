@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aitbc import keyring as keyring_mod
 from aitbc.keyring import Keyring, write_secret
-from aitbc.testnet import STATE_FILE, Testnet
+from aitbc.ops.testnet import STATE_FILE, Testnet
 
 
 def mode(path: Path) -> int:

@@ -6,9 +6,9 @@ import subprocess
 
 from click.testing import CliRunner
 
-from aitbc.testnet import Testnet
-from cli.context import Context
-from cli.main import cli
+from aitbc.ops.testnet import Testnet
+from aitbc.cli.context import Context
+from aitbc.cli.main import cli
 
 
 def recorded(directory, coordinator: bool = True) -> Testnet:
@@ -48,8 +48,8 @@ def test_status_of_a_stopped_testnet_says_down_and_exits_non_zero(tmp_path):
 
 
 def test_up_with_coordinator_prints_its_url_and_client_key(tmp_path, monkeypatch):
-    import cli.testnet as cli_testnet
-    from aitbc import testnet as tn
+    import aitbc.cli.testnet as cli_testnet
+    from aitbc.ops import testnet as tn
 
     net = recorded(tmp_path / "net", coordinator=False)
     monkeypatch.setattr(cli_testnet, "_prepare", lambda *a, **k: net)

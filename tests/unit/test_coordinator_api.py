@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from aitbc import tx as txlib
 from aitbc.codes import Code
 from aitbc.rpc import BroadcastResult, QueryFailed, RPCError
-from aitbc_pb import tx_pb2
-from coordinator.app import create_app
-from coordinator.client import sign_job
-from coordinator.models import MAX_PROMPT_CHARS, JobOptions
-from coordinator.settings import CoordinatorSettings
+from aitbc.pb.aitbc_pb import tx_pb2
+from aitbc.coordinator.app import create_app
+from aitbc.coordinator.client import sign_job
+from aitbc.coordinator.models import MAX_PROMPT_CHARS, JobOptions
+from aitbc.coordinator.settings import CoordinatorSettings
 from tests.factories import CHAIN_ID, KEYS
 
 ALICE = KEYS["alice"]

@@ -2,9 +2,9 @@
 
 import pytest
 
-from coordinator.apikeys import ApiKeys, hash_key
-from coordinator.errors import Unauthenticated
-from coordinator.store import Store
+from aitbc.coordinator.apikeys import ApiKeys, hash_key
+from aitbc.coordinator.errors import Unauthenticated
+from aitbc.coordinator.store import Store
 
 
 @pytest.fixture

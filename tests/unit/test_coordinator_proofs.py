@@ -6,10 +6,10 @@ import hashlib
 import pytest
 
 from aitbc import tx as txlib
-from aitbc_pb import tx_pb2
-from coordinator.errors import InvalidRequest
-from coordinator.models import JobComplete
-from coordinator.proofs import verify_completion
+from aitbc.pb.aitbc_pb import tx_pb2
+from aitbc.coordinator.errors import InvalidRequest
+from aitbc.coordinator.models import JobComplete
+from aitbc.coordinator.proofs import verify_completion
 from tests.factories import CHAIN_ID, KEYS
 
 MINER = KEYS["miner1"]

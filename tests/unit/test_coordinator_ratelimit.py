@@ -2,7 +2,7 @@
 
 import pytest
 
-from coordinator.ratelimit import RateLimiter
+from aitbc.coordinator.ratelimit import RateLimiter
 
 
 class Clock:

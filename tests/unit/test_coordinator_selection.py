@@ -2,7 +2,7 @@
 
 from fractions import Fraction
 
-from coordinator.selection import Candidate, choose, rank, reputation, score
+from aitbc.coordinator.selection import Candidate, choose, rank, reputation, score
 
 
 def miner(address: str, stake: int = 100, capacity: int = 2, chain_active: int = 0, local_active: int = 0,

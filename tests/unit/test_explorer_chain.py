@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aitbc import tx as txlib
-from explorer import chain
+from aitbc.explorer import chain
 from tests.factories import KEYS, Signer, receipt_fields, submit_fields
 from tests.unit.test_explorer_fakes import addr, scenario
 

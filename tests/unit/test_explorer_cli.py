@@ -8,8 +8,8 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from cli.context import Context
-from cli.explorer import columns, explorer
+from aitbc.cli.context import Context
+from aitbc.cli.explorer import columns, explorer
 from tests.unit.test_explorer_fakes import addr, scenario
 
 

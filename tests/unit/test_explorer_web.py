@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from explorer.web import ExplorerSettings, create_app
+from aitbc.explorer.web import ExplorerSettings, create_app
 from tests.unit.test_explorer_fakes import addr, scenario
 
 with warnings.catch_warnings():

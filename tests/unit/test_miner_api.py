@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 
 from aitbc import tx as txlib
 from aitbc.signed_http import sign_request
-from coordinator.models import JobComplete
-from miner.app import create_app
-from miner.ollama_client import GenerateResult, GenerationAborted, ModelNotFound, OllamaUnavailable
-from coordinator.proofs import verify_completion
+from aitbc.coordinator.models import JobComplete
+from aitbc.miner.app import create_app
+from aitbc.miner.ollama_client import GenerateResult, GenerationAborted, ModelNotFound, OllamaUnavailable
+from aitbc.coordinator.proofs import verify_completion
 from tests.unit.test_miner_fakes import (
     CHAIN_ID, COORDINATOR, MINER, MINER_TARGET, MODEL, STRANGER, FakeChain, FakeCoordinator, FakeOllama, assignment,
     daemon, signed, wait_until,

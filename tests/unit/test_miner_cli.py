@@ -1,4 +1,4 @@
-"""`python -m miner` / `aitbc miner`: settings from env and flags, clear start-up errors, status."""
+"""`python -m aitbc.miner` / `aitbc miner`: settings from env and flags, clear start-up errors, status."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import logging
 import pytest
 from click.testing import CliRunner
 
-from miner.cli import miner
-from miner.settings import MinerSettings
+from aitbc.miner.cli import miner
+from aitbc.miner.settings import MinerSettings
 from tests.unit.test_miner_fakes import MINER
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from miner.app import create_app
-from miner.client import MinerClient, MinerError, MinerRejected, MinerUnavailable
+from aitbc.miner.app import create_app
+from aitbc.miner.client import MinerClient, MinerError, MinerRejected, MinerUnavailable
 from tests.unit.test_miner_fakes import COORDINATOR, MINER, STRANGER, FakeOllama, assignment, daemon
 
 

@@ -19,10 +19,10 @@ from aitbc import tx as txlib
 from aitbc.crypto import PrivateKey
 from aitbc.rpc import BroadcastResult, QueryFailed
 from aitbc.signed_http import push_target, sign_request, verify_request
-from miner.daemon import MinerDaemon
-from miner.models import JobAssignment, JobData
-from miner.ollama_client import GenerateResult, ModelDetails, ModelEntry, ModelInfo
-from miner.settings import MinerSettings
+from aitbc.miner.daemon import MinerDaemon
+from aitbc.miner.models import JobAssignment, JobData
+from aitbc.miner.ollama_client import GenerateResult, ModelDetails, ModelEntry, ModelInfo
+from aitbc.miner.settings import MinerSettings
 
 CHAIN_ID = "aitbc-unit"
 COORDINATOR = PrivateKey(b"\x01" * 32)

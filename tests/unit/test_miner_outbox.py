@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from miner.coordinator_link import CoordinatorLink, Outcome
-from miner.outbox import Outbox, Report
+from aitbc.miner.coordinator_link import CoordinatorLink, Outcome
+from aitbc.miner.outbox import Outbox, Report
 from tests.unit.test_miner_fakes import COORDINATOR, MINER, FakeCoordinator
 
 

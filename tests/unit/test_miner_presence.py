@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from coordinator.models import MinerRegister
-from miner.coordinator_link import CoordinatorLink
-from miner.metrics import MinerMetrics
-from miner.presence import Presence
+from aitbc.coordinator.models import MinerRegister
+from aitbc.miner.coordinator_link import CoordinatorLink
+from aitbc.miner.metrics import MinerMetrics
+from aitbc.miner.presence import Presence
 from tests.unit.test_miner_fakes import COORDINATOR, MINER, FakeCoordinator
 
 

@@ -8,9 +8,9 @@ import hashlib
 import pytest
 
 from aitbc import tx as txlib
-from coordinator.errors import InvalidRequest
-from coordinator.proofs import verify_completion
-from miner.proof import Measurement, RunSpec, build_proof, completion, result_hash
+from aitbc.coordinator.errors import InvalidRequest
+from aitbc.coordinator.proofs import verify_completion
+from aitbc.miner.proof import Measurement, RunSpec, build_proof, completion, result_hash
 from tests.unit.test_miner_fakes import CHAIN_ID, MINER, STRANGER
 
 M = Measurement(compute_time_ms=12_500, tokens_generated=150, prompt_tokens=15)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from miner.ollama_client import ModelEntry, OllamaUnavailable
-from miner.registration import ChainInfo, Offer, StartupError, ensure_registered, load_key, offered_models
+from aitbc.miner.ollama_client import ModelEntry, OllamaUnavailable
+from aitbc.miner.registration import ChainInfo, Offer, StartupError, ensure_registered, load_key, offered_models
 from tests.unit.test_miner_fakes import COORDINATOR, MINER, FakeChain, FakeOllama
 
 INFO = ChainInfo("aitbc-unit", COORDINATOR.address, min_miner_stake=100_000_000, price_per_second=20_000)

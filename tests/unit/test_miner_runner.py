@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
-from miner.ollama_client import OllamaUnavailable
-from miner.runner import describe_failure
+from aitbc.miner.ollama_client import OllamaUnavailable
+from aitbc.miner.runner import describe_failure
 from tests.unit.test_miner_fakes import FakeCoordinator, FakeOllama, assignment, daemon
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from abci_app import invariants, records, state as chainstate
-from abci_app.records import Job
+from aitbc.abci_app import invariants, records, state as chainstate
+from aitbc.abci_app.records import Job
 from dataclasses import replace
 
 from tests.factories import KEYS, NAMES, PARAMS, Chain, Signer, receipt_fields, register_fields, submit_fields

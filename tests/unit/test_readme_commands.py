@@ -13,8 +13,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from cli.context import Context
-from cli.main import cli
+from aitbc.cli.context import Context
+from aitbc.cli.main import cli
 from tests.readme_blocks import bash_blocks, command_lines
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 
-from abci_app import state as st
+from aitbc.abci_app import state as st
 from aitbc.receipts import verify_offline
 from tests.factories import CHAIN_ID, KEYS, Chain, Signer, receipt_fields, register_fields, submit_fields
 

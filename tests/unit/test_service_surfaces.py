@@ -19,17 +19,17 @@ from fastapi.testclient import TestClient
 
 from aitbc.endpoints import authority, is_public_address, parse_endpoint
 from aitbc.signed_http import ReplayCache, SignatureRejected, push_target, sign_request, verify_request
-from coordinator import lifecycle, targets
-from coordinator.apikeys import PEPPER_META_KEY, ApiKeys, hash_key
-from coordinator.app import create_app
-from coordinator.errors import MinerUnreachable
-from coordinator.miner_push import MinerDeclined, push_assignment
-from coordinator.settings import CoordinatorSettings
-from coordinator.store import JobRecord, Store
-from miner.client import MinerClient
-from miner.coordinator_link import CoordinatorLink
-from miner.outbox import Outbox, Report
-from miner.runner import NotAssignedOnChain, NotYetOnChain
+from aitbc.coordinator import lifecycle, targets
+from aitbc.coordinator.apikeys import PEPPER_META_KEY, ApiKeys, hash_key
+from aitbc.coordinator.app import create_app
+from aitbc.coordinator.errors import MinerUnreachable
+from aitbc.coordinator.miner_push import MinerDeclined, push_assignment
+from aitbc.coordinator.settings import CoordinatorSettings
+from aitbc.coordinator.store import JobRecord, Store
+from aitbc.miner.client import MinerClient
+from aitbc.miner.coordinator_link import CoordinatorLink
+from aitbc.miner.outbox import Outbox, Report
+from aitbc.miner.runner import NotAssignedOnChain, NotYetOnChain
 from tests.factories import KEYS
 from tests.unit import test_miner_fakes as mf
 from tests.unit.test_coordinator_api import ADMIN, CLIENT, OTHER, FakeRPC, assert_problem, job_body
@@ -223,7 +223,7 @@ def test_replay_cache_forgets_by_time_and_refuses_when_full():
 
 def test_miner_refuses_an_assignment_signed_for_another_miner_or_replayed(tmp_path):
     world = mf.daemon(tmp_path)
-    from miner.app import create_app as miner_app
+    from aitbc.miner.app import create_app as miner_app
 
     with TestClient(miner_app(world.settings, world)) as client:
         a = mf.assignment("job_t")
@@ -248,7 +248,7 @@ def test_coordinator_refuses_miner_requests_signed_for_another_receiver_or_repla
 # --- 8. the miner runs only what the chain assigned to it ---------------------------------------
 
 def test_miner_runs_only_jobs_the_chain_assigned_to_it(tmp_path, monkeypatch):
-    import miner.daemon as daemon_mod
+    import aitbc.miner.daemon as daemon_mod
     monkeypatch.setattr(daemon_mod, "CONFIRM_WAIT_S", 0.6)
     monkeypatch.setattr(daemon_mod, "CONFIRM_POLL_S", 0.05)
     chain = mf.FakeChain()
@@ -258,7 +258,7 @@ def test_miner_runs_only_jobs_the_chain_assigned_to_it(tmp_path, monkeypatch):
     chain.jobs["job_check"] = {"id": "job_check", "status": "verifying", "miner": MINER2.address,
                                "checker": mf.MINER.address}
     world = mf.daemon(tmp_path, chain=chain)
-    from miner.app import create_app as miner_app
+    from aitbc.miner.app import create_app as miner_app
 
     with TestClient(miner_app(world.settings, world)) as client:
         for job_id, status, words in (("job_other", 409, "not assigned to this miner"),
@@ -496,7 +496,7 @@ def test_miner_takes_an_assignment_waiting_in_the_mempool_only_from_the_coordina
 
 
 def test_ip_buckets_are_bounded_by_dropping_full_ones():
-    from coordinator.ratelimit import RateLimiter
+    from aitbc.coordinator.ratelimit import RateLimiter
 
     now = [0.0]
     limiter = RateLimiter(per_minute=60, burst=2, clock=lambda: now[0], max_buckets=3)
@@ -511,7 +511,7 @@ def test_ip_buckets_are_bounded_by_dropping_full_ones():
 def test_coordinator_start_takes_no_key_on_the_command_line():
     from click.testing import CliRunner
 
-    from coordinator.cli import coordinator
+    from aitbc.coordinator.cli import coordinator
 
     result = CliRunner().invoke(coordinator, ["start", "--client-api-key", "visible-in-ps"])
     assert result.exit_code == 2 and "No such option" in result.output
@@ -522,7 +522,7 @@ def test_coordinator_start_takes_no_key_on_the_command_line():
 def test_miner_warns_about_a_seed_on_the_command_line(tmp_path):
     from click.testing import CliRunner
 
-    from miner.cli import miner
+    from aitbc.miner.cli import miner
 
     # the port check fails right after the warning: enough to see it without starting anything
     import socket
@@ -538,9 +538,9 @@ def test_miner_runs_only_the_job_the_client_paid_for():
     """A pushed job whose prompt, model or options differ from the chain's is refused (409)."""
     import hashlib
 
-    from miner.daemon import _check_matches_chain
-    from miner.models import JobAssignment, JobData
-    from miner.runner import NotAssignedOnChain
+    from aitbc.miner.daemon import _check_matches_chain
+    from aitbc.miner.models import JobAssignment, JobData
+    from aitbc.miner.runner import NotAssignedOnChain
 
     push = JobAssignment(job_id="job_x", reward=1, chain_id="c",
                          job_data=JobData(prompt="the paid prompt", model="aitbc-tiny",

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from gguf import GGUFReader
 
-from miner import tiny_model
-from miner.tiny_model import N_EMBD, N_LAYER, build_vocab, write_tiny_model
+from aitbc.ops import tiny_model
+from aitbc.ops.tiny_model import N_EMBD, N_LAYER, build_vocab, write_tiny_model
 
 
 def _sha256(path: Path) -> str:

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from abci_app import invariants, records
-from abci_app.records import Account
+from aitbc.abci_app import invariants, records
+from aitbc.abci_app.records import Account
 from aitbc import tx as txlib
 from aitbc.codes import Code
 from aitbc.errors import TxError
@@ -46,7 +46,7 @@ def test_transfer_moves_funds(chain, signer):
 def test_transfer_to_new_account_creates_it(chain, signer):
     new = "aitbc" + "ab" * 20
     chain.block([signer.tx("alice", "transfer", to=new, amount=5)])
-    from abci_app import state as st
+    from aitbc.abci_app import state as st
     assert st.get_account(chain.view(), new).balance == 5
 
 
@@ -67,7 +67,7 @@ def test_job_lifecycle_pays_compute_time_and_refunds_the_rest(chain, signer):
     assert job.refund == 750_000
     assert chain.balance("alice") == BALANCE - 250_000
     assert chain.balance("miner1") == BALANCE - PARAMS.min_miner_stake + 250_000
-    from abci_app import state as st
+    from aitbc.abci_app import state as st
     receipt = st.get_receipt(chain.view(), job.receipt_id)
     assert receipt.amount_paid == 250_000 and receipt.block_height == chain.height
     assert receipt.result_hash == hashlib.sha256(b"an answer").hexdigest()
@@ -101,7 +101,7 @@ def test_assigned_job_expires_and_counts_against_the_miner(chain, signer):
     chain.block([signer.tx("coordinator", "assign_job", job_id=job_id, miner=KEYS["miner1"].address)])
     chain.block([], seconds=PARAMS.job_timeout_s)
     assert chain.job(job_id).status == "expired"
-    from abci_app import state as st
+    from aitbc.abci_app import state as st
     miner = st.get_miner(chain.view(), KEYS["miner1"].address)
     assert (miner.failed, miner.expired, miner.strikes) == (1, 1, 1)
     slashed = 100_000_000 * PARAMS.expiry_slash_bps // 10_000  # letting a job expire costs stake
@@ -134,7 +134,7 @@ def test_assigned_miner_may_fail_its_job(chain, signer):
 def test_unbond_returns_stake_after_the_period_and_keeps_reputation(chain, signer):
     full_job(chain, signer)
     assert chain.block([signer.tx("miner1", "unbond")]) == [0]
-    from abci_app import state as st
+    from aitbc.abci_app import state as st
     miner = st.get_miner(chain.view(), KEYS["miner1"].address)
     assert (miner.stake, miner.unbonding, miner.completed) == (0, 100_000_000, 1)
     assert chain.balance("miner1") == BALANCE - 100_000_000 + 250_000  # still locked, still slashable
@@ -177,7 +177,7 @@ def rejected(chain: Chain, raw: bytes, signer: Signer | None = None) -> int:
 
 
 def bad_signature_tx() -> bytes:
-    from aitbc_pb import tx_pb2
+    from aitbc.pb.aitbc_pb import tx_pb2
     envelope = tx_pb2.Tx.FromString(Signer().tx("alice", "transfer", to=KEYS["bob"].address, amount=1))
     envelope.signature = bytes(64)
     return envelope.SerializeToString()
@@ -274,7 +274,7 @@ def test_job_ids_differ_across_chains():
 
 
 def test_builders_pay_exactly_the_default_fee_rule():
-    from abci_app.records import Params
+    from aitbc.abci_app.records import Params
     from aitbc import tx as txlib
     # The builders' defaults are the chain's defaults (aitbc.tx cannot import the state machine).
     assert (txlib.DEFAULT_MIN_FEE, txlib.DEFAULT_FEE_PER_BYTE) == (Params().min_fee, Params().fee_per_byte)

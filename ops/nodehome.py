@@ -19,12 +19,12 @@ from pathlib import Path
 
 import httpx
 
-from aitbc import procs, tools
+from aitbc.ops import procs, tools
 from aitbc.crypto import PrivateKey
 
 DEV_ACCOUNTS = ("validator", "coordinator", "alice", "bob", "miner1")
 DEV_BALANCE = 1_000_000_000_000  # 1 000 000 AITBC each
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "cometbft-config"
+CONFIG_DIR = Path(__file__).resolve().parent / "cometbft-config"  # package data
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ class Node:
 
     def start_app(self) -> None:
         log = self.home / "logs" / "app.out"
-        command = self.app_command or [self.python, "-m", "abci_app", "--home", str(self.home),
+        command = self.app_command or [self.python, "-m", "aitbc.abci_app", "--home", str(self.home),
                                        "--address", f"tcp://127.0.0.1:{self.ports.abci}"]
         self.app = procs.spawn(command, log)
         procs.wait_until(lambda: procs.port_open(self.ports.abci), 30, "ABCI app", self.app, log)

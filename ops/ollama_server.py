@@ -7,7 +7,7 @@ itself as a runner per loaded model, and stopping the whole group (SIGTERM,
 then SIGKILL) is what guarantees no runner outlives the server.
 
 CLI (foreground until Ctrl-C, registers the tiny model as `aitbc-tiny`):
-`python -m miner.ollama_server --port 11500 --models-dir build/ollama-models`
+`python -m aitbc.ops.ollama_server --port 11500 --models-dir build/ollama-models`
 (--models-dir defaults to $AITBC_HOME/ollama).
 """
 
@@ -27,7 +27,7 @@ from types import TracebackType
 
 import httpx
 
-from miner.ollama_client import OllamaError
+from aitbc.miner.ollama_client import OllamaError
 
 OLLAMA_VERSION = "v0.11.4"
 TINY_MODEL_NAME = "aitbc-tiny"
@@ -227,8 +227,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a server in the foreground until Ctrl-C (or SIGTERM)."""
-    from miner.ollama_client import run_sync
-    from miner.tiny_model import write_tiny_model
+    from aitbc.miner.ollama_client import run_sync
+    from aitbc.ops.tiny_model import write_tiny_model
 
     from aitbc.keyring import aitbc_home
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from aitbc import nodehome, procs, tools
+from aitbc.ops import nodehome, procs, tools
 from aitbc.crypto import PrivateKey
 from aitbc.keyring import private_dir, write_secret
 from aitbc.rpc import ChainError, ChainRPC
@@ -227,7 +227,7 @@ class Testnet:
             node = self.node(i)
             if not self.running(i)["app"]:
                 log = Path(node.home) / "logs" / "app.out"
-                proc = procs.spawn([python, "-m", "abci_app", "--home", node.home,
+                proc = procs.spawn([python, "-m", "aitbc.abci_app", "--home", node.home,
                                     "--address", f"tcp://127.0.0.1:{node.ports['abci']}"], log)
                 self._set_pid(i, "app", proc.pid)
                 waiting.append((lambda port=node.ports["abci"]: procs.port_open(port), f"node{i} ABCI app", proc, log))
@@ -365,12 +365,12 @@ def _service(net: Testnet, name: str, cmd: list[str], log: Path, health: str, ti
 
 def start_coordinator(net: Testnet, python: str = sys.executable, port: int = 0, node: int = 0,
                       timeout: float = 60) -> dict[str, Any]:
-    """`python -m coordinator start` against node `node`, keyring key 'coordinator'; fresh API keys."""
+    """`python -m aitbc.coordinator start` against node `node`, keyring key 'coordinator'; fresh API keys."""
     port = port or procs.free_port()
     data_dir = net.directory / "coordinator"
     client_key, admin_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     url = f"http://127.0.0.1:{port}"
-    cmd = [python, "-m", "coordinator", "start", "--node", net.node(node).rpc, "--port", str(port),
+    cmd = [python, "-m", "aitbc.coordinator", "start", "--node", net.node(node).rpc, "--port", str(port),
            "--data-dir", str(data_dir)]
     # Keys by environment, not argv (`ps` shows argv to every user); miners of a local
     # testnet listen on loopback, which a coordinator refuses unless told otherwise.
@@ -382,11 +382,11 @@ def start_coordinator(net: Testnet, python: str = sys.executable, port: int = 0,
 
 def start_miner(net: Testnet, key_name: str, coordinator_url: str, node: int, python: str = sys.executable,
                 ollama_url: str | None = None, models: tuple[str, ...] = (), timeout: float = 60) -> dict[str, Any]:
-    """`python -m miner start` with keyring key `key_name`; it needs a reachable Ollama."""
+    """`python -m aitbc.miner start` with keyring key `key_name`; it needs a reachable Ollama."""
     port = procs.free_port()
     data_dir = net.directory / key_name
     url = f"http://127.0.0.1:{port}"
-    cmd = [python, "-m", "miner", "start", "--key", key_name, "--node", net.node(node).rpc,
+    cmd = [python, "-m", "aitbc.miner", "start", "--key", key_name, "--node", net.node(node).rpc,
            "--coordinator-url", coordinator_url, "--port", str(port), "--data-dir", str(data_dir)]
     cmd += ["--ollama-url", ollama_url] if ollama_url else []
     for model in models:

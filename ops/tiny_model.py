@@ -13,7 +13,7 @@ so that greedy decoding emits whole words: channel 0 of the residual stream
 is a constant that no layer writes to, and column 0 of the output projection
 turns it into a per-token bias (words up, everything else far down).
 
-CLI: `python -m miner.tiny_model --out build/models/aitbc-tiny.gguf`.
+CLI: `python -m aitbc.ops.tiny_model --out build/models/aitbc-tiny.gguf`.
 """
 
 from __future__ import annotations
