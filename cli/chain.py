@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any
 
 import click
 
-from aitbc import crypto, tx as txlib
+from aitbc import crypto, jobspec, tx as txlib
 from aitbc.keyring import KeyError_
 from aitbc.rpc import ChainError, NodeUnavailable, QueryFailed, RPCError
 from aitbc.units import format_amount, parse_amount
@@ -163,9 +162,9 @@ def submit_job(ctx: Context, model: str, prompt: str, max_reward: int, temperatu
                num_predict: int, max_price: int, signer: str, mode: str) -> None:
     """Create a job on chain directly (no coordinator): locks MAX_REWARD."""
     send(ctx, signer, "submit_job", mode, job_type="inference", model=model,
-         prompt_hash=hashlib.sha256(prompt.encode()).digest(), prompt_bytes=len(prompt.encode()),
+         prompt_hash=jobspec.prompt_hash(prompt), prompt_bytes=len(prompt.encode()),
          max_reward=max_reward, max_price_per_second=max_price,
-         options={"temperature_milli": round(temperature * 1000), "seed": seed, "num_predict": num_predict})
+         options={"temperature_milli": jobspec.temperature_milli(temperature), "seed": seed, "num_predict": num_predict})
 
 
 @tx.command("cancel-job")

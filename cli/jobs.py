@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import click
 
-from aitbc import crypto, units
+from aitbc import crypto, jobspec, units
 from aitbc.crypto import PrivateKey
 from aitbc.keyring import KeyError_
 from aitbc.cli import safe_text
@@ -22,7 +22,6 @@ from aitbc.cli.context import CLIError, Context, NetworkError, Rejected, json_op
 from aitbc.coordinator.client import ApiError, CoordinatorClient, CoordinatorUnavailable, sign_cancel, sign_job
 from aitbc.coordinator.models import JobOptions, JobPublic, ReceiptPublic
 
-FINAL = ("completed", "failed", "expired", "cancelled")
 POLL_S = 0.25  # a completed job shows within a quarter second; a GET is cheap
 
 
@@ -122,7 +121,7 @@ def wait_for_job(ctx: Context, client: CoordinatorClient, job_id: str, timeout: 
                     live.update(escape(safe_text.inline(f"{job_id}: {job.status}")))
                 else:
                     ctx.progress(safe_text.inline(f"{job_id}: {job.status}"))
-            if job.status in FINAL:
+            if job.status in jobspec.FINAL:
                 return job
             if time.monotonic() >= deadline:
                 raise CLIError(f"timed out after {timeout:g} s; job {job_id} is still {job.status} "
@@ -148,9 +147,11 @@ def submit() -> None:
 @click.option("--model", required=True, help="Model name, e.g. llama3.2:latest (see `aitbc query miners`).")
 @click.option("--max-reward", default="1aitbc", show_default=True,
               help="Most you pay; locked in escrow, the unused rest refunded (e.g. 0.5, 1aitbc, 500000uaitbc).")
-@click.option("--temperature", type=click.FloatRange(0, 10), default=0.7, show_default=True)
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
-@click.option("--num-predict", type=click.IntRange(1, 4096), default=128, show_default=True,
+@click.option("--temperature", type=click.FloatRange(0, jobspec.MAX_TEMPERATURE), default=jobspec.DEFAULT_TEMPERATURE,
+              show_default=True)
+@click.option("--seed", type=click.IntRange(0, jobspec.MAX_SEED), default=0, show_default=True)
+@click.option("--num-predict", type=click.IntRange(1, jobspec.MAX_NUM_PREDICT), default=jobspec.DEFAULT_NUM_PREDICT,
+              show_default=True,
               help="Most tokens to generate.")
 @click.option("--max-price", default="0", show_default=True,
               help="Most you accept per compute second, e.g. 0.02aitbc; only miners at or below it (0: no cap).")
@@ -241,7 +242,7 @@ def balance(ctx: Context, who: str | None) -> None:
 
 @click.command("jobs")
 @click.option("--status", "status_filter",
-              type=click.Choice(["pending", "assigned", "running", "completed", "failed", "expired", "cancelled"]))
+              type=click.Choice([status.value for status in jobspec.ALL]))
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
 @json_option
 @pass_ctx
