@@ -88,7 +88,7 @@ def run_profile_inprocess(s: dict[str, Any], profiles: Path) -> dict[str, Any] |
     from pyinstrument import Profiler
 
     from bench import finalize_block as fb
-    from tests.factories import KEYS, Signer, register_fields
+    from aitbc.ops.factories import KEYS, Signer, register_fields
 
     with tempfile.TemporaryDirectory(prefix="aitbc-bench-") as directory:
         app, signer = fb.fresh_app(directory), Signer()

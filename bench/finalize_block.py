@@ -24,7 +24,7 @@ from aitbc.abci_app.store import LevelDBStore
 from aitbc import crypto
 from bench import env
 from aitbc.pb.tendermint.abci import types_pb2 as abci
-from tests.factories import CHAIN_ID, KEYS, PARAMS, Signer, genesis, receipt_fields, register_fields, submit_fields
+from aitbc.ops.factories import CHAIN_ID, KEYS, PARAMS, Signer, genesis, receipt_fields, register_fields, submit_fields
 
 T0 = 1_700_000_000
 

@@ -28,7 +28,7 @@ from aitbc.ops.ollama_server import TINY_MODEL_NAME, OllamaServer  # noqa: E402
 from aitbc.ops.tiny_model import write_tiny_model  # noqa: E402
 from aitbc.ops import procs  # noqa: E402
 from aitbc.audit import audit  # noqa: E402
-from tests.factories import KEYS  # noqa: E402
+from aitbc.ops.factories import KEYS  # noqa: E402
 from tests.integration.stack import ChainStack, CoordinatorProcess, MinerProcess, wait_for  # noqa: E402
 
 FINAL = ("completed", "failed", "expired")

@@ -45,7 +45,7 @@ from aitbc.miner.models import JobAssignment, JobData
 from aitbc.miner.ollama_client import OllamaClient, run_sync
 from aitbc.ops.ollama_server import TINY_MODEL_NAME, OllamaServer, free_port
 from aitbc.ops.tiny_model import write_tiny_model
-from tests.factories import CHAIN_ID, KEYS
+from aitbc.ops.factories import CHAIN_ID, KEYS
 from tests.integration.stack import (
     CLIENT_API_KEY, ChainStack, CoordinatorProcess, MinerProcess, wait_for,
 )

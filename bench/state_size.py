@@ -31,7 +31,7 @@ from aitbc.pb.aitbc_pb import tx_pb2
 from bench import env
 from bench.finalize_block import T0, check, finalize, fresh_app
 from aitbc.pb.tendermint.abci import types_pb2 as abci
-from tests.factories import CHAIN_ID, KEYS, SUBMIT_OPTIONS, Signer, submit_fields
+from aitbc.ops.factories import CHAIN_ID, KEYS, SUBMIT_OPTIONS, Signer, submit_fields
 
 NS = 1_000_000_000
 MODEL = "aitbc-tiny"

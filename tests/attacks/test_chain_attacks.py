@@ -17,7 +17,7 @@ from aitbc.codes import Code
 from aitbc.crypto import PrivateKey
 from aitbc.rpc import ChainRPC, RPCError
 from aitbc.pb.aitbc_pb import tx_pb2
-from tests.factories import BALANCE, CHAIN_ID, KEYS, Signer, receipt_fields, register_fields, submit_fields
+from aitbc.ops.factories import BALANCE, CHAIN_ID, KEYS, Signer, receipt_fields, register_fields, submit_fields
 from tests.integration.chain_fixtures import start_chain
 
 pytestmark = pytest.mark.attacks

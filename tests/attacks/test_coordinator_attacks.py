@@ -17,7 +17,7 @@ from aitbc import audit
 from aitbc.crypto import PrivateKey
 from aitbc.signed_http import sign_request
 from aitbc.coordinator.models import MAX_PROMPT_CHARS
-from tests.factories import KEYS
+from aitbc.ops.factories import KEYS
 from tests.integration.stack import (  # noqa: F401 (fixtures)
     ADMIN_API_KEY, CLIENT_API_KEY, MODEL, chain, coordinator, coordinator_factory, hand_miner,
 )

@@ -28,7 +28,7 @@ from aitbc.codes import Code
 from aitbc.crypto import PrivateKey
 from aitbc.pb.aitbc_pb import tx_pb2
 from aitbc.pb.tendermint.abci import types_pb2 as abci
-from tests.factories import CHAIN_ID, PARAMS, SUBMIT_OPTIONS, key, register_fields, submit_fields
+from aitbc.ops.factories import CHAIN_ID, PARAMS, SUBMIT_OPTIONS, key, register_fields, submit_fields
 
 GENESIS_TIME = 1_700_000_000
 BALANCE = 1_000_000_000

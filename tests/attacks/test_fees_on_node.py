@@ -10,7 +10,7 @@ from aitbc import tx as txlib
 from aitbc.codes import Code
 from aitbc.rpc import ChainRPC
 from aitbc.pb.aitbc_pb import tx_pb2
-from tests.factories import CHAIN_ID, KEYS
+from aitbc.ops.factories import CHAIN_ID, KEYS
 from tests.integration.chain_fixtures import start_chain
 
 pytestmark = pytest.mark.attacks

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from aitbc.ops import procs
-from tests.factories import KEYS
+from aitbc.ops.factories import KEYS
 from tests.integration.stack import (  # noqa: F401 (fixtures)
     ADMIN_API_KEY, CLIENT_API_KEY, MODEL, OTHER_CLIENT_API_KEY, ROOT, chain, coordinator, coordinator_factory,
     hand_miner, wait_for,

@@ -28,7 +28,7 @@ import pytest
 
 from aitbc.ops import procs
 from aitbc.coordinator.client import ApiError, sign_job
-from tests.factories import CHAIN_ID, KEYS
+from aitbc.ops.factories import CHAIN_ID, KEYS
 from tests.integration.stack import MODEL, chain, coordinator_factory, wait_for  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.faults

@@ -32,7 +32,7 @@ from aitbc.pb.aitbc_pb import tx_pb2
 from aitbc.coordinator.validation import temperature_milli
 from aitbc.coordinator.client import CoordinatorClient, sign_job
 from aitbc.coordinator.models import JobCreate, JobOptions
-from tests.factories import CHAIN_ID, KEYS
+from aitbc.ops.factories import CHAIN_ID, KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "aitbc-tiny"

@@ -18,7 +18,7 @@ from aitbc.ops import procs
 from aitbc.keyring import Keyring
 from aitbc.cli.context import Context
 from aitbc.cli.main import cli as root
-from tests.factories import KEYS
+from aitbc.ops.factories import KEYS
 from tests.integration.stack import (  # noqa: F401 (fixtures)
     CLIENT_API_KEY, MODEL, chain, coordinator, coordinator_factory, hand_miner,
 )

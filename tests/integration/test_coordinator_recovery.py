@@ -17,7 +17,7 @@ import pytest
 from aitbc import tx as txlib
 from aitbc.coordinator.apikeys import ApiKeys
 from aitbc.coordinator.store import JobRecord, Store
-from tests.factories import KEYS
+from aitbc.ops.factories import KEYS
 from tests.integration.stack import (  # noqa: F401 (fixtures)
     CLIENT_API_KEY, chain, coordinator_factory, hand_miner, wait_for,
 )

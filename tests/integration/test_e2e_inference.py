@@ -15,7 +15,7 @@ from aitbc import units
 from aitbc.keyring import Keyring
 from aitbc.cli.context import Context
 from aitbc.ops.ollama_server import TINY_MODEL_NAME
-from tests.factories import KEYS
+from aitbc.ops.factories import KEYS
 from tests.integration.ollama_fixtures import (  # noqa: F401 (fixtures)
     ollama_server, tiny_model, tiny_model_path,
 )

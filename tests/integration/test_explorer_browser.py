@@ -13,7 +13,7 @@ import pytest
 
 from aitbc.ops import procs
 from aitbc.tx import receipt_id_for
-from tests.factories import KEYS, Signer, receipt_fields, register_fields, submit_fields
+from aitbc.ops.factories import KEYS, Signer, receipt_fields, register_fields, submit_fields
 from tests.integration.chain_fixtures import chain_node, rpc, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.integration

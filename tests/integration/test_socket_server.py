@@ -16,7 +16,7 @@ from aitbc.ops import procs
 from aitbc.codes import Code
 from aitbc.pb.tendermint.abci import types_pb2 as abci
 from tests.abci_client import ABCIClient
-from tests.factories import CHAIN_ID, KEYS, Signer, genesis, receipt_fields, register_fields, submit_fields
+from aitbc.ops.factories import CHAIN_ID, KEYS, Signer, genesis, receipt_fields, register_fields, submit_fields
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from aitbc.audit import audit
 from aitbc.coordinator.models import JobOptions
 from aitbc.ops.ollama_server import TINY_MODEL_NAME
-from tests.factories import KEYS
+from aitbc.ops.factories import KEYS
 from tests.integration.ollama_fixtures import ollama_server, tiny_model, tiny_model_path  # noqa: F401
 from tests.integration.stack import (  # noqa: F401 (fixtures)
     CLIENT_API_KEY, ChainStack, CoordinatorProcess, MinerProcess, chain, wait_for,

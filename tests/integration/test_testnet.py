@@ -16,7 +16,7 @@ from aitbc.keyring import Keyring
 from aitbc.rpc import ChainRPC
 from aitbc.cli.context import Context
 import aitbc.cli.testnet as cli_testnet
-from tests.factories import CHAIN_ID, KEYS, Signer, receipt_fields, register_fields, submit_fields
+from aitbc.ops.factories import CHAIN_ID, KEYS, Signer, receipt_fields, register_fields, submit_fields
 from tests.integration.chain_fixtures import wait_for
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from aitbc.abci_app.store import LevelDBStore
 from aitbc import crypto
 from aitbc.codes import Code
 from aitbc.pb.tendermint.abci import types_pb2 as abci
-from tests.factories import BALANCE, CHAIN_ID, KEYS, Signer, genesis, receipt_fields, register_fields, submit_fields
+from aitbc.ops.factories import BALANCE, CHAIN_ID, KEYS, Signer, genesis, receipt_fields, register_fields, submit_fields
 
 GENESIS_TIME = 1_700_000_000
 

@@ -9,7 +9,7 @@ import pytest
 
 from aitbc.abci_app import checks, invariants, state as st
 from aitbc.codes import Code
-from tests.factories import BALANCE, KEYS, PARAMS, Chain, Signer, receipt_fields, register_fields, submit_fields
+from aitbc.ops.factories import BALANCE, KEYS, PARAMS, Chain, Signer, receipt_fields, register_fields, submit_fields
 
 ALWAYS = replace(PARAMS, check_share_bps=10_000, check_window_blocks=5)
 STAKE = 100_000_000

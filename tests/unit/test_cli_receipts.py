@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from aitbc.cli.context import Context
 from aitbc.cli.main import cli
-from tests.factories import CHAIN_ID
+from aitbc.ops.factories import CHAIN_ID
 from tests.unit.test_explorer_fakes import scenario
 from tests.unit.test_receipts import bundle
 

@@ -18,7 +18,7 @@ from aitbc.coordinator.app import create_app
 from aitbc.coordinator.client import sign_job
 from aitbc.coordinator.models import MAX_PROMPT_CHARS, JobOptions
 from aitbc.coordinator.settings import CoordinatorSettings
-from tests.factories import CHAIN_ID, KEYS
+from aitbc.ops.factories import CHAIN_ID, KEYS
 
 ALICE = KEYS["alice"]
 CLIENT, OTHER, ADMIN = "client-key", "other-key", "admin-key"

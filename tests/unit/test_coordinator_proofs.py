@@ -10,7 +10,7 @@ from aitbc.pb.aitbc_pb import tx_pb2
 from aitbc.coordinator.errors import InvalidRequest
 from aitbc.coordinator.models import JobComplete
 from aitbc.coordinator.proofs import verify_completion
-from tests.factories import CHAIN_ID, KEYS
+from aitbc.ops.factories import CHAIN_ID, KEYS
 
 MINER = KEYS["miner1"]
 JOB = "job_0123456789abcdef"

@@ -6,7 +6,7 @@ import pytest
 
 from aitbc import tx as txlib
 from aitbc.explorer import chain
-from tests.factories import KEYS, Signer, receipt_fields, submit_fields
+from aitbc.ops.factories import KEYS, Signer, receipt_fields, submit_fields
 from tests.unit.test_explorer_fakes import addr, scenario
 
 

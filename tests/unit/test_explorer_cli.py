@@ -96,7 +96,7 @@ def test_search_shows_what_it_found_and_accepts_key_names(run, tmp_path, monkeyp
     out = run("search", run.ids["job"]).output
     assert "lifecycle" in out and "record_receipt" in out and "found (see" not in out
     from aitbc.keyring import Keyring
-    from tests.factories import KEYS
+    from aitbc.ops.factories import KEYS
 
     monkeypatch.setenv("AITBC_HOME", str(tmp_path))
     Keyring(tmp_path / "keys").add("alice", KEYS["alice"])

@@ -14,7 +14,7 @@ from typing import Any
 from aitbc import tx as txlib
 from aitbc.codes import Code
 from aitbc.rpc import ChainRPC, NodeUnavailable, RPCError
-from tests.factories import CHAIN_ID, KEYS, Signer, receipt_fields, register_fields, submit_fields
+from aitbc.ops.factories import CHAIN_ID, KEYS, Signer, receipt_fields, register_fields, submit_fields
 
 GENESIS_NS = 1_700_000_000 * 1_000_000_000
 TERM = re.compile(r"^\s*(\w+)\.(\w+)\s*=\s*'([^']*)'\s*$")

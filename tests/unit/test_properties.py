@@ -15,7 +15,7 @@ from aitbc.abci_app import invariants, records, state as chainstate
 from aitbc.abci_app.records import Job
 from dataclasses import replace
 
-from tests.factories import KEYS, NAMES, PARAMS, Chain, Signer, receipt_fields, register_fields, submit_fields
+from aitbc.ops.factories import KEYS, NAMES, PARAMS, Chain, Signer, receipt_fields, register_fields, submit_fields
 
 # Half the receipts checked, short windows, the default fee rule, short unbonding and
 # jail: every path that moves money or stake gets exercised.

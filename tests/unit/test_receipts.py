@@ -7,7 +7,7 @@ import hashlib
 
 from aitbc.abci_app import state as st
 from aitbc.receipts import verify_offline
-from tests.factories import CHAIN_ID, KEYS, Chain, Signer, receipt_fields, register_fields, submit_fields
+from aitbc.ops.factories import CHAIN_ID, KEYS, Chain, Signer, receipt_fields, register_fields, submit_fields
 
 
 def bundle() -> dict:

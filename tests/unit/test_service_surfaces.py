@@ -30,7 +30,7 @@ from aitbc.miner.client import MinerClient
 from aitbc.miner.coordinator_link import CoordinatorLink
 from aitbc.miner.outbox import Outbox, Report
 from aitbc.miner.runner import NotAssignedOnChain, NotYetOnChain
-from tests.factories import KEYS
+from aitbc.ops.factories import KEYS
 from tests.unit import test_miner_fakes as mf
 from tests.unit.test_coordinator_api import ADMIN, CLIENT, OTHER, FakeRPC, assert_problem, job_body
 

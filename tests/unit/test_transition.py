@@ -12,7 +12,7 @@ from aitbc.abci_app.records import Account
 from aitbc import tx as txlib
 from aitbc.codes import Code
 from aitbc.errors import TxError
-from tests.factories import (
+from aitbc.ops.factories import (
     BALANCE, CHAIN_ID, KEYS, PARAMS, Chain, Signer, receipt_fields, register_fields, submit_fields,
 )
 

@@ -1,4 +1,4 @@
-"""Keys, genesis and txs for tests, in one place."""
+"""Keys, genesis and txs for tests and benchmarks, in one place."""
 
 from __future__ import annotations
 
