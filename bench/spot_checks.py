@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from aitbc.coordinator.models import JobOptions  # noqa: E402
+from aitbc.api.coordinator_models import JobOptions  # noqa: E402
 from aitbc.miner.ollama_client import run_sync  # noqa: E402
 from aitbc.ops.ollama_server import TINY_MODEL_NAME, OllamaServer  # noqa: E402
 from aitbc.ops.tiny_model import write_tiny_model  # noqa: E402

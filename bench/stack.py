@@ -38,10 +38,10 @@ from aitbc.ops import procs
 from aitbc.crypto import PrivateKey
 from bench import env
 from bench.loadgen import Conn
-from aitbc.coordinator.client import CoordinatorClient, sign_job
-from aitbc.coordinator.models import JobOptions
-from aitbc.miner.client import MinerClient
-from aitbc.miner.models import JobAssignment, JobData
+from aitbc.api.coordinator_client import CoordinatorClient, sign_job
+from aitbc.api.coordinator_models import JobOptions
+from aitbc.api.miner_client import MinerClient
+from aitbc.api.miner_models import JobAssignment, JobData
 from aitbc.miner.ollama_client import OllamaClient, run_sync
 from aitbc.ops.ollama_server import TINY_MODEL_NAME, OllamaServer, free_port
 from aitbc.ops.tiny_model import write_tiny_model

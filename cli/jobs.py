@@ -19,8 +19,8 @@ from aitbc.crypto import PrivateKey
 from aitbc.keyring import KeyError_
 from aitbc.cli import safe_text
 from aitbc.cli.context import CLIError, Context, NetworkError, Rejected, json_option, pass_ctx
-from aitbc.coordinator.client import ApiError, CoordinatorClient, CoordinatorUnavailable, sign_cancel, sign_job
-from aitbc.coordinator.models import JobOptions, JobPublic, ReceiptPublic
+from aitbc.api.coordinator_client import ApiError, CoordinatorClient, CoordinatorUnavailable, sign_cancel, sign_job
+from aitbc.api.coordinator_models import JobOptions, JobPublic, ReceiptPublic
 
 POLL_S = 0.25  # a completed job shows within a quarter second; a GET is cheap
 

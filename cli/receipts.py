@@ -22,8 +22,8 @@ from aitbc.cli import jobs
 from aitbc.cli.chain import chain_query
 from aitbc.cli.safe_text import inline
 from aitbc.cli.context import CLIError, Context, Rejected, json_option, pass_ctx
-from aitbc.coordinator.client import ApiError, CoordinatorClient, CoordinatorUnavailable
-from aitbc.coordinator.models import ReceiptPublic
+from aitbc.api.coordinator_client import ApiError, CoordinatorClient, CoordinatorUnavailable
+from aitbc.api.coordinator_models import ReceiptPublic
 
 
 class VerificationFailed(CLIError):

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from aitbc.api.problems import problem_response, validation_detail
 from aitbc.crypto import PrivateKey
 from aitbc.rpc import ChainError
 from aitbc.coordinator import scheduler
@@ -22,46 +23,33 @@ from aitbc.coordinator.routers import chain, health, jobs, miners
 from aitbc.coordinator.settings import CoordinatorSettings
 
 log = logging.getLogger("coordinator")
-PROBLEM_TYPE = "application/problem+json"
-
-
-def problem(status: int, title: str, detail: str, type_: str = "about:blank",
-            headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"type": type_, "title": title, "status": status, "detail": detail}, status_code=status,
-                        media_type=PROBLEM_TYPE, headers=headers)
-
-
-def _validation_detail(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    return "invalid request: " + "; ".join(parts)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        return problem(exc.status, exc.title, exc.detail, exc.type, exc.headers)
+        return problem_response(exc.status, exc.detail, title=exc.title, type_=exc.type, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(400, "Invalid request", _validation_detail(exc), "urn:aitbc:problem:invalid-request")
+        return problem_response(400, validation_detail(exc.errors()), title="Invalid request",
+                                type_="urn:aitbc:problem:invalid-request")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
-        return problem(exc.status_code, title, str(exc.detail), headers=getattr(exc, "headers", None))
+        return problem_response(exc.status_code, str(exc.detail), title=title, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(ChainError)
     async def chain_error(_request: Request, exc: ChainError) -> JSONResponse:
-        err = ChainUnavailable(f"chain node error: {exc}")
-        return problem(502, "Chain error", err.detail, "urn:aitbc:problem:chain-error")
+        return problem_response(502, f"chain node error: {exc}", title="Chain error",
+                                type_="urn:aitbc:problem:chain-error")
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"event": "internal_error"})
-        return problem(500, "Internal error", f"{type(exc).__name__}: the coordinator failed; see its log")
+        return problem_response(500, f"{type(exc).__name__}: the coordinator failed; see its log",
+                                title="Internal error")
 
 
 def create_app(settings: CoordinatorSettings | None = None, *, rpc: Any | None = None,

@@ -19,9 +19,9 @@ from aitbc.coordinator.core import Coordinator
 from aitbc.coordinator.errors import ChainRejected, Forbidden, MinerUnreachable
 from aitbc.coordinator.lifecycle import event
 from aitbc.coordinator.miner_push import MinerDeclined, push_assignment
-from aitbc.coordinator.models import JobComplete, JobOptions
+from aitbc.api.coordinator_models import JobComplete, JobOptions
 from aitbc.coordinator.store import JobRecord
-from aitbc.miner.models import JobAssignment, JobData
+from aitbc.api.miner_models import JobAssignment, JobData
 
 log = logging.getLogger("coordinator.checks")
 

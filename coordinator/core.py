@@ -22,7 +22,7 @@ from aitbc.coordinator.metrics import Metrics
 from aitbc.coordinator.ratelimit import RateLimiter
 from aitbc.coordinator.settings import CoordinatorSettings
 from aitbc.coordinator.store import Store
-from aitbc.miner.client import MinerClient
+from aitbc.api.miner_client import MinerClient
 
 log = logging.getLogger("coordinator")
 

@@ -13,7 +13,7 @@ from aitbc.coordinator.apikeys import Principal
 from aitbc.coordinator.core import Coordinator
 from aitbc.coordinator.errors import ChainRejected, ChainUnavailable, Conflict, Forbidden, InvalidRequest, NotFound
 from aitbc.coordinator.lifecycle import event
-from aitbc.coordinator.models import JobCreate
+from aitbc.api.coordinator_models import JobCreate
 from aitbc.coordinator.store import JobRecord
 
 log = logging.getLogger("coordinator.jobs")

@@ -6,6 +6,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aitbc.api.problems import MEDIA_TYPE, problem_bytes
 from aitbc.coordinator.metrics import Metrics
 
 
@@ -14,9 +15,9 @@ class _TooLarge(Exception):
 
 
 async def _send_problem(send: Send, status: int, type_: str, title: str, detail: str) -> None:
-    body = json.dumps({"type": type_, "title": title, "status": status, "detail": detail}).encode()
+    body = problem_bytes(status, detail, title=title, type_=type_)
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/problem+json"),
+                "headers": [(b"content-type", MEDIA_TYPE.encode()),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 

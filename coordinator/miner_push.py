@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 
 from aitbc.coordinator.errors import MinerUnreachable
-from aitbc.miner.client import EndpointNotAllowed, MinerClient, MinerError, MinerRejected, MinerUnavailable
-from aitbc.miner.models import AssignAccepted, JobAssignment
+from aitbc.api.miner_client import EndpointNotAllowed, MinerClient, MinerError, MinerRejected, MinerUnavailable
+from aitbc.api.miner_models import AssignAccepted, JobAssignment
 
 TRIES = 3
 

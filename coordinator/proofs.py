@@ -11,7 +11,7 @@ from aitbc import tx as txlib
 from aitbc.errors import DecodeError
 from aitbc.pb.aitbc_pb import tx_pb2
 from aitbc.coordinator.errors import InvalidRequest
-from aitbc.coordinator.models import JobComplete
+from aitbc.api.coordinator_models import JobComplete
 
 
 @dataclass(frozen=True)

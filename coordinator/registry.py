@@ -11,7 +11,7 @@ from aitbc.endpoints import parse_endpoint
 from aitbc.coordinator import targets, views
 from aitbc.coordinator.core import Coordinator
 from aitbc.coordinator.errors import Forbidden, InvalidRequest, NotFound
-from aitbc.coordinator.models import MinerHeartbeat, MinerPublic, MinerRegister
+from aitbc.api.coordinator_models import MinerHeartbeat, MinerPublic, MinerRegister
 
 log = logging.getLogger("coordinator.miners")
 

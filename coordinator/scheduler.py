@@ -20,9 +20,9 @@ from aitbc.coordinator.core import Coordinator, StartupError
 from aitbc.coordinator.errors import ChainUnavailable, MinerUnreachable
 from aitbc.coordinator.lifecycle import event
 from aitbc.coordinator.miner_push import MinerDeclined, push_assignment
-from aitbc.coordinator.models import JobOptions
+from aitbc.api.coordinator_models import JobOptions
 from aitbc.coordinator.store import JobRecord
-from aitbc.miner.models import JobAssignment, JobData
+from aitbc.api.miner_models import JobAssignment, JobData
 
 log = logging.getLogger("coordinator.scheduler")
 

@@ -13,7 +13,7 @@ from aitbc import tx as txlib
 from aitbc.errors import TxError
 from aitbc.tx import SignedTx
 from aitbc.coordinator.errors import InvalidRequest
-from aitbc.coordinator.models import MAX_PROMPT_CHARS, JobCreate
+from aitbc.api.coordinator_models import MAX_PROMPT_CHARS, JobCreate
 
 JOB_TYPES = txlib.JOB_TYPES
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from aitbc import tx as txlib
-from aitbc.coordinator.models import JobPublic, JobSubmitted, MinerPublic, ReceiptPublic
+from aitbc.api.coordinator_models import JobPublic, JobSubmitted, MinerPublic, ReceiptPublic
 from aitbc.coordinator.store import JobRecord, MinerRecord
 
 

@@ -12,7 +12,7 @@ from aitbc.coordinator import checks, lifecycle, proofs
 from aitbc.coordinator.core import Coordinator
 from aitbc.coordinator.errors import ChainRejected, Conflict, NotFound
 from aitbc.coordinator.lifecycle import event
-from aitbc.coordinator.models import JobComplete, StatusUpdate
+from aitbc.api.coordinator_models import JobComplete, StatusUpdate
 from aitbc.coordinator.store import JobRecord
 
 log = logging.getLogger("coordinator.jobs")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from http import HTTPStatus
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -15,15 +14,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from aitbc.api.problems import problem_response, problem_responses, validation_detail
 from aitbc.signed_http import SignatureRejected, verify_request
-from aitbc.coordinator.models import Problem
 from aitbc.miner.daemon import MinerDaemon, NotCoordinator, StartupError
-from aitbc.miner.models import AssignAccepted, JobAssignment, MinerHealth
+from aitbc.api.miner_models import AssignAccepted, JobAssignment, MinerHealth
 from aitbc.miner.runner import AssignmentRejected
 from aitbc.miner.settings import MinerSettings
 
 log = logging.getLogger("miner.api")
-PROBLEM_RESPONSES = {code: {"model": Problem} for code in (400, 401, 403, 409, 422, 429, 503)}
+PROBLEM_RESPONSES = problem_responses(400, 401, 403, 409, 422, 429, 503)
 
 
 def get_daemon(request: Request) -> MinerDaemon:
@@ -57,11 +56,6 @@ def _peer(request: Request) -> str | None:
     return f"{request.client.host}:{request.client.port}" if request.client else None
 
 
-def _problem(status: int, detail: str) -> JSONResponse:
-    body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail)
-    return JSONResponse(body.model_dump(), status_code=status, media_type="application/problem+json")
-
-
 def create_app(settings: MinerSettings | None = None, daemon: MinerDaemon | None = None) -> FastAPI:
     """The miner app; start-up (checks, registration) runs in its lifespan."""
     settings = settings or MinerSettings()
@@ -93,16 +87,15 @@ def create_app(settings: MinerSettings | None = None, daemon: MinerDaemon | None
 
     @app.exception_handler(StarletteHTTPException)  # also 404/405 raised by routing
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _problem(exc.status_code, str(exc.detail))
+        return problem_response(exc.status_code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
-        return _problem(422, f"invalid request: {errors}")
+        return problem_response(422, validation_detail(exc.errors()))
 
     @app.exception_handler(AssignmentRejected)
     async def rejected(_request: Request, exc: AssignmentRejected) -> JSONResponse:
-        response = _problem(exc.status, exc.detail)
+        response = problem_response(exc.status, exc.detail)
         if exc.status in (429, 503):
             response.headers["Retry-After"] = "1"
         return response

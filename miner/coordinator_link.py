@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from aitbc.api.problems import read_problem
 from aitbc.crypto import PrivateKey
 from aitbc.signed_http import sign_request
 
@@ -38,16 +39,6 @@ class Answer:
     status: int | None       # None when no HTTP answer came back
     detail: str
     body: Any = None
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300] or response.reason_phrase
-    if isinstance(body, dict):
-        return str(body.get("detail") or body.get("title") or body)[:300]
-    return str(body)[:300]
 
 
 class CoordinatorLink:
@@ -77,7 +68,7 @@ class CoordinatorLink:
             return Answer(Outcome.ACK, response.status_code, "", parsed)
         outcome = Outcome.RETRY if response.status_code >= 500 or response.status_code in RETRYABLE_STATUS \
             else Outcome.REFUSED
-        return Answer(outcome, response.status_code, _detail(response))
+        return Answer(outcome, response.status_code, read_problem(response).detail)
 
     async def aclose(self) -> None:
         await self._http.aclose()

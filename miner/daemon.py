@@ -21,16 +21,16 @@ from aitbc.crypto import PrivateKey
 from aitbc.endpoints import authority
 from aitbc.rpc import AsyncChainRPC, ChainError, QueryFailed
 from aitbc.signed_http import ReplayCache, push_target
-from aitbc.coordinator.models import MinerRegister
+from aitbc.api.coordinator_models import MinerRegister
 from aitbc.miner.coordinator_link import CoordinatorLink
 from aitbc.miner.metrics import MinerMetrics
-from aitbc.miner.models import MinerHealth
+from aitbc.api.miner_models import MinerHealth
 from aitbc.miner.ollama_client import OllamaClient, OllamaError
 from aitbc.miner.outbox import Outbox
 from aitbc.miner.presence import Presence
 from aitbc.miner.registration import Chain, ChainInfo, Offer, StartupError, chain_info, ensure_registered, load_key, \
     offered_models
-from aitbc.miner.models import JobAssignment
+from aitbc.api.miner_models import JobAssignment
 from aitbc.miner.runner import ChainUnreachable, Generator, JobRunner, NotAssignedOnChain, NotYetOnChain
 from aitbc.miner.settings import MinerSettings
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Callable
 
-from aitbc.coordinator.models import MinerHeartbeat, MinerRegister
+from aitbc.api.coordinator_models import MinerHeartbeat, MinerRegister
 from aitbc.miner.coordinator_link import Answer, CoordinatorLink, Outcome
 from aitbc.miner.metrics import MinerMetrics
 

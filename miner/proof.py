@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from aitbc import tx as txlib
 from aitbc.crypto import PrivateKey
 from aitbc.pb.aitbc_pb import tx_pb2
-from aitbc.coordinator.models import JobComplete, Metrics, Proof
+from aitbc.api.coordinator_models import JobComplete, Metrics, Proof
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,12 @@ from typing import Any, Protocol
 import httpx
 
 from aitbc.crypto import PrivateKey
-from aitbc.coordinator.models import StatusUpdate
+from aitbc.api.coordinator_models import StatusUpdate
 from aitbc.miner import proof as prooflib
 from aitbc.miner.coordinator_link import CoordinatorLink, Outcome
 from aitbc.miner.gpu import GpuSampler
 from aitbc.miner.metrics import MinerMetrics
-from aitbc.miner.models import AssignAccepted, JobAssignment
+from aitbc.api.miner_models import AssignAccepted, JobAssignment
 from aitbc.miner.ollama_client import (
     GenerateResult, GenerationAborted, ModelInfo, ModelNotFound, OllamaError, OllamaUnavailable,
 )

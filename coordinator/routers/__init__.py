@@ -1,6 +1,5 @@
 """HTTP routes, one module per resource; they only translate to the business modules."""
 
-from aitbc.coordinator.models import Problem
+from aitbc.api.problems import problem_responses
 
-PROBLEM_RESPONSES = {code: {"model": Problem, "content": {"application/problem+json": {}}}
-                     for code in (400, 401, 403, 404, 409, 413, 429, 503)}
+PROBLEM_RESPONSES = problem_responses(400, 401, 403, 404, 409, 413, 429, 503)

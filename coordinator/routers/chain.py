@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from aitbc import crypto
 from aitbc.coordinator.deps import CoordDep, OpenRoute
 from aitbc.coordinator.errors import InvalidRequest
-from aitbc.coordinator.models import AccountPublic, ChainPublic
+from aitbc.api.coordinator_models import AccountPublic, ChainPublic
 from aitbc.coordinator.routers import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1", tags=["chain"], responses=PROBLEM_RESPONSES, dependencies=[OpenRoute])

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from aitbc.coordinator import intake, views, work
 from aitbc.coordinator.deps import CoordDep, MinerDep, PrincipalDep
-from aitbc.coordinator.models import (
+from aitbc.api.coordinator_models import (
     JobCancel, JobComplete, JobCreate, JobList, JobPublic, JobStatus, JobSubmitted, ReceiptPublic, StatusUpdate,
 )
 from aitbc.coordinator.routers import PROBLEM_RESPONSES

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from aitbc.coordinator import registry
 from aitbc.coordinator.deps import CoordDep, MinerDep, OpenRoute
-from aitbc.coordinator.models import MinerHeartbeat, MinerPublic, MinerRegister
+from aitbc.api.coordinator_models import MinerHeartbeat, MinerPublic, MinerRegister
 from aitbc.coordinator.routers import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1/miners", tags=["miners"], responses=PROBLEM_RESPONSES)

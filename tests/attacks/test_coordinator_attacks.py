@@ -16,7 +16,7 @@ import pytest
 from aitbc import audit
 from aitbc.crypto import PrivateKey
 from aitbc.signed_http import sign_request
-from aitbc.coordinator.models import MAX_PROMPT_CHARS
+from aitbc.api.coordinator_models import MAX_PROMPT_CHARS
 from aitbc.ops.factories import KEYS
 from tests.integration.stack import (  # noqa: F401 (fixtures)
     ADMIN_API_KEY, CLIENT_API_KEY, MODEL, chain, coordinator, coordinator_factory, hand_miner,

@@ -31,8 +31,8 @@ from aitbc import tx as txlib
 from aitbc.codes import Code
 from aitbc.crypto import PrivateKey
 from aitbc.rpc import ChainError, ChainRPC, QueryFailed, RPCError, decode_events
-from aitbc.coordinator.client import ApiError, CoordinatorClient, CoordinatorUnavailable, sign_job
-from aitbc.coordinator.models import JobOptions
+from aitbc.api.coordinator_client import ApiError, CoordinatorClient, CoordinatorUnavailable, sign_job
+from aitbc.api.coordinator_models import JobOptions
 
 FINAL = ("completed", "failed", "expired", "cancelled")
 REFUNDED = ("failed", "expired", "cancelled")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import pytest
 
 from aitbc.ops import procs
-from aitbc.coordinator.client import ApiError, sign_job
+from aitbc.api.coordinator_client import ApiError, sign_job
 from aitbc.ops.factories import CHAIN_ID, KEYS
 from tests.integration.stack import MODEL, chain, coordinator_factory, wait_for  # noqa: F401 (fixtures)
 

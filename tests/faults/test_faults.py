@@ -23,8 +23,8 @@ import time
 import pytest
 
 from aitbc.rpc import QueryFailed
-from aitbc.coordinator.client import CoordinatorClient, sign_job
-from aitbc.coordinator.models import JobOptions
+from aitbc.api.coordinator_client import CoordinatorClient, sign_job
+from aitbc.api.coordinator_models import JobOptions
 from tests.faults.checks import assert_restored, checkpoint, replay_lines
 from tests.faults.load import FINAL, LoadGenerator
 from tests.faults.stack import CHAIN_ID, MODEL, ROOT, FaultStack, query_any

@@ -30,8 +30,8 @@ from aitbc.endpoints import authority
 from aitbc.signed_http import ReplayCache, SignatureRejected, push_target, sign_request, verify_request
 from aitbc.pb.aitbc_pb import tx_pb2
 from aitbc.coordinator.validation import temperature_milli
-from aitbc.coordinator.client import CoordinatorClient, sign_job
-from aitbc.coordinator.models import JobCreate, JobOptions
+from aitbc.api.coordinator_client import CoordinatorClient, sign_job
+from aitbc.api.coordinator_models import JobCreate, JobOptions
 from aitbc.ops.factories import CHAIN_ID, KEYS
 
 ROOT = Path(__file__).resolve().parents[2]

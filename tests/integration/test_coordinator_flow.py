@@ -16,7 +16,7 @@ import pytest
 
 from aitbc import tx as txlib
 from aitbc.pb.aitbc_pb import tx_pb2
-from aitbc.coordinator.client import ApiError, CoordinatorClient, sign_cancel
+from aitbc.api.coordinator_client import ApiError, CoordinatorClient, sign_cancel
 from aitbc.ops.factories import CHAIN_ID, KEYS
 from tests.integration.stack import (  # noqa: F401 (fixtures)
     MODEL, ChainStack, HandMiner, chain, coordinator, coordinator_factory, hand_miner, wait_for,

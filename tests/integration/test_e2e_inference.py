@@ -118,7 +118,7 @@ def test_ollama_down_fails_the_job_and_pays_nothing(tmp_path, chain, coordinator
 
 def test_miner_killed_mid_job_is_refunded(tmp_path, chain, coordinator_factory, ollama_server, tiny_model):
     from aitbc.ops import procs
-    from aitbc.coordinator.models import JobOptions
+    from aitbc.api.coordinator_models import JobOptions
 
     coordinator = coordinator_factory(miner_offline_after_s=3)
     miner = _real_miner_online(tmp_path, chain, coordinator, ollama_server.url)

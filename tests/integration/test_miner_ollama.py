@@ -36,9 +36,9 @@ from aitbc.crypto import PrivateKey
 from aitbc.ops.nodehome import Node, Ports, init_home
 from aitbc.rpc import ChainRPC
 from aitbc.signed_http import SignatureRejected, verify_request
-from aitbc.coordinator.models import JobComplete, JobOptions
-from aitbc.miner.client import MinerClient, MinerRejected, MinerUnavailable
-from aitbc.miner.models import JobAssignment, JobData
+from aitbc.api.coordinator_models import JobComplete, JobOptions
+from aitbc.api.miner_client import MinerClient, MinerRejected, MinerUnavailable
+from aitbc.api.miner_models import JobAssignment, JobData
 from aitbc.miner.ollama_client import ModelInfo, run_sync
 from aitbc.ops.ollama_server import OllamaServer
 from aitbc.coordinator.proofs import verify_completion

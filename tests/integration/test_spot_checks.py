@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aitbc.audit import audit
-from aitbc.coordinator.models import JobOptions
+from aitbc.api.coordinator_models import JobOptions
 from aitbc.ops.ollama_server import TINY_MODEL_NAME
 from aitbc.ops.factories import KEYS
 from tests.integration.ollama_fixtures import ollama_server, tiny_model, tiny_model_path  # noqa: F401

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from aitbc.cli import jobs
 from aitbc.cli.context import Context
 from aitbc.cli.main import cli
-from aitbc.coordinator.client import ApiError
-from aitbc.coordinator.models import JobList, JobPublic
+from aitbc.api.coordinator_client import ApiError
+from aitbc.api.coordinator_models import JobList, JobPublic
 
 T0 = datetime(2025, 1, 29, 14, 50, 1, tzinfo=timezone.utc)
 

@@ -12,7 +12,7 @@ from aitbc.cli import safe_text
 from aitbc.cli.context import CLIError, Context
 from aitbc.cli.explorer import columns, human_tx
 from aitbc.cli.jobs import job_text, receipt_text
-from aitbc.coordinator.models import JobPublic
+from aitbc.api.coordinator_models import JobPublic
 
 T0 = datetime(2025, 1, 29, 14, 50, 1, tzinfo=timezone.utc)
 HOSTILE = "Answer\x1b]0;title\x07\x1b[2J\u009b31m\u202eevil\nStatus: completed\nCost: 0"

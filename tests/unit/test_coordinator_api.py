@@ -15,8 +15,8 @@ from aitbc.codes import Code
 from aitbc.rpc import BroadcastResult, QueryFailed, RPCError
 from aitbc.pb.aitbc_pb import tx_pb2
 from aitbc.coordinator.app import create_app
-from aitbc.coordinator.client import sign_job
-from aitbc.coordinator.models import MAX_PROMPT_CHARS, JobOptions
+from aitbc.api.coordinator_client import sign_job
+from aitbc.api.coordinator_models import MAX_PROMPT_CHARS, JobOptions
 from aitbc.coordinator.settings import CoordinatorSettings
 from aitbc.ops.factories import CHAIN_ID, KEYS
 

@@ -8,7 +8,7 @@ import pytest
 from aitbc import tx as txlib
 from aitbc.pb.aitbc_pb import tx_pb2
 from aitbc.coordinator.errors import InvalidRequest
-from aitbc.coordinator.models import JobComplete
+from aitbc.api.coordinator_models import JobComplete
 from aitbc.coordinator.proofs import verify_completion
 from aitbc.ops.factories import CHAIN_ID, KEYS
 

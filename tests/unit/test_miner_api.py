@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from aitbc import tx as txlib
 from aitbc.signed_http import sign_request
-from aitbc.coordinator.models import JobComplete
+from aitbc.api.coordinator_models import JobComplete
 from aitbc.miner.app import create_app
 from aitbc.miner.ollama_client import GenerateResult, GenerationAborted, ModelNotFound, OllamaUnavailable
 from aitbc.coordinator.proofs import verify_completion

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from aitbc.miner.app import create_app
-from aitbc.miner.client import MinerClient, MinerError, MinerRejected, MinerUnavailable
+from aitbc.api.miner_client import MinerClient, MinerError, MinerRejected, MinerUnavailable
 from tests.unit.test_miner_fakes import COORDINATOR, MINER, STRANGER, FakeOllama, assignment, daemon
 
 

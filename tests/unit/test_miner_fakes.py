@@ -20,7 +20,7 @@ from aitbc.crypto import PrivateKey
 from aitbc.rpc import BroadcastResult, QueryFailed
 from aitbc.signed_http import push_target, sign_request, verify_request
 from aitbc.miner.daemon import MinerDaemon
-from aitbc.miner.models import JobAssignment, JobData
+from aitbc.api.miner_models import JobAssignment, JobData
 from aitbc.miner.ollama_client import GenerateResult, ModelDetails, ModelEntry, ModelInfo
 from aitbc.miner.settings import MinerSettings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from aitbc.coordinator.models import MinerRegister
+from aitbc.api.coordinator_models import MinerRegister
 from aitbc.miner.coordinator_link import CoordinatorLink
 from aitbc.miner.metrics import MinerMetrics
 from aitbc.miner.presence import Presence

@@ -26,7 +26,7 @@ from aitbc.coordinator.errors import MinerUnreachable
 from aitbc.coordinator.miner_push import MinerDeclined, push_assignment
 from aitbc.coordinator.settings import CoordinatorSettings
 from aitbc.coordinator.store import JobRecord, Store
-from aitbc.miner.client import MinerClient
+from aitbc.api.miner_client import MinerClient
 from aitbc.miner.coordinator_link import CoordinatorLink
 from aitbc.miner.outbox import Outbox, Report
 from aitbc.miner.runner import NotAssignedOnChain, NotYetOnChain
@@ -539,7 +539,7 @@ def test_miner_runs_only_the_job_the_client_paid_for():
     import hashlib
 
     from aitbc.miner.daemon import _check_matches_chain
-    from aitbc.miner.models import JobAssignment, JobData
+    from aitbc.api.miner_models import JobAssignment, JobData
     from aitbc.miner.runner import NotAssignedOnChain
 
     push = JobAssignment(job_id="job_x", reward=1, chain_id="c",

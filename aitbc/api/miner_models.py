@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from aitbc.coordinator.models import JobOptions
+from aitbc.api.coordinator_models import JobOptions
 
 
 class JobData(BaseModel):

@@ -1,4 +1,4 @@
-"""Typed async client of the miner API, used by the coordinator.
+"""Typed async client of the miner API, used by the coordinator to push work.
 
 Requests are signed with the coordinator's chain key (aitbc.signed_http) for
 one miner (its address and endpoint), so a miner can refuse an assignment
@@ -14,10 +14,11 @@ from typing import Awaitable, Callable
 import httpx
 from pydantic import ValidationError
 
+from aitbc.api.miner_models import AssignAccepted, JobAssignment, MinerHealth
+from aitbc.api.problems import read_problem
 from aitbc.crypto import PrivateKey
 from aitbc.endpoints import authority, host_port, parse_endpoint
 from aitbc.signed_http import push_target, sign_request
-from aitbc.miner.models import AssignAccepted, JobAssignment, MinerHealth
 
 ASSIGN_PATH = "/v1/jobs/assign"
 
@@ -60,14 +61,6 @@ class EndpointNotAllowed(MinerError):
     """The endpoint is malformed or resolves to an address this coordinator does not call."""
 
     code = "miner_endpoint_refused"
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300] or response.reason_phrase
-    return str(body.get("detail", body)) if isinstance(body, dict) else str(body)
 
 
 class MinerClient:
@@ -142,10 +135,10 @@ class MinerClient:
         except httpx.HTTPError as exc:
             raise MinerUnavailable(f"miner at {url} unreachable: {type(exc).__name__}: {exc}") from exc
         if response.status_code >= 500:
-            raise MinerUnavailable(f"miner at {url} failed ({response.status_code}): {_detail(response)}",
-                                   response.status_code)
+            detail = read_problem(response).detail
+            raise MinerUnavailable(f"miner at {url} failed ({response.status_code}): {detail}", response.status_code)
         if response.status_code >= 400:
-            raise MinerRejected(response.status_code, _detail(response))
+            raise MinerRejected(response.status_code, read_problem(response).detail)
         if response.status_code >= 300:
             raise MinerRejected(response.status_code, "redirects are not followed")
         return response

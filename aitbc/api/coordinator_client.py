@@ -8,20 +8,19 @@ error answer becomes ApiError(status, title, detail) from its problem body.
 from __future__ import annotations
 
 import base64
-import hashlib
 import time
 from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel
 
-from aitbc import tx as txlib
-from aitbc.crypto import PrivateKey
-from aitbc.pb.aitbc_pb import tx_pb2
-from aitbc.coordinator.models import (
+from aitbc import jobspec, tx as txlib
+from aitbc.api.coordinator_models import (
     AccountPublic, ChainPublic, JobCancel, JobCreate, JobList, JobOptions, JobPublic, JobSubmitted, MinerPublic,
     ReceiptPublic,
 )
+from aitbc.api.problems import read_problem
+from aitbc.crypto import PrivateKey
 
 T = TypeVar("T", bound=BaseModel)
 TRIES = 3
@@ -122,14 +121,8 @@ class CoordinatorClient:
 
 
 def _api_error(response: httpx.Response) -> ApiError:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and "title" in body:
-        return ApiError(response.status_code, str(body["title"]), str(body.get("detail", "")), dict(response.headers))
-    return ApiError(response.status_code, response.reason_phrase or "error", response.text[:500],
-                    dict(response.headers))
+    problem = read_problem(response)
+    return ApiError(problem.status, problem.title, problem.detail, dict(response.headers))
 
 
 def sign_job(key: PrivateKey, chain_id: str, nonce: int, prompt: str, model: str, max_reward: int,
@@ -139,10 +132,9 @@ def sign_job(key: PrivateKey, chain_id: str, nonce: int, prompt: str, model: str
     `max_price_per_second` (uaitbc, 0 = none) caps the price of the miner it may be assigned to."""
     options = options or JobOptions()
     raw = txlib.build(key, chain_id, nonce, "submit_job", job_type=job_type, model=model,
-                      prompt_hash=hashlib.sha256(prompt.encode("utf-8")).digest(), max_reward=max_reward,
+                      prompt_hash=jobspec.prompt_hash(prompt), max_reward=max_reward,
                       max_price_per_second=max_price_per_second, prompt_bytes=len(prompt.encode("utf-8")),
-                      options=tx_pb2.JobOptions(temperature_milli=round(options.temperature * 1000),
-                                                seed=options.seed, num_predict=options.num_predict))
+                      options=jobspec.chain_options(options.temperature, options.seed, options.num_predict))
     return JobCreate(type=job_type, prompt=prompt, model=model, options=options,
                      signed_tx=base64.b64encode(raw).decode())
 

@@ -1,4 +1,5 @@
-"""Wire models of the coordinator's HTTP API (request and response bodies).
+"""Wire models of the coordinator's HTTP API (request and response bodies; errors are
+aitbc.api.problems.Problem).
 
 Amounts travel as integer uaitbc; times as ISO-8601 UTC strings; hashes as
 lower-case hex; the client's signed tx as base64.
@@ -11,18 +12,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aitbc import jobspec
+from aitbc.jobspec import JobStatus
+
 MAX_PROMPT_CHARS = 8_000
-# verifying: the result is on chain, its payment held while a spot check re-runs the job.
-JobStatus = Literal["pending", "assigned", "running", "verifying", "completed", "failed", "expired", "cancelled"]
 
 
 class JobOptions(BaseModel):
     """Generation options; recorded on chain (temperature as milli-units)."""
 
     model_config = ConfigDict(extra="forbid")
-    temperature: float = Field(0.7, ge=0, le=10)
-    seed: int = Field(0, ge=0, le=2**63 - 1)
-    num_predict: int = Field(128, ge=1, le=4096)
+    temperature: float = Field(jobspec.DEFAULT_TEMPERATURE, ge=0, le=jobspec.MAX_TEMPERATURE)
+    seed: int = Field(0, ge=0, le=jobspec.MAX_SEED)
+    num_predict: int = Field(jobspec.DEFAULT_NUM_PREDICT, ge=1, le=jobspec.MAX_NUM_PREDICT)
 
 
 class JobCreate(BaseModel):
@@ -166,15 +168,6 @@ class MinerPublic(BaseModel):
     failed: int
     last_seen: datetime | None
     online: bool
-
-
-class Problem(BaseModel):
-    """RFC 9457 problem details, the body of every error answer."""
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
 
 
 class JobCancel(BaseModel):
