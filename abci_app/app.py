@@ -16,7 +16,8 @@ from collections import OrderedDict
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from aitbc.abci_app import query, transition
+from aitbc.abci_app import query, state as st, transition
+from aitbc.abci_app.base import BaseApplication
 from aitbc.abci_app.events import Event
 from aitbc.abci_app.records import Genesis
 from aitbc.abci_app.state import State
@@ -57,8 +58,11 @@ def to_abci_events(events: list[Event]) -> list[abci.Event]:
                                                  for k, v in e.attributes]) for e in events]
 
 
-class Application:
-    """Answers ABCI requests; one instance per node, called from one thread."""
+class Application(BaseApplication):
+    """What AITBC answers to ABCI; one instance per node, called from one thread.
+
+    Echo, Flush, vote extensions and snapshots keep the defaults of BaseApplication.
+    """
 
     def __init__(self, store: Store):
         self.store = store
@@ -70,7 +74,7 @@ class Application:
         self._verified: OrderedDict[bytes, txlib.SignedTx] = OrderedDict()
         self._verified_bytes = 0
         self._last_time_ns = int(store.get(TIME_KEY) or b"0")
-        self.chain_id = (store.get(b"meta/chain_id") or b"").decode()
+        self.chain_id = st.get_chain_id(State(Overlay(store)))
         self._reset_check_state()
 
     # --- helpers --------------------------------------------------------------
@@ -195,28 +199,3 @@ class Application:
         except query.QueryError as err:
             return abci.ResponseQuery(code=err.code, log=str(err), codespace=CODESPACE, height=self.height)
         return abci.ResponseQuery(code=Code.OK, value=query.encode(answer), height=self.height)
-
-    # --- the rest of ABCI 2.0 ----------------------------------------------------
-    def echo(self, req: abci.RequestEcho) -> abci.ResponseEcho:
-        return abci.ResponseEcho(message=req.message)
-
-    def flush(self, req: abci.RequestFlush) -> abci.ResponseFlush:
-        return abci.ResponseFlush()
-
-    def extend_vote(self, req: abci.RequestExtendVote) -> abci.ResponseExtendVote:
-        return abci.ResponseExtendVote()
-
-    def verify_vote_extension(self, req: abci.RequestVerifyVoteExtension) -> abci.ResponseVerifyVoteExtension:
-        return abci.ResponseVerifyVoteExtension(status=abci.ResponseVerifyVoteExtension.ACCEPT)
-
-    def list_snapshots(self, req: abci.RequestListSnapshots) -> abci.ResponseListSnapshots:
-        return abci.ResponseListSnapshots()
-
-    def offer_snapshot(self, req: abci.RequestOfferSnapshot) -> abci.ResponseOfferSnapshot:
-        return abci.ResponseOfferSnapshot(result=abci.ResponseOfferSnapshot.REJECT)
-
-    def load_snapshot_chunk(self, req: abci.RequestLoadSnapshotChunk) -> abci.ResponseLoadSnapshotChunk:
-        return abci.ResponseLoadSnapshotChunk()
-
-    def apply_snapshot_chunk(self, req: abci.RequestApplySnapshotChunk) -> abci.ResponseApplySnapshotChunk:
-        return abci.ResponseApplySnapshotChunk(result=abci.ResponseApplySnapshotChunk.ABORT)

@@ -15,16 +15,16 @@ from aitbc.abci_app.state import State
 
 
 def _scan(state: State, prefix: str):
-    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    for key, value in state.store.iterate(prefix.encode(), end.encode()):
+    for key, value in state.store.iterate(*st.prefix_range(prefix)):
         yield key.decode()[len(prefix):], value
 
 
 def supply_conserved(state: State) -> tuple[str, bool]:
     supply = st.get_supply(state)
-    balances = sum(records.decode(Account, v).balance for _, v in _scan(state, "acct/"))
-    escrow = sum(int(v) for _, v in _scan(state, "escrow/"))
-    staked = sum(m["stake"] + m.get("unbonding", 0) for m in (json.loads(v) for _, v in _scan(state, "miner/")))
+    balances = sum(records.decode(Account, v).balance for _, v in _scan(state, st.ACCOUNT_PREFIX))
+    escrow = sum(int(v) for _, v in _scan(state, st.ESCROW_PREFIX))
+    miners = (json.loads(v) for _, v in _scan(state, st.MINER_PREFIX))
+    staked = sum(m["stake"] + m.get("unbonding", 0) for m in miners)
     broken = (balances + escrow + staked + supply.burned + supply.fees != supply.total) \
         or escrow != supply.escrow or staked != supply.staked
     return (f"supply: balances {balances} + escrow {escrow} + staked {staked} + burned {supply.burned} "
@@ -33,14 +33,14 @@ def supply_conserved(state: State) -> tuple[str, bool]:
 
 
 def no_negative_balance(state: State) -> tuple[str, bool]:
-    negative = [a for a, v in _scan(state, "acct/") if records.decode(Account, v).balance < 0]
+    negative = [a for a, v in _scan(state, st.ACCOUNT_PREFIX) if records.decode(Account, v).balance < 0]
     return f"negative balances: {negative}", bool(negative)
 
 
 def escrow_matches_open_jobs(state: State) -> tuple[str, bool]:
-    escrows = {job_id: int(v) for job_id, v in _scan(state, "escrow/")}
+    escrows = {job_id: int(v) for job_id, v in _scan(state, st.ESCROW_PREFIX)}
     problems = []
-    for job_id, value in _scan(state, "job/"):
+    for job_id, value in _scan(state, st.JOB_PREFIX):
         job = records.decode(Job, value)
         if job.is_open and escrows.pop(job_id, None) != job.max_reward - job.check_paid:
             problems.append(f"open job {job_id} lacks its escrow")

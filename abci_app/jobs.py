@@ -206,38 +206,53 @@ def record_receipt(state: State, tx: SignedTx) -> None:
     job_id = txlib.decode_proof(tx.msg.proof).job_id
     job = _open_job(state, job_id, "record a receipt for", ("assigned",))
     proof = _verified_proof(state, job, tx.msg.proof, tx.msg.miner_signature, job.miner)
+    job, payment = _bill(state, job, proof)
+    if checks.checkable(job) and checks.selected(state.block_hash, job.id, st.get_params(state).check_share_bps):
+        settled = _hold_for_check(state, job, payment)
+    else:
+        settled = _close(state, job, "completed", payment=payment, receipt_id=job.receipt_id)
+    _write_receipt(state, settled, proof, tx.msg)
+
+
+def _bill(state: State, job: Job, proof) -> tuple[Job, int]:
+    """The job with what the proof claims and bills, and the payment it earns."""
     locked = st.get_escrow(state, job.id)
     assert locked is not None
     billed = checks.billed_ms(proof.compute_time_ms, proof.prompt_tokens, proof.tokens_generated, job.ms_per_token)
     # Integer maths only: ms x uaitbc/s / 1000, rounded down, capped at the escrow.
     payment = min(billed * job.price_per_second // 1000, locked)
-    receipt_id = txlib.receipt_id_for(job.id)
-    job = replace(job, model_digest=proof.model_digest, result_hash=proof.result_hash.hex(), receipt_id=receipt_id,
-                  billed_ms=billed, claimed_ms=proof.compute_time_ms, claimed_tokens=_tokens(proof))
-    params = st.get_params(state)
-    check = checks.checkable(job) and checks.selected(state.block_hash, job.id, params.check_share_bps)
-    if check:
-        _bump_miner(state, job.miner, active_jobs=-1)
-        _move_deadline(state, job, None)
-        job = checks.open_check(state, job, payment)
-        st.set_job(state, job)
-        _job_event(state, job)
-        closed, check_status = job, "pending"
-    else:
-        closed, check_status = _close(state, job, "completed", payment=payment, receipt_id=receipt_id), ""
+    job = replace(job, model_digest=proof.model_digest, result_hash=proof.result_hash.hex(),
+                  receipt_id=txlib.receipt_id_for(job.id), billed_ms=billed, claimed_ms=proof.compute_time_ms,
+                  claimed_tokens=_tokens(proof))
+    return job, payment
+
+
+def _hold_for_check(state: State, job: Job, payment: int) -> Job:
+    """Free the miner and hold `payment` in escrow while the job is spot-checked (see checks.py)."""
+    _bump_miner(state, job.miner, active_jobs=-1)
+    _move_deadline(state, job, None)
+    job = checks.open_check(state, job, payment)
+    st.set_job(state, job)
+    _job_event(state, job)
+    return job
+
+
+def _write_receipt(state: State, job: Job, proof, msg) -> None:
+    """Store the receipt of a job just paid or held, with the proof it rests on."""
     st.set_receipt(state, Receipt(
-        id=receipt_id, job_id=job.id, client=job.client, miner=job.miner, model=proof.model,
+        id=job.receipt_id, job_id=job.id, client=job.client, miner=job.miner, model=proof.model,
         result_hash=proof.result_hash.hex(), compute_time_ms=proof.compute_time_ms,
         tokens_generated=proof.tokens_generated, prompt_tokens=proof.prompt_tokens,
-        price_per_second=job.price_per_second, amount_paid=closed.payment, refund=closed.refund,
+        price_per_second=job.price_per_second, amount_paid=job.payment, refund=job.refund,
         block_height=state.height, block_time_ns=state.time_ns,
-        proof=tx.msg.proof.hex(), miner_signature=tx.msg.miner_signature.hex(),
+        proof=msg.proof.hex(), miner_signature=msg.miner_signature.hex(),
         model_digest=proof.model_digest, prompt_hash=job.prompt_hash, temperature_milli=job.temperature_milli,
-        seed=job.seed, num_predict=job.num_predict, check_status=check_status,
-        ms_per_token=job.ms_per_token, billed_ms=billed,
+        seed=job.seed, num_predict=job.num_predict, check_status=job.check_status,
+        ms_per_token=job.ms_per_token, billed_ms=job.billed_ms,
     ))
     state.events.append(events.event(
-        events.RECEIPT, id=receipt_id, job_id=job.id, miner=job.miner, client=job.client, amount_paid=closed.payment,
+        events.RECEIPT, id=job.receipt_id, job_id=job.id, miner=job.miner, client=job.client,
+        amount_paid=job.payment,
     ))
 
 

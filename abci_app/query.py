@@ -72,16 +72,17 @@ def _receipt(state: State, ident: str) -> dict[str, Any]:
     return asdict(_need(receipt, f"receipt {ident}"))
 
 
-PAGED = {"accounts": ("acct/", records.Account), "jobs": ("job/", records.Job),
-         "escrows": ("escrow/", None), "receipts": ("rcpt/", records.Receipt)}
+PAGED = {"accounts": (st.ACCOUNT_PREFIX, records.Account), "jobs": (st.JOB_PREFIX, records.Job),
+         "escrows": (st.ESCROW_PREFIX, None), "receipts": (st.RECEIPT_PREFIX, records.Receipt)}
 
 def _page(state: State, prefix: str, cls, query: str) -> dict[str, Any]:
     """Up to `limit` entries after key `after`, in key order, and the next cursor."""
     params = parse_qs(query)
     limit = _limit(params, default=100)
     after = params.get("after", [""])[0]
-    start = (prefix + after + "\x00").encode() if after else prefix.encode()
-    stop = (prefix[:-1] + "0").encode()
+    start, stop = st.prefix_range(prefix)
+    if after:
+        start = (prefix + after + "\x00").encode()
     items = []
     for key, value in state.store.iterate(start, stop):
         name = key.decode()[len(prefix):]

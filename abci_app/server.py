@@ -14,7 +14,7 @@ import logging
 import signal
 import traceback
 
-from aitbc.abci_app.app import Application
+from aitbc.abci_app.base import REQUESTS, BaseApplication
 from aitbc.pb.tendermint.abci import types_pb2 as abci
 
 log = logging.getLogger("aitbc.abci")
@@ -54,27 +54,33 @@ def frame(message: bytes) -> bytes:
     return encode_varint(len(message)) + message
 
 
-# Request oneof name -> (Application method, Response field name)
-ROUTES = {
-    "echo": "echo", "flush": "flush", "info": "info", "init_chain": "init_chain", "query": "query",
-    "check_tx": "check_tx", "commit": "commit", "list_snapshots": "list_snapshots",
-    "offer_snapshot": "offer_snapshot", "load_snapshot_chunk": "load_snapshot_chunk",
-    "apply_snapshot_chunk": "apply_snapshot_chunk", "prepare_proposal": "prepare_proposal",
-    "process_proposal": "process_proposal", "extend_vote": "extend_vote",
-    "verify_vote_extension": "verify_vote_extension", "finalize_block": "finalize_block",
-}
+def split_frames(buf: bytes | bytearray) -> tuple[list[bytes], int]:
+    """The whole messages at the start of `buf`, and how many bytes they took.
+
+    Raises ValueError for a message over MAX_MESSAGE.
+    """
+    messages, pos = [], 0
+    while (header := decode_varint(buf, pos)) is not None:
+        length, start = header
+        if length > MAX_MESSAGE:
+            raise ValueError(f"ABCI message of {length} bytes is over the limit")
+        if start + length > len(buf):
+            break
+        messages.append(bytes(buf[start:start + length]))
+        pos = start + length
+    return messages, pos
 
 
-def handle(app: Application, request: abci.Request) -> abci.Response:
+def handle(app: BaseApplication, request: abci.Request) -> abci.Response:
     """Dispatch one request. An unexpected error becomes Response.exception,
     which makes CometBFT stop: a bug must halt the node, not fork it."""
     kind = request.WhichOneof("value")
     response = abci.Response()
-    if kind not in ROUTES:
+    if kind not in REQUESTS:
         response.exception.error = f"unsupported request {kind!r}"
         return response
     try:
-        result = getattr(app, ROUTES[kind])(getattr(request, kind))
+        result = getattr(app, kind)(getattr(request, kind))
     except Exception:  # noqa: BLE001 - reported to CometBFT, then we stop
         log.error("ABCI %s failed:\n%s", kind, traceback.format_exc())
         response.exception.error = f"{kind} failed: {traceback.format_exc(limit=1)}"
@@ -84,9 +90,9 @@ def handle(app: Application, request: abci.Request) -> abci.Response:
 
 
 class ABCIServer:
-    """Serves one Application on a TCP address ('tcp://host:port') or a Unix socket."""
+    """Serves one ABCI application on a TCP address ('tcp://host:port') or a Unix socket."""
 
-    def __init__(self, app: Application, address: str):
+    def __init__(self, app: BaseApplication, address: str):
         self.app = app
         self.address = address
         self._server: asyncio.base_events.Server | None = None
@@ -113,25 +119,16 @@ class ABCIServer:
                 if not chunk:
                     return
                 buf += chunk
-                pos = 0
+                messages, consumed = split_frames(buf)
+                del buf[:consumed]
                 out: list[bytes] = []
-                while True:
-                    header = decode_varint(buf, pos)
-                    if header is None:
-                        break
-                    length, start = header
-                    if length > MAX_MESSAGE:
-                        raise ValueError(f"ABCI message of {length} bytes is over the limit")
-                    if start + length > len(buf):
-                        break
+                for message in messages:
                     request = abci.Request()
-                    request.ParseFromString(bytes(buf[start:start + length]))
-                    pos = start + length
+                    request.ParseFromString(message)
                     response = handle(self.app, request)
                     out.append(frame(response.SerializeToString()))
                     if response.WhichOneof("value") == "exception":
                         self.failed.set()
-                del buf[:pos]
                 # The answers to everything this read brought (pipelined CheckTx
                 # and the Flush after them), in order, in one write: one send()
                 # per read instead of one per answer. drain() only waits when
@@ -145,7 +142,7 @@ class ABCIServer:
             writer.close()
 
 
-async def serve(app: Application, address: str) -> None:
+async def serve(app: BaseApplication, address: str) -> None:
     """Serve until SIGINT/SIGTERM or a fatal application error."""
     server = ABCIServer(app, address)
     await server.start()

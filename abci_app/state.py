@@ -52,49 +52,58 @@ def _put(state: State, key: str, record) -> None:
     state.store.set(key.encode(), records.encode(record))
 
 
+# Prefixes of the record kinds that audits and paged queries walk in key order.
+ACCOUNT_PREFIX, MINER_PREFIX, JOB_PREFIX, ESCROW_PREFIX, RECEIPT_PREFIX = "acct/", "miner/", "job/", "escrow/", "rcpt/"
+
+
+def prefix_range(prefix: str) -> tuple[bytes, bytes]:
+    """Every key under `prefix` (which ends in '/'; the stop's '0' sorts right after '/')."""
+    return prefix.encode(), (prefix[:-1] + "0").encode()
+
+
 def get_account(state: State, address: str) -> Account | None:
-    return _get(state, f"acct/{address}", Account)
+    return _get(state, ACCOUNT_PREFIX + address, Account)
 
 
 def set_account(state: State, address: str, account: Account) -> None:
-    _put(state, f"acct/{address}", account)
+    _put(state, ACCOUNT_PREFIX + address, account)
 
 
 def get_miner(state: State, address: str) -> Miner | None:
-    return _get(state, f"miner/{address}", Miner)
+    return _get(state, MINER_PREFIX + address, Miner)
 
 
 def set_miner(state: State, miner: Miner) -> None:
-    _put(state, f"miner/{miner.address}", miner)
+    _put(state, MINER_PREFIX + miner.address, miner)
 
 
 def get_job(state: State, job_id: str) -> Job | None:
-    return _get(state, f"job/{job_id}", Job)
+    return _get(state, JOB_PREFIX + job_id, Job)
 
 
 def set_job(state: State, job: Job) -> None:
-    _put(state, f"job/{job.id}", job)
+    _put(state, JOB_PREFIX + job.id, job)
 
 
 def get_receipt(state: State, receipt_id: str) -> Receipt | None:
-    return _get(state, f"rcpt/{receipt_id}", Receipt)
+    return _get(state, RECEIPT_PREFIX + receipt_id, Receipt)
 
 
 def set_receipt(state: State, receipt: Receipt) -> None:
-    _put(state, f"rcpt/{receipt.id}", receipt)
+    _put(state, RECEIPT_PREFIX + receipt.id, receipt)
 
 
 def get_escrow(state: State, job_id: str) -> int | None:
-    data = state.store.get(f"escrow/{job_id}".encode())
+    data = state.store.get((ESCROW_PREFIX + job_id).encode())
     return None if data is None else int(data)
 
 
 def set_escrow(state: State, job_id: str, amount: int) -> None:
-    state.store.set(f"escrow/{job_id}".encode(), str(amount).encode())
+    state.store.set((ESCROW_PREFIX + job_id).encode(), str(amount).encode())
 
 
 def delete_escrow(state: State, job_id: str) -> None:
-    state.store.delete(f"escrow/{job_id}".encode())
+    state.store.delete((ESCROW_PREFIX + job_id).encode())
 
 
 def deadline_key(deadline_ns: int, job_id: str) -> bytes:
@@ -135,7 +144,7 @@ def unbondings_due(time_ns: int) -> tuple[bytes, bytes]:
     return b"ub/", f"ub/{time_ns:020d}0".encode()
 
 
-MINERS = (b"miner/", b"miner0")
+MINERS = prefix_range(MINER_PREFIX)
 
 
 def last_segments(state: State, key_range: tuple[bytes, bytes], limit: int | None = None) -> list[str]:
