@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aitbc import tx as txlib
+from aitbc.api.retry import ATTEMPTS, async_retrying
 from aitbc.codes import Code
 from aitbc.crypto import PrivateKey
 from aitbc.rpc import AsyncChainRPC, BroadcastResult, ChainError, NodeUnavailable, QueryFailed, RPCError
@@ -19,7 +20,8 @@ from aitbc.coordinator.store import Store
 
 log = logging.getLogger("coordinator.chain")
 
-TRIES = 3
+# Not a retry after failure: a nonce the chain disputes is re-read and the tx re-signed, at once.
+NONCE_RESYNCS = 3
 NONCE_CODES = (Code.NONCE_TOO_LOW, Code.NONCE_TOO_HIGH)
 
 
@@ -41,13 +43,13 @@ class Chain:
         self.backoff_s = backoff_s
 
     async def _retry(self, what: str, call):
-        for attempt in range(TRIES):
-            try:
-                return await call()
-            except NodeUnavailable as exc:
-                if attempt == TRIES - 1:
-                    raise ChainUnavailable(f"cannot reach the chain node ({what}): {exc}") from exc
-                await asyncio.sleep(self.backoff_s * 2 ** attempt)
+        async def attempt():  # a coroutine function, which tenacity awaits (`call` may be a lambda)
+            return await call()
+
+        try:
+            return await async_retrying(on=NodeUnavailable, backoff_s=self.backoff_s)(attempt)
+        except NodeUnavailable as exc:
+            raise ChainUnavailable(f"cannot reach the chain node ({what}) after {ATTEMPTS} tries: {exc}") from exc
 
     async def query(self, path: str) -> Any:
         return await self._retry(path, lambda: self.rpc.query(path))
@@ -154,7 +156,7 @@ class TxSender:
         Returns the CheckTx result (ok or a rejection); raises ChainUnavailable.
         """
         async with self._lock:
-            for _ in range(TRIES):
+            for _ in range(NONCE_RESYNCS):
                 if self._nonce is None:
                     self._nonce = int((await self.chain.pending_account(self.key.address))["nonce"])
                 raw = txlib.build(self.key, self.chain_id, self._nonce, kind, **fields)

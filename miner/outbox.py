@@ -91,6 +91,8 @@ class Outbox:
                 self._wake[jid].set()
 
     async def _deliver(self, job_id: str) -> None:
+        # Not the clients' retry policy (aitbc/api/retry.py, 3 retries): a result is money, so it is
+        # retried for a time (`retry_s`), a kick cuts any wait short, and what is left is parked.
         report = self._reports[job_id]
         deadline = time.monotonic() + self.retry_s
         delay, attempt = self.first_delay_s, 0

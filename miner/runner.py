@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from aitbc.api.retry import async_retrying
 from aitbc.crypto import PrivateKey
 from aitbc.api.coordinator_models import StatusUpdate
 from aitbc.miner import proof as prooflib
@@ -33,7 +34,6 @@ from aitbc.miner.outbox import Outbox, Report
 
 log = logging.getLogger("miner.jobs")
 KEEP_FINISHED = 1000        # job ids remembered for idempotent re-assignment
-RUNNING_REPORT_ATTEMPTS = 3  # "running" is informative; the completion is what matters
 
 
 class Generator(Protocol):
@@ -300,17 +300,15 @@ class JobRunner:
         self.metrics.active_jobs.set(self.active_jobs)
 
     async def _report_running(self, job_id: str, started_at: datetime) -> None:
+        # "running" is informative: the one retry policy, not the outbox's long retries of a result.
         body = StatusUpdate(status="running", started_at=started_at)
-        for attempt in range(1, RUNNING_REPORT_ATTEMPTS + 1):
-            answer = await self.link.post(f"/v1/jobs/{job_id}/status", body)
-            if answer.outcome is not Outcome.RETRY:
-                if answer.outcome is Outcome.REFUSED:
-                    log.warning("running report refused", extra={"job_id": job_id, "http_status": answer.status,
-                                                                 "detail": answer.detail})
-                return
-            if attempt < RUNNING_REPORT_ATTEMPTS:
-                await asyncio.sleep(0.5 * 2 ** (attempt - 1))
-        log.warning("running report not delivered", extra={"job_id": job_id, "detail": answer.detail})
+        answer = await async_retrying(on_result=lambda a: a.outcome is Outcome.RETRY, backoff_s=0.5)(
+            self.link.post, f"/v1/jobs/{job_id}/status", body)
+        if answer.outcome is Outcome.REFUSED:
+            log.warning("running report refused", extra={"job_id": job_id, "http_status": answer.status,
+                                                         "detail": answer.detail})
+        elif answer.outcome is Outcome.RETRY:
+            log.warning("running report not delivered", extra={"job_id": job_id, "detail": answer.detail})
 
     async def close(self) -> None:
         """Cancel running jobs (the chain refunds them at their deadline)."""

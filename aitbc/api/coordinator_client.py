@@ -1,14 +1,14 @@
 """A typed, synchronous httpx client of the coordinator's API (used by the CLI).
 
 Errors: everything raised is a CoordinatorError. Transport failures are retried
-3 times with exponential backoff, then raised as CoordinatorUnavailable; an
-error answer becomes ApiError(status, title, detail) from its problem body.
+by the one retry policy (aitbc/api/retry.py: 3 retries with exponential backoff),
+then raised as CoordinatorUnavailable; an error answer becomes
+ApiError(status, title, detail) from its problem body.
 """
 
 from __future__ import annotations
 
 import base64
-import time
 from typing import Any, TypeVar
 
 import httpx
@@ -20,10 +20,10 @@ from aitbc.api.coordinator_models import (
     ReceiptPublic,
 )
 from aitbc.api.problems import read_problem
+from aitbc.api.retry import ATTEMPTS, retrying
 from aitbc.crypto import PrivateKey
 
 T = TypeVar("T", bound=BaseModel)
-TRIES = 3
 API_KEY_HEADER = "X-Api-Key"
 
 
@@ -32,7 +32,7 @@ class CoordinatorError(Exception):
 
 
 class CoordinatorUnavailable(CoordinatorError):
-    """No answer from the coordinator after 3 tries."""
+    """No answer from the coordinator after a first try and 3 retries."""
 
 
 class ApiError(CoordinatorError):
@@ -63,19 +63,15 @@ class CoordinatorClient:
 
     # --- plumbing ---------------------------------------------------------------
     def _request(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
-        last: Exception | None = None
-        for attempt in range(TRIES):
-            if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            try:
-                response = self._http.request(method, path, json=json, params=params)
-            except httpx.TransportError as exc:
-                last = exc
-                continue
-            if response.is_error:
-                raise _api_error(response)
-            return response.json()
-        raise CoordinatorUnavailable(f"cannot reach the coordinator at {self.url} after {TRIES} tries: {last}")
+        policy = retrying(on=httpx.TransportError, backoff_s=self.backoff_s)
+        try:
+            response = policy(self._http.request, method, path, json=json, params=params)
+        except httpx.TransportError as exc:
+            raise CoordinatorUnavailable(f"cannot reach the coordinator at {self.url} after {ATTEMPTS} tries: "
+                                         f"{exc}") from exc
+        if response.is_error:
+            raise _api_error(response)
+        return response.json()
 
     def _get(self, model: type[T], path: str, params: dict[str, Any] | None = None) -> T:
         return model.model_validate(self._request("GET", path, params=params))
