@@ -10,11 +10,9 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, TypeVar
 
-T = TypeVar("T")
+from aitbc.jobspec import OPEN_ON_CHAIN
 
-# "verifying": receipt recorded, payment held while a spot check re-runs the job.
-OPEN_STATUSES = ("pending", "assigned", "verifying")
-FINAL_STATUSES = ("completed", "failed", "expired", "cancelled")
+T = TypeVar("T")
 
 
 # One encoder for every record (json.dumps with options builds a new one per call).
@@ -180,7 +178,7 @@ class Job:
 
     @property
     def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
+        return self.status in OPEN_ON_CHAIN  # escrow still held
 
 
 @dataclass(frozen=True)

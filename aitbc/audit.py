@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from aitbc.jobspec import OPEN_ON_CHAIN
 from aitbc.rpc import ChainRPC
 
-# Every status that still holds escrow ("verifying": receipt in, payment held for a spot check).
-OPEN = ("pending", "assigned", "verifying")
 # Check outcomes under which a receipt stays on record but paid nothing.
 UNPAID_CHECKS = ("failed", "inconclusive", "unresolved")
 
@@ -97,9 +96,9 @@ def check(snap: Snapshot) -> Report:
         receipts_by_job.setdefault(receipt["job_id"], []).append(receipt)
     for job_id, job in snap.jobs.items():
         held = snap.escrows.get(job_id)
-        if job["status"] in OPEN and held != job["max_reward"] - job.get("check_paid", 0):
+        if job["status"] in OPEN_ON_CHAIN and held != job["max_reward"] - job.get("check_paid", 0):
             open_problems.append(f"{job_id} ({job['status']}) holds {held} in escrow, max reward {job['max_reward']}")
-        if job["status"] not in OPEN and held is not None:
+        if job["status"] not in OPEN_ON_CHAIN and held is not None:
             closed_problems.append(f"{job_id} is {job['status']} but still holds {held} in escrow")
         found = receipts_by_job.get(job_id, [])
         if job["status"] == "completed":

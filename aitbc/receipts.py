@@ -9,11 +9,10 @@ checked without a network.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from aitbc import crypto, tx as txlib
+from aitbc import crypto, jobspec, tx as txlib
 from aitbc.audit import UNPAID_CHECKS, billed_ms
 
 
@@ -22,10 +21,6 @@ class Finding:
     check: str
     ok: bool
     detail: str = ""
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def verify_offline(bundle: dict[str, Any]) -> list[Finding]:
@@ -55,9 +50,11 @@ def verify_offline(bundle: dict[str, Any]) -> list[Finding]:
     for name, (signed, recorded) in fields.items():
         add(f"signed {name} equals the receipt's", signed == recorded, f"signed {signed!r}, receipt {recorded!r}")
     if bundle.get("result") is not None:
-        add("result text hashes to the result hash", _sha(bundle["result"]) == receipt["result_hash"])
+        add("result text hashes to the result hash",
+            jobspec.result_hash(bundle["result"]).hex() == receipt["result_hash"])
     if bundle.get("prompt") is not None:
-        add("prompt hashes to the prompt hash", _sha(bundle["prompt"]) == receipt.get("prompt_hash"))
+        add("prompt hashes to the prompt hash",
+            jobspec.prompt_hash(bundle["prompt"]).hex() == receipt.get("prompt_hash"))
     job = bundle.get("job")
     if receipt.get("check_status") in UNPAID_CHECKS:
         add("a result proven wrong or contradicted was not paid", receipt["amount_paid"] == 0)

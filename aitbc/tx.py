@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
-from aitbc import crypto, endpoints
+from aitbc import crypto, endpoints, jobspec
 from aitbc.errors import BadSignature, DecodeError, InvalidField, TooLarge
 from aitbc.pb.aitbc_pb import tx_pb2
 
@@ -157,8 +157,8 @@ def _validate_submit(msg: Any) -> None:
     _check_hash("prompt_hash", msg.prompt_hash)
     if msg.max_reward == 0:
         raise InvalidField("max_reward", "must be positive")
-    if msg.options.temperature_milli > 10_000:
-        raise InvalidField("options.temperature", "must be at most 10")
+    if msg.options.temperature_milli > jobspec.MAX_TEMPERATURE_MILLI:
+        raise InvalidField("options.temperature", f"must be at most {jobspec.MAX_TEMPERATURE}")
 
 
 def _validate_job_ref(msg: Any) -> None:

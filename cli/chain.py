@@ -164,7 +164,8 @@ def submit_job(ctx: Context, model: str, prompt: str, max_reward: int, temperatu
     send(ctx, signer, "submit_job", mode, job_type="inference", model=model,
          prompt_hash=jobspec.prompt_hash(prompt), prompt_bytes=len(prompt.encode()),
          max_reward=max_reward, max_price_per_second=max_price,
-         options={"temperature_milli": jobspec.temperature_milli(temperature), "seed": seed, "num_predict": num_predict})
+         options={"temperature_milli": jobspec.temperature_milli(temperature), "seed": seed,
+                  "num_predict": num_predict})
 
 
 @tx.command("cancel-job")

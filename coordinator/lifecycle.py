@@ -12,7 +12,8 @@ import time
 
 from aitbc.codes import Code, code_name
 from aitbc.coordinator.core import Coordinator
-from aitbc.coordinator.store import FINAL_STATUSES, TX_IN_FLIGHT, JobRecord
+from aitbc.coordinator.store import TX_IN_FLIGHT, JobRecord
+from aitbc.jobspec import FINAL
 
 log = logging.getLogger("coordinator.jobs")
 
@@ -105,7 +106,7 @@ async def reconcile(coord: Coordinator, job: JobRecord, recovering: bool = False
         await _reconcile_assigned(coord, job, chain_job["miner"], recovering)
     elif status in ("completed", "verifying"):
         await sync_receipt(coord, job)
-    elif status in FINAL_STATUSES:
+    elif status in FINAL:
         if job.status != status:
             store.update_job(job.id, status=status, error=chain_job.get("reason") or status, amount_paid=0,
                              refund=chain_job.get("refund"), completed_at=job.completed_at or time.time(),

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from dataclasses import dataclass
 
-from aitbc import tx as txlib
+from aitbc import jobspec, tx as txlib
 from aitbc.errors import DecodeError
 from aitbc.pb.aitbc_pb import tx_pb2
 from aitbc.coordinator.errors import InvalidRequest
@@ -35,7 +34,7 @@ def verify_completion(body: JobComplete, job_id: str, chain_id: str, signer: str
         proof = txlib.decode_proof(data)
     except DecodeError as err:
         raise InvalidRequest(f"invalid proof: {err.log}") from None
-    result_hash = hashlib.sha256(body.result.encode("utf-8")).digest()
+    result_hash = jobspec.result_hash(body.result)
     problems = []
     if proof.chain_id != chain_id:
         problems.append(f"proof is for chain {proof.chain_id!r}, not {chain_id!r}")

@@ -16,14 +16,14 @@ import logging
 
 from aitbc.coordinator import lifecycle
 from aitbc.coordinator.core import Coordinator
-from aitbc.coordinator.store import OPEN_STATUSES
+from aitbc.jobspec import OPEN_IN_SERVICE
 
 log = logging.getLogger("coordinator.recovery")
 
 
 async def recover(coord: Coordinator) -> None:
     store = coord.store
-    open_jobs = store.jobs_with_status(*OPEN_STATUSES)
+    open_jobs = store.jobs_with_status(*OPEN_IN_SERVICE)
     for job in open_jobs:
         async with coord.lock(job.id):
             fresh = store.get_job(job.id)

@@ -15,8 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable
 
-FINAL_STATUSES = ("completed", "failed", "expired", "cancelled")
-OPEN_STATUSES = ("pending", "assigned", "running")
+from aitbc import jobspec
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -81,7 +80,7 @@ class JobRecord:
 
     @property
     def is_final(self) -> bool:
-        return self.status in FINAL_STATUSES
+        return self.status in jobspec.FINAL
 
     @property
     def options_dict(self) -> dict[str, Any]:

@@ -7,20 +7,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 
 from aitbc import tx as txlib
+from aitbc.jobspec import prompt_hash, temperature_milli, temperature_of
 from aitbc.errors import TxError
 from aitbc.tx import SignedTx
 from aitbc.coordinator.errors import InvalidRequest
 from aitbc.api.coordinator_models import MAX_PROMPT_CHARS, JobCreate
 
 JOB_TYPES = txlib.JOB_TYPES
-
-
-def temperature_milli(temperature: float) -> int:
-    """How the chain stores a temperature: an integer of milli-units."""
-    return round(temperature * 1000)
 
 
 def check_body(body: JobCreate) -> None:
@@ -55,7 +50,7 @@ def check_submit_tx(body: JobCreate, signed: SignedTx, chain_id: str) -> None:
     msg = signed.msg
     if signed.chain_id != chain_id:
         raise InvalidRequest(f"signed_tx is for chain {signed.chain_id!r}; this coordinator serves {chain_id!r}")
-    if msg.prompt_hash != hashlib.sha256(body.prompt.encode("utf-8")).digest():
+    if msg.prompt_hash != prompt_hash(body.prompt):
         raise InvalidRequest("signed_tx prompt_hash is not the sha256 of the prompt (UTF-8); "
                              "sign the same prompt you send")
     mismatches = []
@@ -68,7 +63,7 @@ def check_submit_tx(body: JobCreate, signed: SignedTx, chain_id: str) -> None:
         mismatches.append(f"model {msg.model!r} != {body.model!r}")
     options = body.options
     if msg.options.temperature_milli != temperature_milli(options.temperature):
-        mismatches.append(f"temperature {msg.options.temperature_milli / 1000} != {options.temperature}")
+        mismatches.append(f"temperature {temperature_of(msg.options.temperature_milli)} != {options.temperature}")
     if msg.options.seed != options.seed:
         mismatches.append(f"seed {msg.options.seed} != {options.seed}")
     if msg.options.num_predict != options.num_predict:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import contextlib
 import logging
 import time
 
 import httpx
 
-from aitbc import tx as txlib
+from aitbc import jobspec, tx as txlib
 from aitbc.crypto import PrivateKey
 from aitbc.endpoints import authority
 from aitbc.rpc import AsyncChainRPC, ChainError, QueryFailed
@@ -41,7 +40,6 @@ log = logging.getLogger("miner")
 # slow round) before refusing. The coordinator's push timeout (10 s) covers it.
 CONFIRM_WAIT_S = 5.0
 CONFIRM_POLL_S = 0.25
-FINAL_JOB_STATUSES = ("completed", "failed", "expired", "cancelled")
 
 
 class NotCoordinator(Exception):
@@ -53,8 +51,8 @@ def _check_matches_chain(assignment: JobAssignment, job: dict) -> None:
     model, options) is checked on chain, so running anything else would only cost it the job.
     Raises NotAssignedOnChain."""
     data, options = assignment.job_data, assignment.job_data.options
-    pushed = {"prompt_hash": hashlib.sha256(data.prompt.encode("utf-8")).hexdigest(), "model": data.model,
-              "temperature_milli": round(options.temperature * 1000), "seed": options.seed,
+    pushed = {"prompt_hash": jobspec.prompt_hash(data.prompt).hex(), "model": data.model,
+              "temperature_milli": jobspec.temperature_milli(options.temperature), "seed": options.seed,
               "num_predict": options.num_predict}
     differ = ", ".join(name for name, value in pushed.items() if name in job and job[name] != value)
     if differ:
@@ -150,7 +148,7 @@ class MinerDaemon:
                 if status == "verifying" and job.get("checker") == self.address:
                     return "checker"
                 seen = f"{status}, miner {job.get('miner') or '-'}, checker {job.get('checker') or '-'}"
-                if status in FINAL_JOB_STATUSES or (status == "assigned" and job.get("miner") != self.address):
+                if status in jobspec.FINAL or (status == "assigned" and job.get("miner") != self.address):
                     # The chain never hands a closed job or another miner's job over.
                     raise NotAssignedOnChain(f"job {job_id} is not assigned to this miner ({self.address}) on "
                                              f"chain (chain: {seen}); only jobs the chain assigned to it are run")

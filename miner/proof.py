@@ -8,10 +8,9 @@ the coordinator forwards `proof.data` and `proof.signature` unchanged.
 from __future__ import annotations
 
 import base64
-import hashlib
 from dataclasses import dataclass
 
-from aitbc import tx as txlib
+from aitbc import jobspec, tx as txlib
 from aitbc.crypto import PrivateKey
 from aitbc.pb.aitbc_pb import tx_pb2
 from aitbc.api.coordinator_models import JobComplete, Metrics, Proof
@@ -28,8 +27,6 @@ class Measurement:
     ollama_total_duration_ns: int | None = None
 
 
-def result_hash(result: str) -> bytes:
-    return hashlib.sha256(result.encode("utf-8")).digest()
 
 
 @dataclass(frozen=True)
@@ -44,19 +41,18 @@ class RunSpec:
     num_predict: int
 
     def options(self) -> tx_pb2.JobOptions:
-        return tx_pb2.JobOptions(temperature_milli=round(self.temperature * 1000), seed=self.seed,
-                                 num_predict=self.num_predict)
+        return jobspec.chain_options(self.temperature, self.seed, self.num_predict)
 
 
 def build_proof(chain_id: str, job_id: str, miner: str, spec: RunSpec, result: str,
                 measurement: Measurement) -> tx_pb2.ComputeProof:
     return tx_pb2.ComputeProof(
-        chain_id=chain_id, job_id=job_id, miner=miner, model=spec.model, result_hash=result_hash(result),
+        chain_id=chain_id, job_id=job_id, miner=miner, model=spec.model, result_hash=jobspec.result_hash(result),
         compute_time_ms=measurement.compute_time_ms,
         # uint32 on the wire: clamp instead of failing a finished job on an absurd count.
         tokens_generated=min(measurement.tokens_generated, 2**32 - 1),
         prompt_tokens=min(measurement.prompt_tokens, 2**32 - 1),
-        model_digest=spec.model_digest, prompt_hash=hashlib.sha256(spec.prompt.encode("utf-8")).digest(),
+        model_digest=spec.model_digest, prompt_hash=jobspec.prompt_hash(spec.prompt),
         options=spec.options(),
     )
 

@@ -9,7 +9,7 @@ from aitbc.abci_app import state as st, transition
 from aitbc.abci_app.records import Genesis, Params
 from aitbc.abci_app.state import State
 from aitbc.abci_app.store import MemoryStore, Overlay
-from aitbc import tx as txlib
+from aitbc import jobspec, tx as txlib
 from aitbc.crypto import PrivateKey
 from aitbc.errors import TxError
 from aitbc.pb.aitbc_pb import tx_pb2
@@ -92,7 +92,7 @@ SUBMIT_OPTIONS = {"temperature_milli": 0, "seed": 42, "num_predict": 16}
 
 def submit_fields(model: str = "aitbc-tiny", prompt: str = "What is machine learning?", max_reward: int = 1_000_000,
                   options: dict | None = None):
-    return dict(job_type="inference", model=model, prompt_hash=hashlib.sha256(prompt.encode()).digest(),
+    return dict(job_type="inference", model=model, prompt_hash=jobspec.prompt_hash(prompt),
                 prompt_bytes=len(prompt.encode()), max_reward=max_reward, options=options or SUBMIT_OPTIONS)
 
 
@@ -107,9 +107,9 @@ def receipt_fields(job_id: str, miner: str = "miner1", compute_time_ms: int = 12
                    model: str = "aitbc-tiny", options: dict | None = None):
     """A record_receipt / record_check body: `miner`'s signed proof of a run of the default job."""
     proof = tx_pb2.ComputeProof(chain_id=chain_id, job_id=job_id, miner=KEYS[miner].address, model=model,
-                                result_hash=hashlib.sha256(result.encode()).digest(),
+                                result_hash=jobspec.result_hash(result),
                                 compute_time_ms=compute_time_ms, prompt_tokens=tokens[0], tokens_generated=tokens[1],
-                                model_digest=digest, prompt_hash=hashlib.sha256(prompt.encode()).digest(),
+                                model_digest=digest, prompt_hash=jobspec.prompt_hash(prompt),
                                 options=tx_pb2.JobOptions(**(options or SUBMIT_OPTIONS)))
     data, signature = txlib.sign_proof(KEYS[signer or miner], proof)
     return dict(proof=data, miner_signature=signature)

@@ -29,7 +29,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from aitbc import tx as txlib
+from aitbc import jobspec, tx as txlib
 
 from aitbc.ops import procs
 from aitbc.crypto import PrivateKey
@@ -151,9 +151,9 @@ def on_chain(node: Node, model: str = "aitbc-tiny", prompt: str = "why is the sk
     alice, boss = KEYS["alice"], KEYS["coordinator"]
     nonce = rpc.query(f"/nonce/{alice.address}")["nonce"]
     submit = txlib.build(alice, CHAIN_ID, nonce, "submit_job", job_type="inference", model=model,
-                         prompt_hash=hashlib.sha256(prompt.encode()).digest(), max_reward=1_000_000,
-                         options={"temperature_milli": round(options.temperature * 1000), "seed": options.seed,
-                                  "num_predict": options.num_predict})
+                         prompt_hash=jobspec.prompt_hash(prompt), max_reward=1_000_000,
+                         options={"temperature_milli": jobspec.temperature_milli(options.temperature),
+                                  "seed": options.seed, "num_predict": options.num_predict})
     assert rpc.broadcast(submit, "commit").ok
     job_id = txlib.job_id_for(alice.address, nonce, CHAIN_ID)
     boss_nonce = rpc.query(f"/nonce/{boss.address}")["nonce"]

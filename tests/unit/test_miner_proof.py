@@ -10,7 +10,8 @@ import pytest
 from aitbc import tx as txlib
 from aitbc.coordinator.errors import InvalidRequest
 from aitbc.coordinator.proofs import verify_completion
-from aitbc.miner.proof import Measurement, RunSpec, build_proof, completion, result_hash
+from aitbc.jobspec import result_hash
+from aitbc.miner.proof import Measurement, RunSpec, build_proof, completion
 from tests.unit.test_miner_fakes import CHAIN_ID, MINER, STRANGER
 
 M = Measurement(compute_time_ms=12_500, tokens_generated=150, prompt_tokens=15)
