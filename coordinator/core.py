@@ -19,6 +19,8 @@ from aitbc.coordinator.apikeys import ApiKeys
 from aitbc.coordinator.chain import Chain, TxSender
 from aitbc.coordinator.errors import ChainUnavailable
 from aitbc.coordinator.metrics import Metrics
+from aitbc.coordinator.model_offers import ModelOffers
+from aitbc.coordinator.push_tasks import PushTasks
 from aitbc.coordinator.ratelimit import RateLimiter
 from aitbc.coordinator.settings import CoordinatorSettings
 from aitbc.coordinator.store import Store
@@ -79,8 +81,8 @@ class Coordinator:
         self.info: ChainInfo | None = None
         self.sender: TxSender | None = None
         self.started_at = time.time()
-        self.pushing: set[str] = set()
-        self.offered_models: tuple[float, set[str]] | None = None  # (read at, models) cache for intake
+        self.pushes = PushTasks()
+        self.model_offers = ModelOffers(self.chain)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def lock(self, job_id: str) -> asyncio.Lock:

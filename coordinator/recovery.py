@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from aitbc.coordinator import lifecycle
+from aitbc.coordinator import job_state, lifecycle
 from aitbc.coordinator.core import Coordinator
 from aitbc.jobspec import OPEN_IN_SERVICE
 
@@ -29,10 +29,10 @@ async def recover(coord: Coordinator) -> None:
             fresh = store.get_job(job.id)
             if fresh is None or fresh.is_final:
                 continue
-            if fresh.status in ("assigned", "running") and not fresh.result_hash:
-                store.update_job(job.id, needs_push=1)
+            if fresh.status in job_state.HELD_BY_MINER and not fresh.result_hash:
+                job_state.needs_push(store, job.id)
             if store.job_txs_in_flight(job.id):
-                store.update_job(job.id, needs_reconcile=1)  # after its txs settle
+                job_state.needs_reconcile(store, job.id)  # after its txs settle
                 continue
             await lifecycle.reconcile(coord, fresh, recovering=True)
     _, sender = coord.require_chain()

@@ -10,18 +10,19 @@ assignment back, so re-assigning is not possible.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 
 from aitbc import tx as txlib
 from aitbc.codes import Code
-from aitbc.coordinator import checks, lifecycle, recovery, selection, tracker
+from aitbc.coordinator import job_state, lifecycle, recovery, selection, spot_checks, tracker
 from aitbc.coordinator.core import Coordinator, StartupError
 from aitbc.coordinator.errors import ChainUnavailable, MinerUnreachable
 from aitbc.coordinator.lifecycle import event
 from aitbc.coordinator.miner_push import MinerDeclined, push_assignment
 from aitbc.api.coordinator_models import JobOptions
-from aitbc.coordinator.store import JobRecord
+from aitbc.coordinator.store import StoredJob
 from aitbc.api.miner_models import JobAssignment, JobData
 
 log = logging.getLogger("coordinator.scheduler")
@@ -63,7 +64,7 @@ async def tick(coord: Coordinator) -> None:
     await fail_offline_miners(coord)
     await assign_pending(coord)
     start_pushes(coord)
-    await checks.run(coord)
+    await spot_checks.run(coord)
     coord.metrics.queue_depth.set(coord.store.count_status("pending"))
 
 
@@ -77,7 +78,7 @@ async def reconcile_marked(coord: Coordinator) -> None:
                 await lifecycle.reconcile(coord, fresh)
 
 
-def _waiting_on_chain(coord: Coordinator, job: JobRecord, allow: tuple[str, ...] = ("submit_job",)) -> bool:
+def _waiting_on_chain(coord: Coordinator, job: StoredJob, allow: tuple[str, ...] = ("submit_job",)) -> bool:
     """True when the job has txs in flight besides `allow`, or its submit tx is not broadcast yet."""
     for tx in coord.store.job_txs_in_flight(job.id):
         if tx.status == "stored" or tx.kind not in allow:
@@ -103,7 +104,7 @@ async def fail_overdue(coord: Coordinator) -> None:
 async def fail_offline_miners(coord: Coordinator) -> None:
     """Jobs of a miner that stopped heartbeating are failed (refund)."""
     now = time.time()
-    for job in coord.store.jobs_with_status("assigned", "running"):
+    for job in coord.store.jobs_with_status(*job_state.HELD_BY_MINER):
         if job.result_hash or job.miner is None or _waiting_on_chain(coord, job):
             continue
         miner = coord.store.get_miner(job.miner)
@@ -111,7 +112,7 @@ async def fail_offline_miners(coord: Coordinator) -> None:
             continue
         async with coord.lock(job.id):
             fresh = coord.store.get_job(job.id)
-            if fresh is None or fresh.status not in ("assigned", "running") or fresh.result_hash:
+            if fresh is None or fresh.status not in job_state.HELD_BY_MINER or fresh.result_hash:
                 continue
             silent = now - max((miner.last_seen if miner else None) or 0, coord.started_at)
             await lifecycle.fail_job(coord, fresh, f"miner_offline: miner {fresh.miner} went offline (no heartbeat "
@@ -136,7 +137,7 @@ async def candidates(coord: Coordinator) -> list[selection.Candidate]:
     return result
 
 
-def _price_cap(job: JobRecord) -> int:
+def _price_cap(job: StoredJob) -> int:
     """The client's cap on the price per second, from its signed submit tx (0: none)."""
     if not job.signed_tx:
         return 0  # a job recovered from the chain: the chain itself refuses miners above the cap
@@ -159,14 +160,14 @@ async def assign_pending(coord: Coordinator) -> None:
             pool[chosen] = selection.Candidate(**{**c.__dict__, "local_active_jobs": c.local_active_jobs + 1})
 
 
-def _delivered_by(job: JobRecord) -> str | None:
+def _delivered_by(job: StoredJob) -> str | None:
     """The miner whose signed result we hold for this job (kept across a re-queue)."""
     if job.proof and job.proof_signature and job.result_hash:
         return txlib.decode_proof(job.proof).miner
     return None
 
 
-async def _assign(coord: Coordinator, job: JobRecord, pool: dict[str, selection.Candidate]) -> str | None:
+async def _assign(coord: Coordinator, job: StoredJob, pool: dict[str, selection.Candidate]) -> str | None:
     _, sender = coord.require_chain()
     refused: set[str] = set()
     # A job re-queued after a node crash lost its txs goes back to the miner that already did it.
@@ -182,22 +183,19 @@ async def _assign(coord: Coordinator, job: JobRecord, pool: dict[str, selection.
             return None
         result = await sender.send("assign_job", job.id, job_id=job.id, miner=chosen.address)
         if result.ok:
-            coord.store.update_job(job.id, status="assigned", miner=chosen.address, assigned_at=time.time(),
-                                   needs_push=1)
+            job_state.mark_assigned(coord.store, job, chosen.address)
             log.info("job assigned", extra=event("job_assigned", job, miner=chosen.address, tx_hash=result.hash))
             return chosen.address
         if result.code in MINER_REFUSALS:
             refused.add(chosen.address)
             continue
-        coord.store.update_job(job.id, needs_reconcile=1)  # the job itself is not assignable (closed?)
+        job_state.needs_reconcile(coord.store, job.id)  # the job itself is not assignable (closed?)
         return None
 
 
 def start_pushes(coord: Coordinator) -> None:
     for job in coord.store.jobs_needing("needs_push"):
-        if job.id not in coord.pushing:
-            coord.pushing.add(job.id)
-            asyncio.get_running_loop().create_task(_push(coord, job.id))
+        coord.pushes.start(job.id, functools.partial(_push, coord, job.id))
 
 
 async def _push(coord: Coordinator, job_id: str) -> None:
@@ -205,24 +203,19 @@ async def _push(coord: Coordinator, job_id: str) -> None:
         await _push_once(coord, job_id)
     except Exception:  # noqa: BLE001 - a task nobody awaits must log its own failure
         log.exception("push failed", extra=event("push_error", job_id))
-    finally:
-        coord.pushing.discard(job_id)
 
 
 async def _push_once(coord: Coordinator, job_id: str) -> None:
     info, _ = coord.require_chain()
     job = coord.store.get_job(job_id)
-    if job is None or job.status not in ("assigned", "running") or job.miner is None:
+    if job is None or job.status not in job_state.HELD_BY_MINER or job.miner is None:
         if job is not None:
-            coord.store.update_job(job_id, needs_push=0)
+            job_state.push_done(coord.store, job_id)
         return
     if _delivered_by(job) == job.miner:
         # The miner delivered before a node crash lost the receipt: record it again, no re-run.
-        _, sender = coord.require_chain()
-        result = await sender.send("record_receipt", job.id, proof=job.proof, miner_signature=job.proof_signature)
-        coord.store.update_job(job_id, needs_push=0, **({} if result.ok else {"needs_reconcile": 1}))
-        log.info("receipt re-sent from the stored proof", extra=event("receipt_resent", job_id, miner=job.miner,
-                                                                      code=result.code_name))
+        result = await lifecycle.resend_receipt(coord, job)
+        job_state.push_done(coord.store, job_id, reconcile=not result.ok)
         return
     local = coord.store.get_miner(job.miner)
     endpoint = local.endpoint if local else ((await coord.chain.miner(job.miner)) or {}).get("endpoint", "")
@@ -237,7 +230,7 @@ async def _push_once(coord: Coordinator, job_id: str) -> None:
         detail = exc.detail if isinstance(exc, MinerUnreachable) else str(exc)
         async with coord.lock(job_id):
             fresh = coord.store.get_job(job_id)
-            if fresh is None or fresh.miner != job.miner or fresh.status not in ("assigned", "running") \
+            if fresh is None or fresh.miner != job.miner or fresh.status not in job_state.HELD_BY_MINER \
                     or fresh.result_hash:
                 return
             if isinstance(exc, MinerUnreachable):
@@ -245,6 +238,6 @@ async def _push_once(coord: Coordinator, job_id: str) -> None:
             await lifecycle.fail_job(coord, fresh, f"{getattr(exc, 'code', 'miner_declined')}: miner {job.miner} "
                                      "did not take the job; the escrow is refunded", "push_failed", detail=detail)
         return
-    coord.store.update_job(job_id, needs_push=0)
+    job_state.push_done(coord.store, job_id)
     log.info("assignment pushed", extra=event("assignment_pushed", job_id, miner=job.miner, endpoint=endpoint))
 

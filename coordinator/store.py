@@ -48,7 +48,10 @@ TX_IN_FLIGHT = ("stored", "sent")
 
 
 @dataclass
-class JobRecord:
+class StoredJob:
+    """One row of `jobs`: a job as the coordinator keeps it (the API shows it as JobPublic).
+    Written only through coordinator/job_state.py."""
+
     id: str
     api_key_hash: str
     client: str
@@ -116,7 +119,7 @@ class MinerRecord:
     registered_at: float
 
 
-_JOB_FIELDS = [f.name for f in fields(JobRecord)]
+_JOB_FIELDS = [f.name for f in fields(StoredJob)]
 _TX_FIELDS = [f.name for f in fields(TxRecord)]
 
 
@@ -194,14 +197,14 @@ class Store:
         return [(r["hash"], r["role"]) for r in self._exec("SELECT hash, role FROM api_keys")]
 
     # --- jobs ------------------------------------------------------------------------
-    def insert_job(self, job: JobRecord) -> None:
+    def insert_job(self, job: StoredJob) -> None:
         """Raises sqlite3.IntegrityError when the id exists."""
         values = [getattr(job, name) for name in _JOB_FIELDS]
         self._exec(f"INSERT INTO jobs ({', '.join(_JOB_FIELDS)}) VALUES ({', '.join('?' * len(values))})", values)
 
-    def get_job(self, job_id: str) -> JobRecord | None:
+    def get_job(self, job_id: str) -> StoredJob | None:
         row = self._exec("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return JobRecord(**dict(row)) if row else None
+        return StoredJob(**dict(row)) if row else None
 
     def update_job(self, job_id: str, **changes: Any) -> None:
         unknown = set(changes) - set(_JOB_FIELDS)
@@ -214,7 +217,7 @@ class Store:
         self._exec("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     def list_jobs(self, api_key_hash: str | None = None, status: str | None = None,
-                  limit: int = 50) -> list[JobRecord]:
+                  limit: int = 50) -> list[StoredJob]:
         where, args = [], []
         if api_key_hash is not None:
             where.append("api_key_hash = ?")
@@ -224,18 +227,18 @@ class Store:
             args.append(status)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self._exec(f"SELECT * FROM jobs {clause} ORDER BY submitted_at DESC LIMIT ?", [*args, limit])
-        return [JobRecord(**dict(r)) for r in rows]
+        return [StoredJob(**dict(r)) for r in rows]
 
-    def jobs_with_status(self, *statuses: str) -> list[JobRecord]:
+    def jobs_with_status(self, *statuses: str) -> list[StoredJob]:
         marks = ", ".join("?" * len(statuses))
         rows = self._exec(f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY submitted_at, id", statuses)
-        return [JobRecord(**dict(r)) for r in rows]
+        return [StoredJob(**dict(r)) for r in rows]
 
-    def jobs_needing(self, column: str) -> list[JobRecord]:
+    def jobs_needing(self, column: str) -> list[StoredJob]:
         if column not in ("needs_reconcile", "needs_push"):
             raise ValueError(column)
         rows = self._exec(f"SELECT * FROM jobs WHERE {column} = 1 ORDER BY submitted_at, id")
-        return [JobRecord(**dict(r)) for r in rows]
+        return [StoredJob(**dict(r)) for r in rows]
 
     def count_status(self, status: str) -> int:
         return self._exec("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()[0]

@@ -8,7 +8,7 @@ import time
 
 from aitbc import tx as txlib
 from aitbc.codes import Code
-from aitbc.coordinator import lifecycle
+from aitbc.coordinator import job_state, lifecycle
 from aitbc.coordinator.core import Coordinator
 from aitbc.coordinator.store import TxRecord
 
@@ -75,7 +75,7 @@ async def broadcast_stored(coord: Coordinator, tx: TxRecord) -> None:
                                                                     "tx_hash": tx.hash, "job_id": tx.job_id})
         else:
             coord.store.update_tx(tx.hash, status="rejected", code=result.code, log=result.log)
-            coord.store.update_job(tx.job_id, needs_reconcile=1)
+            job_state.needs_reconcile(coord.store, tx.job_id)
 
 
 async def _after_committed(coord: Coordinator, tx: TxRecord) -> None:
@@ -86,22 +86,22 @@ async def _after_committed(coord: Coordinator, tx: TxRecord) -> None:
         if job is None:
             return
         if tx.kind == "record_check":
-            coord.store.update_job(job.id, needs_reconcile=1)  # the check may be decided now
+            job_state.needs_reconcile(coord.store, job.id)  # the check may be decided now
         elif tx.kind == "record_receipt":
             if not await lifecycle.sync_receipt(coord, job):
-                coord.store.update_job(job.id, needs_reconcile=1)
+                job_state.needs_reconcile(coord.store, job.id)
         elif (tx.kind == "assign_job" and job.status == "pending") or \
                 (tx.kind == "fail_job" and job.status != "failed") or \
                 (tx.kind == "cancel_job" and job.status != "cancelled"):
             # Our record lags the chain (a crash between broadcast and store).
-            coord.store.update_job(job.id, needs_reconcile=1)
+            job_state.needs_reconcile(coord.store, job.id)
 
 
 def _after_failed(coord: Coordinator, tx: TxRecord) -> None:
     if tx.kind not in CLIENT_KINDS and coord.sender is not None:
         coord.sender.resync()
     if tx.job_id is not None:
-        coord.store.update_job(tx.job_id, needs_reconcile=1)
+        job_state.needs_reconcile(coord.store, tx.job_id)
 
 
 async def _after_lost(coord: Coordinator, tx: TxRecord) -> None:

@@ -7,14 +7,14 @@ from typing import Any
 
 from aitbc import tx as txlib
 from aitbc.api.coordinator_models import JobPublic, JobSubmitted, MinerPublic, ReceiptPublic
-from aitbc.coordinator.store import JobRecord, MinerRecord
+from aitbc.coordinator.store import StoredJob, MinerRecord
 
 
 def ts(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, tz=timezone.utc)
 
 
-def job_public(job: JobRecord) -> JobPublic:
+def job_public(job: StoredJob) -> JobPublic:
     metrics = job.metrics_dict or {}
     completed = job.status == "completed"
     return JobPublic(
@@ -30,7 +30,7 @@ def job_public(job: JobRecord) -> JobPublic:
     )
 
 
-def job_submitted(job: JobRecord) -> JobSubmitted:
+def job_submitted(job: StoredJob) -> JobSubmitted:
     return JobSubmitted(job_id=job.id, status=job.status, submitted_at=ts(job.submitted_at), tx_hash=job.tx_hash)
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from aitbc.coordinator import intake, views, work
+from aitbc.coordinator import job_cancel, job_queries, job_submission, miner_reports, views
 from aitbc.coordinator.deps import CoordDep, MinerDep, PrincipalDep
 from aitbc.api.coordinator_models import (
     JobCancel, JobComplete, JobCreate, JobList, JobPublic, JobStatus, JobSubmitted, ReceiptPublic, StatusUpdate,
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES
 
 @router.post("", status_code=201, response_model=JobSubmitted, summary="Submit a job with its signed submit_job tx")
 async def submit_job(body: JobCreate, coord: CoordDep, principal: PrincipalDep, response: Response) -> JobSubmitted:
-    job, created = await intake.submit(coord, principal, body)
+    job, created = await job_submission.submit(coord, principal, body)
     if not created:
         response.status_code = 200
     return views.job_submitted(job)
@@ -27,29 +27,29 @@ async def submit_job(body: JobCreate, coord: CoordDep, principal: PrincipalDep, 
 @router.get("", response_model=JobList, summary="Your jobs (all jobs for admin), newest first")
 async def list_jobs(coord: CoordDep, principal: PrincipalDep, status: JobStatus | None = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 50) -> JobList:
-    return JobList(jobs=[views.job_public(j) for j in intake.list_jobs(coord, principal, status, limit)])
+    return JobList(jobs=[views.job_public(j) for j in job_queries.list_jobs(coord, principal, status, limit)])
 
 
 @router.get("/{job_id}", response_model=JobPublic, summary="A job's status and, once paid, its result")
 async def get_job(job_id: str, coord: CoordDep, principal: PrincipalDep) -> JobPublic:
-    return views.job_public(intake.visible_job(coord, principal, job_id))
+    return views.job_public(job_queries.visible_job(coord, principal, job_id))
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic, summary="Cancel a pending job with a signed cancel_job tx")
 async def cancel_job(job_id: str, body: JobCancel, coord: CoordDep, principal: PrincipalDep) -> JobPublic:
-    return views.job_public(await intake.cancel(coord, principal, job_id, body.signed_tx))
+    return views.job_public(await job_cancel.cancel(coord, principal, job_id, body.signed_tx))
 
 
 @router.get("/{job_id}/receipt", response_model=ReceiptPublic, summary="The on-chain receipt (job or receipt id)")
 async def get_receipt(job_id: str, coord: CoordDep, _principal: PrincipalDep) -> ReceiptPublic:
-    return views.receipt_public(await intake.receipt(coord, job_id))
+    return views.receipt_public(await job_queries.receipt(coord, job_id))
 
 
 @router.post("/{job_id}/status", response_model=JobPublic, summary="Assigned miner: running or failed (signed)")
 async def report_status(job_id: str, body: StatusUpdate, coord: CoordDep, miner: MinerDep) -> JobPublic:
-    return views.job_public(await work.update_status(coord, job_id, miner, body))
+    return views.job_public(await miner_reports.update_status(coord, job_id, miner, body))
 
 
 @router.post("/{job_id}/complete", response_model=JobPublic, summary="Assigned miner: result and signed proof")
 async def complete_job(job_id: str, body: JobComplete, coord: CoordDep, miner: MinerDep) -> JobPublic:
-    return views.job_public(await work.complete(coord, job_id, miner, body))
+    return views.job_public(await miner_reports.complete(coord, job_id, miner, body))

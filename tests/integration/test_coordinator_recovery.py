@@ -1,11 +1,9 @@
 """Crash recovery: kill -9 the coordinator with jobs in every state, restart it,
 and every accepted job still ends completed or refunded on chain.
 
-The miner side is driven by hand from the test (tests/integration/stack.py's
+The miner side is driven by hand from the test (aitbc.ops.harness's
 HandMiner): a test of the coordinator alone.
 """
-
-# ruff: noqa: F811  (imported fixtures are redefined as test parameters)
 
 from __future__ import annotations
 
@@ -16,11 +14,9 @@ import pytest
 
 from aitbc import tx as txlib
 from aitbc.coordinator.apikeys import ApiKeys
-from aitbc.coordinator.store import JobRecord, Store
+from aitbc.coordinator.store import StoredJob, Store
 from aitbc.ops.factories import KEYS
-from tests.integration.stack import (  # noqa: F401 (fixtures)
-    CLIENT_API_KEY, chain, coordinator_factory, hand_miner, wait_for,
-)
+from aitbc.ops.harness import CLIENT_API_KEY, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +29,7 @@ def store_unbroadcast_job(db_path, request, api_key: str) -> str:
     store = Store(db_path)
     try:
         key_hash = ApiKeys(store).authenticate(api_key).key_hash
-        store.insert_job(JobRecord(
+        store.insert_job(StoredJob(
             id=job_id, api_key_hash=key_hash, client=signed.sender, type="inference", model=request.model,
             prompt=request.prompt, max_reward=signed.msg.max_reward,
             # as intake stores it: with the seed the chain derives when the client gave none

@@ -25,7 +25,7 @@ from aitbc.coordinator.app import create_app
 from aitbc.coordinator.errors import MinerUnreachable
 from aitbc.coordinator.miner_push import MinerDeclined, push_assignment
 from aitbc.coordinator.settings import CoordinatorSettings
-from aitbc.coordinator.store import JobRecord, Store
+from aitbc.coordinator.store import StoredJob, Store
 from aitbc.api.miner_client import MinerClient
 from aitbc.miner.coordinator_link import CoordinatorLink
 from aitbc.miner.outbox import Outbox, Report
@@ -162,7 +162,7 @@ def test_fail_job_puts_only_the_fixed_reason_on_chain(tmp_path):
     rpc = MinerRPC()
     with coordinator_app(tmp_path, rpc) as client:
         coord = client.app.state.coordinator
-        job = JobRecord(id="job_1", api_key_hash="h", client="c", type="inference", model="m", prompt="p",
+        job = StoredJob(id="job_1", api_key_hash="h", client="c", type="inference", model="m", prompt="p",
                         options="{}", max_reward=5, signed_tx=b"", tx_hash="t", status="assigned",
                         submitted_at=time.time(), miner=MINER1.address)
         coord.store.insert_job(job)
@@ -178,7 +178,7 @@ def test_a_miner_reported_failure_reaches_its_client_but_not_the_chain(tmp_path)
     rpc = MinerRPC()
     with coordinator_app(tmp_path, rpc) as client:
         coord = client.app.state.coordinator
-        coord.store.insert_job(JobRecord(id="job_2", api_key_hash="h", client="c", type="inference", model="m",
+        coord.store.insert_job(StoredJob(id="job_2", api_key_hash="h", client="c", type="inference", model="m",
                                          prompt="p", options="{}", max_reward=5, signed_tx=b"", tx_hash="t",
                                          status="running", submitted_at=time.time(), miner=MINER1.address))
         response = signed_post(client, "/v1/jobs/job_2/status", {"status": "failed", "error": "spam http://x"})
@@ -396,7 +396,7 @@ def test_status_route_answers_only_the_assigned_miner_or_current_checker(tmp_pat
     with coordinator_app(tmp_path, rpc) as client:
         store = client.app.state.coordinator.store
         for job_id, status in (("job_a", "assigned"), ("job_v", "verifying")):
-            store.insert_job(JobRecord(id=job_id, api_key_hash="h", client="c", type="inference", model="m",
+            store.insert_job(StoredJob(id=job_id, api_key_hash="h", client="c", type="inference", model="m",
                                        prompt="p", options="{}", max_reward=5, signed_tx=b"", tx_hash="t",
                                        status=status, submitted_at=time.time(), miner=MINER1.address))
         rpc.jobs["job_v"] = {"id": "job_v", "status": "verifying", "miner": MINER1.address,

@@ -1,19 +1,18 @@
-"""Miner-facing job operations: status reports and completions from the assigned miner."""
+"""Miner reports on a job: status (running, failed) and completion, from the assigned miner or its checker."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 
-from aitbc import tx as txlib
+from aitbc import jobspec, tx as txlib
 from aitbc.signed_http import Signer
-from aitbc.coordinator import checks, lifecycle, proofs
+from aitbc.coordinator import job_state, lifecycle, proofs, spot_checks
 from aitbc.coordinator.core import Coordinator
 from aitbc.coordinator.errors import ChainRejected, Conflict, NotFound
 from aitbc.coordinator.lifecycle import event
 from aitbc.api.coordinator_models import JobComplete, StatusUpdate
-from aitbc.coordinator.store import JobRecord
+from aitbc.coordinator.store import StoredJob
 
 log = logging.getLogger("coordinator.jobs")
 
@@ -24,7 +23,7 @@ def _not_yours(job_id: str) -> NotFound:
     return NotFound(f"job {job_id} not found among the jobs assigned to you")
 
 
-def assigned_job(coord: Coordinator, job_id: str, signer: Signer) -> JobRecord:
+def assigned_job(coord: Coordinator, job_id: str, signer: Signer) -> StoredJob:
     """The job, if `signer` is its assigned miner. Raises NotFound (also when it is someone else's)."""
     job = coord.store.get_job(job_id)
     if job is None or job.miner != signer.address:
@@ -44,7 +43,7 @@ async def _checker_report(coord: Coordinator, job_id: str, signer: Signer) -> bo
         and chain_job.get("checker") == signer.address
 
 
-async def update_status(coord: Coordinator, job_id: str, signer: Signer, body: StatusUpdate) -> JobRecord:
+async def update_status(coord: Coordinator, job_id: str, signer: Signer, body: StatusUpdate) -> StoredJob:
     if await _checker_report(coord, job_id, signer):
         # A checker's progress changes nothing: a failed re-run lapses on chain.
         log.info("checker status", extra=event("check_status", job_id, checker=signer.address, status=body.status,
@@ -56,7 +55,7 @@ async def update_status(coord: Coordinator, job_id: str, signer: Signer, body: S
         if body.status == "running":
             if job.status == "assigned":
                 started = body.started_at.timestamp() if body.started_at else time.time()
-                coord.store.update_job(job_id, status="running", started_at=started)
+                job_state.mark_running(coord.store, job, started)
                 log.info("job running", extra=event("job_running", job, miner=signer.address))
             elif job.status != "running":
                 raise Conflict(f"job {job_id} is {job.status}; it cannot start running")
@@ -68,14 +67,14 @@ async def update_status(coord: Coordinator, job_id: str, signer: Signer, body: S
         return coord.store.get_job(job_id)
 
 
-async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobComplete) -> JobRecord:
+async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobComplete) -> StoredJob:
     """Check the proof, keep the result, and put the receipt on chain (record_receipt)."""
     if await _checker_report(coord, job_id, signer):
-        return await checks.complete(coord, job_id, signer, body)
+        return await spot_checks.complete(coord, job_id, signer, body)
     info, sender = coord.require_chain()
     assigned_job(coord, job_id, signer)
     verified = proofs.verify_completion(body, job_id, info.chain_id, signer.address, signer.public_key)
-    result_hash = hashlib.sha256(body.result.encode("utf-8")).hexdigest()
+    result_hash = jobspec.result_hash(body.result).hex()
     async with coord.lock(job_id):
         job = assigned_job(coord, job_id, signer)
         delivered_by = txlib.decode_proof(job.proof).miner if job.proof else None
@@ -85,17 +84,15 @@ async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobCom
             if job.result_hash == result_hash:
                 return job  # a retry of a completion we already have
             raise Conflict(f"job {job_id} already has a different result")
-        if job.status not in ("assigned", "running"):
+        if job.status not in job_state.HELD_BY_MINER:
             raise Conflict(f"job {job_id} is {job.status}; its result is no longer accepted")
-        coord.store.update_job(job_id, result=body.result, result_hash=result_hash,
-                               metrics=body.metrics.model_dump_json(), proof=verified.data,
-                               proof_signature=verified.signature, started_at=job.started_at or job.assigned_at)
+        job_state.keep_result(coord.store, job, body.result, result_hash, body.metrics.model_dump_json(),
+                              verified.data, verified.signature)
         result = await sender.send("record_receipt", job_id, proof=verified.data,
                                    miner_signature=verified.signature)
         if not result.ok:
             # Forget the result: it was not paid for. Take the chain's view of the job.
-            coord.store.update_job(job_id, result=None, result_hash=None, proof=None, proof_signature=None,
-                                   needs_reconcile=1)
+            job_state.drop_result(coord.store, job_id)
             raise ChainRejected(result.code, result.log, "record_receipt transaction")
         log.info("result accepted; receipt broadcast", extra=event(
             "job_result", job, miner=signer.address, tx_hash=result.hash,

@@ -10,17 +10,17 @@ window: paid if nobody contradicted the result, refunded otherwise.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 
 from aitbc.signed_http import Signer
-from aitbc.coordinator import proofs
+from aitbc.coordinator import job_state, proofs
 from aitbc.coordinator.core import Coordinator
 from aitbc.coordinator.errors import ChainRejected, Forbidden, MinerUnreachable
 from aitbc.coordinator.lifecycle import event
 from aitbc.coordinator.miner_push import MinerDeclined, push_assignment
 from aitbc.api.coordinator_models import JobComplete, JobOptions
-from aitbc.coordinator.store import JobRecord
+from aitbc.coordinator.store import StoredJob
 from aitbc.api.miner_models import JobAssignment, JobData
 
 log = logging.getLogger("coordinator.checks")
@@ -33,23 +33,21 @@ async def run(coord: Coordinator) -> None:
     open_ids = {job["id"] for job in under_check}
     for job in coord.store.jobs_with_status("verifying"):
         if job.id not in open_ids and not coord.store.job_txs_in_flight(job.id):
-            coord.store.update_job(job.id, needs_reconcile=1)  # decided, or lapsed at its window
+            job_state.needs_reconcile(coord.store, job.id)  # decided, or lapsed at its window
     for chain_job in under_check:
         local = coord.store.get_job(chain_job["id"])
         if local is None:
             continue  # not a job we took in: we hold no prompt to deliver
         if local.status != "verifying" and not coord.store.job_txs_in_flight(local.id):
-            coord.store.update_job(local.id, status="verifying")
+            job_state.mark_verifying(coord.store, local)
         checker = chain_job["checker"]
         if not checker:
             continue  # the chain draws one at a later block
-        key = f"check:{local.id}:{checker}"
-        if not coord.store.check_pushed(local.id, checker) and key not in coord.pushing:
-            coord.pushing.add(key)
-            asyncio.get_running_loop().create_task(_push(coord, local, checker, key))
+        if not coord.store.check_pushed(local.id, checker):
+            coord.pushes.start(f"check:{local.id}:{checker}", functools.partial(_push, coord, local, checker))
 
 
-async def _push(coord: Coordinator, job: JobRecord, checker: str, key: str) -> None:
+async def _push(coord: Coordinator, job: StoredJob, checker: str) -> None:
     try:
         info, _ = coord.require_chain()
         local = coord.store.get_miner(checker)
@@ -69,11 +67,9 @@ async def _push(coord: Coordinator, job: JobRecord, checker: str, key: str) -> N
                                                                    detail=str(exc)))
     except Exception:  # noqa: BLE001 - a task nobody awaits logs its own failure
         log.exception("check push failed", extra=event("check_push_error", job))
-    finally:
-        coord.pushing.discard(key)
 
 
-async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobComplete) -> JobRecord:
+async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobComplete) -> StoredJob:
     """The checker's re-run: check its proof and put it on chain (record_check)."""
     info, sender = coord.require_chain()
     chain_job = await coord.chain.job(job_id)
