@@ -7,10 +7,18 @@ import os
 
 import click
 
-from aitbc.cli import audit, chain, explorer, jobs, keys, node, receipts, testnet
+from aitbc.cli.audit import audit
+from aitbc.cli.context import DEFAULT_NODE, DEFAULT_URL, Context, global_options, set_home
+from aitbc.cli.explorer import explorer
+from aitbc.cli.jobs import COMMANDS as JOB_COMMANDS
+from aitbc.cli.keys import keys
+from aitbc.cli.node import node
+from aitbc.cli.query import query
+from aitbc.cli.receipt import receipt
+from aitbc.cli.testnet import testnet
+from aitbc.cli.tx import tx
 from aitbc.coordinator.cli import coordinator
 from aitbc.miner.cli import miner
-from aitbc.cli.context import DEFAULT_NODE, DEFAULT_URL, Context, global_options, set_home
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,21 +49,17 @@ def cli(ctx: click.Context, node: str, url: str, api_key: str | None, json_outpu
     obj.verbose = -1 if quiet else verbose
 
 
-cli.add_command(keys.keys)
-cli.add_command(node.node)
-cli.add_command(chain.tx)
-cli.add_command(chain.query)
-cli.add_command(audit.audit)
-cli.add_command(miner)
-cli.add_command(coordinator)
-jobs.register(cli)
-cli.add_command(receipts.receipt)
-cli.add_command(testnet.testnet)
-cli.add_command(explorer.explorer)
-# Not on the coordinator's and miner's commands: they have their own --node/--data-dir.
-for _group in (keys.keys, node.node, chain.tx, chain.query, audit.audit, receipts.receipt, testnet.testnet,
-               explorer.explorer, *(jobs.COMMANDS)):
-    global_options(_group)
+# Every command of the client, registered the same way; each also takes the root's
+# connection options after its name (global_options).
+CLIENT_COMMANDS = (keys, node, tx, query, audit, receipt, testnet, explorer, *JOB_COMMANDS)
+# The services' own commands: they have their own --node/--data-dir.
+SERVICE_COMMANDS = (miner, coordinator)
+
+for _command in CLIENT_COMMANDS:
+    global_options(_command)
+    cli.add_command(_command)
+for _command in SERVICE_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

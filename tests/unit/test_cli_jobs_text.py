@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 
 from click.testing import CliRunner
 
-from aitbc.cli import jobs
+from aitbc.cli.jobs import coordinator as jobs_coordinator
+from aitbc.cli.jobs.text import job_text
 from aitbc.cli.context import Context
 from aitbc.cli.main import cli
 from aitbc.api.coordinator_client import ApiError
@@ -22,17 +23,17 @@ def job(**fields) -> JobPublic:
 
 
 def test_a_cancelled_job_is_a_status_not_an_error():
-    text = jobs.job_text(job(status="cancelled", error="cancelled by the client", refund=1_000_000))
+    text = job_text(job(status="cancelled", error="cancelled by the client", refund=1_000_000))
     assert text == "Job ID: job_123456\nStatus: cancelled (by the client)\nRefunded: 1 AITBC"
 
 
 def test_the_missing_key_hint_is_given_once():
     detail = "missing X-Api-Key header: pass your API key (aitbc --api-key or AITBC_API_KEY)"
-    text = jobs.api_error_text(ApiError(401, "Unauthorized", detail), None)
+    text = jobs_coordinator.api_error_text(ApiError(401, "Unauthorized", detail), None)
     assert text == f"Unauthorized: {detail}"  # the coordinator's own hint, not a second one
-    bare = jobs.api_error_text(ApiError(401, "Unauthorized", "no key"), None)
+    bare = jobs_coordinator.api_error_text(ApiError(401, "Unauthorized", "no key"), None)
     assert bare == "Unauthorized: no key (pass --api-key, or set AITBC_API_KEY or CLIENT_KEY)"
-    wrong = jobs.api_error_text(ApiError(401, "Unauthorized", "unknown key"), "k")
+    wrong = jobs_coordinator.api_error_text(ApiError(401, "Unauthorized", "unknown key"), "k")
     assert wrong.endswith("(the coordinator does not know this API key)")
 
 
@@ -47,7 +48,7 @@ def test_jobs_has_a_header_row(monkeypatch):
         def close(self):
             pass
 
-    monkeypatch.setattr(jobs, "CoordinatorClient", FakeClient)
+    monkeypatch.setattr(jobs_coordinator, "CoordinatorClient", FakeClient)
     out = CliRunner().invoke(cli, ["jobs"], obj=Context(), catch_exceptions=False).stdout.splitlines()
     assert out[0].split() == ["job", "id", "status", "model", "submitted", "(UTC)"]
     assert out[2].split()[:3] == ["job_123456", "pending", "aitbc-tiny"]

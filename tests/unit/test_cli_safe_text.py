@@ -10,8 +10,9 @@ from click.testing import CliRunner
 
 from aitbc.cli import safe_text
 from aitbc.cli.context import CLIError, Context
-from aitbc.cli.explorer import columns, human_tx
-from aitbc.cli.jobs import job_text, receipt_text
+from aitbc.cli.explorer.text import human_tx
+from aitbc.cli.jobs.text import job_text, receipt_text
+from aitbc.cli.tables import columns
 from aitbc.api.coordinator_models import JobPublic
 
 T0 = datetime(2025, 1, 29, 14, 50, 1, tzinfo=timezone.utc)
@@ -66,7 +67,7 @@ def test_explorer_printers_neutralise_memos_logs_and_cells():
 
 
 def test_status_command_text_is_safe_and_json_is_exact(monkeypatch):
-    from aitbc.cli import jobs
+    from aitbc.cli.jobs import coordinator as jobs_coordinator
 
     class FakeClient:
         def __init__(self, *_a, **_k):
@@ -78,7 +79,7 @@ def test_status_command_text_is_safe_and_json_is_exact(monkeypatch):
         def close(self):
             pass
 
-    monkeypatch.setattr(jobs, "CoordinatorClient", FakeClient)
+    monkeypatch.setattr(jobs_coordinator, "CoordinatorClient", FakeClient)
     from aitbc.cli.main import cli
 
     out = CliRunner().invoke(cli, ["status", "job_123456"], obj=Context(), catch_exceptions=False)
@@ -95,7 +96,7 @@ def test_error_messages_are_neutralised_too():
 def test_inline_and_terminal():
     assert safe_text.inline("a\r\nb\tc") == "a\\x0ab    c"
     assert safe_text.terminal("a\nb\x7f\u2066") == "a\nb\\x7f\\u2066"
-    assert receipt_text  # printed through the same helpers (see cli.jobs.receipt_text)
+    assert receipt_text  # printed through the same helpers (see cli/jobs/text.py receipt_text)
 
 
 def test_a_trailing_newline_is_not_a_line():

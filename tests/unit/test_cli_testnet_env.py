@@ -48,11 +48,11 @@ def test_status_of_a_stopped_testnet_says_down_and_exits_non_zero(tmp_path):
 
 
 def test_up_with_coordinator_prints_its_url_and_client_key(tmp_path, monkeypatch):
-    import aitbc.cli.testnet as cli_testnet
+    import importlib
     from aitbc.ops import testnet as tn
 
     net = recorded(tmp_path / "net", coordinator=False)
-    monkeypatch.setattr(cli_testnet, "_prepare", lambda *a, **k: net)
+    monkeypatch.setattr(importlib.import_module("aitbc.cli.testnet.up"), "_prepare", lambda *a, **k: net)
     monkeypatch.setattr(Testnet, "start", lambda self, *a, **k: None)
     monkeypatch.setattr(Testnet, "heights", lambda self: {0: 3})
     monkeypatch.setattr(Testnet, "wait_for_height", lambda self, *a, **k: None)

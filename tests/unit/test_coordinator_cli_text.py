@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta, timezone
 
-from aitbc.cli.jobs import format_seconds, job_text
+from aitbc.cli.jobs.text import format_seconds, job_text
 from aitbc.api.coordinator_models import JobPublic
 
 T0 = datetime(2025, 1, 29, 14, 50, 1, tzinfo=timezone.utc)

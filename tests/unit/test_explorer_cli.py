@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from aitbc.cli.context import Context
-from aitbc.cli.explorer import columns, explorer
+from aitbc.cli.explorer import explorer
+from aitbc.cli.tables import columns
 from tests.unit.test_explorer_fakes import addr, scenario
 
 

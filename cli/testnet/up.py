@@ -1,4 +1,4 @@
-"""`aitbc testnet`: N validators (plus optional coordinator and miners) on this machine."""
+"""`aitbc testnet up`: create (or restart) a testnet, start every node detached, wait for blocks."""
 
 from __future__ import annotations
 
@@ -11,25 +11,10 @@ import click
 
 from aitbc.ops import nodehome, testnet as tn
 from aitbc.crypto import PrivateKey
-from aitbc.keyring import KeyError_, aitbc_home
+from aitbc.keyring import KeyError_
 from aitbc.ops.tools import ToolMissing
 from aitbc.cli.context import CLIError, Context, json_option, pass_ctx
-from aitbc.cli.explorer import columns
-
-
-def default_dir() -> Path:
-    return aitbc_home() / "testnet"
-
-
-DIR = click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False), default=None,
-                   envvar="AITBC_TESTNET_DIR", help="Testnet folder [default: $AITBC_HOME/testnet].")
-
-
-def _load(directory: Path | None) -> tn.Testnet:
-    try:
-        return tn.Testnet.load(directory or default_dir())
-    except tn.NetError as err:
-        raise CLIError(str(err)) from None
+from aitbc.cli.testnet.folder import DIR, default_dir
 
 
 def _dev_keys(ctx: Context, miners: int) -> dict[str, PrivateKey]:
@@ -62,12 +47,7 @@ def _prepare(ctx: Context, directory: Path, validators: int, full_nodes: int, ch
                      full_nodes=full_nodes, base_port=base_port)
 
 
-@click.group()
-def testnet() -> None:
-    """Run a local N-validator chain: one app and one cometbft per node, on 127.0.0.1."""
-
-
-@testnet.command("up")
+@click.command("up")
 @click.option("--validators", "-n", type=click.IntRange(1, tn.MAX_NODES), default=4, show_default=True)
 @click.option("--full-nodes", type=click.IntRange(0, tn.MAX_NODES - 1), default=0, show_default=True,
               help="Non-validating nodes besides the validators.")
@@ -101,6 +81,13 @@ def up(ctx: Context, validators: int, full_nodes: int, directory: Path | None, c
     except subprocess.CalledProcessError as err:
         raise CLIError(f"{' '.join(map(str, err.cmd))} failed: {(err.stderr or b'').decode().strip()}") from None
     ctx.progress(f"starting {len(net.nodes)} nodes in {directory}")
+    _start_chain(net, timeout)
+    services = _start_services(ctx, net, with_coordinator, miners, ollama_url, miner_models)
+    _report(ctx, net, directory, services)
+
+
+def _start_chain(net: tn.Testnet, timeout: float) -> None:
+    """Start every node and wait for a new block; on any failure, stop what started. Raises CLIError."""
     try:
         net.start(timeout=timeout)
         # a restarted chain answers with its stored height at once: wait for a new block
@@ -112,7 +99,9 @@ def up(ctx: Context, validators: int, full_nodes: int, directory: Path | None, c
     except BaseException:  # Ctrl-C included
         net.stop()
         raise
-    services = _start_services(ctx, net, with_coordinator, miners, ollama_url, miner_models)
+
+
+def _report(ctx: Context, net: tn.Testnet, directory: Path, services: list[dict]) -> None:
     nodes = [{"index": n.index, "rpc": n.rpc, "validator": n.validator, "home": n.home} for n in net.nodes]
     out = {"chain_id": net.chain_id, "directory": str(directory), "nodes": nodes, "services": services}
     lines = [f"testnet {net.chain_id} up in {directory}, making blocks"]
@@ -148,113 +137,3 @@ def _start_services(ctx: Context, net: tn.Testnet, with_coordinator: bool, miner
         started.append(tn.start_miner(net, f"miner{k}", coordinator["url"], node=(k - 1) % len(net.nodes),
                                       ollama_url=ollama_url, models=models))
     return started
-
-
-@testnet.command("status")
-@DIR
-@json_option
-@pass_ctx
-def status(ctx: Context, directory: Path | None) -> None:
-    """Per node: height, app hash at the common height, peers, validator or not."""
-    data = tn.status(_load(directory))
-    rows = [[f"node{n['index']}", n["rpc"], str(n.get("height", "down")), str(n.get("peers", "-")),
-             {True: "yes", False: "no"}.get(n.get("validator"), "-"), n.get("app_hash", "-") or "-"]
-            for n in data["nodes"]]
-    up = [n for n in data["nodes"] if n["up"]]
-    data["down"] = not up
-    human = (f"chain {data['chain_id']} in {data['directory']}\n"
-             + columns(["node", "rpc", "height", "peers", "validator", f"app hash @ {data['common_height']}"], rows))
-    if up:
-        agree = "all agree" if data["app_hash_agrees"] else "DIFFERENT APP HASHES"
-        down = len(data["nodes"]) - len(up)
-        human += (f"\napp hash at height {data['common_height']}: {agree}"
-                  + (f" ({len(up)} of {len(data['nodes'])} nodes up)" if down else ""))
-    for service in data["services"].values():
-        for entry in service if isinstance(service, list) else [service]:
-            state = "running" if tn.alive(entry.get("pid"), data["directory"]) else "stopped"
-            human += f"\n{entry['name']}: {entry.get('url', '')} {state}"
-    ctx.emit(data, human)
-    if not up:  # nothing to compare: a script asking "is my testnet fine?" must hear no
-        raise CLIError(f"the testnet in {data['directory']} is down: no node answers "
-                       f"(`aitbc testnet up --dir {data['directory']}` starts it again)")
-
-
-@testnet.command("env")
-@DIR
-@click.option("--index", type=int, default=0, show_default=True, help="Which node's RPC AITBC_NODE names.")
-@json_option
-@pass_ctx
-def env(ctx: Context, directory: Path | None, index: int) -> None:
-    """Shell lines that point the CLI at the testnet: eval "$(aitbc testnet env)".
-
-    Sets AITBC_NODE, and with a coordinator AITBC_URL and AITBC_API_KEY (its client key)."""
-    net = _load(directory)
-    try:
-        values = {"AITBC_NODE": net.node(index).rpc}
-    except tn.NetError as err:
-        raise CLIError(str(err)) from None
-    coordinator = net.data.get("services", {}).get("coordinator")
-    if coordinator and coordinator.get("ok"):
-        values["AITBC_URL"] = coordinator["url"]
-        if coordinator.get("client_api_key"):
-            values["AITBC_API_KEY"] = coordinator["client_api_key"]
-    ctx.emit(values, "\n".join(f"export {k}={shlex.quote(v)}" for k, v in values.items()))
-
-
-@testnet.command("stop-node")
-@click.argument("index", type=int)
-@DIR
-@json_option
-@pass_ctx
-def stop_node(ctx: Context, index: int, directory: Path | None) -> None:
-    """Stop node INDEX (its cometbft, then its app)."""
-    net = _load(directory)
-    try:
-        net.stop_node(index)
-    except tn.NetError as err:
-        raise CLIError(str(err)) from None
-    ctx.emit({"index": index, "stopped": True}, f"node{index} stopped")
-
-
-@testnet.command("start-node")
-@click.argument("index", type=int)
-@DIR
-@click.option("--timeout", default=60.0, show_default=True)
-@json_option
-@pass_ctx
-def start_node(ctx: Context, index: int, directory: Path | None, timeout: float) -> None:
-    """Start node INDEX again (or say it already runs); it catches up with the others by itself."""
-    net = _load(directory)
-    try:
-        running = net.running(index)
-    except tn.NetError as err:
-        raise CLIError(str(err)) from None
-    if all(running.values()):
-        node = net.node(index)
-        ctx.emit({"index": index, "rpc": node.rpc, "started": False, "already_running": True},
-                 f"node{index} is already running: {node.rpc}")
-        return
-    try:
-        net.start([index], timeout=timeout)
-    except tn.NetError as err:
-        raise CLIError(str(err)) from None
-    except (RuntimeError, TimeoutError) as err:
-        net.stop_node(index)
-        raise CLIError(f"node{index} did not start: {err}") from None
-    node = net.node(index)
-    ctx.emit({"index": index, "rpc": node.rpc, "started": True}, f"node{index} started: {node.rpc}")
-
-
-@testnet.command("down")
-@DIR
-@click.option("--remove-data", is_flag=True, help="Also delete DIR (chain data, logs, keys of the nodes).")
-@json_option
-@pass_ctx
-def down(ctx: Context, directory: Path | None, remove_data: bool) -> None:
-    """Stop everything the testnet started; optionally delete its folder."""
-    net = _load(directory)
-    net.stop()
-    if remove_data:
-        shutil.rmtree(net.directory)
-    ctx.emit({"directory": str(net.directory), "stopped": True, "removed": remove_data},
-             f"testnet in {net.directory} stopped" + (" and removed" if remove_data else ""))

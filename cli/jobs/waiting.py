@@ -1,0 +1,53 @@
+"""Waiting for a job to be final, for `aitbc wait` and `aitbc submit ... --wait`."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+
+import click
+
+from aitbc import jobspec
+from aitbc.cli import safe_text
+from aitbc.cli.context import CLIError, Context
+from aitbc.cli.jobs.text import emit_job
+from aitbc.api.coordinator_client import CoordinatorClient
+from aitbc.api.coordinator_models import JobPublic
+
+POLL_S = 0.25  # a completed job shows within a quarter second; a GET is cheap
+
+
+def wait_for_job(ctx: Context, client: CoordinatorClient, job_id: str, timeout: float) -> JobPublic:
+    """Poll until the job is final; a spinner on a terminal, status lines otherwise."""
+    deadline = time.monotonic() + timeout
+    show_spinner = ctx.verbose >= 0 and sys.stderr.isatty()
+    last_status = ""
+    spinner = contextlib.nullcontext()
+    if show_spinner:
+        from rich.console import Console
+        from rich.markup import escape  # ids and statuses are text, not rich markup
+
+        spinner = Console(stderr=True).status("waiting for " + escape(safe_text.inline(job_id)))
+    with spinner as live:
+        while True:
+            job = client.get_job(job_id)
+            if job.status != last_status:
+                last_status = job.status
+                if live is not None:
+                    live.update(escape(safe_text.inline(f"{job_id}: {job.status}")))
+                else:
+                    ctx.progress(safe_text.inline(f"{job_id}: {job.status}"))
+            if job.status in jobspec.FINAL:
+                return job
+            if time.monotonic() >= deadline:
+                raise CLIError(f"timed out after {timeout:g} s; job {job_id} is still {job.status} "
+                               f"(check later with `aitbc status {job_id}`)")
+            time.sleep(POLL_S)
+
+
+def finish(ctx: Context, job: JobPublic) -> None:
+    """Print a waited-for job; a job that did not complete exits 1 (for scripts)."""
+    emit_job(ctx, job)
+    if job.status != "completed":
+        click.get_current_context().exit(1)
