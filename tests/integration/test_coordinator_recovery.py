@@ -32,7 +32,7 @@ def store_unbroadcast_job(db_path, request, api_key: str) -> str:
         store.insert_job(StoredJob(
             id=job_id, api_key_hash=key_hash, client=signed.sender, type="inference", model=request.model,
             prompt=request.prompt, max_reward=signed.msg.max_reward,
-            # as intake stores it: with the seed the chain derives when the client gave none
+            # as job_submission stores it: with the seed the chain derives when the client gave none
             options=request.options.model_copy(update={"seed": txlib.job_seed(job_id, request.options.seed)})
             .model_dump_json(),
             signed_tx=raw, tx_hash=signed.hash, status="pending", submitted_at=time.time()))
