@@ -74,9 +74,9 @@ def run_chain_saturation(s: dict[str, Any], profiles: Path) -> dict[str, Any] | 
 
 
 def run_stack(s: dict[str, Any], profiles: Path) -> dict[str, Any]:
-    from bench import stack
+    from bench import full_stack
 
-    return stack.run(s["jobs"], s["miner_runs"], s["intake_seconds"], profile_dir=profiles)
+    return full_stack.run(s["jobs"], s["miner_runs"], s["intake_seconds"], profile_dir=profiles)
 
 
 def run_profile_inprocess(s: dict[str, Any], profiles: Path) -> dict[str, Any] | None:

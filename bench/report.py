@@ -318,7 +318,7 @@ def _stack(st: dict[str, Any], images: dict[str, str]) -> list[str]:
     jo, mo, it = st["job_overhead"], st["miner_overhead"], st["intake"]
     c, n = it["coordinator"], it["node_broadcast_tx_sync"]
     out = ["## Job overhead (whole stack)", "",
-           f"`bench/stack.py`: {jo['jobs']} jobs one after another through the coordinator client that the CLI "
+           f"`bench/full_stack.py`: {jo['jobs']} jobs one after another through the coordinator client that the CLI "
            f"uses (sign, `POST /v1/jobs`, then `GET /v1/jobs/{{id}}` every {int(jo['client_poll_s'] * 1000)} ms until "
            "completed), the real coordinator (scheduler tick 0.2 s), the chain (cometbft + our app, block "
            f"interval {jo['block_interval']}), the real miner daemon and a real Ollama serving the generated tiny "
@@ -338,7 +338,7 @@ def _stack(st: dict[str, Any], images: dict[str, str]) -> list[str]:
             "`sync_receipt`), found by polling `tx` for every tx in flight once per scheduler tick. That wait for "
             "one block is the bulk of the overhead, and it is by design (a result is released only once it is "
             "paid for on chain); the tick polling adds up to one tick on top. The `aitbc` CLI polls every 1 s "
-            "(`cli/jobs.py` `POLL_S`), which adds 0.5 s on average to what a CLI user sees.", "",
+            "(`cli/jobs/waiting.py` `POLL_S`), which adds 0.5 s on average to what a CLI user sees.", "",
             "## Miner overhead", "",
             f"The same prompt and options ({mo['runs']} alternating runs after 2 warm-ups): sent to Ollama directly "
             "vs pushed to the miner daemon as an assignment signed by the coordinator, until the miner's signed "

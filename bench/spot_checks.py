@@ -23,15 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
 from aitbc.api.coordinator_models import JobOptions  # noqa: E402
-from aitbc.miner.ollama_client import run_sync  # noqa: E402
-from aitbc.ops.ollama_server import TINY_MODEL_NAME, OllamaServer  # noqa: E402
+from aitbc.ops.ollama_server import TINY_MODEL_NAME  # noqa: E402
 from aitbc.ops.tiny_model import write_tiny_model  # noqa: E402
-from aitbc.ops import procs  # noqa: E402
 from aitbc.audit import audit  # noqa: E402
+from aitbc.jobspec import FINAL  # noqa: E402
 from aitbc.ops.factories import KEYS  # noqa: E402
-from tests.integration.stack import ChainStack, CoordinatorProcess, MinerProcess, wait_for  # noqa: E402
-
-FINAL = ("completed", "failed", "expired")
+from aitbc.ops.harness import ChainStack, CoordinatorProcess, MinerProcess, serve_model, wait_for  # noqa: E402
 
 
 def main() -> None:
@@ -46,14 +43,12 @@ def main() -> None:
         tmp = Path(tmp)
         model = tmp / "tiny.gguf"
         write_tiny_model(model)
-        ollama = OllamaServer(procs.free_port(), tmp / "models", tmp / "ollama.log")
         chain = ChainStack(tmp / "chain", check_share_bps=args.share_bps, check_window_blocks=60, slash_bps=args.slash_bps,
                            pending_timeout_s=120, job_timeout_s=120)
         started = []
         try:
-            ollama.start()
+            ollama = serve_model(tmp / "models", tmp / "ollama.log", model)
             started.append(ollama)
-            run_sync(ollama.url, lambda c: c.ensure_model(TINY_MODEL_NAME, model))
             chain.start()
             started.append(chain)
             coordinator = CoordinatorProcess(tmp / "coordinator", chain).start()

@@ -24,10 +24,10 @@ sys.path[:0] = [str(ROOT)]
 
 from aitbc.ops import nodehome, procs  # noqa: E402
 from aitbc.audit import audit  # noqa: E402
+from aitbc.jobspec import FINAL  # noqa: E402
 from aitbc.rpc import ChainRPC  # noqa: E402
 from aitbc.units import format_amount  # noqa: E402
-from aitbc.miner.ollama_client import run_sync  # noqa: E402
-from aitbc.ops.ollama_server import OllamaServer  # noqa: E402
+from aitbc.ops.harness import Service, serve_model  # noqa: E402
 
 PROMPT = "What is machine learning?"
 MODEL = "aitbc-tiny"
@@ -103,27 +103,27 @@ def main() -> None:
         node.wait_for_height(2)
 
         say(f"Ollama with the generated model {MODEL}")
-        ollama = OllamaServer(ports["ollama"], DEMO / "ollama-models", DEMO / "logs" / "ollama.log")
+        ollama = serve_model(DEMO / "ollama-models", DEMO / "logs" / "ollama.log",
+                             ROOT / "build" / "models" / "aitbc-tiny.gguf", port=ports["ollama"], name=MODEL)
         started.append(ollama)
-        ollama.start()
-        run_sync(ollama.url, lambda c: c.ensure_model(MODEL, ROOT / "build" / "models" / "aitbc-tiny.gguf"))
 
         say("the coordinator (:%d) and a miner (:%d)" % (ports["coordinator"], ports["miner"]))
         # The key by environment (argv is visible in `ps`); the demo miner listens on loopback.
-        coordinator = procs.spawn(AITBC + ["coordinator", "start", "--port", str(ports["coordinator"])],
-                                  DEMO / "logs" / "coordinator.out",
-                                  {**env, "AITBC_COORDINATOR_CLIENT_API_KEYS": api_key,
-                                   "AITBC_COORDINATOR_ALLOW_PRIVATE_ENDPOINTS": "1"})
+        coordinator = Service("coordinator", AITBC + ["coordinator", "start", "--port", str(ports["coordinator"])],
+                              {**env, "AITBC_COORDINATOR_CLIENT_API_KEYS": api_key,
+                               "AITBC_COORDINATOR_ALLOW_PRIVATE_ENDPOINTS": "1"},
+                              DEMO / "logs" / "coordinator.out", f"{env['AITBC_URL']}/ready", ready_timeout=60)
         started.append(coordinator)
-        procs.wait_until(lambda: httpx.get(f"{env['AITBC_URL']}/ready").status_code == 200, 60, "coordinator",
-                         coordinator, DEMO / "logs" / "coordinator.out")
-        miner = procs.spawn(AITBC + ["miner", "start", "--port", str(ports["miner"]), "--model", MODEL,
-                                     "--ollama-url", ollama.url, "--num-thread", "1"],
-                            DEMO / "logs" / "miner.out", env)
+        coordinator.start()
+        miner = Service("miner", AITBC + ["miner", "start", "--port", str(ports["miner"]), "--model", MODEL,
+                                         "--ollama-url", ollama.url, "--num-thread", "1"],
+                        env, DEMO / "logs" / "miner.out", f"http://127.0.0.1:{ports['miner']}/health",
+                        ready_timeout=90, ready_ok_only=False)
         started.append(miner)
+        miner.start()
         procs.wait_until(lambda: any(m["online"] for m in httpx.get(
             f"{env['AITBC_URL']}/v1/miners", headers={"X-Api-Key": api_key}).json()), 90, "miner online",
-            miner, DEMO / "logs" / "miner.out")
+            miner.proc, miner.log_path)
 
         rpc = ChainRPC(env["AITBC_NODE"])
         keys = json.loads(subprocess.run(AITBC + ["keys", "list", "--json"], env=env, text=True,
@@ -139,7 +139,7 @@ def main() -> None:
         while True:
             job = json.loads(subprocess.run(wrapper + ["status", job_id, "--json"], env=env, text=True,
                                             capture_output=True).stdout)
-            if job["status"] in ("completed", "failed", "expired", "cancelled"):
+            if job["status"] in FINAL:
                 break
             time.sleep(0.2)
         client_seconds = time.monotonic() - t0
@@ -170,10 +170,7 @@ def main() -> None:
             raise SystemExit("demo: the job did not complete cleanly")
     finally:
         for part in reversed(started):
-            if isinstance(part, subprocess.Popen):
-                procs.stop(part)
-            else:
-                part.stop()
+            part.stop()
 
 
 if __name__ == "__main__":

@@ -5,13 +5,13 @@ prints one JSON report on stdout, and stops everything it started.
 
     .venv/bin/python scripts/loadtest.py --seconds 60 --rate 1 --transfer-rate 4
 
-The stack (tests/faults/stack.py): `--validators 1` (default) is a single-node
+The stack (aitbc.ops.harness.marketplace): `--validators 1` (default) is a single-node
 chain; `--validators 4` a 4-validator testnet on 127.0.0.1 (one app and one
 cometbft per node). On top: a real Ollama serving the generated tiny model, the
 coordinator against node 0 and `--miners` miner daemons. Jobs are signed by one
 client and posted to the coordinator at `--rate` per second; transfers are
 signed by 4 accounts at `--transfer-rate` per second in all, account i sending
-to node i mod N with broadcast_tx_sync (tests/faults/load.py).
+to node i mod N with broadcast_tx_sync (aitbc.ops.harness.load).
 
 Report: accepted, completed, refunded, lost (accepted jobs neither completed nor
 refunded after the grace period: must be 0), rejected (with reasons), latency
@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
 from aitbc import audit  # noqa: E402
-from tests.faults.load import LoadGenerator  # noqa: E402
-from tests.faults.stack import CHAIN_ID, FaultStack, app_hashes_agree, wait_synced  # noqa: E402
+from aitbc.ops.harness.load import LoadGenerator  # noqa: E402
+from aitbc.ops.harness.marketplace import CHAIN_ID, FaultStack, app_hashes_agree, wait_synced  # noqa: E402
 
 
 def say(text: str) -> None:

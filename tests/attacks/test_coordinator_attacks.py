@@ -2,8 +2,6 @@
 is refused with a clear problem-details error, and neither the chain's state
 nor the coordinator's job list changes."""
 
-# ruff: noqa: F811  (imported fixtures are redefined as test parameters)
-
 from __future__ import annotations
 
 import base64
@@ -18,9 +16,7 @@ from aitbc.crypto import PrivateKey
 from aitbc.signed_http import sign_request
 from aitbc.api.coordinator_models import MAX_PROMPT_CHARS
 from aitbc.ops.factories import KEYS
-from tests.integration.stack import (  # noqa: F401 (fixtures)
-    ADMIN_API_KEY, CLIENT_API_KEY, MODEL, chain, coordinator, coordinator_factory, hand_miner,
-)
+from aitbc.ops.harness import ADMIN_API_KEY, CLIENT_API_KEY, MODEL
 
 pytestmark = pytest.mark.attacks
 TRIED = {"requests": 0, "refused": 0}

@@ -3,76 +3,46 @@ internal service (SSRF) nor publish what that service answers on chain, and no
 API key or key seed shows in a started coordinator's or miner's command line;
 the files they create are owner-only."""
 
-# ruff: noqa: F811  (imported fixtures are redefined as test parameters)
-
 from __future__ import annotations
 
 import json
 import stat
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from aitbc.ops import procs
 from aitbc.ops.factories import KEYS
-from tests.integration.stack import (  # noqa: F401 (fixtures)
-    ADMIN_API_KEY, CLIENT_API_KEY, MODEL, OTHER_CLIENT_API_KEY, ROOT, chain, coordinator, coordinator_factory,
-    hand_miner, wait_for,
+from aitbc.ops.harness import (
+    ADMIN_API_KEY, CLIENT_API_KEY, MODEL, OTHER_CLIENT_API_KEY, MinerProcess, StubRequest, StubServer, wait_for,
 )
 
 pytestmark = [pytest.mark.attacks, pytest.mark.integration]
 SECRET = "internal-admin-token-7f3a9c"
 
 
-class InternalService:
+class InternalService(StubServer):
     """A loopback HTTP service the coordinator must not be steered at: it records every
     request and answers 500 with a secret in its body."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str]] = []
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _any(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                self.rfile.read(length)
-                service.requests.append((self.command, self.path))
-                payload = f"internal error; token={SECRET}".encode()
-                self.send_response(500)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = _any  # noqa: N815 - http.server's names
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(self._answer)
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.url
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _answer(self, request: StubRequest) -> tuple[int, str]:
+        self.requests.append((request.method, request.path))
+        return 500, f"internal error; token={SECRET}"
 
 
 @pytest.fixture
 def internal():
-    service = InternalService()
-    try:
+    with InternalService() as service:
         yield service
-    finally:
-        service.close()
 
 
 def register(hand_miner, coordinator_url: str, endpoint: str) -> httpx.Response:
@@ -123,31 +93,11 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-class StubOllama:
+def stub_ollama(request: StubRequest) -> tuple[int, dict[str, Any]]:
     """Just enough of Ollama for a miner to start: one model in /api/tags."""
-
-    def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                body = {"models": [{"name": f"{MODEL}:latest", "model": f"{MODEL}:latest"}]} \
-                    if self.path == "/api/tags" else {"version": "0.0.0"}
-                payload = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    if request.path == "/api/tags":
+        return 200, {"models": [{"name": f"{MODEL}:latest", "model": f"{MODEL}:latest"}]}
+    return 200, {"version": "0.0.0"}
 
 
 def test_no_secret_in_argv_and_owner_only_files(chain, coordinator, tmp_path):
@@ -160,20 +110,11 @@ def test_no_secret_in_argv_and_owner_only_files(chain, coordinator, tmp_path):
     for name in ("coordinator.db", "coordinator.db-wal", "coordinator.db-shm", "pepper", "coordinator.log"):
         assert _mode(data / name) == 0o600, name
 
-    ollama = StubOllama()
-    miner_dir = tmp_path / "miner1"
-    port = procs.free_port()
-    cmd = [sys.executable, "-m", "aitbc.miner", "start", "--node", chain.url, "--coordinator-url", coordinator.url,
-           "--port", str(port), "--ollama-url", ollama.url, "--model", MODEL, "--heartbeat-interval", "1",
-           "--data-dir", str(miner_dir)]
-    env = {"AITBC_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT),
-           "AITBC_MINER_KEY": KEYS["miner1"].seed.hex()}
-    proc = procs.spawn(cmd, tmp_path / "miner1.out", env)
-    try:
-        procs.wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code < 500, 60,
-                         "miner", proc, tmp_path / "miner1.out")
-        assert KEYS["miner1"].seed.hex() not in _cmdline(proc.pid)
-        assert _mode(miner_dir) == 0o700 and _mode(miner_dir / "miner.log") == 0o600
-    finally:
-        procs.stop(proc)
-        ollama.close()
+    with StubServer(stub_ollama) as ollama:
+        miner = MinerProcess(tmp_path, "miner1", chain, coordinator.url, ollama.url).start()
+        try:
+            assert KEYS["miner1"].seed.hex() not in _cmdline(miner.proc.pid)
+            miner_dir = tmp_path / "miner1"
+            assert _mode(miner_dir) == 0o700 and _mode(miner_dir / "miner.log") == 0o600
+        finally:
+            miner.stop()

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from aitbc import audit
-from tests.faults.load import FINAL, LoadGenerator
-from tests.faults.stack import FaultStack, app_hashes_agree, wait_synced
+from aitbc.ops.harness.load import FINAL, LoadGenerator
+from aitbc.ops.harness.marketplace import FaultStack, app_hashes_agree, wait_synced
 
 
 def snapshot(stack: FaultStack, index: int = 0) -> audit.Snapshot:

@@ -17,10 +17,8 @@ with N+2 get 409 NONCE_TOO_HIGH: the client cannot submit any job again.
 
 Fixed in the coordinator: a stored client tx refused with NONCE_TOO_HIGH waits for
 its predecessor (coordinator/tracker.py broadcast_stored), and a job whose submit tx
-never reached the chain no longer holds its nonce (coordinator/intake.py submit).
+never reached the chain no longer holds its nonce (coordinator/job_submission.py submit).
 """
-
-# ruff: noqa: F811  (imported fixtures are redefined as test parameters)
 
 from __future__ import annotations
 
@@ -29,7 +27,7 @@ import pytest
 from aitbc.ops import procs
 from aitbc.api.coordinator_client import ApiError, sign_job
 from aitbc.ops.factories import CHAIN_ID, KEYS
-from tests.integration.stack import MODEL, chain, coordinator_factory, wait_for  # noqa: F401 (fixtures)
+from aitbc.ops.harness import MODEL, wait_for
 
 pytestmark = pytest.mark.faults
 

@@ -25,10 +25,10 @@ import pytest
 from aitbc.rpc import QueryFailed
 from aitbc.api.coordinator_client import CoordinatorClient, sign_job
 from aitbc.api.coordinator_models import JobOptions
+from aitbc.ops.harness import MODEL, ROOT, wait_for
+from aitbc.ops.harness.load import FINAL, LoadGenerator
+from aitbc.ops.harness.marketplace import CHAIN_ID, FaultStack, query_any
 from tests.faults.checks import assert_restored, checkpoint, replay_lines
-from tests.faults.load import FINAL, LoadGenerator
-from tests.faults.stack import CHAIN_ID, MODEL, ROOT, FaultStack, query_any
-from tests.integration.stack import wait_for
 
 pytestmark = pytest.mark.faults
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.faults.stack import ROOT
+from aitbc.ops.harness import ROOT
 
 pytestmark = pytest.mark.faults
 

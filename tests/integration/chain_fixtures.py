@@ -9,8 +9,8 @@ from typing import Iterator
 import pytest
 
 from aitbc.ops import nodehome
+from aitbc.ops.harness import ChainStack
 from aitbc.rpc import ChainRPC
-from tests.integration.stack import ChainStack, wait_for  # noqa: F401 (re-exported for the chain tests)
 
 
 def start_chain(home: Path, **params: int) -> nodehome.Node:

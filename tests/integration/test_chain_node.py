@@ -17,7 +17,8 @@ from aitbc.crypto import PrivateKey
 from aitbc.rpc import ChainRPC, RPCError
 from aitbc.pb.aitbc_pb import tx_pb2
 from aitbc.ops.factories import BALANCE, CHAIN_ID, KEYS, Signer, receipt_fields, register_fields, submit_fields
-from tests.integration.chain_fixtures import chain_node, rpc, start_chain, wait_for  # noqa: F401
+from aitbc.ops.harness import wait_for
+from tests.integration.chain_fixtures import chain_node, rpc, start_chain  # noqa: F401
 
 pytestmark = pytest.mark.integration
 

@@ -1,8 +1,6 @@
-"""`aitbc submit|status|receipt|balance|jobs|cancel` (cli/jobs.py) against the real
+"""`aitbc submit|status|receipt|balance|jobs|cancel` (cli/jobs/) against the real
 coordinator and chain. The miner is driven by the test (HandMiner), so this
 checks the CLI and the coordinator, not the miner daemon."""
-
-# ruff: noqa: F811  (imported fixtures are redefined as test parameters)
 
 from __future__ import annotations
 
@@ -19,9 +17,7 @@ from aitbc.keyring import Keyring
 from aitbc.cli.context import Context
 from aitbc.cli.main import cli as root
 from aitbc.ops.factories import KEYS
-from tests.integration.stack import (  # noqa: F401 (fixtures)
-    CLIENT_API_KEY, MODEL, chain, coordinator, coordinator_factory, hand_miner,
-)
+from aitbc.ops.harness import CLIENT_API_KEY, MODEL
 
 pytestmark = pytest.mark.integration
 

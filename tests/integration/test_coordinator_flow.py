@@ -5,8 +5,6 @@ small HTTP endpoint that takes assignments): these are tests of the
 coordinator alone, not of the miner daemon.
 """
 
-# ruff: noqa: F811  (imported fixtures are redefined as test parameters)
-
 from __future__ import annotations
 
 import base64
@@ -18,9 +16,7 @@ from aitbc import tx as txlib
 from aitbc.pb.aitbc_pb import tx_pb2
 from aitbc.api.coordinator_client import ApiError, CoordinatorClient, sign_cancel
 from aitbc.ops.factories import CHAIN_ID, KEYS
-from tests.integration.stack import (  # noqa: F401 (fixtures)
-    MODEL, ChainStack, HandMiner, chain, coordinator, coordinator_factory, hand_miner, wait_for,
-)
+from aitbc.ops.harness import MODEL, ChainStack, HandMiner, wait_for
 
 pytestmark = pytest.mark.integration
 

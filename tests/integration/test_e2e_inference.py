@@ -19,9 +19,7 @@ from aitbc.ops.factories import KEYS
 from tests.integration.ollama_fixtures import (  # noqa: F401 (fixtures)
     ollama_server, tiny_model, tiny_model_path,
 )
-from tests.integration.stack import (  # noqa: F401 (fixtures)
-    CLIENT_API_KEY, MinerProcess, chain, coordinator, coordinator_factory, wait_for,
-)
+from aitbc.ops.harness import CLIENT_API_KEY, MinerProcess, wait_for
 from tests.integration.test_coordinator_cli import root
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ import pytest
 from aitbc.ops import procs
 from aitbc.tx import receipt_id_for
 from aitbc.ops.factories import KEYS, Signer, receipt_fields, register_fields, submit_fields
-from tests.integration.chain_fixtures import chain_node, rpc, wait_for  # noqa: F401
+from tests.integration.chain_fixtures import chain_node, rpc  # noqa: F401
 
 pytestmark = pytest.mark.integration
 webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")

@@ -15,9 +15,7 @@ from aitbc.api.coordinator_models import JobOptions
 from aitbc.ops.ollama_server import TINY_MODEL_NAME
 from aitbc.ops.factories import KEYS
 from tests.integration.ollama_fixtures import ollama_server, tiny_model, tiny_model_path  # noqa: F401
-from tests.integration.stack import (  # noqa: F401 (fixtures)
-    CLIENT_API_KEY, ChainStack, CoordinatorProcess, MinerProcess, chain, wait_for,
-)
+from aitbc.ops.harness import CLIENT_API_KEY, ChainStack, CoordinatorProcess, MinerProcess, wait_for
 
 pytestmark = pytest.mark.integration
 DETERMINISTIC = JobOptions(temperature=0, seed=42, num_predict=24)

@@ -17,7 +17,7 @@ from aitbc.rpc import ChainRPC
 from aitbc.cli.context import Context
 import aitbc.cli.testnet as cli_testnet
 from aitbc.ops.factories import CHAIN_ID, KEYS, Signer, receipt_fields, register_fields, submit_fields
-from tests.integration.chain_fixtures import wait_for
+from aitbc.ops.harness import wait_for
 
 pytestmark = pytest.mark.integration
 VALIDATORS = 4

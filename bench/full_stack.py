@@ -1,7 +1,7 @@
 """Benchmarks that need the whole stack: a real chain (cometbft + our app, 1 s
 blocks), the real coordinator, the real miner daemon and a real Ollama serving
 the generated tiny model. The processes are started and stopped with the
-helper classes of tests/integration/stack.py and miner/ollama_server.py.
+process harness (aitbc.ops.harness).
 
 - miner overhead: a job pushed to the miner (signed as the coordinator) until
   its signed completion reaches a stand-in coordinator, against the same
@@ -13,7 +13,7 @@ helper classes of tests/integration/stack.py and miner/ollama_server.py.
   (it runs CheckTx through broadcast_tx_sync), next to the node's own
   broadcast_tx_sync rate for the same kind of txs, at the same concurrency.
 
-Usage: python -m bench.stack [--jobs 50] [--miner-runs 30] [--intake-seconds 20]
+Usage: python -m bench.full_stack [--jobs 50] [--miner-runs 30] [--intake-seconds 20]
 """
 
 from __future__ import annotations
@@ -21,34 +21,32 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import hashlib
 import json
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from aitbc import tx as txlib
-
-from aitbc.ops import procs
-from aitbc.crypto import PrivateKey
-from bench import env
-from bench.loadgen import Conn
 from aitbc.api.coordinator_client import CoordinatorClient, sign_job
 from aitbc.api.coordinator_models import JobOptions
 from aitbc.api.miner_client import MinerClient
 from aitbc.api.miner_models import JobAssignment, JobData
-from aitbc.miner.ollama_client import OllamaClient, run_sync
-from aitbc.ops.ollama_server import TINY_MODEL_NAME, OllamaServer, free_port
-from aitbc.ops.tiny_model import write_tiny_model
+from aitbc.crypto import PrivateKey
+from aitbc.jobspec import prompt_hash, temperature_milli
+from aitbc.miner.ollama_client import OllamaClient
+from aitbc.ops import procs
 from aitbc.ops.factories import CHAIN_ID, KEYS
-from tests.integration.stack import (
-    CLIENT_API_KEY, ChainStack, CoordinatorProcess, MinerProcess, wait_for,
+from aitbc.ops.harness import (
+    CLIENT_API_KEY, ChainStack, CoordinatorProcess, MinerProcess, StubRequest, StubServer, serve_model, wait_for,
 )
+from aitbc.ops.ollama_server import TINY_MODEL_NAME
+from aitbc.ops.tiny_model import write_tiny_model
+from bench import env
+from bench.loadgen import Conn
 
 PROMPT = "why is the sky blue"
 OPTIONS = JobOptions(temperature=0, seed=42, num_predict=16)
@@ -59,51 +57,29 @@ NO_RATE_LIMIT = {"rate_limit_per_minute": 10_000_000, "rate_limit_burst": 1_000_
 
 # --- miner overhead --------------------------------------------------------------------
 
-class StandInCoordinator:
+class StandInCoordinator(StubServer):
     """Answers the miner's signed calls with 200 and notes when each completion arrives."""
 
     def __init__(self) -> None:
         self.completed: dict[str, float] = {}
         self.arrived = threading.Condition()
-        owner = self
+        super().__init__(self._answer, keep_alive=True)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.path.endswith("/complete"):
-                    job_id = self.path.split("/")[3]
-                    with owner.arrived:
-                        owner.completed[job_id] = time.perf_counter()
-                        owner.arrived.notify_all()
-                payload = b"{}"
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+    def _answer(self, request: StubRequest) -> tuple[int, dict[str, Any]]:
+        if request.method != "POST":
+            return 501, {"detail": "the miner only POSTs to its coordinator"}
+        if request.path.endswith("/complete"):
+            job_id = request.path.split("/")[3]
+            with self.arrived:
+                self.completed[job_id] = time.perf_counter()
+                self.arrived.notify_all()
+        return 200, {}
 
     def wait(self, job_id: str, timeout: float = 60) -> float:
         with self.arrived:
             if not self.arrived.wait_for(lambda: job_id in self.completed, timeout):
                 raise TimeoutError(f"no completion for {job_id}")
             return self.completed[job_id]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 MINER_NAME = "miner2"
@@ -121,8 +97,8 @@ def _job_on_chain(chain: ChainStack, miner: str) -> str:
     alice = KEYS["alice"].address
     job_id = txlib.job_id_for(alice, chain.rpc.query(f"/nonce/{alice}")["nonce"], CHAIN_ID)
     _send(chain, "alice", "submit_job", job_type="inference", model=TINY_MODEL_NAME,
-          prompt_hash=hashlib.sha256(PROMPT.encode()).digest(), prompt_bytes=len(PROMPT.encode()),
-          max_reward=100_000, options={"temperature_milli": round(OPTIONS.temperature * 1000),
+          prompt_hash=jobspec.prompt_hash(PROMPT), prompt_bytes=len(PROMPT.encode()),
+          max_reward=100_000, options={"temperature_milli": jobspec.temperature_milli(OPTIONS.temperature),
                                        "seed": OPTIONS.seed, "num_predict": OPTIONS.num_predict})
     _send(chain, "coordinator", "assign_job", job_id=job_id, miner=KEYS[miner].address)
     return job_id
@@ -187,7 +163,7 @@ def job_overhead(coordinator: CoordinatorProcess, chain: ChainStack, jobs: int) 
             t_submit = time.perf_counter() - t0
             while True:
                 job = client.get_job(submitted.job_id)
-                if job.status in ("completed", "failed", "expired", "cancelled"):
+                if job.status in jobspec.FINAL:
                     break
                 if time.perf_counter() - t0 > 60:
                     raise TimeoutError(f"job {submitted.job_id} still {job.status} after 60 s")
@@ -324,12 +300,10 @@ def run(jobs: int = 50, miner_runs: int = 30, intake_seconds: float = 20, concur
         model_path = root / "aitbc-tiny.gguf"
         write_tiny_model(model_path)
         chain = ChainStack(root / "chain", pending_timeout_s=120, job_timeout_s=600)
-        ollama = OllamaServer(free_port(), root / "ollama" / "models", root / "ollama" / "ollama.log")
-        coordinator = miner = None
+        ollama = coordinator = miner = None
         try:
             chain.start()
-            ollama.start()
-            run_sync(ollama.url, lambda c: c.ensure_model(TINY_MODEL_NAME, model_path))
+            ollama = serve_model(root / "ollama" / "models", root / "ollama" / "ollama.log", model_path)
             env.log("stack: miner overhead")
             out["miner_overhead"] = miner_overhead(root / "miners", chain, ollama.url, miner_runs)
             coordinator = CoordinatorProcess(root / "coordinator", chain, tick_s=0.2, **NO_RATE_LIMIT).start()
@@ -349,7 +323,8 @@ def run(jobs: int = 50, miner_runs: int = 30, intake_seconds: float = 20, concur
                 miner.stop()
             if coordinator is not None:
                 coordinator.stop()
-            ollama.stop()
+            if ollama is not None:
+                ollama.stop()
             chain.stop()
     return out
 

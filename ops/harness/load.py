@@ -30,11 +30,11 @@ from typing import Any
 from aitbc import tx as txlib
 from aitbc.codes import Code
 from aitbc.crypto import PrivateKey
+from aitbc.jobspec import FINAL
 from aitbc.rpc import ChainError, ChainRPC, QueryFailed, RPCError, decode_events
 from aitbc.api.coordinator_client import ApiError, CoordinatorClient, CoordinatorUnavailable, sign_job
 from aitbc.api.coordinator_models import JobOptions
 
-FINAL = ("completed", "failed", "expired", "cancelled")
 REFUNDED = ("failed", "expired", "cancelled")
 RETRYABLE_HTTP = (429, 500, 502, 503, 504)
 MAX_REWARD = 1_000_000  # 1 AITBC: far above what a tiny job costs

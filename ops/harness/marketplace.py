@@ -8,7 +8,7 @@ validator (SIGSTOP/SIGCONT), kill -9 and restart the coordinator or a miner,
 stop and start Ollama. `stop()` ends everything it started, also after a
 failed start.
 
-Used by tests/faults (pytest) and by scripts/loadtest.py (no pytest here).
+Used by tests/faults and by scripts/loadtest.py.
 """
 
 from __future__ import annotations
@@ -17,23 +17,20 @@ import hashlib
 import os
 import secrets
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from aitbc.ops import procs, testnet as tn
 from aitbc.crypto import PrivateKey
+from aitbc.ops import procs, testnet as tn
+from aitbc.ops.harness.load import query_any as load_query_any
+from aitbc.ops.harness.ollama import serve_model, tiny_model_file
+from aitbc.ops.harness.services import CoordinatorProcess, MinerProcess
 from aitbc.rpc import ChainRPC
-from tests.faults.load import query_any as load_query_any
 
-ROOT = Path(__file__).resolve().parents[2]
-MODEL = "aitbc-tiny"
 CHAIN_ID = "aitbc-faults"
-PYTHONPATH = str(ROOT)
 
 
 def key(name: str, namespace: str = "aitbc-faults") -> PrivateKey:
@@ -47,34 +44,6 @@ def stack_keys(miners: int, transfer_accounts: int, job_clients: int,
     names = ["coordinator", "bob", *[f"miner{k}" for k in range(1, miners + 1)],
              *[f"t{i}" for i in range(transfer_accounts)], *[f"client{j}" for j in range(1, job_clients + 1)]]
     return {name: key(name, namespace) for name in names}
-
-
-class Service:
-    """A `python -m aitbc.coordinator|miner start` subprocess that can be killed and started again
-    with the same command line (same port, same data directory)."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_path: Path, ready_url: str,
-                 ready_status: int = 200):
-        self.name, self.cmd, self.env, self.log_path = name, cmd, env, log_path
-        self.ready_url, self.ready_status = ready_url, ready_status
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 60) -> "Service":
-        self.proc = procs.spawn(self.cmd, self.log_path, self.env)
-        procs.wait_until(lambda: httpx.get(self.ready_url, timeout=1).status_code == self.ready_status, timeout,
-                         self.name, self.proc, self.log_path)
-        return self
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill9(self) -> None:
-        if self.proc is not None:
-            procs.kill9(self.proc)
-
-    def stop(self) -> None:
-        procs.stop(self.proc)
 
 
 class FaultStack:
@@ -98,8 +67,8 @@ class FaultStack:
         self.client_api_key = secrets.token_urlsafe(16)
         self.net: tn.Testnet | None = None
         self.ollama = None
-        self.coordinator: Service | None = None
-        self.miners: dict[str, Service] = {}
+        self.coordinator: CoordinatorProcess | None = None
+        self.miners: dict[str, MinerProcess] = {}
         self.balance = 1_000_000_000_000  # uaitbc per genesis account
 
     # --- start / stop ------------------------------------------------------------------
@@ -123,45 +92,25 @@ class FaultStack:
         self.net.wait_for_height(2, timeout=90)
 
     def _start_ollama(self) -> None:
-        from aitbc.miner.ollama_client import run_sync
-        from aitbc.ops.ollama_server import OllamaServer
-        from aitbc.ops.tiny_model import write_tiny_model
-
-        model_path = ROOT / "build" / "models" / "aitbc-tiny.gguf"
-        if not model_path.exists():
-            model_path = self.root / "aitbc-tiny.gguf"
-            write_tiny_model(model_path)
-        self.ollama = OllamaServer(procs.free_port(), self.root / "ollama" / "models", self.root / "ollama" / "ollama.log")
-        self.ollama.start()
-        run_sync(self.ollama.url, lambda c: c.ensure_model(MODEL, model_path))
+        scratch = self.root / "ollama"
+        self.ollama = serve_model(scratch / "models", scratch / "ollama.log", tiny_model_file(scratch))
 
     def _start_coordinator(self) -> None:
-        port = procs.free_port()
-        env = {"AITBC_COORDINATOR_KEY_SEED": self.keys["coordinator"].seed.hex(),
-               "AITBC_COORDINATOR_CLIENT_API_KEYS": self.client_api_key,
-               "AITBC_COORDINATOR_ALLOW_PRIVATE_ENDPOINTS": "1",  # the miners listen on loopback
-               "AITBC_HOME": str(self.root / "home"), "PYTHONPATH": PYTHONPATH}
-        env.update({f"AITBC_COORDINATOR_{k.upper()}": str(v) for k, v in self.coordinator_settings.items()})
         data = self.root / "coordinator"
-        cmd = [sys.executable, "-m", "aitbc.coordinator", "start", "--port", str(port), "--node", self.node_url(0),
-               "--data-dir", str(data)]
-        self.coordinator = Service("coordinator", cmd, env, data / "coordinator.out",
-                                   f"http://127.0.0.1:{port}/ready").start()
-        self.coordinator_url = f"http://127.0.0.1:{port}"
+        self.coordinator = CoordinatorProcess(
+            self.root, self.node_url(0), key=self.keys["coordinator"], client_api_keys=(self.client_api_key,),
+            admin_api_keys=(), data_dir=data, log_path=data / "coordinator.out", home=self.root / "home",
+            ready_timeout=60, **self.coordinator_settings)
+        self.coordinator.start()
+        self.coordinator_url = self.coordinator.url
 
     def _start_miner(self, name: str, node: int) -> None:
-        port = procs.free_port()
         data = self.root / name
-        cmd = [sys.executable, "-m", "aitbc.miner", "start",
-               "--node", self.node_url(node), "--coordinator-url", self.coordinator_url, "--port", str(port),
-               "--ollama-url", self.ollama.url, "--model", MODEL, "--capacity", str(self.miner_capacity),
-               "--num-thread", "1", "--heartbeat-interval", "1", "--data-dir", str(data)]
-        # The key seed by environment: argv is readable by every local user.
-        env = {"AITBC_HOME": str(self.root / "home"), "PYTHONPATH": PYTHONPATH,
-               "AITBC_MINER_KEY": self.keys[name].seed.hex()}
-        service = Service(name, cmd, env, data / "miner.out", f"http://127.0.0.1:{port}/health")
-        self.miners[name] = service
-        service.start(timeout=90)
+        miner = MinerProcess(self.root, name, self.node_url(node), self.coordinator_url, self.ollama.url,
+                             capacity=self.miner_capacity, key=self.keys[name], data_dir=data,
+                             log_path=data / "miner.out")
+        self.miners[name] = miner
+        miner.start(timeout=90)
 
     def stop(self) -> None:
         """Everything this stack started, in reverse order; never raises for what is already gone."""
