@@ -56,7 +56,7 @@ def start(log_level: str, **flags: Any) -> None:
     import uvicorn
 
     from aitbc.logs import setup_logging
-    from aitbc.coordinator.app import create_app
+    from aitbc.coordinator.http.app import create_app
     from aitbc.coordinator.core import StartupError
 
     settings = _settings(**flags)

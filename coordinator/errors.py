@@ -1,5 +1,5 @@
-"""Domain errors of the coordinator. One handler in `app.py` turns each into an
-RFC 9457 problem answer; business modules raise these and never import FastAPI."""
+"""Domain errors of the coordinator. One handler (http/problem_handlers.py) turns each
+into an RFC 9457 problem answer; business modules raise these and never import FastAPI."""
 
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ import time
 
 from aitbc.signed_http import Signer
 from aitbc.endpoints import parse_endpoint
-from aitbc.coordinator import targets, views
+from aitbc.coordinator import targets
+from aitbc.coordinator.http import views
 from aitbc.coordinator.core import Coordinator
 from aitbc.coordinator.errors import Forbidden, InvalidRequest, NotFound
 from aitbc.api.coordinator_models import MinerHeartbeat, MinerPublic, MinerRegister

@@ -14,7 +14,7 @@ from aitbc import tx as txlib
 from aitbc.codes import Code
 from aitbc.rpc import BroadcastResult, QueryFailed, RPCError
 from aitbc.pb.aitbc_pb import tx_pb2
-from aitbc.coordinator.app import create_app
+from aitbc.coordinator.http.app import create_app
 from aitbc.api.coordinator_client import sign_job
 from aitbc.api.coordinator_models import MAX_PROMPT_CHARS, JobOptions
 from aitbc.coordinator.settings import CoordinatorSettings

@@ -21,7 +21,7 @@ from aitbc.endpoints import authority, is_public_address, parse_endpoint
 from aitbc.signed_http import ReplayCache, SignatureRejected, push_target, sign_request, verify_request
 from aitbc.coordinator import lifecycle, targets
 from aitbc.coordinator.apikeys import PEPPER_META_KEY, ApiKeys, hash_key
-from aitbc.coordinator.app import create_app
+from aitbc.coordinator.http.app import create_app
 from aitbc.coordinator.errors import MinerUnreachable
 from aitbc.coordinator.miner_push import MinerDeclined, push_assignment
 from aitbc.coordinator.settings import CoordinatorSettings

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from aitbc.rpc import ChainError
-from aitbc.coordinator.deps import CoordDep, OpenRoute
+from aitbc.coordinator.http.deps import CoordDep, OpenRoute
 from aitbc.coordinator.errors import NotReady, ServiceError
 
 router = APIRouter(tags=["health"])

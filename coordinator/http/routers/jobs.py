@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from aitbc.coordinator import job_cancel, job_queries, job_submission, miner_reports, views
-from aitbc.coordinator.deps import CoordDep, MinerDep, PrincipalDep
+from aitbc.coordinator import job_cancel, job_queries, job_submission, miner_reports
+from aitbc.coordinator.http import views
+from aitbc.coordinator.http.deps import CoordDep, MinerDep, PrincipalDep
 from aitbc.api.coordinator_models import (
     JobCancel, JobComplete, JobCreate, JobList, JobPublic, JobStatus, JobSubmitted, ReceiptPublic, StatusUpdate,
 )
-from aitbc.coordinator.routers import PROBLEM_RESPONSES
+from aitbc.coordinator.http.routers import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from aitbc import crypto
-from aitbc.coordinator.deps import CoordDep, OpenRoute
+from aitbc.coordinator.http.deps import CoordDep, OpenRoute
 from aitbc.coordinator.errors import InvalidRequest
 from aitbc.api.coordinator_models import AccountPublic, ChainPublic
-from aitbc.coordinator.routers import PROBLEM_RESPONSES
+from aitbc.coordinator.http.routers import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1", tags=["chain"], responses=PROBLEM_RESPONSES, dependencies=[OpenRoute])
 

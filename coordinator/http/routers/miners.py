@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from aitbc.coordinator import registry
-from aitbc.coordinator.deps import CoordDep, MinerDep, OpenRoute
+from aitbc.coordinator.http.deps import CoordDep, MinerDep, OpenRoute
 from aitbc.api.coordinator_models import MinerHeartbeat, MinerPublic, MinerRegister
-from aitbc.coordinator.routers import PROBLEM_RESPONSES
+from aitbc.coordinator.http.routers import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/v1/miners", tags=["miners"], responses=PROBLEM_RESPONSES)
 
