@@ -208,7 +208,7 @@ def test_job_runs_on_ollama_and_its_proof_settles_on_chain(miner, node: Node, co
     prompt = "what is machine learning"
     nonce = rpc.query(f"/nonce/{alice.address}")["nonce"]
     submit = txlib.build(alice, CHAIN_ID, nonce, "submit_job", job_type="inference", model="aitbc-tiny",
-                         prompt_hash=hashlib.sha256(prompt.encode()).digest(), max_reward=1_000_000,
+                         prompt_hash=jobspec.prompt_hash(prompt), max_reward=1_000_000,
                          options={"temperature_milli": 0, "seed": 42, "num_predict": 16})
     assert rpc.broadcast(submit, "commit").ok
     job_id = txlib.job_id_for(alice.address, nonce, CHAIN_ID)
