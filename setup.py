@@ -7,6 +7,7 @@ generic name (``cli``, ``miner``) lands at the top of site-packages.
 """
 
 import importlib.util
+import shutil
 from pathlib import Path
 
 from setuptools import setup
@@ -40,6 +41,10 @@ class BuildPyWithProtos(build_py):
     """Generate aitbc.pb into the build (or, for an editable install, into aitbc/pb)."""
 
     def run(self):
+        if not self.editable_mode:
+            # build/lib outlives a build: without this, a module moved or deleted since the last
+            # build would still ship in the next wheel.
+            shutil.rmtree(Path(self.build_lib) / "aitbc", ignore_errors=True)
         super().run()
         # A wheel takes everything in build_lib, so the generated modules need no package entry.
         target = ROOT / "aitbc" / "pb" if self.editable_mode else Path(self.build_lib) / "aitbc" / "pb"

@@ -1,6 +1,6 @@
 """The pushes in flight: assignments to miners and re-runs to checkers, one task per key.
 
-A push can take seconds (three tries with backoff), longer than a scheduler
+A push can take seconds (a first try and 3 retries with backoff), longer than a scheduler
 tick: each runs as its own task, and a key already in flight is not started
 again until its task ends.
 """

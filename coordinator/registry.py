@@ -5,16 +5,28 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from aitbc.signed_http import Signer
 from aitbc.endpoints import parse_endpoint
 from aitbc.coordinator import targets
-from aitbc.coordinator.http import views
 from aitbc.coordinator.core import Coordinator
 from aitbc.coordinator.errors import Forbidden, InvalidRequest, NotFound
-from aitbc.api.coordinator_models import MinerHeartbeat, MinerPublic, MinerRegister
+from aitbc.coordinator.store import MinerRecord
+from aitbc.api.coordinator_models import MinerHeartbeat, MinerRegister
 
 log = logging.getLogger("coordinator.miners")
+
+
+@dataclass(frozen=True)
+class KnownMiner:
+    """A miner as this coordinator knows it: its local registration (if any), its chain record, liveness.
+    The HTTP layer shapes it into the wire model."""
+
+    local: MinerRecord | None
+    chain: dict[str, Any] | None
+    online: bool
 
 
 async def _on_chain(coord: Coordinator, address: str) -> dict:
@@ -39,7 +51,7 @@ async def check_endpoint(coord: Coordinator, endpoint: str) -> str:
     return endpoint
 
 
-async def register(coord: Coordinator, signer: Signer, body: MinerRegister) -> MinerPublic:
+async def register(coord: Coordinator, signer: Signer, body: MinerRegister) -> KnownMiner:
     chain_record = await _on_chain(coord, signer.address)
     endpoint = await check_endpoint(coord, body.endpoint)
     now = time.time()
@@ -48,10 +60,10 @@ async def register(coord: Coordinator, signer: Signer, body: MinerRegister) -> M
     log.info("miner registered", extra={"event": "miner_registered", "miner": signer.address,
                                         "endpoint": endpoint, "models": body.models,
                                         "not_on_chain": missing})
-    return views.miner_public(coord.store.get_miner(signer.address), chain_record, True)
+    return KnownMiner(coord.store.get_miner(signer.address), chain_record, True)
 
 
-async def heartbeat(coord: Coordinator, signer: Signer, body: MinerHeartbeat) -> MinerPublic:
+async def heartbeat(coord: Coordinator, signer: Signer, body: MinerHeartbeat) -> KnownMiner:
     local = coord.store.get_miner(signer.address)
     if local is None:
         raise NotFound(f"miner {signer.address} is not registered with this coordinator; "
@@ -61,13 +73,13 @@ async def heartbeat(coord: Coordinator, signer: Signer, body: MinerHeartbeat) ->
     coord.store.touch_miner(signer.address, time.time(), body.active_jobs)
     if not was_online:
         log.info("miner online", extra={"event": "miner_online", "miner": signer.address})
-    return views.miner_public(coord.store.get_miner(signer.address), chain_record, True)
+    return KnownMiner(coord.store.get_miner(signer.address), chain_record, True)
 
 
-async def list_miners(coord: Coordinator) -> list[MinerPublic]:
+async def list_miners(coord: Coordinator) -> list[KnownMiner]:
     chain_records = {m["address"]: m for m in await coord.chain.miners() if int(m["stake"]) > 0}
     locals_ = {m.address: m for m in coord.store.list_miners()}
     now = time.time()
-    return [views.miner_public(locals_.get(address), chain_records.get(address),
-                               address in locals_ and coord.miner_online(locals_[address].last_seen, now))
+    return [KnownMiner(locals_.get(address), chain_records.get(address),
+                       address in locals_ and coord.miner_online(locals_[address].last_seen, now))
             for address in sorted(set(chain_records) | set(locals_)) if address in chain_records]

@@ -2,7 +2,7 @@
 
 Assignment: broadcast assign_job (CheckTx state already includes the job's
 submit tx, so no block wait), then push the job to the miner. If the push
-fails after 3 tries, the job is failed on chain (full refund) and the miner is
+fails after 3 retries, the job is failed on chain (full refund) and the miner is
 treated as offline until its next heartbeat: the chain has no way to take an
 assignment back, so re-assigning is not possible.
 """

@@ -7,6 +7,7 @@ from typing import Any
 
 from aitbc import tx as txlib
 from aitbc.api.coordinator_models import JobPublic, JobSubmitted, MinerPublic, ReceiptPublic
+from aitbc.coordinator.registry import KnownMiner
 from aitbc.coordinator.store import StoredJob, MinerRecord
 
 
@@ -36,6 +37,11 @@ def job_submitted(job: StoredJob) -> JobSubmitted:
 
 def receipt_public(receipt: dict[str, Any]) -> ReceiptPublic:
     return ReceiptPublic.from_chain(receipt)
+
+
+def known_miner(miner: KnownMiner) -> MinerPublic:
+    """A miner the registry knows, as the wire model."""
+    return miner_public(miner.local, miner.chain, miner.online)
 
 
 def miner_public(local: MinerRecord | None, chain: dict[str, Any] | None, online: bool) -> MinerPublic:
