@@ -1,7 +1,7 @@
 """Build hook: the generated protobuf package ``aitbc.pb`` is made when the package is built.
 
 Everything else is declared in pyproject.toml. The repository keeps the design's
-top-level folders (abci_app/, coordinator/, miner/, cli/, explorer/, ops/); they
+top-level folders (abci_app/, coordinator/, miner/, cli/, explorer/, ops/, gateway/); they
 are installed as subpackages of the one namespace ``aitbc``, so nothing with a
 generic name (``cli``, ``miner``) lands at the top of site-packages.
 """
@@ -15,7 +15,8 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 FOLDERS = {"aitbc": "aitbc", "aitbc.abci_app": "abci_app", "aitbc.coordinator": "coordinator",
-           "aitbc.miner": "miner", "aitbc.cli": "cli", "aitbc.explorer": "explorer", "aitbc.ops": "ops"}
+           "aitbc.miner": "miner", "aitbc.cli": "cli", "aitbc.explorer": "explorer", "aitbc.ops": "ops",
+           "aitbc.gateway": "gateway"}
 
 
 def _packages() -> list[str]:
