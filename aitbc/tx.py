@@ -24,7 +24,7 @@ MAX_NAME = 128
 MAX_MODELS = 32
 MAX_ENDPOINT = 256
 MAX_REASON = 512
-JOB_TYPES = ("inference",)
+JOB_TYPES = jobspec.JOB_TYPES
 PROOF_DOMAIN = b"aitbc/proof/v1\n"
 
 MSG_KINDS = tuple(f.name for f in tx_pb2.TxBody.DESCRIPTOR.oneofs_by_name["msg"].fields)

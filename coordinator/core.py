@@ -18,6 +18,7 @@ from aitbc.coordinator import targets
 from aitbc.coordinator.apikeys import ApiKeys
 from aitbc.coordinator.chain import Chain, TxSender
 from aitbc.coordinator.errors import ChainUnavailable
+from aitbc.coordinator.job_streams import JobStreams
 from aitbc.coordinator.metrics import Metrics
 from aitbc.coordinator.model_offers import ModelOffers
 from aitbc.coordinator.push_tasks import PushTasks
@@ -83,6 +84,7 @@ class Coordinator:
         self.started_at = time.time()
         self.pushes = PushTasks()
         self.model_offers = ModelOffers(self.chain)
+        self.streams = JobStreams()  # live text of running jobs, in memory only
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def lock(self, job_id: str) -> asyncio.Lock:

@@ -1,4 +1,5 @@
-"""Miner reports on a job: status (running, failed) and completion, from the assigned miner or its checker."""
+"""Miner reports on a job: status (running, failed), streamed text and completion, from the assigned
+miner or its checker."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from aitbc.signed_http import Signer
 from aitbc.coordinator import job_state, lifecycle, proofs, spot_checks
 from aitbc.coordinator.core import Coordinator
 from aitbc.coordinator.errors import ChainRejected, Conflict, NotFound
+from aitbc.coordinator.job_streams import ChunkRefused
 from aitbc.coordinator.lifecycle import event
-from aitbc.api.coordinator_models import JobComplete, StatusUpdate
+from aitbc.api.coordinator_models import ChunkCreate, JobComplete, StatusUpdate
 from aitbc.coordinator.store import StoredJob
 
 log = logging.getLogger("coordinator.jobs")
@@ -67,6 +69,18 @@ async def update_status(coord: Coordinator, job_id: str, signer: Signer, body: S
         return coord.store.get_job(job_id)
 
 
+def add_chunk(coord: Coordinator, job_id: str, signer: Signer, body: ChunkCreate) -> int:
+    """The assigned miner's next piece of text, for the job's client to follow live (a checker's
+    re-run streams nothing). Returns the next seq expected. Raises NotFound, Conflict."""
+    job = assigned_job(coord, job_id, signer)
+    if job.status not in job_state.HELD_BY_MINER or job.result_hash is not None:
+        raise Conflict(f"job {job_id} is {job.status}; it takes no more text")
+    try:
+        return coord.streams.append(job_id, signer.address, body.seq, body.text)
+    except ChunkRefused as exc:
+        raise Conflict(str(exc)) from None
+
+
 async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobComplete) -> StoredJob:
     """Check the proof, keep the result, and put the receipt on chain (record_receipt)."""
     if await _checker_report(coord, job_id, signer):
@@ -94,6 +108,9 @@ async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobCom
             # Forget the result: it was not paid for. Take the chain's view of the job.
             job_state.drop_result(coord.store, job_id)
             raise ChainRejected(result.code, result.log, "record_receipt transaction")
+        # The client's stream now ends with exactly the text the receipt commits to.
+        coord.streams.settle(job_id, body.result, result_hash, body.metrics.tokens_generated,
+                             body.metrics.prompt_tokens)
         log.info("result accepted; receipt broadcast", extra=event(
             "job_result", job, miner=signer.address, tx_hash=result.hash,
             compute_time=body.metrics.compute_time, tokens=body.metrics.tokens_generated))

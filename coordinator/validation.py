@@ -9,7 +9,7 @@ import base64
 import binascii
 
 from aitbc import tx as txlib
-from aitbc.jobspec import prompt_hash, temperature_milli, temperature_of
+from aitbc.jobspec import parse_chat_prompt, prompt_hash, temperature_milli, temperature_of
 from aitbc.errors import TxError
 from aitbc.tx import SignedTx
 from aitbc.coordinator.errors import InvalidRequest
@@ -19,7 +19,7 @@ JOB_TYPES = txlib.JOB_TYPES
 
 
 def check_body(body: JobCreate) -> None:
-    """Shape of the request itself: type and prompt."""
+    """Shape of the request itself: type and prompt (a chat job's in canonical form, jobspec.chat_prompt)."""
     if body.type not in JOB_TYPES:
         raise InvalidRequest(f"unknown job type {body.type!r}; supported: {', '.join(JOB_TYPES)}")
     if not body.prompt.strip():
@@ -28,6 +28,11 @@ def check_body(body: JobCreate) -> None:
         raise InvalidRequest(f"prompt is {len(body.prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
     if not body.model.strip():
         raise InvalidRequest("model must not be empty")
+    if body.type == "chat":
+        try:
+            parse_chat_prompt(body.prompt)
+        except ValueError as exc:
+            raise InvalidRequest(f"chat prompt: {exc}") from None
 
 
 def decode_signed_tx(signed_tx: str, expected_kind: str) -> SignedTx:

@@ -9,6 +9,8 @@ ApiError(status, title, detail) from its problem body.
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
 import httpx
@@ -17,7 +19,7 @@ from pydantic import BaseModel
 from aitbc import jobspec, tx as txlib
 from aitbc.api.coordinator_models import (
     AccountPublic, ChainPublic, JobCancel, JobCreate, JobList, JobOptions, JobPublic, JobSubmitted, MinerPublic,
-    ReceiptPublic,
+    ReceiptPublic, StreamEvent,
 )
 from aitbc.api.problems import read_problem
 from aitbc.api.retry import ATTEMPTS, retrying
@@ -115,10 +117,48 @@ class CoordinatorClient:
     def miners(self) -> list[MinerPublic]:
         return [MinerPublic.model_validate(m) for m in self._request("GET", "/v1/miners")]
 
+    def stream_job(self, job_id: str) -> Iterator[StreamEvent]:
+        """The job's events as they happen (GET /v1/jobs/{id}/stream): `token`s, maybe a
+        `replace`, `result` once the proof is checked, then `done` (a JobPublic), after which
+        the iterator ends. Not retried and no reconnect: a broken stream raises
+        CoordinatorUnavailable; follow up with get_job."""
+        try:
+            with self._http.stream("GET", f"/v1/jobs/{job_id}/stream",
+                                   headers={"Accept": "text/event-stream"}) as response:
+                if response.is_error:
+                    response.read()
+                    raise _api_error(response)
+                for event in parse_sse(response.iter_lines()):
+                    yield event
+                    if event.kind == "done":
+                        return
+        except httpx.TransportError as exc:
+            raise CoordinatorUnavailable(f"stream of job {job_id} from {self.url} broke: {exc}") from exc
+
 
 def _api_error(response: httpx.Response) -> ApiError:
     problem = read_problem(response)
     return ApiError(problem.status, problem.title, problem.detail, dict(response.headers))
+
+
+def parse_sse(lines: Iterable[str]) -> Iterator[StreamEvent]:
+    """Server-sent events (the subset the coordinator sends: `event:` and one JSON `data:` line
+    per event; `:` comments are keep-alives) -> StreamEvents. Unknown kinds are skipped."""
+    kind, data = "message", []
+    for line in lines:
+        if not line:
+            if data and kind in ("token", "replace", "result", "done"):
+                yield StreamEvent(kind=kind, data=json.loads("\n".join(data)))
+            kind, data = "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "event":
+                kind = value
+            elif field == "data":
+                data.append(value)
 
 
 def sign_job(key: PrivateKey, chain_id: str, nonce: int, prompt: str, model: str, max_reward: int,

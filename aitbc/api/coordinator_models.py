@@ -30,7 +30,8 @@ class JobOptions(BaseModel):
 class JobCreate(BaseModel):
     """POST /v1/jobs. `signed_tx` is the client's submit_job tx (base64), built
     by `aitbc submit`: it locks max_reward in escrow; the coordinator checks that
-    it matches this prompt, model and options before broadcasting it."""
+    it matches this prompt, model and options before broadcasting it.
+    `type` is one of jobspec.JOB_TYPES; a "chat" job's prompt is jobspec.chat_prompt(messages, stop)."""
 
     model_config = ConfigDict(extra="forbid")
     type: str = "inference"
@@ -110,6 +111,72 @@ class JobComplete(BaseModel):
     result: str
     metrics: Metrics
     proof: Proof
+
+
+MAX_CHUNK_CHARS = 64_000
+
+
+class ChunkCreate(BaseModel):
+    """POST /v1/jobs/{id}/chunks from the assigned miner (signed request): the next piece of
+    the text it is generating. `seq` counts from 0 without gaps; the pieces in order are
+    exactly the result its proof will commit to."""
+
+    model_config = ConfigDict(extra="forbid")
+    seq: int = Field(ge=0)
+    text: str = Field(max_length=MAX_CHUNK_CHARS)
+
+
+class ChunkAccepted(BaseModel):
+    job_id: str
+    next_seq: int
+
+
+# GET /v1/jobs/{id}/stream is text/event-stream; each event's data is one of these
+# (`done` carries a JobPublic). Streamed text is unverified until the `result` event.
+StreamKind = Literal["token", "replace", "result", "done"]
+
+
+class StreamToken(BaseModel):
+    """`token`: more text. A late reader gets what came so far as one token; `seq` is then the
+    last chunk that text includes."""
+
+    seq: int
+    text: str
+
+
+class StreamReplace(BaseModel):
+    """`replace`: the text so far is void; this is the whole text instead (the verified result,
+    when what was streamed differs from it)."""
+
+    text: str
+
+
+class StreamResult(BaseModel):
+    """`result`: the coordinator checked the miner's signed proof; the text received so far
+    hashes to `result_hash`."""
+
+    result_hash: str
+    tokens_generated: int
+    prompt_tokens: int
+
+
+class StreamEvent(BaseModel):
+    """One server-sent event of GET /v1/jobs/{id}/stream, as CoordinatorClient.stream_job yields it."""
+
+    kind: StreamKind
+    data: dict[str, Any]
+
+    def token(self) -> StreamToken:
+        return StreamToken.model_validate(self.data)
+
+    def replacement(self) -> StreamReplace:
+        return StreamReplace.model_validate(self.data)
+
+    def result(self) -> StreamResult:
+        return StreamResult.model_validate(self.data)
+
+    def job(self) -> JobPublic:
+        return JobPublic.model_validate(self.data)
 
 
 class ReceiptPublic(BaseModel):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
 
 from aitbc.coordinator import job_cancel, job_queries, job_submission, miner_reports
-from aitbc.coordinator.http import views
+from aitbc.coordinator.http import event_stream, views
 from aitbc.coordinator.http.deps import CoordDep, MinerDep, PrincipalDep
 from aitbc.api.coordinator_models import (
-    JobCancel, JobComplete, JobCreate, JobList, JobPublic, JobStatus, JobSubmitted, ReceiptPublic, StatusUpdate,
+    ChunkAccepted, ChunkCreate, JobCancel, JobComplete, JobCreate, JobList, JobPublic, JobStatus, JobSubmitted, ReceiptPublic, StatusUpdate,
 )
 from aitbc.coordinator.http.routers import PROBLEM_RESPONSES
 
@@ -36,6 +37,16 @@ async def get_job(job_id: str, coord: CoordDep, principal: PrincipalDep) -> JobP
     return views.job_public(job_queries.visible_job(coord, principal, job_id))
 
 
+@router.get("/{job_id}/stream", response_class=StreamingResponse,
+            summary="The job's text as it is generated, then its result and final state (server-sent events)",
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "events token, replace, result, done; `: ping` comments"}})
+async def stream_job(job_id: str, coord: CoordDep, principal: PrincipalDep) -> StreamingResponse:
+    job_queries.visible_job(coord, principal, job_id)  # 404 before the stream starts
+    return StreamingResponse(event_stream.job_events(coord, job_id), media_type="text/event-stream",
+                             headers=event_stream.HEADERS)
+
+
 @router.post("/{job_id}/cancel", response_model=JobPublic, summary="Cancel a pending job with a signed cancel_job tx")
 async def cancel_job(job_id: str, body: JobCancel, coord: CoordDep, principal: PrincipalDep) -> JobPublic:
     return views.job_public(await job_cancel.cancel(coord, principal, job_id, body.signed_tx))
@@ -49,6 +60,12 @@ async def get_receipt(job_id: str, coord: CoordDep, _principal: PrincipalDep) ->
 @router.post("/{job_id}/status", response_model=JobPublic, summary="Assigned miner: running or failed (signed)")
 async def report_status(job_id: str, body: StatusUpdate, coord: CoordDep, miner: MinerDep) -> JobPublic:
     return views.job_public(await miner_reports.update_status(coord, job_id, miner, body))
+
+
+@router.post("/{job_id}/chunks", status_code=202, response_model=ChunkAccepted,
+             summary="Assigned miner: the next piece of generated text (signed)")
+async def add_chunk(job_id: str, body: ChunkCreate, coord: CoordDep, miner: MinerDep) -> ChunkAccepted:
+    return ChunkAccepted(job_id=job_id, next_seq=miner_reports.add_chunk(coord, job_id, miner, body))
 
 
 @router.post("/{job_id}/complete", response_model=JobPublic, summary="Assigned miner: result and signed proof")

@@ -1,0 +1,192 @@
+"""Live text of running jobs: what the assigned miner streams, kept in memory for the
+job's client to follow (GET /v1/jobs/{id}/stream).
+
+Each job's stream is an append-only log of events: `token` pieces as the miner sends
+them, `replace` when what came so far is void (another miner took the job over, or the
+verified result differs from the streamed text), and `result` once the coordinator has
+checked the miner's signed proof. Readers keep a cursor into the log, so a reader that
+connects late catches up, and any number of readers can follow one job. The log lives
+in memory only: a coordinator restart loses it, and readers then fall back to the
+stored result (see StreamReader.settle). Streams are dropped a short while after their
+result, or after a long silence (a job that never finished).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aitbc.api.coordinator_models import MAX_CHUNK_CHARS
+
+MAX_STREAM_CHARS = 1_000_000   # per job: far above MAX_NUM_PREDICT tokens of text
+KEEP_AFTER_RESULT_S = 120.0    # late readers still get the log; afterwards they read the store
+KEEP_IDLE_S = 3600.0           # a stream nothing was added to for this long belongs to a dead job
+
+
+class ChunkRefused(Exception):
+    """A chunk that does not continue the stream (wrong seq, too long, stream already settled)."""
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str                  # token | replace | result
+    data: dict[str, Any]
+
+
+@dataclass
+class JobStream:
+    job_id: str
+    miner: str = ""
+    next_seq: int = 0
+    chars: int = 0
+    text: list[str] = field(default_factory=list)   # since the last replace
+    log: list[Event] = field(default_factory=list)
+    settled: bool = False                            # the result event is in
+    touched: float = field(default_factory=time.monotonic)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _add(self, event: Event) -> None:
+        self.log.append(event)
+        self.touched = time.monotonic()
+        # Wake every reader waiting now; later waiters get a fresh event.
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def current_text(self) -> str:
+        return "".join(self.text)
+
+
+class JobStreams:
+    """Every live job stream of this coordinator, by job id."""
+
+    def __init__(self) -> None:
+        self._streams: dict[str, JobStream] = {}
+
+    def get(self, job_id: str) -> JobStream | None:
+        return self._streams.get(job_id)
+
+    def _open(self, job_id: str) -> JobStream:
+        stream = self._streams.get(job_id)
+        if stream is None:
+            self.prune()
+            stream = self._streams[job_id] = JobStream(job_id)
+        return stream
+
+    def append(self, job_id: str, miner: str, seq: int, text: str) -> int:
+        """Add the miner's chunk `seq`; returns the next seq expected. A repeated seq (a retry
+        whose answer was lost) is acknowledged without adding it again.
+        Raises ChunkRefused."""
+        stream = self._open(job_id)
+        if stream.miner != miner:
+            if stream.miner:
+                # The job went to another miner: its text starts over.
+                stream._add(Event("replace", {"text": ""}))
+            stream.miner, stream.next_seq, stream.text, stream.chars, stream.settled = miner, 0, [], 0, False
+        if stream.settled:
+            raise ChunkRefused(f"job {job_id} already has its verified result")
+        if seq < stream.next_seq:
+            return stream.next_seq
+        if seq != stream.next_seq:
+            raise ChunkRefused(f"chunk {seq} of job {job_id} is out of order; expected {stream.next_seq}")
+        if len(text) > MAX_CHUNK_CHARS or stream.chars + len(text) > MAX_STREAM_CHARS:
+            raise ChunkRefused(f"job {job_id} streamed more than {MAX_STREAM_CHARS} characters")
+        stream.next_seq += 1
+        if text:
+            stream.text.append(text)
+            stream.chars += len(text)
+            stream._add(Event("token", {"seq": seq, "text": text}))
+        return stream.next_seq
+
+    def settle(self, job_id: str, result: str, result_hash: str, tokens_generated: int,
+               prompt_tokens: int) -> None:
+        """The miner's proof is checked and its result kept: readers end with exactly `result`
+        (a `replace` first when the streamed text is not it), then the `result` event."""
+        stream = self._open(job_id)
+        if stream.current_text() != result:
+            stream._add(Event("replace", {"text": result}))
+            stream.text, stream.chars = [result], len(result)
+        stream.settled = True
+        stream._add(Event("result", {"result_hash": result_hash, "tokens_generated": tokens_generated,
+                                     "prompt_tokens": prompt_tokens}))
+
+    def prune(self, now: float | None = None) -> None:
+        """Drop streams settled a while ago, and streams of jobs gone silent."""
+        now = time.monotonic() if now is None else now
+        for job_id, stream in list(self._streams.items()):
+            age = now - stream.touched
+            if age > KEEP_IDLE_S or (stream.settled and age > KEEP_AFTER_RESULT_S):
+                del self._streams[job_id]
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+
+class StreamReader:
+    """One client's cursor into a job's stream. `pending()` returns what it has not seen,
+    catching up in as few events as possible (consecutive tokens merge into one)."""
+
+    def __init__(self, streams: JobStreams, job_id: str):
+        self.streams, self.job_id = streams, job_id
+        self._stream: JobStream | None = None
+        self._pos = 0
+        self.text = ""            # what this reader has shown so far, since its last replace
+        self.result_sent = False
+
+    def pending(self) -> list[Event]:
+        stream = self.streams.get(self.job_id)
+        out: list[Event] = []
+        if stream is not self._stream:  # first look, or the stream was dropped and opened anew
+            self._stream, self._pos = stream, 0
+            if stream is not None and self.text:
+                out.append(Event("replace", {"text": ""}))  # a new log starts from nothing
+        if stream is None:
+            return out
+        new, self._pos = stream.log[self._pos:], len(stream.log)
+        for event in new:
+            if event.kind == "token" and out and out[-1].kind == "token":
+                merged = out[-1].data["text"] + event.data["text"]
+                out[-1] = Event("token", {"seq": event.data["seq"], "text": merged})
+            else:
+                out.append(event)
+        for event in out:
+            self._apply(event)
+        return out
+
+    def _apply(self, event: Event) -> None:
+        if event.kind == "token":
+            self.text += event.data["text"]
+        elif event.kind == "replace":
+            self.text = event.data["text"]
+        elif event.kind == "result":
+            self.result_sent = True
+
+    async def wait(self, timeout: float) -> None:
+        """Until the stream changes, or `timeout` seconds."""
+        stream = self.streams.get(self.job_id)
+        if stream is None or self._pos < len(stream.log):
+            await asyncio.sleep(0 if stream is not None else timeout)
+            return
+        try:
+            await asyncio.wait_for(stream._changed.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def settle(self, result: str | None, result_hash: str | None, tokens_generated: int,
+               prompt_tokens: int) -> list[Event]:
+        """The events that bring this reader to the job's stored, verified result when the live
+        stream did not (the coordinator restarted, or the stream was dropped)."""
+        if self.result_sent or result is None or result_hash is None:
+            return []
+        out: list[Event] = []
+        if not self.text:
+            if result:
+                out.append(Event("token", {"seq": 0, "text": result}))
+        elif self.text != result:
+            out.append(Event("replace", {"text": result}))
+        out.append(Event("result", {"result_hash": result_hash, "tokens_generated": tokens_generated,
+                                    "prompt_tokens": prompt_tokens}))
+        for event in out:
+            self._apply(event)
+        return out
