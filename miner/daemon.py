@@ -51,7 +51,7 @@ def _check_matches_chain(assignment: JobAssignment, job: dict) -> None:
     model, options) is checked on chain, so running anything else would only cost it the job.
     Raises NotAssignedOnChain."""
     data, options = assignment.job_data, assignment.job_data.options
-    pushed = {"prompt_hash": jobspec.prompt_hash(data.prompt).hex(), "model": data.model,
+    pushed = {"job_type": data.type, "prompt_hash": jobspec.prompt_hash(data.prompt).hex(), "model": data.model,
               "temperature_milli": jobspec.temperature_milli(options.temperature), "seed": options.seed,
               "num_predict": options.num_predict}
     differ = ", ".join(name for name, value in pushed.items() if name in job and job[name] != value)

@@ -25,7 +25,7 @@ class MinerMetrics:
         self.pending_reports = Gauge("miner_pending_reports", "Results not yet acknowledged by the coordinator",
                                      registry=r)
         self.tokens_generated = Counter("miner_tokens_generated_total", "Tokens generated", registry=r)
-        self.ollama_latency = Histogram("miner_ollama_request_seconds", "Wall time of Ollama /api/generate",
+        self.ollama_latency = Histogram("miner_ollama_request_seconds", "Wall time of Ollama /api/generate or /api/chat",
                                         ["model", "outcome"], buckets=LATENCY_BUCKETS, registry=r)
         self.heartbeat_failures = Counter("miner_heartbeat_failures_total", "Failed coordinator heartbeats",
                                           registry=r)

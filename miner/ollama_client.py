@@ -1,6 +1,7 @@
 """A small typed async client for the Ollama HTTP API (v0.11.x).
 
-Only what the miner needs: non-streaming generation, version, model listing
+Only what the miner needs: streamed generation (`/api/generate`) and chat
+(`/api/chat`), handing each piece of text to a callback as it arrives, version, model listing
 and details, and registering a local GGUF file as a model (upload the blob,
 then create the model from it). Wire models are pydantic models that ignore
 unknown fields, so newer servers do not break us.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -35,6 +37,7 @@ DEFAULT_URL = "http://127.0.0.1:11434"
 DEFAULT_TIMEOUT = 120.0
 
 T = TypeVar("T")
+TextSink = Callable[[str], None]
 _FROM_BLOB = re.compile(r"^FROM\s+\S*sha256[-:]([0-9a-f]{64})\s*$", re.MULTILINE)
 
 
@@ -91,7 +94,8 @@ class _Wire(BaseModel):
 
 
 class GenerateResult(_Wire):
-    """Final answer of a non-streaming `/api/generate`; durations in ns."""
+    """Final answer of `/api/generate` or `/api/chat`; `response` is the whole text (for a
+    stream, the concatenation of its pieces); durations in ns."""
 
     model: str = ""
     response: str = ""
@@ -220,25 +224,79 @@ class OllamaClient:
         timeout: float | None = None,
         *,
         keep_alive: str | int | None = None,
+        on_text: TextSink | None = None,
     ) -> GenerateResult:
-        """Run one non-streaming generation.
+        """Run one generation, streamed: `on_text` gets each piece of text as it comes.
 
         An empty prompt only loads the model (`done_reason == "load"`).
         Raises ValueError for `num_predict == 0`, which v0.11's runner takes
         as "no limit" (the request never ends); ModelNotFound,
-        OllamaUnavailable (also on `timeout`, seconds), GenerationAborted,
-        OllamaRequestFailed.
+        OllamaUnavailable (also on `timeout`, seconds, for the whole generation),
+        GenerationAborted, OllamaRequestFailed.
         """
-        if options and options.get("num_predict") == 0:
-            raise ValueError("num_predict=0 means unlimited generation in Ollama v0.11")
-        body: dict[str, Any] = {"model": model, "prompt": prompt, "stream": False}
-        if options:
-            body["options"] = options
+        body: dict[str, Any] = {"model": model, "prompt": prompt}
         if keep_alive is not None:
             body["keep_alive"] = keep_alive
-        extra = {} if timeout is None else {"timeout": timeout}
-        resp = await self._request("POST", "/api/generate", model=model, json=body, **extra)
-        result = GenerateResult.model_validate(_json(resp))
+        return await self._stream("/api/generate", body, options, timeout, on_text,
+                                  lambda piece: piece.get("response") or "")
+
+    async def chat(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        options: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        *,
+        on_text: TextSink | None = None,
+    ) -> GenerateResult:
+        """Run one chat turn (`/api/chat`), streamed like `generate`; the reply's text is the
+        result's `response`. Stop sequences go in `options["stop"]`. Raises as `generate`."""
+        body: dict[str, Any] = {"model": model, "messages": messages}
+        return await self._stream("/api/chat", body, options, timeout, on_text,
+                                  lambda piece: (piece.get("message") or {}).get("content") or "")
+
+    async def _stream(
+        self, path: str, body: dict[str, Any], options: dict[str, Any] | None, timeout: float | None,
+        on_text: TextSink | None, text_of: Callable[[dict[str, Any]], str],
+    ) -> GenerateResult:
+        """POST `body` with `stream: true` and read the NDJSON answer to its final `done` object."""
+        if options and options.get("num_predict") == 0:
+            raise ValueError("num_predict=0 means unlimited generation in Ollama v0.11")
+        model = body["model"]
+        body = {**body, "stream": True, **({"options": options} if options else {})}
+        pieces: list[str] = []
+        final: dict[str, Any] | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._http.stream("POST", path, json=body,
+                                             **({} if timeout is None else {"timeout": timeout})) as resp:
+                    if resp.status_code >= 400:
+                        await resp.aread()
+                        if resp.status_code == 404:
+                            raise ModelNotFound(model, _error_message(resp))
+                        raise OllamaRequestFailed(resp.status_code, _error_message(resp))
+                    async for line in resp.aiter_lines():
+                        if not line.strip():
+                            continue
+                        try:
+                            piece = json.loads(line)
+                        except ValueError as e:
+                            raise OllamaRequestFailed(resp.status_code, f"invalid JSON from server: {e}") from e
+                        if isinstance(piece, dict) and piece.get("error"):
+                            raise OllamaRequestFailed(resp.status_code, str(piece["error"]))
+                        text = text_of(piece)
+                        if text:
+                            pieces.append(text)
+                            if on_text is not None:
+                                on_text(text)
+                        if piece.get("done"):
+                            final = piece
+                            break
+        except TimeoutError as e:
+            raise OllamaUnavailable(self.url, f"no complete answer within {timeout:g} s") from e
+        except (httpx.TransportError, httpx.TimeoutException) as e:
+            raise OllamaUnavailable(self.url, f"{type(e).__name__}: {e}".rstrip(": ")) from e
+        result = GenerateResult.model_validate({**(final or {}), "response": "".join(pieces)})
         if not result.done:
             raise GenerationAborted(result)
         return result

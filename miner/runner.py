@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from aitbc import jobspec
 from aitbc.api.retry import async_retrying
 from aitbc.crypto import PrivateKey
 from aitbc.api.coordinator_models import StatusUpdate
@@ -28,9 +29,10 @@ from aitbc.miner.gpu import GpuSampler
 from aitbc.miner.metrics import MinerMetrics
 from aitbc.api.miner_models import AssignAccepted, JobAssignment
 from aitbc.miner.ollama_client import (
-    GenerateResult, GenerationAborted, ModelInfo, ModelNotFound, OllamaError, OllamaUnavailable,
+    GenerateResult, GenerationAborted, ModelInfo, ModelNotFound, OllamaError, OllamaUnavailable, TextSink,
 )
 from aitbc.miner.outbox import Outbox, Report
+from aitbc.miner.text_stream import ChunkForwarder
 
 log = logging.getLogger("miner.jobs")
 KEEP_FINISHED = 1000        # job ids remembered for idempotent re-assignment
@@ -38,7 +40,10 @@ KEEP_FINISHED = 1000        # job ids remembered for idempotent re-assignment
 
 class Generator(Protocol):
     async def generate(self, model: str, prompt: str, options: dict[str, Any] | None = None,
-                       timeout: float | None = None) -> GenerateResult: ...
+                       timeout: float | None = None, *, on_text: TextSink | None = None) -> GenerateResult: ...
+
+    async def chat(self, model: str, messages: list[dict[str, str]], options: dict[str, Any] | None = None,
+                   timeout: float | None = None, *, on_text: TextSink | None = None) -> GenerateResult: ...
 
     async def show(self, model: str) -> ModelInfo: ...
 
@@ -180,8 +185,14 @@ class JobRunner:
     def _check(self, a: JobAssignment) -> None:
         if a.chain_id != self.chain_id:
             raise WrongChain(f"assignment is for chain {a.chain_id!r}; this miner is on {self.chain_id!r}")
-        if a.job_data.type != "inference":
-            raise UnsupportedJobType(f"job type {a.job_data.type!r} is not supported; only 'inference'")
+        if a.job_data.type not in jobspec.JOB_TYPES:
+            raise UnsupportedJobType(f"job type {a.job_data.type!r} is not supported; only "
+                                     f"{', '.join(jobspec.JOB_TYPES)}")
+        if a.job_data.type == "chat":
+            try:
+                jobspec.parse_chat_prompt(a.job_data.prompt)
+            except ValueError as exc:
+                raise AssignmentRejected(f"chat prompt: {exc}") from None
         if base_name(a.job_data.model) not in self._offered:
             raise ModelNotOffered(f"model {a.job_data.model!r} is not served by this miner; it serves "
                                   f"{', '.join(self.models)}")
@@ -208,17 +219,23 @@ class JobRunner:
         started_at = datetime.now(timezone.utc)
         running = asyncio.create_task(self._report_running(job_id, started_at))
         log.info("job running", extra={"job_id": job_id, "model": model})
+        # The client follows the text live; a spot check's re-run is for the coordinator only.
+        chunks = None if a.check else ChunkForwarder(self.link, job_id)
         try:
-            result, measurement = await self._generate(a)
+            result, measurement = await self._generate(a, chunks.add if chunks else None)
         except asyncio.CancelledError:
             # Miner shutting down: say so now rather than leave the client waiting for the deadline.
             running.cancel()
+            if chunks:
+                await chunks.abort()
             self._finish(record, "failed")
             self.metrics.jobs_failed.labels("shutdown").inc()
             log.warning("job cancelled: miner shutting down", extra={"job_id": job_id, "model": model})
             self._report_failure(job_id, started_at, "the miner shut down before the job finished")
             raise
         except Exception as exc:  # noqa: BLE001 - every failure must reach the coordinator
+            if chunks:
+                await chunks.abort()
             reason, error = describe_failure(exc, model, self.ollama_timeout_s)
             if reason == "internal":
                 log.exception("job crashed", extra={"job_id": job_id})
@@ -230,6 +247,8 @@ class JobRunner:
             finally:  # even if the miner is stopping meanwhile
                 self._report_failure(job_id, started_at, error)
             return
+        if chunks:
+            await chunks.close()  # the last piece before the completion, so the stream needs no replace
         if self.tamper_share and random.random() < self.tamper_share:
             result = tamper(result)
             log.warning("TEST FAULT: result tampered before signing", extra={"job_id": job_id})
@@ -254,13 +273,21 @@ class JobRunner:
             self.outbox.add(Report(job_id, "complete", f"/v1/jobs/{job_id}/complete",
                                    complete.model_dump(mode="json"), time.time()))
 
-    async def _generate(self, a: JobAssignment) -> tuple[str, prooflib.Measurement]:
+    async def _generate(self, a: JobAssignment, on_text: TextSink | None = None) -> tuple[str, prooflib.Measurement]:
+        """Run the job on Ollama: an inference job's prompt through /api/generate, a chat job's
+        messages through /api/chat, streamed to `on_text`. The result is the streamed text."""
         model, options = a.job_data.model, self._options(a)
         outcome = "error"
         start = time.monotonic()
         try:
             async with GpuSampler() as gpu:
-                answer = await self.ollama.generate(model, a.job_data.prompt, options, timeout=self.ollama_timeout_s)
+                if a.job_data.type == "chat":
+                    messages, stop = jobspec.parse_chat_prompt(a.job_data.prompt)
+                    answer = await self.ollama.chat(model, messages, {**options, "stop": stop} if stop else options,
+                                                    timeout=self.ollama_timeout_s, on_text=on_text)
+                else:
+                    answer = await self.ollama.generate(model, a.job_data.prompt, options,
+                                                        timeout=self.ollama_timeout_s, on_text=on_text)
             outcome = "ok"
         finally:
             wall_s = time.monotonic() - start
@@ -325,7 +352,7 @@ def describe_failure(exc: BaseException, model: str, timeout_s: float) -> tuple[
     if isinstance(exc, ModelNotFound):
         return "model_not_found", f"model '{model}' not found on the miner's Ollama: {exc.message}"
     if isinstance(exc, OllamaUnavailable):
-        if isinstance(exc.__cause__, httpx.TimeoutException):
+        if isinstance(exc.__cause__, (httpx.TimeoutException, TimeoutError)):
             return "timeout", f"Ollama did not answer within {timeout_s:g} s"
         return "ollama_unavailable", f"Ollama unavailable on the miner: {exc.reason}"
     if isinstance(exc, GenerationAborted):

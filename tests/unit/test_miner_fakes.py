@@ -97,14 +97,25 @@ class FakeOllama:
         return "0.0.0"
 
     async def generate(self, model: str, prompt: str, options: dict[str, Any] | None = None,
-                       timeout: float | None = None) -> GenerateResult:
+                       timeout: float | None = None, *, on_text: Callable[[str], None] | None = None
+                       ) -> GenerateResult:
         self.calls.append((model, prompt, options or {}))
         while not self.release.is_set():  # a threading.Event: tests run in another thread
             await asyncio.sleep(0.005)
         if self.behaviour is not None:
             self.behaviour(model, prompt)
-        return GenerateResult(model=model, response=f"echo: {prompt}", done=True, done_reason="stop",
+        response = f"echo: {prompt}"
+        if on_text is not None:  # streamed in two pieces, as Ollama would
+            on_text(response[:6])
+            on_text(response[6:])
+        return GenerateResult(model=model, response=response, done=True, done_reason="stop",
                               total_duration=1_234_000_000, prompt_eval_count=5, eval_count=7)
+
+    async def chat(self, model: str, messages: list[dict[str, str]], options: dict[str, Any] | None = None,
+                   timeout: float | None = None, *, on_text: Callable[[str], None] | None = None
+                   ) -> GenerateResult:
+        """Answers the last message as `generate` answers a prompt."""
+        return await self.generate(model, messages[-1]["content"], options, timeout, on_text=on_text)
 
 
 class FakeCoordinator:

@@ -1,0 +1,114 @@
+"""The coordinator's in-memory job streams: chunks in order, late readers, replace and result."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from aitbc.api.coordinator_client import parse_sse
+from aitbc.coordinator.http.event_stream import frame
+from aitbc.coordinator.job_streams import (
+    KEEP_AFTER_RESULT_S, KEEP_IDLE_S, ChunkRefused, JobStreams, StreamReader,
+)
+
+
+def kinds(events) -> list[tuple[str, dict]]:
+    return [(e.kind, e.data) for e in events]
+
+
+def test_chunks_in_order_and_a_retry_is_acknowledged_once() -> None:
+    streams = JobStreams()
+    assert streams.append("j", "m1", 0, "Hel") == 1
+    assert streams.append("j", "m1", 1, "lo") == 2
+    assert streams.append("j", "m1", 1, "lo") == 2  # the same chunk again: nothing added
+    with pytest.raises(ChunkRefused, match="expected 2"):
+        streams.append("j", "m1", 3, "!")
+    assert streams.get("j").current_text() == "Hello"
+
+
+def test_late_reader_catches_up_in_one_token_then_follows() -> None:
+    streams = JobStreams()
+    streams.append("j", "m1", 0, "a")
+    streams.append("j", "m1", 1, "b")
+    reader = StreamReader(streams, "j")
+    assert kinds(reader.pending()) == [("token", {"seq": 1, "text": "ab"})]
+    assert reader.pending() == []
+    streams.append("j", "m1", 2, "c")
+    assert kinds(reader.pending()) == [("token", {"seq": 2, "text": "c"})]
+    streams.settle("j", "abc", "h", 3, 2)
+    assert kinds(reader.pending()) == [("result", {"result_hash": "h", "tokens_generated": 3, "prompt_tokens": 2})]
+    assert reader.text == "abc" and reader.result_sent
+    assert reader.settle("abc", "h", 3, 2) == []  # the live stream already brought it
+
+
+def test_result_that_differs_from_the_stream_replaces_it() -> None:
+    streams = JobStreams()
+    streams.append("j", "m1", 0, "wrong")
+    streams.settle("j", "right", "h", 1, 1)
+    reader = StreamReader(streams, "j")
+    assert [e.kind for e in reader.pending()] == ["token", "replace", "result"]
+    assert reader.text == "right"
+    with pytest.raises(ChunkRefused):
+        streams.append("j", "m1", 1, "more")  # nothing after the verified result
+
+
+def test_another_miner_starts_the_text_over() -> None:
+    streams = JobStreams()
+    streams.append("j", "m1", 0, "first try")
+    reader = StreamReader(streams, "j")
+    reader.pending()
+    assert streams.append("j", "m2", 0, "second") == 1
+    assert kinds(reader.pending()) == [("replace", {"text": ""}), ("token", {"seq": 0, "text": "second"})]
+    assert reader.text == "second"
+
+
+def test_reader_without_a_live_stream_settles_from_the_store() -> None:
+    reader = StreamReader(JobStreams(), "j")
+    assert reader.pending() == []
+    assert kinds(reader.settle("all of it", "h", 4, 2)) == [
+        ("token", {"seq": 0, "text": "all of it"}),
+        ("result", {"result_hash": "h", "tokens_generated": 4, "prompt_tokens": 2})]
+    assert reader.settle(None, None, 0, 0) == []
+
+
+def test_streams_are_dropped_after_their_result_or_a_long_silence() -> None:
+    streams = JobStreams()
+    streams.append("settled", "m", 0, "x")
+    streams.settle("settled", "x", "h", 1, 1)
+    streams.append("running", "m", 0, "y")
+    now = streams.get("running").touched
+    streams.prune(now + KEEP_AFTER_RESULT_S + 1)
+    assert streams.get("settled") is None and streams.get("running") is not None
+    streams.prune(now + KEEP_IDLE_S + 1)
+    assert len(streams) == 0
+
+
+def test_stream_has_a_size_limit() -> None:
+    streams = JobStreams()
+    with pytest.raises(ChunkRefused):
+        for seq in range(100):
+            streams.append("j", "m", seq, "x" * 60_000)
+
+
+def test_reader_wakes_on_new_text() -> None:
+    async def go() -> list:
+        streams = JobStreams()
+        streams.append("j", "m", 0, "a")
+        reader = StreamReader(streams, "j")
+        reader.pending()
+        waiting = asyncio.create_task(reader.wait(5))
+        await asyncio.sleep(0.01)
+        streams.append("j", "m", 1, "b")
+        await asyncio.wait_for(waiting, 1)  # well before the 5 s timeout
+        return kinds(reader.pending())
+
+    assert asyncio.run(go()) == [("token", {"seq": 1, "text": "b"})]
+
+
+def test_server_sent_events_round_trip_through_the_client_parser() -> None:
+    text = frame("token", {"seq": 0, "text": "line one\nline two é"}) + ": ping\n\n" + frame("done", {"x": 1})
+    events = list(parse_sse(text.splitlines()))
+    assert [(e.kind, e.data) for e in events] == [("token", {"seq": 0, "text": "line one\nline two é"}),
+                                                  ("done", {"x": 1})]
+    assert events[0].token().text == "line one\nline two é"
