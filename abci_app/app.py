@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections import OrderedDict
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -19,6 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from aitbc.abci_app import query, state as st, transition
 from aitbc.abci_app.base import BaseApplication
 from aitbc.abci_app.events import Event
+from aitbc.abci_app.metrics import UNDECODABLE, AppMetrics
 from aitbc.abci_app.records import Genesis
 from aitbc.abci_app.state import State
 from aitbc.abci_app.store import Overlay, Store
@@ -64,7 +66,7 @@ class Application(BaseApplication):
     Echo, Flush, vote extensions and snapshots keep the defaults of BaseApplication.
     """
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, metrics: AppMetrics | None = None):
         self.store = store
         self.height = int(store.get(HEIGHT_KEY) or b"0")
         self.app_hash = store.get(HASH_KEY) or b""
@@ -76,6 +78,9 @@ class Application(BaseApplication):
         self._last_time_ns = int(store.get(TIME_KEY) or b"0")
         self.chain_id = st.get_chain_id(State(Overlay(store)))
         self._reset_check_state()
+        self.metrics = metrics or AppMetrics()
+        self.metrics.height = self.height
+        self.metrics.state.recount(store)  # once; each Commit then moves it by its changes
 
     # --- helpers --------------------------------------------------------------
     def _reset_check_state(self) -> None:
@@ -126,6 +131,7 @@ class Application(BaseApplication):
             transition.apply_tx(self.check, signed)
         except TxError as err:
             self._forget(req.tx)  # a RECHECK that now fails: the tx leaves the mempool
+            self.metrics.check_refused(err.code, req.type == abci.RECHECK)
             return abci.ResponseCheckTx(code=err.code, log=err.log, codespace=CODESPACE)
         self._remember(signed)
         return abci.ResponseCheckTx(code=Code.OK)
@@ -155,6 +161,7 @@ class Application(BaseApplication):
         return abci.ResponseProcessProposal(status=status)
 
     def finalize_block(self, req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
+        started = time.perf_counter()
         block = Overlay(self.store)
         if self.height == 0:
             block.changes.update(self._genesis_changes)
@@ -162,19 +169,25 @@ class Application(BaseApplication):
         block_events = transition.begin_block(state)
         results = []
         for raw in req.txs:
+            kind = UNDECODABLE
             try:
                 signed = self.decode(raw)
+                kind = signed.kind
                 tx_events = transition.apply_tx(state, signed, charge_failed=True)
             except TxError as err:
                 results.append(abci.ExecTxResult(code=err.code, log=err.log, codespace=CODESPACE,
                                                  events=to_abci_events(err.events)))
+                self.metrics.tx_finalized(kind, err.code)
                 continue
             finally:
                 self._forget(raw)
             results.append(abci.ExecTxResult(code=Code.OK, events=to_abci_events(tx_events)))
+            self.metrics.tx_finalized(kind, Code.OK)
         self._block = block
         self._last_time_ns = state.time_ns
         self._pending_hash = block_app_hash(self.app_hash, req.height, block.changes)
+        self.metrics.block_txs.observe(len(req.txs))
+        self.metrics.finalize_seconds.observe(time.perf_counter() - started)
         return abci.ResponseFinalizeBlock(tx_results=results, events=to_abci_events(block_events),
                                           app_hash=self._pending_hash)
 
@@ -185,7 +198,9 @@ class Application(BaseApplication):
         changes[HEIGHT_KEY] = str(height).encode()
         changes[HASH_KEY] = self._pending_hash
         changes[TIME_KEY] = str(self._last_time_ns).encode()
+        self.metrics.state.apply(self.store, changes)  # before the write: it reads the old values
         self.store.write(changes)
+        self.metrics.height = height
         self.height, self.app_hash = height, self._pending_hash
         self._block, self._genesis_changes = None, {}
         self._reset_check_state()

@@ -1,6 +1,11 @@
 """Logging: one JSON line per event in the log file; on the console, JSON lines or a
 human text line per event.
 
+Log files rotate by size (MAX_BYTES, BACKUPS older files kept as NAME.1 ... NAME.5),
+so a long-running service never fills its disk. They live in the service's data
+directory unless `--log-dir` or AITBC_LOG_DIR points them elsewhere (e.g.
+/var/log/aitbc).
+
 The console format is AITBC_LOG_FORMAT (`text` or `json`) when set, else text on a
 terminal and JSON when stderr is redirected (services started in the background,
 whose output is a log to parse). Log files are always JSON.
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import os
 import sys
 import time
@@ -55,6 +61,18 @@ class TextFormatter(logging.Formatter):
 
 
 LOG_FORMATS = ("text", "json")
+LOG_DIR_ENV = "AITBC_LOG_DIR"
+MAX_BYTES = 10 * 1024 * 1024  # per file
+BACKUPS = 5                   # rolled files kept: at most (BACKUPS + 1) * MAX_BYTES on disk per service
+
+
+def resolve_log_file(default: Path, log_dir: Path | None = None) -> Path:
+    """Where a service's log goes: `log_dir` (a --log-dir flag), else $AITBC_LOG_DIR, else `default`.
+
+    The file keeps its name (coordinator.log, miner.log, app.log, explorer.log).
+    """
+    folder = log_dir or (Path(os.environ[LOG_DIR_ENV]) if os.environ.get(LOG_DIR_ENV) else None)
+    return folder / default.name if folder else default
 
 
 def console_format(requested: str | None = None) -> str:
@@ -66,15 +84,16 @@ def console_format(requested: str | None = None) -> str:
 
 
 def setup_logging(service: str, log_file: Path | None, level: int = logging.INFO,
-                  console: str | None = None) -> None:
-    """Send the root logger's records to stderr (`console_format(console)`) and as JSON lines to `log_file`."""
+                  console: str | None = None, max_bytes: int = MAX_BYTES, backups: int = BACKUPS) -> None:
+    """Send the root logger's records to stderr (`console_format(console)`) and as JSON lines to
+    `log_file`, rotated when it reaches `max_bytes` (`backups` older files kept)."""
     console_handler = logging.StreamHandler(sys.stderr)
     text = console_format(console) == "text"
     console_handler.setFormatter(TextFormatter(service) if text else JsonFormatter(service))
     handlers: list[logging.Handler] = [console_handler]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(log_file)
+        file_handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=max_bytes, backupCount=backups)
         file_handler.setFormatter(JsonFormatter(service))
         handlers.append(file_handler)
     root = logging.getLogger()
