@@ -10,6 +10,7 @@ import click
 from aitbc.cli.audit import audit
 from aitbc.cli.context import DEFAULT_NODE, DEFAULT_URL, Context, global_options, set_home
 from aitbc.cli.explorer import explorer
+from aitbc.cli.gateway import COMMANDS as GATEWAY_COMMANDS
 from aitbc.cli.jobs import COMMANDS as JOB_COMMANDS
 from aitbc.cli.keys import keys
 from aitbc.cli.node import node
@@ -51,7 +52,7 @@ def cli(ctx: click.Context, node: str, url: str, api_key: str | None, json_outpu
 
 # Every command of the client, registered the same way; each also takes the root's
 # connection options after its name (global_options).
-CLIENT_COMMANDS = (keys, node, tx, query, audit, receipt, testnet, explorer, *JOB_COMMANDS)
+CLIENT_COMMANDS = (keys, node, tx, query, audit, receipt, testnet, explorer, *JOB_COMMANDS, *GATEWAY_COMMANDS)
 # The services' own commands: they have their own --node/--data-dir.
 SERVICE_COMMANDS = (miner, coordinator)
 
