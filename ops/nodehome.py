@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -32,6 +32,14 @@ class Ports:
     rpc: int = 26657
     p2p: int = 26656
     abci: int = 26658
+    # Prometheus /metrics of cometbft and of the app; 0 = pick a free port when the home is written.
+    metrics: int = 0
+    app_metrics: int = 0
+
+    def with_metrics_ports(self) -> "Ports":
+        """These ports, with free ones for metrics that have none yet."""
+        return replace(self, metrics=self.metrics or procs.free_port(),
+                       app_metrics=self.app_metrics or procs.free_port())
 
 
 def set_toml(text: str, section: str, key: str, value: str) -> str:
@@ -67,6 +75,13 @@ def configure(cometbft_home: Path, ports: Ports, moniker: str, overrides: str = 
                                            moniker=json.dumps(moniker))
     settings.setdefault("rpc", {})["laddr"] = json.dumps(f"tcp://{host}:{ports.rpc}")
     settings.setdefault("p2p", {})["laddr"] = json.dumps(f"tcp://{host}:{ports.p2p}")
+    # cometbft's own Prometheus metrics, on the home's port; without one, off rather than
+    # on cometbft's default :26660, which two nodes on one machine would both want.
+    instrumentation = settings.setdefault("instrumentation", {})
+    if ports.metrics:
+        instrumentation["prometheus_listen_addr"] = json.dumps(f"{host}:{ports.metrics}")
+    else:
+        instrumentation["prometheus"] = "false"
     for section, values in settings.items():
         for key, value in values.items():
             text = set_toml(text, "" if section == "base" else section, key, value)
@@ -90,6 +105,7 @@ def init_home(home: Path, chain_id: str, ports: Ports, keys: dict[str, PrivateKe
               params: dict[str, int] | None = None, balance: int = DEV_BALANCE) -> None:
     """Write a single-node home; `keys` must contain 'coordinator'. Every key is funded."""
     cometbft_home = home / "cometbft"
+    ports = ports.with_metrics_ports()
     subprocess.run([tools.cometbft(), "init", "--home", str(cometbft_home)], check=True, capture_output=True)
     configure(cometbft_home, ports, moniker=home.name)
     write_app_state(cometbft_home, chain_id, {k.address: balance for k in keys.values()},
@@ -103,6 +119,12 @@ def read_ports(home: Path) -> Ports:
 
 def rpc_url(home: Path) -> str:
     return f"http://127.0.0.1:{read_ports(home).rpc}"
+
+
+def app_command(python: str, home: Path, ports: Ports) -> list[str]:
+    """`python -m aitbc.abci_app` for a home, serving its metrics when the home has a port for them."""
+    command = [python, "-m", "aitbc.abci_app", "--home", str(home), "--address", f"tcp://127.0.0.1:{ports.abci}"]
+    return command + (["--metrics-address", f"127.0.0.1:{ports.app_metrics}"] if ports.app_metrics else [])
 
 
 PID_FILE = "node.pid"
@@ -124,7 +146,7 @@ def running_pid(home: Path) -> int | None:
 
 def busy_ports(home: Path) -> dict[str, int]:
     """The home's ports that something already listens on (name -> port)."""
-    return {name: port for name, port in asdict(read_ports(home)).items() if procs.port_open(port)}
+    return {name: port for name, port in asdict(read_ports(home)).items() if port and procs.port_open(port)}
 
 
 class Node:
@@ -145,8 +167,7 @@ class Node:
 
     def start_app(self) -> None:
         log = self.home / "logs" / "app.out"
-        command = self.app_command or [self.python, "-m", "aitbc.abci_app", "--home", str(self.home),
-                                       "--address", f"tcp://127.0.0.1:{self.ports.abci}"]
+        command = self.app_command or app_command(self.python, self.home, self.ports)
         self.app = procs.spawn(command, log)
         procs.wait_until(lambda: procs.port_open(self.ports.abci), 30, "ABCI app", self.app, log)
 

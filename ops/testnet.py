@@ -104,15 +104,17 @@ class NetNode:
 
 
 def allocate_ports(count: int, base: int | None = None) -> list[nodehome.Ports]:
-    """Per-node ports: base + 10*i (+0 p2p, +1 rpc, +2 abci), or free ones."""
+    """Per-node ports: base + 10*i (+0 p2p, +1 rpc, +2 abci, +3 cometbft metrics, +4 app metrics),
+    or free ones."""
     if base:
-        return [nodehome.Ports(rpc=base + 10 * i + 1, p2p=base + 10 * i, abci=base + 10 * i + 2)
-                for i in range(count)]
+        return [nodehome.Ports(rpc=base + 10 * i + 1, p2p=base + 10 * i, abci=base + 10 * i + 2,
+                               metrics=base + 10 * i + 3, app_metrics=base + 10 * i + 4) for i in range(count)]
     taken: set[int] = set()
-    while len(taken) < 3 * count:  # free_port may hand out a port twice in a row
+    while len(taken) < 5 * count:  # free_port may hand out a port twice in a row
         taken.add(procs.free_port())
-    ports = sorted(taken)
-    return [nodehome.Ports(rpc=ports[3 * i], p2p=ports[3 * i + 1], abci=ports[3 * i + 2]) for i in range(count)]
+    p = sorted(taken)
+    return [nodehome.Ports(rpc=p[5 * i], p2p=p[5 * i + 1], abci=p[5 * i + 2], metrics=p[5 * i + 3],
+                           app_metrics=p[5 * i + 4]) for i in range(count)]
 
 
 def _node_id(cometbft_home: Path) -> str:
@@ -227,8 +229,7 @@ class Testnet:
             node = self.node(i)
             if not self.running(i)["app"]:
                 log = Path(node.home) / "logs" / "app.out"
-                proc = procs.spawn([python, "-m", "aitbc.abci_app", "--home", node.home,
-                                    "--address", f"tcp://127.0.0.1:{node.ports['abci']}"], log)
+                proc = procs.spawn(nodehome.app_command(python, Path(node.home), nodehome.Ports(**node.ports)), log)
                 self._set_pid(i, "app", proc.pid)
                 waiting.append((lambda port=node.ports["abci"]: procs.port_open(port), f"node{i} ABCI app", proc, log))
         self._wait(waiting, timeout)

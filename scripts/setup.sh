@@ -63,6 +63,16 @@ if [ "${AITBC_SKIP_BROWSER:-0}" != 1 ] && { [ ! -x /usr/bin/chromium ] || [ ! -x
     fi
 fi
 
+# --- Debian's prometheus (+ promtool) for `aitbc testnet up --with-monitoring` --
+if [ "${AITBC_SKIP_PROMETHEUS:-0}" != 1 ] && { [ ! -x /usr/bin/prometheus ] || [ ! -x /usr/bin/promtool ]; }; then
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        say "installing prometheus (apt-get)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    else
+        say "prometheus missing and apt-get not usable as this user: the monitoring tests will be skipped"
+    fi
+fi
+
 # --- generated protobuf code (the package aitbc.pb, git-ignored) -------------
 .venv/bin/python proto/build.py --cometbft-version "$COMETBFT_VERSION" --out aitbc/pb
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from aitbc.ops import nodehome, testnet as tn
+from aitbc.ops import monitoring, nodehome, testnet as tn
 from aitbc.crypto import PrivateKey
 from aitbc.keyring import KeyError_
 from aitbc.ops.tools import ToolMissing
@@ -54,7 +54,8 @@ def _prepare(ctx: Context, directory: Path, validators: int, full_nodes: int, ch
 @DIR
 @click.option("--chain-id", default="aitbc-testnet", show_default=True)
 @click.option("--base-port", type=int, default=None,
-              help="Node i uses BASE+10i (p2p), +1 (rpc), +2 (abci) [default: free ports].")
+              help="Node i uses BASE+10i (p2p), +1 (rpc), +2 (abci), +3 (cometbft metrics), +4 (app metrics) "
+                   "[default: free ports].")
 @click.option("--pending-timeout", default=60, show_default=True, help="Seconds an unassigned job waits.")
 @click.option("--job-timeout", default=600, show_default=True, help="Seconds an assigned job may run.")
 @click.option("--with-coordinator", is_flag=True, help="Also start `python -m aitbc.coordinator start` against node 0.")
@@ -62,13 +63,18 @@ def _prepare(ctx: Context, directory: Path, validators: int, full_nodes: int, ch
               help="Also start K miners (`python -m aitbc.miner start`, keys miner1..K; need Ollama).")
 @click.option("--ollama-url", default=None, help="Ollama for the miners [default: the miner's default].")
 @click.option("--miner-model", "miner_models", multiple=True, help="Model the miners offer (repeatable).")
+@click.option("--with-monitoring", is_flag=True,
+              help="Also start Prometheus (Debian's `prometheus`) scraping every node, app, coordinator and miner.")
+@click.option("--prometheus-port", type=int, default=None,
+              help="Prometheus' port [default: 9090, or a free one when 9090 is taken].")
 @click.option("--force", is_flag=True, help="Delete DIR first (its chain data is lost).")
 @click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for the first blocks.")
 @json_option
 @pass_ctx
 def up(ctx: Context, validators: int, full_nodes: int, directory: Path | None, chain_id: str, base_port: int | None,
        pending_timeout: int, job_timeout: int, with_coordinator: bool, miners: int, ollama_url: str | None,
-       miner_models: tuple[str, ...], force: bool, timeout: float) -> None:
+       miner_models: tuple[str, ...], with_monitoring: bool, prometheus_port: int | None, force: bool,
+       timeout: float) -> None:
     """Create (or restart) the testnet in DIR, start every node detached, wait for blocks."""
     if validators + full_nodes > tn.MAX_NODES:
         raise click.BadParameter(f"at most {tn.MAX_NODES} nodes in all", param_hint="--full-nodes")
@@ -83,6 +89,8 @@ def up(ctx: Context, validators: int, full_nodes: int, directory: Path | None, c
     ctx.progress(f"starting {len(net.nodes)} nodes in {directory}")
     _start_chain(net, timeout)
     services = _start_services(ctx, net, with_coordinator, miners, ollama_url, miner_models)
+    if with_monitoring:
+        services.append(_start_monitoring(ctx, net, prometheus_port))
     _report(ctx, net, directory, services)
 
 
@@ -115,6 +123,15 @@ def _report(ctx: Context, net: tn.Testnet, directory: Path, services: list[dict]
         lines.append(f"  {entry['name']:<11} {state}")
     lines.append(f'use it: eval "$(aitbc testnet env{_dir_flag(directory)})"')
     ctx.emit(out, "\n".join(lines))
+
+
+def _start_monitoring(ctx: Context, net: tn.Testnet, port: int | None) -> dict:
+    """Prometheus over everything started so far; like the services, a failure is reported, not fatal."""
+    ctx.progress("starting prometheus")
+    try:
+        return monitoring.start_for_testnet(net, port)
+    except monitoring.MonitoringError as err:
+        return {"name": monitoring.NAME, "ok": False, "error": str(err), "log": "-"}
 
 
 def _dir_flag(directory: Path) -> str:
