@@ -8,6 +8,7 @@ from aitbc import jobspec, units
 from aitbc.cli import safe_text
 from aitbc.cli.context import Context, json_option, pass_ctx
 from aitbc.cli.jobs.coordinator import coordinator, load_key
+from aitbc.cli.jobs.streaming import stream_job
 from aitbc.cli.jobs.waiting import finish, wait_for_job
 from aitbc.api.coordinator_client import sign_job
 from aitbc.api.coordinator_models import JobOptions
@@ -44,11 +45,14 @@ def submit() -> None:
 @click.option("--from", "from_key", envvar="AITBC_FROM", default="alice", show_default=True,
               help="Key that signs and pays [env: AITBC_FROM]")
 @click.option("--wait", is_flag=True, help="Wait until the job is final and print its result.")
-@click.option("--timeout", type=float, default=300, show_default=True, help="Seconds to wait with --wait.")
+@click.option("--stream", is_flag=True,
+              help="Print the text as it is generated, then the final result as --wait does.")
+@click.option("--timeout", type=float, default=300, show_default=True,
+              help="Seconds to wait with --wait or --stream.")
 @json_option
 @pass_ctx
 def inference(ctx: Context, prompt: str, model: str, max_reward: str, temperature: float, seed: int,
-              num_predict: int, max_price: str, from_key: str, wait: bool, timeout: float) -> None:
+              num_predict: int, max_price: str, from_key: str, wait: bool, stream: bool, timeout: float) -> None:
     """Run PROMPT on MODEL; the escrow is locked by a tx signed with your key."""
     reward = parse_reward(max_reward)
     try:
@@ -65,6 +69,9 @@ def inference(ctx: Context, prompt: str, model: str, max_reward: str, temperatur
         submitted = client.submit_job(request)
         ctx.progress(f"submitted {safe_text.inline(submitted.job_id)} (tx {safe_text.inline(submitted.tx_hash[:16])}..., "
                      f"up to {units.format_amount(reward)} locked)")
+        if stream:
+            finish(ctx, stream_job(ctx, client, submitted.job_id, timeout))
+            return
         if wait:
             finish(ctx, wait_for_job(ctx, client, submitted.job_id, timeout))
             return
