@@ -22,6 +22,7 @@ log = logging.getLogger("miner.stream")
 
 FLUSH_S = 0.05          # at most ~20 chunk requests a second per job
 BATCH_CHARS = 4096      # send at once when this much text waits
+MAX_SEND_CHARS = 8000   # one request's most: well under the coordinator's 64 KiB body limit, escaped
 MAX_FAILURES = 3        # consecutive failed sends before the job stops streaming
 CLOSE_WAIT_S = 1.0      # the last chunk's bound on delaying the completion report
 
@@ -79,7 +80,14 @@ class ChunkForwarder:
                     await asyncio.wait_for(self._full.wait(), delay)
             self._wake.clear()
             self._full.clear()
-            text, self._pending, self._size = "".join(self._pending), [], 0
+            text = "".join(self._pending)
+            if len(text) > MAX_SEND_CHARS:  # a backlog after failed sends: the rest goes next
+                text, rest = text[:MAX_SEND_CHARS], text[MAX_SEND_CHARS:]
+                self._pending, self._size = [rest], len(rest)
+                self._wake.set()
+                self._full.set()
+            else:
+                self._pending, self._size = [], 0
             if text:
                 await self._send(text)
                 last_sent = time.monotonic()
