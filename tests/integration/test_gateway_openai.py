@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -16,6 +19,7 @@ import openai
 import pytest
 
 from aitbc import jobspec
+from aitbc.cli import safe_text
 from aitbc.ops.factories import KEYS
 from aitbc.ops.harness import CoordinatorProcess, MinerProcess, wait_for
 from aitbc.ops.harness.chain import ChainStack
@@ -144,3 +148,23 @@ def test_bad_requests_get_openais_typed_errors(stack):
     with pytest.raises(openai.BadRequestError) as caught:
         client.completions.create(model=TINY_MODEL_NAME, prompt="x", stop=["\n"])
     assert caught.value.param == "stop"
+
+
+def test_aitbc_chat_streams_a_conversation_and_prints_each_turns_receipt(stack):
+    done = subprocess.run(
+        [sys.executable, "-m", "aitbc.cli.main", "chat", "--model", TINY_MODEL_NAME, "--max-tokens", "6",
+         "--temperature", "0", "--system", "be brief"],
+        input="hello\n\nand again\n/exit\nnot asked\n", env={**stack.gateway.env}, capture_output=True,
+        text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    turns = re.findall(r"\[job (\S+) · receipt (rcpt_[0-9a-f]+) · \d+ tokens · cost ", done.stderr)
+    assert len(turns) == 2, done.stderr     # the empty line is skipped, /exit ends before the last line
+    first, second = (stack.coordinator.client().get_job(job_id).result for job_id, _ in turns)
+    assert done.stdout == f"{safe_text.terminal(first)}\n{safe_text.terminal(second)}\n"
+    for (job_id, receipt_id), answer in zip(turns, (first, second)):
+        receipt = stack.receipt(job_id)
+        assert receipt["id"] == receipt_id and receipt["result_hash"] == jobspec.result_hash(answer).hex()
+    # the second turn's prompt is the whole conversation so far
+    conversation = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"},
+                    {"role": "assistant", "content": first}, {"role": "user", "content": "and again"}]
+    assert stack.chain.job(turns[1][0])["prompt_hash"] == jobspec.prompt_hash(jobspec.chat_prompt(conversation)).hex()
