@@ -130,7 +130,7 @@ def layout(title: str, body: str, node: str, live: bool = False) -> str:
 <link rel="stylesheet" href="/static/style.css">{fallback}{script}
 </head><body>
 <header><a class="brand" href="/">AITBC explorer</a>
-<nav><a href="/">Blocks</a><a href="/miners">Miners</a></nav>
+<nav><a href="/">Blocks</a><a href="/miners">Miners</a><a href="/network">Network</a></nav>
 <form class="search" action="/search" method="get" role="search">
 <input id="search-box" name="q" type="search" placeholder="height, tx hash, job id, receipt id, address"
  aria-label="Search" required><button id="search-button" type="submit">Search</button></form>

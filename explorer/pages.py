@@ -157,3 +157,27 @@ def error_page(title: str, message: str, node: str) -> str:
 
 __all__ = ["account_page", "block_page", "error_page", "home", "job_page", "miners_page", "receipt_page",
            "search_page", "tx_page"]
+
+
+CHARTS = (("block_interval", "Block interval", "s"), ("txs_per_s", "Transactions per second", "tx/s"),
+          ("jobs_per_s", "Jobs submitted per second", "jobs/s"))
+
+
+def network_page(data: dict[str, Any], node: str, prometheus: dict[str, Any] | None = None,
+                 prometheus_error: str = "") -> str:
+    """Plots of the last blocks as the chain records them, and of Prometheus' view when it runs."""
+    from aitbc.explorer.charts import line_chart
+
+    s = data["summary"]
+    body = (f'<p class="summary">chain <b>{esc(data["chain_id"])}</b> · last {esc(s["blocks"])} blocks up to '
+            f'{block_link(data["height"])} · mean block interval <b>{s["mean_interval"]:.2f} s</b> · '
+            f'<b>{s["txs_per_s"]:.2f}</b> tx/s · <b>{s["jobs_per_s"]:.3f}</b> jobs/s</p>'
+            '<h2>From the chain (block headers and results)</h2>'
+            + "".join(line_chart(data["series"][key], label, unit) for key, label, unit in CHARTS))
+    if prometheus is not None:
+        body += (f'<h2>From Prometheus (last {esc(prometheus["minutes"])} min, '
+                 f'<span class="mono">{esc(prometheus["url"])}</span>)</h2>'
+                 + "".join(line_chart(prometheus["series"][key], label, unit) for key, label, unit in CHARTS))
+    elif prometheus_error:
+        body += f'<h2>From Prometheus</h2><p class="bad">{esc(prometheus_error)}</p>'
+    return layout("Network", body, node)

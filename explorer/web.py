@@ -15,7 +15,9 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aitbc.rpc import ChainError, ChainRPC, NodeUnavailable
-from aitbc.explorer import chain, pages
+from aitbc.explorer import chain, network, pages
+from aitbc.keyring import aitbc_home
+from aitbc.logs import resolve_log_file, setup_logging
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -31,6 +33,10 @@ class ExplorerSettings(BaseSettings):
     port: int = Field(18080, ge=0, le=65535)
     blocks: int = Field(20, ge=1, le=100, description="blocks on the front page")
     poll_ms: int = Field(2000, ge=250, description="how often the front page asks for new blocks")
+    network_blocks: int = Field(100, ge=2, le=network.MAX_BLOCKS, description="blocks the network page plots")
+    prometheus: str = Field("", description="Prometheus URL: the network page also plots its series")
+    data_dir: Path = Field(default_factory=lambda: aitbc_home() / "explorer", description="explorer.log goes here")
+    log_dir: Path | None = Field(None, description="explorer.log goes here instead [env: AITBC_LOG_DIR]")
     # Swagger UI loads its script and stylesheet from a public CDN: off unless asked for.
     docs: bool = Field(False, description="serve the API's Swagger UI at /api/docs (loads it from a CDN)")
 
@@ -137,6 +143,9 @@ def _api_routes(app: FastAPI) -> None:
     def miners(rpc: RpcDep) -> list[dict[str, Any]]:
         return chain.miners(rpc)
 
+    def network_data(rpc: RpcDep, blocks: Annotated[int, Query(ge=2, le=network.MAX_BLOCKS)] = 100) -> dict[str, Any]:
+        return network.from_chain(rpc, blocks)
+
     def search(rpc: RpcDep, q: str) -> dict[str, Any]:
         kind, value = chain.classify(q)
         if kind == "query":
@@ -145,7 +154,7 @@ def _api_routes(app: FastAPI) -> None:
 
     for path, fetch in (("/blocks", blocks), ("/status", status), ("/block/{height}", block), ("/tx/{tx_hash}", tx),
                         ("/job/{job_id}", job), ("/receipt/{ident}", receipt), ("/account/{address}", account),
-                        ("/miners", miners), ("/search", search)):
+                        ("/miners", miners), ("/network", network_data), ("/search", search)):
         api(path, fetch)
 
 
@@ -178,6 +187,17 @@ def _page_routes(app: FastAPI) -> None:
     def miners(rpc: RpcDep, settings: SettingsDep) -> HTMLResponse:
         return _html(pages.miners_page(chain.miners(rpc), settings.node))
 
+    @app.get("/network", response_class=HTMLResponse, include_in_schema=False)
+    def network_page(rpc: RpcDep, settings: SettingsDep) -> HTMLResponse:
+        data = network.from_chain(rpc, settings.network_blocks)
+        prometheus, problem = None, ""
+        if settings.prometheus:
+            try:
+                prometheus = network.from_prometheus(settings.prometheus)
+            except network.PrometheusUnavailable as err:  # the chain's view still stands
+                problem = str(err)
+        return _html(pages.network_page(data, settings.node, prometheus, problem))
+
     @app.get("/search", include_in_schema=False)
     def search(rpc: RpcDep, settings: SettingsDep, q: str = "") -> Response:
         try:
@@ -199,4 +219,6 @@ def run(settings: ExplorerSettings) -> None:
     """Serve until Ctrl-C."""
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    setup_logging("explorer", resolve_log_file(settings.data_dir / "explorer.log", settings.log_dir))
+    # log_config=None: uvicorn's records go to our handlers (the rotating explorer.log too)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning", log_config=None)
