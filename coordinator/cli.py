@@ -47,7 +47,9 @@ def coordinator() -> None:
                    "[env: AITBC_COORDINATOR_ALLOW_PRIVATE_ENDPOINTS; default: refuse].")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-def start(log_level: str, **flags: Any) -> None:
+@click.option("--log-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder of coordinator.log (rotated at 10 MiB, 5 kept) [env: AITBC_LOG_DIR; default: the data dir].")
+def start(log_level: str, log_dir: Path | None, **flags: Any) -> None:
     """Run the coordinator (uvicorn) until Ctrl-C.
 
     API keys are never taken on the command line, which every local user can read
@@ -55,15 +57,16 @@ def start(log_level: str, **flags: Any) -> None:
     """
     import uvicorn
 
-    from aitbc.logs import setup_logging
+    from aitbc.logs import resolve_log_file, setup_logging
     from aitbc.coordinator.http.app import create_app
     from aitbc.coordinator.core import StartupError
 
     settings = _settings(**flags)
     # The log names jobs and miners' answers: in the private data dir, owner-only like the db.
     private_dir(settings.data_dir)
-    setup_logging("coordinator", settings.log_path, getattr(logging, log_level.upper()))
-    private_files(settings.log_path)
+    log_path = resolve_log_file(settings.log_path, log_dir)
+    setup_logging("coordinator", log_path, getattr(logging, log_level.upper()))
+    private_files(log_path)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per RPC call is noise
     try:
         app = create_app(settings)

@@ -9,12 +9,13 @@ import asyncio
 import json
 import logging
 import socket
+from pathlib import Path
 
 import click
 import httpx
 from pydantic import ValidationError
 
-from aitbc.logs import setup_logging
+from aitbc.logs import resolve_log_file, setup_logging
 from aitbc.miner.registration import SEED_RE
 from aitbc.miner.settings import MinerSettings
 
@@ -65,6 +66,8 @@ def miner() -> None:
 def _start_options(f):
     for flag, field, kind, help_text in reversed(START_OPTIONS):
         f = click.option(flag, field, type=kind, default=None, help=help_text)(f)
+    f = click.option("--log-dir", "log_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+                     help="folder of miner.log (rotated at 10 MiB, 5 kept) [env: AITBC_LOG_DIR; default: the data dir]")(f)
     return click.option("--model", "models", multiple=True,
                         help="model to offer (repeat); default: every model Ollama has")(f)
 
@@ -73,6 +76,7 @@ def _start_options(f):
 @_start_options
 def start(**flags) -> None:
     """Check Ollama and the chain, register, and serve assignments until Ctrl-C."""
+    log_dir = flags.pop("log_dir", None)
     overrides = {k: v for k, v in flags.items() if v not in (None, ())}
     if "models" in overrides:
         overrides["models"] = list(overrides["models"])
@@ -87,15 +91,16 @@ def start(**flags) -> None:
     _check_port(settings.host, settings.port)
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     settings.home.chmod(0o700)  # log and outbox hold clients' prompts' answers: owner only
-    _setup_logging(settings)
-    settings.log_file.chmod(0o600)
-    click.echo(f"miner log: {settings.log_file}", err=True)
+    log_file = resolve_log_file(settings.log_file, log_dir)
+    _setup_logging(settings, log_file)
+    log_file.chmod(0o600)
+    click.echo(f"miner log: {log_file}", err=True)
     asyncio.run(_serve(settings))
 
 
-def _setup_logging(settings: MinerSettings) -> None:
+def _setup_logging(settings: MinerSettings, log_file: Path) -> None:
     level = getattr(logging, settings.log_level.upper())
-    setup_logging("miner", settings.log_file, level)
+    setup_logging("miner", log_file, level)
     # One line per HTTP call (heartbeats every few seconds) buries the events that matter.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(level if level <= logging.DEBUG else logging.WARNING)

@@ -1,0 +1,46 @@
+"""Service log files: rotated by size (so bounded on disk), and placed by --log-dir or
+AITBC_LOG_DIR instead of the data directory (the real services: tests/integration/test_log_dir.py)."""
+
+from __future__ import annotations
+
+import logging
+import pytest
+
+from aitbc.logs import BACKUPS, MAX_BYTES, resolve_log_file, setup_logging
+
+
+@pytest.fixture
+def restore_root_logger():
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers:
+        handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_a_log_rolls_over_and_stays_bounded(tmp_path, restore_root_logger):
+    log_file = tmp_path / "coordinator.log"
+    setup_logging("coordinator", log_file, console="json", max_bytes=2000, backups=3)
+    logging.getLogger().handlers[0].setLevel(logging.CRITICAL)  # keep the test's stderr quiet
+    for i in range(500):
+        logging.getLogger("x").info("line %d %s", i, "x" * 50)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["coordinator.log", "coordinator.log.1", "coordinator.log.2", "coordinator.log.3"]
+    sizes = [p.stat().st_size for p in tmp_path.iterdir()]
+    assert max(sizes) <= 2000 and sum(sizes) <= 4 * 2000
+    assert "line 499" in log_file.read_text()  # the newest lines are in the current file
+
+
+def test_the_default_bound_is_ten_mib_times_five():
+    assert (MAX_BYTES, BACKUPS) == (10 * 1024 * 1024, 5)
+
+
+def test_log_dir_flag_then_environment_then_data_dir(tmp_path, monkeypatch):
+    default = tmp_path / "data" / "miner.log"
+    monkeypatch.delenv("AITBC_LOG_DIR", raising=False)
+    assert resolve_log_file(default) == default
+    monkeypatch.setenv("AITBC_LOG_DIR", str(tmp_path / "var-log"))
+    assert resolve_log_file(default) == tmp_path / "var-log" / "miner.log"
+    assert resolve_log_file(default, tmp_path / "flag") == tmp_path / "flag" / "miner.log"
