@@ -29,9 +29,13 @@ def main(argv: list[str] | None = None) -> None:
     db_path.parent.mkdir(parents=True, exist_ok=True)
     store = LevelDBStore(str(db_path))
     app = Application(store)
+    log = logging.getLogger("aitbc.app")
     if args.metrics_address:
-        app.metrics.serve(args.metrics_address)
-    logging.getLogger("aitbc.app").info("starting at height %d app_hash %s", app.height, app.app_hash.hex())
+        try:
+            app.metrics.serve(args.metrics_address)
+        except OSError as err:  # metrics are worth a warning, not a node that will not start
+            log.warning("no metrics: cannot listen on %s (%s)", args.metrics_address, err.strerror)
+    log.info("starting at height %d app_hash %s", app.height, app.app_hash.hex())
     try:
         asyncio.run(serve(app, args.address))
     finally:
