@@ -17,11 +17,12 @@ from collections import OrderedDict
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from aitbc.abci_app import query, state as st, transition
+from aitbc.abci_app import query, state as st, state_digest, transition
 from aitbc.abci_app.base import BaseApplication
 from aitbc.abci_app.events import Event
 from aitbc.abci_app.metrics import UNDECODABLE, AppMetrics
 from aitbc.abci_app.records import Genesis
+from aitbc.abci_app.snapshots import Restore, Snapshots
 from aitbc.abci_app.state import State
 from aitbc.abci_app.store import Overlay, Store
 from aitbc import tx as txlib
@@ -32,8 +33,12 @@ from aitbc.pb.tendermint.abci import types_pb2 as abci
 log = logging.getLogger("aitbc.app")
 
 APP_VERSION = 1
-# Bookkeeping beside the state: written with each Commit, not part of the app hash.
+# Bookkeeping beside the state: written with each Commit, not part of the state digest.
 HEIGHT_KEY, HASH_KEY, TIME_KEY = b"_app/height", b"_app/hash", b"_app/time"
+# The app hash is built from two parts (state_digest.app_hash): the chain of every
+# block's changes, and the digest of the whole state (what state sync verifies).
+CHAIN_KEY, DIGEST_KEY = b"_app/chain", b"_app/digest"
+EVERY_KEY = (b"", b"\xff")  # every key is ASCII
 # Decoded txs that CheckTx accepted, kept for PrepareProposal/FinalizeBlock: bounded
 # in bytes, and only txs that passed every check enter, so junk cannot pin memory.
 VERIFIED_CACHE_BYTES = 64 * 1024 * 1024
@@ -63,26 +68,40 @@ def to_abci_events(events: list[Event]) -> list[abci.Event]:
 class Application(BaseApplication):
     """What AITBC answers to ABCI; one instance per node, called from one thread.
 
-    Echo, Flush, vote extensions and snapshots keep the defaults of BaseApplication.
+    Echo, Flush and vote extensions keep the defaults of BaseApplication; the
+    snapshot methods too when the node keeps no `snapshots`.
     """
 
-    def __init__(self, store: Store, metrics: AppMetrics | None = None):
+    def __init__(self, store: Store, metrics: AppMetrics | None = None, snapshots: Snapshots | None = None):
         self.store = store
-        self.height = int(store.get(HEIGHT_KEY) or b"0")
-        self.app_hash = store.get(HASH_KEY) or b""
+        self.snapshots = snapshots
+        self._restore: Restore | None = None
         self._genesis_changes: dict[bytes, bytes | None] = {}
         self._block: Overlay | None = None
         self._pending_hash = b""
+        self._pending_chain = self._pending_digest = b""
         self._verified: OrderedDict[bytes, txlib.SignedTx] = OrderedDict()
         self._verified_bytes = 0
+        self.metrics = metrics or AppMetrics()
+        self._load_committed()
+
+    # --- helpers --------------------------------------------------------------
+    def _load_committed(self) -> None:
+        """Take height, hashes and time from the committed store (start-up, or a restored snapshot)."""
+        store = self.store
+        self.height = int(store.get(HEIGHT_KEY) or b"0")
+        self.app_hash = store.get(HASH_KEY) or b""
+        # A store from before the state digest: its chain goes on from its last app hash,
+        # and its digest is computed once here.
+        self._chain = store.get(CHAIN_KEY) or self.app_hash
+        self._digest = store.get(DIGEST_KEY) or (
+            state_digest.of_items(store.iterate(*EVERY_KEY)) if self.height else b"")
         self._last_time_ns = int(store.get(TIME_KEY) or b"0")
         self.chain_id = st.get_chain_id(State(Overlay(store)))
         self._reset_check_state()
-        self.metrics = metrics or AppMetrics()
         self.metrics.height = self.height
         self.metrics.state.recount(store)  # once; each Commit then moves it by its changes
 
-    # --- helpers --------------------------------------------------------------
     def _reset_check_state(self) -> None:
         base = Overlay(self.store)
         base.changes.update(self._genesis_changes)  # before block 1 is committed
@@ -122,7 +141,9 @@ class Application(BaseApplication):
         self._last_time_ns = state.time_ns
         self._reset_check_state()
         log.info("init_chain chain_id=%s accounts=%d", req.chain_id, len(genesis.accounts))
-        return abci.ResponseInitChain(app_hash=block_app_hash(b"", 0, self._genesis_changes))
+        digest = state_digest.updated(b"", self.store, self._genesis_changes)
+        return abci.ResponseInitChain(app_hash=state_digest.app_hash(block_app_hash(b"", 0, self._genesis_changes),
+                                                                     digest))
 
     # --- mempool --------------------------------------------------------------
     def check_tx(self, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
@@ -185,7 +206,9 @@ class Application(BaseApplication):
             self.metrics.tx_finalized(kind, Code.OK)
         self._block = block
         self._last_time_ns = state.time_ns
-        self._pending_hash = block_app_hash(self.app_hash, req.height, block.changes)
+        self._pending_chain = block_app_hash(self._chain, req.height, block.changes)
+        self._pending_digest = state_digest.updated(self._digest, self.store, block.changes)
+        self._pending_hash = state_digest.app_hash(self._pending_chain, self._pending_digest)
         self.metrics.block_txs.observe(len(req.txs))
         self.metrics.finalize_seconds.observe(time.perf_counter() - started)
         return abci.ResponseFinalizeBlock(tx_results=results, events=to_abci_events(block_events),
@@ -197,13 +220,17 @@ class Application(BaseApplication):
         changes = dict(self._block.changes)
         changes[HEIGHT_KEY] = str(height).encode()
         changes[HASH_KEY] = self._pending_hash
+        changes[CHAIN_KEY], changes[DIGEST_KEY] = self._pending_chain, self._pending_digest
         changes[TIME_KEY] = str(self._last_time_ns).encode()
         self.metrics.state.apply(self.store, changes)  # before the write: it reads the old values
         self.store.write(changes)
         self.metrics.height = height
         self.height, self.app_hash = height, self._pending_hash
+        self._chain, self._digest = self._pending_chain, self._pending_digest
         self._block, self._genesis_changes = None, {}
         self._reset_check_state()
+        if self.snapshots is not None and self.snapshots.due(height):
+            self.snapshots.take_in_background(self.store.frozen_items(), height, self.app_hash)
         return abci.ResponseCommit(retain_height=0)
 
     # --- queries ---------------------------------------------------------------
@@ -214,3 +241,43 @@ class Application(BaseApplication):
         except query.QueryError as err:
             return abci.ResponseQuery(code=err.code, log=str(err), codespace=CODESPACE, height=self.height)
         return abci.ResponseQuery(code=Code.OK, value=query.encode(answer), height=self.height)
+
+    # --- state sync --------------------------------------------------------------
+    def list_snapshots(self, req: abci.RequestListSnapshots) -> abci.ResponseListSnapshots:
+        if self.snapshots is None:
+            return super().list_snapshots(req)
+        return self.snapshots.list_snapshots(req)
+
+    def load_snapshot_chunk(self, req: abci.RequestLoadSnapshotChunk) -> abci.ResponseLoadSnapshotChunk:
+        if self.snapshots is None:
+            return super().load_snapshot_chunk(req)
+        return self.snapshots.load_snapshot_chunk(req)
+
+    def offer_snapshot(self, req: abci.RequestOfferSnapshot) -> abci.ResponseOfferSnapshot:
+        """Accept a snapshot of our format for an empty node, and start restoring it
+        into a fresh store beside the live one."""
+        if self.snapshots is None or self.height > 0 or not hasattr(self.store, "restore_path"):
+            return super().offer_snapshot(req)
+        result, meta = Restore.check_offer(req.snapshot)
+        if meta is not None:
+            if self._restore is not None:
+                self._restore.discard()
+            self._restore = Restore(meta, req.app_hash, self.store.restore_path(), type(self.store))
+            log.info("restoring snapshot at height %d (%d chunks)", meta.height, len(meta.chunk_hashes))
+        return abci.ResponseOfferSnapshot(result=result)
+
+    def apply_snapshot_chunk(self, req: abci.RequestApplySnapshotChunk) -> abci.ResponseApplySnapshotChunk:
+        """Write one verified chunk; after the last one, swap the proven state in."""
+        restore = self._restore
+        if restore is None:
+            return super().apply_snapshot_chunk(req)
+        answer = restore.apply(req)
+        if answer.result == abci.ResponseApplySnapshotChunk.REJECT_SNAPSHOT:
+            restore.discard()
+            self._restore = None
+        elif restore.finished:
+            self._restore = None
+            self.store.replace_with(restore.path)
+            self._load_committed()
+            log.info("state sync: now at height %d app_hash %s", self.height, self.app_hash.hex())
+        return answer

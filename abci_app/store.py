@@ -9,6 +9,8 @@ committed store; a failed tx's overlay is dropped, a good one merged.
 from __future__ import annotations
 
 import bisect
+import os
+import shutil
 from typing import Iterator, Protocol
 
 DELETED = None
@@ -21,6 +23,7 @@ class Readable(Protocol):
 class Store(Readable, Protocol):
     def iterate(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]: ...
     def write(self, changes: dict[bytes, bytes | None]) -> None: ...
+    def frozen_items(self) -> Iterator[tuple[bytes, bytes]]: ...
     def close(self) -> None: ...
 
 
@@ -50,6 +53,10 @@ class MemoryStore:
                     bisect.insort(self._keys, key)
                 self._data[key] = value
 
+    def frozen_items(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every pair as of now, in key order, unaffected by later writes."""
+        return iter([(key, self._data[key]) for key in self._keys])
+
     def close(self) -> None:
         pass
 
@@ -58,9 +65,13 @@ class LevelDBStore:
     """Committed state in LevelDB; `write` is one atomic, synced batch."""
 
     def __init__(self, path: str):
+        self.path = path
+        self._open()
+
+    def _open(self) -> None:
         import plyvel
 
-        self._db = plyvel.DB(path, create_if_missing=True, bloom_filter_bits=10, lru_cache_size=64 << 20)
+        self._db = plyvel.DB(self.path, create_if_missing=True, bloom_filter_bits=10, lru_cache_size=64 << 20)
 
     def get(self, key: bytes) -> bytes | None:
         return self._db.get(key)
@@ -75,6 +86,33 @@ class LevelDBStore:
                     batch.delete(key)
                 else:
                     batch.put(key, value)
+
+    def frozen_items(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every pair as of now (a LevelDB snapshot), in key order; safe to read from
+        another thread while writes go on."""
+        snapshot = self._db.snapshot()
+
+        def items() -> Iterator[tuple[bytes, bytes]]:
+            with snapshot.iterator() as iterator:
+                yield from iterator
+            snapshot.close()
+
+        return items()
+
+    def restore_path(self) -> str:
+        """Where a state being restored from a snapshot is written before `replace_with`."""
+        return self.path.rstrip("/") + ".restore"
+
+    def replace_with(self, path: str) -> None:
+        """Make the LevelDB at `path` this store (the state sync swap).
+
+        Only for a store without a state (state sync runs on empty nodes): a crash
+        between the steps leaves no DB or an empty one, never half a state.
+        """
+        self._db.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+        os.replace(path, self.path)
+        self._open()
 
     def close(self) -> None:
         self._db.close()
