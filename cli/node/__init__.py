@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from aitbc.cli.node.init import init
+from aitbc.cli.node.join import join
 from aitbc.cli.node.start import start
 from aitbc.cli.node.status import status
 
@@ -14,5 +15,5 @@ def node() -> None:
     """Create and run a local single-node chain."""
 
 
-for _command in (init, start, status):
+for _command in (init, join, start, status):
     node.add_command(_command)
