@@ -9,6 +9,7 @@ ROOT=$PWD
 
 COMETBFT_VERSION=v0.38.25
 OLLAMA_VERSION=v0.11.4
+TOXIPROXY_VERSION=v2.12.0  # keep in step with ops/toxiproxy.py
 TOOLS=${AITBC_TOOLS:-$HOME/.cache/aitbc/tools}
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
@@ -51,6 +52,25 @@ go_install cometbft github.com/cometbft/cometbft/cmd/cometbft "$COMETBFT_VERSION
 
 if [ "$WANT_OLLAMA" = 1 ] && ! command -v ollama >/dev/null; then
     go_install ollama github.com/ollama/ollama "$OLLAMA_VERSION"
+fi
+
+# --- network tests across namespaces: toxiproxy-server (delay) and nftables (cuts, loss) --
+# Toxiproxy's module builds the server from cmd/server; we keep it as toxiproxy-server.
+TOXI_DIR="$TOOLS/toxiproxy-$TOXIPROXY_VERSION"
+if [ ! -x "$TOXI_DIR/toxiproxy-server" ]; then
+    say "building toxiproxy-server $TOXIPROXY_VERSION with go install (cached in $TOXI_DIR)"
+    mkdir -p "$TOXI_DIR"
+    CGO_ENABLED=0 GOBIN="$TOXI_DIR" GOFLAGS=-buildvcs=false \
+        go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION"
+    mv "$TOXI_DIR/server" "$TOXI_DIR/toxiproxy-server"
+fi
+if [ "${AITBC_SKIP_NETNS:-0}" != 1 ] && ! command -v nft >/dev/null; then
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        say "installing nftables (apt-get)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
+    else
+        say "nft missing and apt-get not usable as this user: the netns tests will be skipped"
+    fi
 fi
 
 # --- Debian's chromium + chromedriver for the explorer's browser test --------
