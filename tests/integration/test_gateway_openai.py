@@ -86,8 +86,13 @@ def test_a_chat_completion_is_a_paid_job_whose_receipt_hashes_the_answer(stack):
 
 
 def test_a_streamed_chat_concatenates_to_the_receipts_result(stack):
-    chunks = list(stack.client().chat.completions.create(**ask(stream=True, seed=7),
-                                                           stream_options={"include_usage": True}))
+    chunks, receipt_at_first_text = [], "no text"
+    for chunk in stack.client().chat.completions.create(**ask(stream=True, seed=7),
+                                                        stream_options={"include_usage": True}):
+        if receipt_at_first_text == "no text" and chunk.choices and chunk.choices[0].delta.content:
+            on_chain = stack.chain.job(chunk.id.removeprefix("chatcmpl-")) or {}   # maybe not even submitted yet
+            receipt_at_first_text = on_chain.get("receipt_id", "")
+        chunks.append(chunk)
     assert len(chunks) >= 3 and all(c.object == "chat.completion.chunk" for c in chunks)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     last = chunks[-1]
@@ -99,6 +104,7 @@ def test_a_streamed_chat_concatenates_to_the_receipts_result(stack):
         (receipt["id"], receipt["result_hash"], receipt["amount_paid"])
     assert text and jobspec.result_hash(text).hex() == receipt["result_hash"]
     assert last.usage.completion_tokens == receipt["tokens_generated"]
+    assert receipt_at_first_text == ""    # the first words came before the receipt was committed
 
 
 def test_a_streamed_text_completion_ends_with_done(stack):
@@ -168,3 +174,4 @@ def test_aitbc_chat_streams_a_conversation_and_prints_each_turns_receipt(stack):
     conversation = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"},
                     {"role": "assistant", "content": first}, {"role": "user", "content": "and again"}]
     assert stack.chain.job(turns[1][0])["prompt_hash"] == jobspec.prompt_hash(jobspec.chat_prompt(conversation)).hex()
+
