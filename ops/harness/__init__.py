@@ -6,11 +6,12 @@ processes on free ports, drive them, and stop everything that was started.
 - `hand_miner`: a miner endpoint driven by hand (signed calls, pushed assignments).
 - `stub_http`: a tiny JSON HTTP server for stand-ins (Ollama, a coordinator, ...).
 - `ollama`: a real Ollama serving the generated tiny model.
+- `gateway`: `aitbc gateway` (the OpenAI-compatible API) as its own process.
 - `marketplace`: an N-validator testnet + Ollama + coordinator + miners, with faults.
 - `load`: a background load of jobs and transfers, and the books to check it.
 - `polling`: waiting for a condition.
 
-The single-node pieces are importable from here; `marketplace` and `load` by module.
+The single-node pieces are importable from here; `gateway`, `marketplace` and `load` by module.
 
 Nothing here imports pytest: fixtures wrap these classes in tests/conftest.py.
 """

@@ -23,8 +23,8 @@ from aitbc.cli import safe_text
 from aitbc.ops.factories import KEYS
 from aitbc.ops.harness import CoordinatorProcess, MinerProcess, wait_for
 from aitbc.ops.harness.chain import ChainStack
+from aitbc.ops.harness.gateway import GatewayProcess
 from aitbc.ops.ollama_server import TINY_MODEL_NAME
-from tests.integration.gateway_process import GatewayProcess
 from tests.integration.ollama_fixtures import ollama_server, tiny_model, tiny_model_path  # noqa: F401
 
 pytestmark = pytest.mark.integration

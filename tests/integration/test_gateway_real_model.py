@@ -12,9 +12,9 @@ import pytest
 from aitbc import jobspec
 from aitbc.ops.harness import ROOT, CoordinatorProcess, MinerProcess, serve_model, wait_for
 from aitbc.ops.harness.chain import ChainStack
+from aitbc.ops.harness.gateway import GatewayProcess
 from aitbc.ops.ollama_server import OllamaNotInstalled, find_ollama
 from aitbc.ops.smollm2 import MODEL_NAME
-from tests.integration.gateway_process import GatewayProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.real_model]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from aitbc.keyring import Keyring
 from aitbc.ops import procs
 from aitbc.ops.factories import KEYS
-from aitbc.ops.harness import CLIENT_API_KEY, ROOT, CoordinatorProcess, Service
 from aitbc.ops.harness.chain import ChainStack
+from aitbc.ops.harness.services import CLIENT_API_KEY, ROOT, CoordinatorProcess, Service
 
 
 class GatewayProcess(Service):
