@@ -22,11 +22,13 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 SUBNET = "10.213.0.0/24"  # far from the usual docker/libvirt/VPN ranges
 PREFIX = "aitbc"           # every namespace and interface name starts with it
 FILTER_TABLE = "aitbc_cut"  # partitions
 LOSS_TABLE = "aitbc_loss"   # random packet loss
+OWNERS = Path("/run/aitbc-netns")  # one file per live lab: its tag, holding the owner's pid
 
 
 class NetnsUnavailable(RuntimeError):
@@ -91,6 +93,8 @@ class Lab:
         reason = unavailable_reason(str(self.network))
         if reason:
             raise NetnsUnavailable(reason)
+        OWNERS.mkdir(parents=True, exist_ok=True)
+        (OWNERS / self.tag).write_text(str(os.getpid()))
         try:
             _run(["ip", "link", "add", self.bridge, "type", "bridge"])
             _run(["ip", "addr", "add", f"{self.gateway}/{self.network.prefixlen}", "dev", self.bridge])
@@ -132,6 +136,8 @@ class Lab:
         _run(["ip", "link", "del", self.bridge], check=False)
         if _run(["ip", "link", "show", self.bridge], check=False).returncode == 0:
             left.append(f"bridge {self.bridge}")
+        if not left:
+            (OWNERS / self.tag).unlink(missing_ok=True)
         return left
 
     # --- cutting links --------------------------------------------------------------------
@@ -224,3 +230,27 @@ def remove_stale(tag: str) -> None:
             kill_namespace_processes(ns)
             _run(["ip", "netns", "del", ns], check=False)
     _run(["ip", "link", "del", f"{PREFIX}{tag}br"], check=False)
+
+
+def remove_orphans() -> list[str]:
+    """Remove the labs of runs that died without their teardown (SIGKILL, a crash): the owner
+    file of such a lab names a process that is gone. Returns the tags removed."""
+    removed = []
+    for owner in OWNERS.glob("*") if OWNERS.is_dir() else []:
+        text = owner.read_text().strip()
+        if text.isdigit() and _alive(int(text)):
+            continue
+        remove_stale(owner.name)
+        owner.unlink(missing_ok=True)
+        removed.append(owner.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _zombie(pid)

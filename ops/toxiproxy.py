@@ -42,10 +42,19 @@ class Toxiproxy:
         self.cmd = [*(prefix or []), binary(), "-host", host, "-port", str(port)]
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
-        self.http = httpx.Client(base_url=self.api, timeout=5)
+        # changing toxics waits for every link of the proxy to take the change, and a link whose
+        # peer stalls (a cut network, TCP backing off) holds that up: allow for it
+        self.http = httpx.Client(base_url=self.api, timeout=30)
 
     def start(self, timeout: float = 20) -> "Toxiproxy":
+        return self.spawn().wait_ready(timeout)
+
+    def spawn(self) -> "Toxiproxy":
+        """Start the server without waiting (several can come up side by side; then `wait_ready`)."""
         self.proc = procs.spawn(self.cmd, self.log_path)
+        return self
+
+    def wait_ready(self, timeout: float = 20) -> "Toxiproxy":
         procs.wait_until(lambda: self.http.get("/version").status_code == 200, timeout, "toxiproxy-server",
                          self.proc, self.log_path)
         return self

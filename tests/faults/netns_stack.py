@@ -5,21 +5,24 @@ from a home written by `aitbc.ops.hosts.create` (what `aitbc testnet init
 --hosts` writes) and started with `aitbc node start --home DIR` inside the
 namespace, as an operator would on a real host. In front of each node's P2P
 port sits a Toxiproxy (in the node's namespace, :26666 -> 127.0.0.1:26656) and
-the validators' persistent_peers name the proxies, so every link between two
-validators crosses exactly one proxy: clean until latency is added.
+every node dials its peers' proxies (the validators' persistent_peers, the
+joining node's --peers), so every link between two nodes crosses exactly one
+proxy: clean until latency is added.
 
 Ollama, the coordinator and the miner run in the root namespace and reach the
 nodes' RPC through the bridge. `NetnsStack` is a `FaultStack` whose chain is
 this network, so the usual checks (tests/faults/checks.py) apply unchanged.
+Processes are started side by side and then waited for (the machine is small
+and every serial wait adds up).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,8 +54,13 @@ class NsNode:
         return f"http://{self.host.ip}:26657"
 
     @property
-    def peer(self) -> str:
-        return f"{self.node_id}@{self.host.ip}:26656"
+    def proxied_peer(self) -> str:
+        """The address other nodes dial: this node's Toxiproxy."""
+        return f"{self.node_id}@{self.host.ip}:{PROXY_PORT}"
+
+    @property
+    def log(self) -> Path:
+        return Path(self.home) / "logs" / "aitbc-node-start.out"
 
 
 class NetnsNet:
@@ -67,16 +75,25 @@ class NetnsNet:
     def node(self, index: int) -> NsNode:
         return self.nodes[index]
 
-    def start_node(self, node: NsNode, timeout: float = 90) -> None:
-        log = Path(node.home) / "logs" / "aitbc-node-start.out"
-        node.proc = procs.spawn(node.host.command([AITBC, "node", "start", "--home", node.home]), log,
+    def spawn_node(self, node: NsNode) -> None:
+        node.proc = procs.spawn(node.host.command([AITBC, "node", "start", "--home", node.home]), node.log,
                                 {"AITBC_HOME": str(self.root / "home")})
-        procs.wait_until(lambda: httpx.get(f"{node.rpc}/status", timeout=1).status_code == 200, timeout,
-                         f"node{node.index} in {node.host.ns}", node.proc, log)
 
-    def stop_node(self, node: NsNode) -> None:
-        # SIGTERM to `aitbc node start`: it stops its cometbft, then its app
-        procs.stop(node.proc, timeout=20)
+    def wait_rpc(self, node: NsNode, timeout: float = 90) -> None:
+        procs.wait_until(lambda: httpx.get(f"{node.rpc}/status", timeout=1).status_code == 200, timeout,
+                         f"node{node.index} in {node.host.ns}", node.proc, node.log)
+
+    def start_proxies(self, nodes: list[NsNode]) -> None:
+        """A Toxiproxy in each node's namespace, :PROXY_PORT -> the node's P2P port."""
+        started = []
+        for node in nodes:
+            proxy = Toxiproxy(node.host.ip, TOXIPROXY_API_PORT, Path(node.home) / "logs" / "toxiproxy.out",
+                              prefix=node.host.command([]))
+            self.proxies.append(proxy)
+            started.append(proxy.spawn())
+        for proxy, node in zip(started, nodes):
+            proxy.wait_ready()
+            proxy.add_proxy("p2p", f"{node.host.ip}:{PROXY_PORT}", "127.0.0.1:26656")
 
     def heights(self) -> dict[int, int | None]:
         out: dict[int, int | None] = {}
@@ -94,8 +111,15 @@ class NetnsNet:
                          timeout, f"height {height} on nodes {sorted(wanted)}")
 
     def stop(self) -> None:
+        """SIGTERM every `aitbc node start` at once (each stops its cometbft, then its app), then wait."""
+        for node in self.nodes:
+            if node.proc is not None and node.proc.poll() is None:
+                try:
+                    os.killpg(node.proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
         for node in reversed(self.nodes):
-            self.stop_node(node)
+            procs.stop(node.proc, timeout=20)
         for proxy in self.proxies:
             proxy.stop()
 
@@ -107,41 +131,50 @@ class NetnsStack(FaultStack):
         super().__init__(root, **kwargs)
         self.lab = lab
 
-    def _start_chain(self) -> None:
+    def start(self) -> "NetnsStack":
+        """The chain's nodes and Ollama come up side by side; then the coordinator and the miners."""
+        try:
+            self._spawn_chain()
+            self._start_ollama()
+            for node in self.net.nodes:
+                self.net.wait_rpc(node)
+            self.net.wait_for_height(2, timeout=120)
+            self._start_coordinator()
+            for k in range(1, self.miner_count + 1):
+                self._start_miner(f"miner{k}", node=k % self.validators)
+            self.wait_miners_online()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn_chain(self) -> None:
         hosts = self.lab.create(self.validators)
         self.net = net = NetnsNet(self.root, self.lab)
         made = hostnet.create(self.root / "net", [hostnet.HostSpec(h.ip) for h in hosts], self.keys, CHAIN_ID,
                               params=self.chain_params, balance=self.balance)
         net.nodes = [NsNode(i, hosts[i], m["home"], m["node_id"]) for i, m in enumerate(made)]
-        for node in net.nodes:
-            proxy = Toxiproxy(node.host.ip, TOXIPROXY_API_PORT, Path(node.home) / "logs" / "toxiproxy.out",
-                              prefix=node.host.command([]))
-            net.proxies.append(proxy.start())
-            proxy.add_proxy("p2p", f"{node.host.ip}:{PROXY_PORT}", "127.0.0.1:26656")
+        net.start_proxies(net.nodes)
         for node in net.nodes:
             _peers_through_proxies(node, net.nodes)
         for node in net.nodes:
-            net.start_node(node)
-        net.wait_for_height(2, timeout=120)
+            net.spawn_node(node)
 
-    def join_node(self, peers: list[NsNode], timeout: float = 120) -> tuple[NsNode, float]:
-        """A fifth host joins: `aitbc node join` writes its home, `aitbc node start` runs it in its
-        namespace; returns the node and the seconds until it had caught up with the validators."""
+    def spawn_joining_node(self, peers: list[NsNode]) -> NsNode:
+        """A fifth host joins: `aitbc node join` writes its home (its peers: `peers`' proxies),
+        `aitbc node start` runs it in its namespace. Returns once it is started; it then replays."""
         assert isinstance(self.net, NetnsNet)
         host = self.lab.add_host()
         home = self.root / f"node{host.index}"
         genesis = Path(self.net.nodes[0].home) / "cometbft" / "config" / "genesis.json"
         out = subprocess.run([AITBC, "--json", "node", "join", "--home", str(home), "--genesis", str(genesis),
-                              "--peers", ",".join(p.peer for p in peers), "--host", host.ip],
+                              "--peers", ",".join(p.proxied_peer for p in peers), "--host", host.ip],
                              capture_output=True, text=True, env={**os.environ, "AITBC_HOME": str(self.root / "home")},
                              check=True)
         node = NsNode(host.index, host, str(home), json.loads(out.stdout)["node_id"])
-        started = time.monotonic()
         self.net.nodes.append(node)
-        self.net.start_node(node)
-        target = max(h or 0 for i, h in self.net.heights().items() if i < self.validators)
-        self.net.wait_for_height(target, timeout=timeout, indices=[node.index])
-        return node, time.monotonic() - started
+        self.net.spawn_node(node)
+        return node
 
     def stop(self) -> None:
         try:
@@ -156,7 +189,7 @@ def _peers_through_proxies(node: NsNode, nodes: list[NsNode]) -> None:
     127.0.0.1)."""
     path = Path(node.home) / "cometbft" / "config" / "config.toml"
     text = path.read_text()
-    peers = ",".join(f"{o.node_id}@{o.host.ip}:{PROXY_PORT}" for o in nodes if o is not node)
+    peers = ",".join(o.proxied_peer for o in nodes if o is not node)
     text = nodehome.set_toml(text, "p2p", "persistent_peers", json.dumps(peers))
     text = nodehome.set_toml(text, "p2p", "pex", "false")
     text = nodehome.set_toml(text, "p2p", "allow_duplicate_ip", "true")
