@@ -28,10 +28,13 @@ ADMIN_API_KEY = "test-admin-key"
 
 class Service:
     """A subprocess that is ready once GET `ready_url` answers below 500 (or exactly 200,
-    with `ready_ok_only`); it can be stopped, killed and started again as it was."""
+    with `ready_ok_only`); it can be stopped, killed and started again as it was.
+
+    The ready wait is generous (90 s): it only bounds a start that hangs, and a loaded
+    2-core CI machine has taken over 30 s to import and start a service."""
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_path: Path, ready_url: str,
-                 ready_timeout: float = 30, ready_ok_only: bool = True):
+                 ready_timeout: float = 90, ready_ok_only: bool = True):
         self.name, self.cmd, self.env, self.log_path = name, cmd, env, log_path
         self.ready_url, self.ready_timeout, self.ready_ok_only = ready_url, ready_timeout, ready_ok_only
         self.proc: subprocess.Popen | None = None
@@ -73,7 +76,7 @@ class CoordinatorProcess(Service):
     def __init__(self, root: Path, chain: ChainStack | str, *, key: PrivateKey | None = None,
                  client_api_keys: tuple[str, ...] = (CLIENT_API_KEY, OTHER_CLIENT_API_KEY),
                  admin_api_keys: tuple[str, ...] = (ADMIN_API_KEY,), data_dir: Path | None = None,
-                 log_path: Path | None = None, home: Path | None = None, ready_timeout: float = 30,
+                 log_path: Path | None = None, home: Path | None = None, ready_timeout: float = 90,
                  **settings: Any):
         self.root = root
         self.port = procs.free_port()
