@@ -20,7 +20,8 @@ from typing import Any, Callable
 
 from bench import env
 
-NAMES = ("finalize_block", "state_size", "chain_throughput", "chain_saturation", "stack", "profile_inprocess")
+NAMES = ("finalize_block", "state_size", "chain_throughput", "chain_saturation", "stack", "profile_inprocess",
+         "gateway_stream")
 
 
 def settings(quick: bool) -> dict[str, dict[str, Any]]:
@@ -30,13 +31,15 @@ def settings(quick: bool) -> dict[str, dict[str, Any]]:
                 "chain_throughput": {"seconds": 12, "warmup": 3, "runs": 1},
                 "chain_saturation": {"seconds": 0},
                 "stack": {"jobs": 12, "miner_runs": 10, "intake_seconds": 6},
-                "profile_inprocess": {"txs": 0}}
+                "profile_inprocess": {"txs": 0},
+                "gateway_stream": {"runs": 3, "models": ("smollm2:135m",), "demo": False}}
     return {"finalize_block": {"txs": 2000, "rounds": 7},
             "state_size": {"sizes": (1000, 100_000), "miners": 10_000, "rounds": 4},
             "chain_throughput": {"seconds": 30, "warmup": 5, "runs": 3},
             "chain_saturation": {"seconds": 30, "warmup": 5, "mempool_size": 30_000},
             "stack": {"jobs": 50, "miner_runs": 30, "intake_seconds": 20},
-            "profile_inprocess": {"txs": 3000}}
+            "profile_inprocess": {"txs": 3000},
+            "gateway_stream": {"runs": 10, "models": ("smollm2:135m", "aitbc-tiny"), "demo": True}}
 
 
 def run_finalize_block(s: dict[str, Any], profiles: Path) -> dict[str, Any]:
@@ -110,9 +113,17 @@ def run_profile_inprocess(s: dict[str, Any], profiles: Path) -> dict[str, Any] |
             "profile": "bench/results/profiles/inprocess_checktx_finalize.txt"}
 
 
+def run_gateway_stream(s: dict[str, Any], profiles: Path) -> dict[str, Any]:
+    """Time to first token and tokens/s through `aitbc gateway` vs Ollama directly; the demo's answer."""
+    from bench import gateway_stream
+
+    return gateway_stream.run(s["runs"], s["models"], s["demo"])
+
+
 RUNNERS: dict[str, Callable[[dict[str, Any], Path], dict[str, Any] | None]] = {
     "finalize_block": run_finalize_block, "state_size": run_state_size, "chain_throughput": run_chain_throughput,
     "chain_saturation": run_chain_saturation, "stack": run_stack, "profile_inprocess": run_profile_inprocess,
+    "gateway_stream": run_gateway_stream,
 }
 
 
@@ -147,6 +158,13 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
                     miner_overhead_ms=mo["overhead_ms"], miner_overhead_pct=mo["overhead_pct"],
                     intake_coordinator_per_s=it["coordinator"]["accepted_per_s"],
                     intake_node_sync_per_s=it["node_broadcast_tx_sync"]["accepted_per_s"], intake_ratio=it["ratio"])
+    gs = results.get("gateway_stream")
+    if gs:
+        first = gs["models"][next(iter(gs["models"]))]
+        line.update(gateway_ttft_overhead_p50_s=first["ttft_s"]["overhead"]["p50"],
+                    gateway_ttft_overhead_p95_s=first["ttft_s"]["overhead"]["p95"],
+                    gateway_tokens_per_s=first["tokens_per_s"]["gateway"]["p50"],
+                    direct_tokens_per_s=first["tokens_per_s"]["direct"]["p50"])
     return line
 
 
