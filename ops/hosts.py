@@ -9,8 +9,10 @@ difference from a local home: cometbft's RPC and P2P listen on every interface
 only the node's own cometbft talks to the app.
 
 Port scheme of a host entry: `HOST` uses 26656 (P2P), 26657 (RPC), 26658
-(ABCI); `HOST:P` uses P (P2P), P+1 (RPC), P+2 (ABCI), as `aitbc testnet up
---base-port` does, so several nodes can share a host.
+(ABCI), 26659 (cometbft's Prometheus metrics), 26660 (the app's metrics); `HOST:P`
+uses P, P+1, ... P+4 in that order, as `aitbc testnet up --base-port` does, so several
+nodes can share a host. Metrics listen on the `--listen` address, for a Prometheus on
+another host to scrape.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from aitbc.crypto import PrivateKey
 from aitbc.ops import nodehome, testnet, tools
 
 DEFAULT_P2P = 26656
+PORTS_PER_NODE = 5  # P2P, RPC, ABCI, cometbft metrics, app metrics
 OVERRIDES = "hosts"  # ops/cometbft-config/hosts.toml
 HOSTS_FILE = "hosts.json"
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
@@ -38,14 +41,16 @@ class HostsError(ValueError):
 
 @dataclass(frozen=True)
 class HostSpec:
-    """Where one node runs: a DNS name or IPv4 address and its P2P port (RPC = +1, ABCI = +2)."""
+    """Where one node runs: a DNS name or IPv4 address and its P2P port (RPC = +1, ABCI = +2,
+    metrics = +3 and +4)."""
 
     host: str
     p2p: int = DEFAULT_P2P
 
     @property
     def ports(self) -> nodehome.Ports:
-        return nodehome.Ports(rpc=self.p2p + 1, p2p=self.p2p, abci=self.p2p + 2)
+        return nodehome.Ports(rpc=self.p2p + 1, p2p=self.p2p, abci=self.p2p + 2, metrics=self.p2p + 3,
+                              app_metrics=self.p2p + 4)
 
     @property
     def address(self) -> str:
@@ -65,18 +70,19 @@ def parse_hosts(text: str) -> list[HostSpec]:
             p2p = int(port) if port else DEFAULT_P2P
         except ValueError:
             raise HostsError(f"{entry!r}: the port must be a number") from None
-        if not 1 <= p2p <= 65533:
-            raise HostsError(f"{entry!r}: the P2P port must be 1..65533 (RPC and ABCI take the next two)")
+        if not 1 <= p2p <= 65535 - PORTS_PER_NODE + 1:
+            raise HostsError(f"{entry!r}: the P2P port must be 1..{65535 - PORTS_PER_NODE + 1} (RPC, ABCI and "
+                             "the two metrics ports take the next four)")
         specs.append(HostSpec(host, p2p))
     if not specs:
         raise HostsError("no hosts given")
     seen = set()
     for spec in specs:
-        clash = {(spec.host, p) for p in (spec.p2p, spec.p2p + 1, spec.p2p + 2)} & seen
-        if clash:
+        mine = {(spec.host, spec.p2p + i) for i in range(PORTS_PER_NODE)}
+        if mine & seen:
             raise HostsError(f"{spec.address}: its ports overlap another entry on {spec.host} (give each node "
-                             "its own P2P port, three apart)")
-        seen |= {(spec.host, p) for p in (spec.p2p, spec.p2p + 1, spec.p2p + 2)}
+                             f"its own P2P port, {PORTS_PER_NODE} apart)")
+        seen |= mine
     return specs
 
 
@@ -100,15 +106,16 @@ def configure_for_hosts(cometbft_home: Path, spec: HostSpec, moniker: str, peers
             ("rpc", "laddr", f"tcp://{listen}:{spec.ports.rpc}"),
             ("p2p", "laddr", f"tcp://{listen}:{spec.p2p}"),
             ("p2p", "external_address", spec.address if advertise else ""),
-            ("p2p", "persistent_peers", ",".join(peers))):
+            ("p2p", "persistent_peers", ",".join(peers)),
+            ("instrumentation", "prometheus_listen_addr", f"{listen}:{spec.ports.metrics}")):
         text = nodehome.set_toml(text, section, key, json.dumps(value))
     text = nodehome.set_toml(text, "p2p", "allow_duplicate_ip", "true" if allow_duplicate_ip else "false")
     path.write_text(text)
 
 
-def _write_node_json(home: Path, chain_id: str, spec: HostSpec, **extra) -> None:
+def _write_node_json(home: Path, chain_id: str, spec: HostSpec, listen: str, **extra) -> None:
     (home / "node.json").write_text(json.dumps({"chain_id": chain_id, "ports": asdict(spec.ports),
-                                                "host": spec.host, **extra}, indent=2))
+                                                "host": spec.host, "metrics_listen": listen, **extra}, indent=2))
 
 
 def create(directory: Path, hosts: list[HostSpec], keys: dict[str, PrivateKey], chain_id: str,
@@ -136,7 +143,7 @@ def create(directory: Path, hosts: list[HostSpec], keys: dict[str, PrivateKey], 
         source.rename(home / "cometbft")
         peers = [n["peer"] for n in nodes if n["index"] != i]
         configure_for_hosts(home / "cometbft", spec, f"node{i}", peers, listen, allow_duplicate_ip=shared_ip)
-        _write_node_json(home, chain_id, spec)
+        _write_node_json(home, chain_id, spec, listen)
     shutil.rmtree(directory / ".cometbft-testnet")
     first = Path(nodes[0]["home"]) / "cometbft"
     accounts = {k.address: balance for k in keys.values()} | (extra_accounts or {})
@@ -165,5 +172,5 @@ def join_home(home: Path, genesis: Path, peers: list[str], spec: HostSpec, liste
     subprocess.run([tools.cometbft(), "init", "--home", str(cometbft_home)], check=True, capture_output=True)
     shutil.copyfile(genesis, cometbft_home / "config" / "genesis.json")
     configure_for_hosts(cometbft_home, spec, moniker or home.name, peers, listen, advertise=advertise)
-    _write_node_json(home, chain_id, spec, joined=True)
+    _write_node_json(home, chain_id, spec, listen, joined=True)
     return testnet._node_id(cometbft_home)

@@ -122,9 +122,16 @@ def rpc_url(home: Path) -> str:
 
 
 def app_command(python: str, home: Path, ports: Ports) -> list[str]:
-    """`python -m aitbc.abci_app` for a home, serving its metrics when the home has a port for them."""
+    """`python -m aitbc.abci_app` for a home, serving its metrics when the home has a port for them
+    (on loopback, or on node.json's `metrics_listen` for a home made for a network across hosts)."""
     command = [python, "-m", "aitbc.abci_app", "--home", str(home), "--address", f"tcp://127.0.0.1:{ports.abci}"]
-    return command + (["--metrics-address", f"127.0.0.1:{ports.app_metrics}"] if ports.app_metrics else [])
+    if not ports.app_metrics:
+        return command
+    try:
+        listen = json.loads((home / "node.json").read_text()).get("metrics_listen", "127.0.0.1")
+    except (OSError, ValueError):
+        listen = "127.0.0.1"
+    return command + ["--metrics-address", f"{listen}:{ports.app_metrics}"]
 
 
 PID_FILE = "node.pid"

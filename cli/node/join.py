@@ -24,7 +24,8 @@ from aitbc.cli.node.home import HOME, default_home
                    "init --hosts` lists them; `cometbft show-node-id` on a node prints its id).")
 @click.option("--host", "advertise", default=None,
               help="HOST[:P2P_PORT] this node is reached at by others (external_address), same port scheme "
-                   "as `aitbc testnet init --hosts`: RPC = P2P+1, ABCI = P2P+2. [default: ports 26656-26658, "
+                   "as `aitbc testnet init --hosts`: RPC = P2P+1, ABCI = P2P+2, metrics = P2P+3 and +4. [default: "
+                   "ports 26656-26660, "
                    "no address advertised: the node only dials out]")
 @click.option("--listen", default="0.0.0.0", show_default=True, help="Address RPC and P2P listen on.")
 @click.option("--state-sync", is_flag=True,

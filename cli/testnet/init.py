@@ -15,8 +15,9 @@ from aitbc.cli.testnet.up import _dev_keys
 
 HOSTS_HELP = """Comma-separated HOST[:P2P_PORT] entries, one validator each, in order (node0, node1, ...).
 HOST is a DNS name or IPv4 address the other hosts reach this one at. Ports: HOST alone uses
-26656 (P2P), 26657 (RPC), 26658 (ABCI, local only); HOST:P uses P, P+1, P+2, so two nodes on
-one host need P2P ports at least 3 apart. Example: 10.0.0.1,10.0.0.2,10.0.0.3,node4.example.org:27000"""
+26656 (P2P), 26657 (RPC), 26658 (ABCI, local only), 26659 and 26660 (cometbft's and the app's
+Prometheus metrics); HOST:P uses P..P+4, so two nodes on one host need P2P ports at least 5 apart.
+Example: 10.0.0.1,10.0.0.2,10.0.0.3,node4.example.org:27000"""
 
 
 @click.command("init")

@@ -26,7 +26,8 @@ def test_host_entries_and_port_scheme():
     assert [(s.host, s.p2p, s.ports.rpc, s.ports.abci) for s in specs] == [
         ("10.0.0.1", 26656, 26657, 26658), ("node2.example.org", 27000, 27001, 27002),
         ("10.0.0.1", 26700, 26701, 26702)]
-    for bad in ("", "10.0.0.1,10.0.0.1", "10.0.0.1,10.0.0.1:26657", "host:x", "::1", "a b"):
+    for bad in ("", "10.0.0.1,10.0.0.1", "10.0.0.1,10.0.0.1:26657", "10.0.0.1,10.0.0.1:26660", "host:x", "::1",
+                "a b"):
         with pytest.raises(hostnet.HostsError):
             hostnet.parse_hosts(bad)
     with pytest.raises(hostnet.HostsError):
@@ -53,6 +54,12 @@ def test_init_writes_one_ready_home_per_host(tmp_path, monkeypatch):
     assert cfg["p2p"]["persistent_peers"].split(",") == [nodes[0]["peer"], nodes[1]["peer"]]
     assert nodes[0]["peer"].endswith("@10.0.0.1:26656") and cfg["p2p"]["allow_duplicate_ip"] is False
     assert json.loads((home / "node.json").read_text())["ports"]["rpc"] == 27001  # what `aitbc node start` reads
+    # Metrics on P+3 (cometbft) and P+4 (the app), on the listen address: a Prometheus elsewhere scrapes them.
+    assert cfg["instrumentation"]["prometheus"] is True
+    assert cfg["instrumentation"]["prometheus_listen_addr"] == "0.0.0.0:27003"
+    from aitbc.ops import nodehome
+    app = nodehome.app_command("python", home, nodehome.read_ports(home))
+    assert app[app.index("--metrics-address") + 1] == "0.0.0.0:27004"
     again = run("testnet", "init", "--hosts", "10.0.0.1", "--out", str(tmp_path / "net"))
     assert again.exit_code != 0 and "--force" in again.output
 
