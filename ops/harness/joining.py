@@ -64,17 +64,29 @@ def _batch(http: httpx.Client, method: str, txs: list[bytes]) -> list[dict]:
     return [reply["result"] for reply in replies]
 
 
-def _check_committed(http: httpx.Client, chain: ChainRPC, signer: Signer, txs: dict[str, list[bytes]]) -> None:
-    """Every tx of every key made it into a block: its account's nonce counts them all.
-    Otherwise RuntimeError, with what CheckTx now says of the first missing tx."""
-    for name, sent in txs.items():
-        address = KEYS[name].address
-        nonce, first = chain.query(f"/account/{address}")["nonce"], signer.nonces[address] - len(sent)
-        if nonce != signer.nonces[address]:
-            why = _batch(http, "broadcast_tx_sync", [sent[nonce - first]])[0] if nonce < signer.nonces[address] \
-                else "a nonce past what was sent"
-            raise RuntimeError(f"{name}: {len(sent)} txs sent, nonce on chain {nonce}, "
+def _lagging(chain: ChainRPC, signer: Signer, txs: dict[str, list[bytes]]) -> dict[str, int]:
+    """The keys whose nonce on chain does not count all their txs yet, with that nonce."""
+    nonces = {name: chain.query(f"/account/{KEYS[name].address}")["nonce"] for name in txs}
+    return {name: nonce for name, nonce in nonces.items() if nonce != signer.nonces[KEYS[name].address]}
+
+
+def _wait_committed(http: httpx.Client, chain: ChainRPC, signer: Signer, txs: dict[str, list[bytes]],
+                    timeout: float) -> None:
+    """Until every tx of every key is in a block (its account's nonce counts them all).
+    TimeoutError otherwise, with what CheckTx now says of the first missing tx."""
+    deadline = time.monotonic() + timeout
+    while lagging := _lagging(chain, signer, txs):
+        if time.monotonic() > deadline:
+            name, nonce = next(iter(lagging.items()))
+            sent, expected = txs[name], signer.nonces[KEYS[name].address]
+            try:
+                why = _batch(http, "broadcast_tx_sync", [sent[nonce - expected + len(sent)]])[0] \
+                    if nonce < expected else "a nonce past what was sent"
+            except RuntimeError as err:
+                why = str(err)
+            raise TimeoutError(f"{name}: {len(sent)} txs sent, nonce on chain {nonce} after {timeout:.0f} s; "
                                f"the first missing tx now gets {why}")
+        time.sleep(0.2)
 
 
 def fill(rpc_url: str, jobs: int, transfers: int, timeout: float = 120) -> list[str]:
@@ -84,8 +96,8 @@ def fill(rpc_url: str, jobs: int, transfers: int, timeout: float = 120) -> list[
     Sent as JSON-RPC batches of broadcast_tx_async (cometbft passes a batch to the
     mempool in order, so each key's nonces arrive in order; ~7x faster than
     broadcast_tx_sync, which waits for every CheckTx). async only says a tx was
-    received, so after the mempool drains every key's nonce on chain must count
-    all its txs (RuntimeError otherwise). Needs a node whose RPC takes batches
+    received, so fill then waits until every key's nonce on chain counts all its
+    txs (TimeoutError after `timeout` s). Needs a node whose RPC takes batches
     of BATCH (`fast_validator`). Fees: the default rule, as on a real node."""
     signer = Signer(fee=None)
     clients = ("alice", "bob", "miner1", "miner2")
@@ -101,14 +113,9 @@ def fill(rpc_url: str, jobs: int, transfers: int, timeout: float = 120) -> list[
     with httpx.Client(base_url=rpc_url, timeout=60) as http:
         for start in range(0, len(txs), BATCH):
             _batch(http, "broadcast_tx_async", txs[start:start + BATCH])
-        deadline = time.monotonic() + timeout
-        while int(http.get("/num_unconfirmed_txs").json()["result"]["total"]) > 0:
-            if time.monotonic() > deadline:
-                raise TimeoutError("mempool did not drain")
-            time.sleep(0.1)
         chain = ChainRPC(rpc_url)
         try:
-            _check_committed(http, chain, signer, by_key)
+            _wait_committed(http, chain, signer, by_key, timeout)
         finally:
             chain.close()
     return job_ids
