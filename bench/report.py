@@ -404,14 +404,18 @@ def _gateway_stream(gs: dict[str, Any]) -> list[str]:
            f"Timings taken on a {m['nproc']}-core machine ({m['cpu']}) shared with other work: load average "
            f"(1 / 5 / 15 min, `os.getloadavg()`) {_load(gs['load_before'])} before, "
            f"{_load(gs['load_after_streams'])} after the streams"
-           + (f", {_load(gs['load_after'])} after the demo" if "demo" in gs else "") + ".", "",
+           + (f", {_load(gs['load_after'])} after the demo" if "demo" in gs else "") + ". A load well above the "
+           "core count slows generation (and stretches every time here) compared with an idle machine.", "",
            "| model | | TTFT p50 / p95 | tokens/s p50 / p95 | stream end p50 / p95 | tokens |",
            "|---|---|---|---|---|---|"]
     for model, r in gs["models"].items():
         t, rate, end = r["ttft_s"], r["tokens_per_s"], r["end_s"]
         for path, label in (("direct", "Ollama direct"), ("gateway", "through the gateway")):
-            out.append(f"| {model} | {label} | {_p(t[path], ' s')} | {_p(rate[path], '')} | "
-                       f"{_p(end[path], ' s')} | {r['tokens'][path]['median']} |")
+            # A stream that arrives in one piece has no span to divide by: say how many runs had one.
+            n = rate[path]["n"]
+            rated = _p(rate[path], "") + (f" (n={n}: the other answers came in one piece)" if n < r["runs"] else "")
+            out.append(f"| {model} | {label} | {_p(t[path], ' s')} | {rated} | "
+                       f"{_p(end[path], ' s')} | {int(r['tokens'][path]['median'])} |")
         out.append(f"| {model} | **overhead** (gateway − direct) | **{_p(t['overhead'], ' s')}** | | | |")
     out += [""]
     same = all(r["same_text"] for r in gs["models"].values())
