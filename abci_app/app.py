@@ -22,7 +22,7 @@ from aitbc.abci_app.base import BaseApplication
 from aitbc.abci_app.events import Event
 from aitbc.abci_app.metrics import UNDECODABLE, AppMetrics
 from aitbc.abci_app.records import Genesis
-from aitbc.abci_app.snapshots import Restore, Snapshots
+from aitbc.abci_app.snapshots import Restore, Snapshots, wipe
 from aitbc.abci_app.state import State
 from aitbc.abci_app.store import Overlay, Store
 from aitbc import tx as txlib
@@ -76,6 +76,8 @@ class Application(BaseApplication):
         self.store = store
         self.snapshots = snapshots
         self._restore: Restore | None = None
+        # A restored state is live but CometBFT has not sent a Commit since (snapshots.RESTORED_MARK).
+        self._restore_unrecorded = snapshots is not None and snapshots.restored_unrecorded()
         self._genesis_changes: dict[bytes, bytes | None] = {}
         self._block: Overlay | None = None
         self._pending_hash = b""
@@ -229,6 +231,9 @@ class Application(BaseApplication):
         self._chain, self._digest = self._pending_chain, self._pending_digest
         self._block, self._genesis_changes = None, {}
         self._reset_check_state()
+        if self._restore_unrecorded:  # a Commit after a restore: CometBFT has recorded its height
+            self.snapshots.clear_restored()
+            self._restore_unrecorded = False
         if self.snapshots is not None and self.snapshots.due(height):
             self.snapshots.take_in_background(self.store.frozen_items(), height, self.app_hash)
         return abci.ResponseCommit(retain_height=0)
@@ -254,9 +259,20 @@ class Application(BaseApplication):
         return self.snapshots.load_snapshot_chunk(req)
 
     def offer_snapshot(self, req: abci.RequestOfferSnapshot) -> abci.ResponseOfferSnapshot:
-        """Accept a snapshot of our format for an empty node, and start restoring it
-        into a fresh store beside the live one."""
-        if self.snapshots is None or self.height > 0 or not hasattr(self.store, "restore_path"):
+        """Accept a snapshot of our format for an empty node (or one whose restored state
+        CometBFT never recorded), and start restoring it into a fresh store beside the live one."""
+        if self.snapshots is None or not hasattr(self.store, "restore_path"):
+            return super().offer_snapshot(req)
+        if self.height > 0 and self._restore_unrecorded:
+            # CometBFT offers snapshots only while it has no state: it never recorded the
+            # state we restored before a crash, so drop that state and restore again.
+            log.warning("state sync: the state restored at height %d was never recorded by CometBFT "
+                        "(a crash after the swap); dropping it to restore again", self.height)
+            wipe(self.store)
+            self._load_committed()
+            self.snapshots.clear_restored()
+            self._restore_unrecorded = False
+        if self.height > 0:
             return super().offer_snapshot(req)
         result, meta = Restore.check_offer(req.snapshot)
         if meta is not None:
@@ -277,6 +293,8 @@ class Application(BaseApplication):
             self._restore = None
         elif restore.finished:
             self._restore = None
+            self.snapshots.mark_restored(restore.meta.height)  # until CometBFT's next Commit
+            self._restore_unrecorded = True
             self.store.replace_with(restore.path)
             self._load_committed()
             log.info("state sync: now at height %d app_hash %s", self.height, self.app_hash.hex())

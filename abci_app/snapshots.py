@@ -18,6 +18,14 @@ only after the last chunk proves the state: each chunk must match its hash in
 the metadata, keys must come in strictly increasing order, and the digest of
 the restored state together with its change chain must give the app hash
 that CometBFT's light client verified.
+
+CometBFT records the snapshot's height in its own state only after the swap.
+A crash in between would leave the app ahead of a CometBFT that has no state,
+state-syncs again and is refused by an app that is no longer empty. So a
+marker file (RESTORED_MARK) is written before the swap and removed at the
+first Commit after it; CometBFT offers snapshots only while it has no state,
+so an offer that finds the marker means the restored state was never
+recorded, and the app drops it and restores again (`Application.offer_snapshot`).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from aitbc.pb.tendermint.abci import types_pb2 as abci
 log = logging.getLogger("aitbc.snapshots")
 
 FORMAT = 1
+RESTORED_MARK = "restored-unrecorded"  # in the snapshots folder; holds the restored height
 CHUNK_BYTES = 4 * 1024 * 1024
 DEFAULT_INTERVAL, DEFAULT_KEEP = 500, 2
 _LEN = struct.Struct(">I")
@@ -193,6 +202,20 @@ class Snapshots:
         if self._worker is not None:
             self._worker.join()
 
+    # --- a restored state that CometBFT has not recorded yet ---------------------------
+    def mark_restored(self, height: int) -> None:
+        """Note, durably and before the swap, that a state restored at `height` goes live."""
+        _write_synced(self.directory / RESTORED_MARK, str(height).encode())
+        _sync_folder(self.directory)
+
+    def restored_unrecorded(self) -> bool:
+        """Whether a restored state went live and no Commit has followed it yet."""
+        return (self.directory / RESTORED_MARK).exists()
+
+    def clear_restored(self) -> None:
+        """CometBFT has recorded the restored height (it sent the next block's Commit)."""
+        (self.directory / RESTORED_MARK).unlink(missing_ok=True)
+
     # --- ABCI answers ----------------------------------------------------------------
     def list_snapshots(self, req: abci.RequestListSnapshots) -> abci.ResponseListSnapshots:
         return abci.ResponseListSnapshots(snapshots=self.list())
@@ -220,7 +243,24 @@ def _write_synced(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+def _sync_folder(path: Path) -> None:
+    """Make the names in `path` (a new or renamed file) survive a crash."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 # --- restoring -------------------------------------------------------------------
+def wipe(store) -> None:
+    """Swap an empty store in for `store`'s state (a LevelDBStore), the way a restore is swapped in."""
+    empty = store.restore_path()
+    shutil.rmtree(empty, ignore_errors=True)
+    type(store)(empty).close()
+    store.replace_with(empty)
+
+
 class Restore:
     """One snapshot being restored into a fresh store at `path`.
 

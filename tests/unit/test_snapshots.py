@@ -153,3 +153,66 @@ def test_chunks_cut_at_record_boundaries():
     assert [kv for p in pieces for kv in snap.decode_chunk(p)] == items
     with pytest.raises(ValueError):
         snap.decode_chunk(pieces[0][:-3])
+
+
+def restored_node(tmp_path, name: str) -> Application:
+    """The app of a node home at tmp_path/name (as __main__ opens it after a restart)."""
+    return Application(LevelDBStore(str(tmp_path / name / "db")),
+                       snapshots=Snapshots(tmp_path / name / "snapshots", interval=0))
+
+
+def restore(app: Application, source: Application) -> None:
+    snapshot = newest(source)
+    assert app.offer_snapshot(abci.RequestOfferSnapshot(snapshot=snapshot, app_hash=source.app_hash)).result \
+        == Offer.ACCEPT
+    assert apply_all(app, chunks(source, snapshot)) == [Apply.ACCEPT] * snapshot.chunks
+
+
+def next_transfer(source: Application) -> list[bytes]:
+    """A transfer that the block after the snapshot takes (the right nonce for alice)."""
+    _, account = query(source, f"/account/{KEYS['alice'].address}")
+    return [Signer(nonces={KEYS["alice"].address: account["nonce"]}).tx("alice", "transfer",
+                                                                        to=KEYS["bob"].address, amount=1)]
+
+
+def test_restore_that_cometbft_never_recorded_is_dropped_and_done_again(source, tmp_path):
+    """A crash after the swap, before CometBFT stored the snapshot height: CometBFT, with no
+    state, state-syncs again, and the app (no longer empty) must take the offer."""
+    (tmp_path / "joiner").mkdir()
+    app = restored_node(tmp_path, "joiner")
+    restore(app, source)
+    assert app.snapshots.restored_unrecorded()
+    app.store.close()  # the crash
+
+    app = restored_node(tmp_path, "joiner")
+    assert app.height == 6 and app.snapshots.restored_unrecorded()
+    restore(app, source)  # offered again: dropped, then restored again
+    assert (app.height, app.app_hash) == (6, source.app_hash)
+    assert app.snapshots.restored_unrecorded()
+    tx = next_transfer(source)
+    block(source, tx)
+    assert [r.code for r in block(app, tx).tx_results] == [0]
+    assert app.app_hash == source.app_hash
+    assert not app.snapshots.restored_unrecorded()
+    app.store.close()
+
+
+def test_restore_recorded_by_cometbft_survives_a_restart(source, tmp_path):
+    """A crash after CometBFT stored the snapshot height but before the next block: it
+    replays nothing and sends the next block, which clears the marker; offers are refused."""
+    (tmp_path / "joiner").mkdir()
+    app = restored_node(tmp_path, "joiner")
+    restore(app, source)
+    app.store.close()
+
+    app = restored_node(tmp_path, "joiner")
+    assert app.info(abci.RequestInfo()).last_block_app_hash == source.app_hash
+    assert app.snapshots.restored_unrecorded()
+    tx = next_transfer(source)
+    block(source, tx)
+    assert [r.code for r in block(app, tx).tx_results] == [0]
+    assert app.app_hash == source.app_hash
+    assert not app.snapshots.restored_unrecorded()
+    assert app.offer_snapshot(abci.RequestOfferSnapshot(snapshot=newest(source),
+                                                        app_hash=source.app_hash)).result == Offer.REJECT
+    app.store.close()
