@@ -129,7 +129,7 @@ def main() -> None:
         started.append(coordinator)
         coordinator.start()
         miner = Service("miner", AITBC + ["miner", "start", "--port", str(ports["miner"]), "--model", model,
-                                         "--ollama-url", ollama.url, "--num-thread", "2"],
+                                         "--ollama-url", ollama.url, "--num-thread", "1"],
                         env, DEMO / "logs" / "miner.out", f"http://127.0.0.1:{ports['miner']}/health",
                         ready_timeout=90, ready_ok_only=False)
         started.append(miner)
