@@ -24,8 +24,9 @@ import random
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from aitbc import tx as txlib
 from aitbc.codes import Code
@@ -594,3 +595,19 @@ def query_any(node_urls: list[str], path: str, timeout: float = 5) -> Any:
         finally:
             rpc.close()
     raise ChainError(f"no node answered {path}: {last}")
+
+
+@contextmanager
+def running_on(stack: Any, chain_id: str, job_rate: float, transfer_rate: float, settle_s: float,
+               num_predict: int = 8) -> Iterator[LoadGenerator]:
+    """Load on a marketplace stack (its nodes, coordinator, `client1` and transfer keys), started;
+    on exit it stops sending and waits up to `settle_s` for what was sent to settle."""
+    generator = LoadGenerator(chain_id, stack.node_urls, stack.coordinator_url, stack.client_api_key,
+                              stack.keys["client1"], [stack.keys[n] for n in stack.transfer_names],
+                              job_rate=job_rate, transfer_rate=transfer_rate, num_predict=num_predict)
+    generator.start()
+    try:
+        yield generator
+    finally:
+        generator.stop_sending()
+        generator.settle(settle_s)

@@ -26,6 +26,7 @@ from aitbc.rpc import QueryFailed
 from aitbc.api.coordinator_client import CoordinatorClient, sign_job
 from aitbc.api.coordinator_models import JobOptions
 from aitbc.ops.harness import MODEL, ROOT, wait_for
+from aitbc.ops.harness import load as load_module
 from aitbc.ops.harness.load import FINAL, LoadGenerator
 from aitbc.ops.harness.marketplace import CHAIN_ID, FaultStack, query_any
 from tests.faults.checks import assert_restored, checkpoint, replay_lines
@@ -67,15 +68,8 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def load(stack):
-    generator = LoadGenerator(CHAIN_ID, stack.node_urls, stack.coordinator_url, stack.client_api_key,
-                              stack.keys["client1"], [stack.keys[n] for n in stack.transfer_names],
-                              job_rate=JOB_RATE, transfer_rate=TRANSFER_RATE, num_predict=8)
-    generator.start()
-    try:
+    with load_module.running_on(stack, CHAIN_ID, JOB_RATE, TRANSFER_RATE, settle_s=60) as generator:
         yield generator
-    finally:
-        generator.stop_sending()
-        generator.settle(60)
         RESULTS["_total"] = {"jobs": {k: v for k, v in generator.job_summary().items() if k != "problems"},
                              "transfers": generator.transfer_summary()}
         generator.stop()

@@ -39,7 +39,7 @@ import pytest
 from aitbc import audit
 from aitbc.ops import netns, testnet as tn
 from aitbc.ops.harness import ROOT
-from aitbc.ops.harness.load import LoadGenerator
+from aitbc.ops.harness import load as load_module
 from aitbc.ops.harness.marketplace import CHAIN_ID
 from aitbc.ops.harness.polling import wait_for
 from aitbc.ops.tools import ToolMissing
@@ -111,15 +111,8 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def load(stack):
-    generator = LoadGenerator(CHAIN_ID, stack.node_urls, stack.coordinator_url, stack.client_api_key,
-                              stack.keys["client1"], [stack.keys[n] for n in stack.transfer_names],
-                              job_rate=JOB_RATE, transfer_rate=TRANSFER_RATE, num_predict=8)
-    generator.start()
-    try:
+    with load_module.running_on(stack, CHAIN_ID, JOB_RATE, TRANSFER_RATE, settle_s=30) as generator:
         yield generator
-    finally:
-        generator.stop_sending()
-        generator.settle(30)
         generator.stop()
 
 
