@@ -101,10 +101,14 @@ def test_the_marketplace_block_runs_as_written(tmp_path):
     code, out, err = run(as_bash(block("The marketplace by hand"), tmp_path / "submit.out"), env, timeout=540)
     assert code == 0, out + err
     assert "node running: chain aitbc-local" in out
-    ids = re.findall(r"^Job ID: (job_\S+)$", out, re.M)
-    first, pending = ids[0], ids[-1]
-    assert pending != first
-    assert out.count(f"Job ID: {first}\nStatus: completed\n") == 2, out  # submit --wait, then status
+    ids = list(dict.fromkeys(re.findall(r"^Job ID: (job_\S+)$", out, re.M)))
+    first, streamed, pending = ids
+    assert out.count(f"Job ID: {first}\nStatus: completed\n") == 1, out  # submit --wait
+    # submit --stream: the text as it came, then the same final block; `status JOB_ID` shows that job again
+    assert out.count(f"Job ID: {streamed}\nStatus: completed\n") == 2, out
+    final_block = out.index(f"Job ID: {streamed}\nStatus: completed\n")
+    streamed_text = re.search(rf"^Job ID: {streamed}\nStatus: completed\nResult: (.+)$", out, re.M).group(1).strip()
+    assert streamed_text and out.index(streamed_text) < final_block, out  # printed live, before the block
     assert "Cost: " in out and "Paid: " in out and "Receipt: rcpt_" in out  # the receipt, from the coordinator
     assert re.search(rf"^{first}\s+completed\s+aitbc-tiny", out, re.M)  # aitbc jobs
     assert "Balance: " in out
