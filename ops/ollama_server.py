@@ -19,7 +19,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+
+from aitbc.ops.procs import port_free
 
 from aitbc.miner.ollama_client import OllamaError
 
@@ -69,24 +70,6 @@ def find_ollama() -> Path:
     raise OllamaNotInstalled(
         f"ollama not found: run make setup (looked at $AITBC_OLLAMA, PATH and {cached})"
     )
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        # Connections of a stopped server linger in TIME_WAIT; only a listener makes the port busy.
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -138,7 +121,7 @@ class OllamaServer:
         binary = self.binary or find_ollama()
         # Otherwise the readiness probe below could be answered by whatever
         # already listens there, while our server fails to bind and exits.
-        if not _port_free(self.port):
+        if not port_free(self.port):
             raise OllamaServerFailed(f"port {self.port} on 127.0.0.1 is already in use")
         self.models_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

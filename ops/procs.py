@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -11,8 +12,38 @@ from pathlib import Path
 from typing import Callable
 
 
-def free_port() -> int:
+# Ports handed out by this process. They are chosen below Linux's ephemeral range (32768+ by
+# default): a port the kernel picked with bind(0) can, a moment later, be the source port of
+# any outgoing connection on the machine, and the server meant to listen there then fails
+# with "address already in use". The range also stays clear of the well-known ports a
+# demo or a user's node takes (CometBFT's 26656-26660, 18000/18001, 11434, 9090).
+_LISTEN_RANGE = (20000, 25999)
+_handed_out: set[int] = set()
+_random = random.SystemRandom()
+
+
+def port_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:`port` now."""
     with socket.socket() as sock:
+        # A stopped server's connections linger in TIME_WAIT; only a listener makes the port busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that is free now, never handed out before by this process, and
+    outside the ephemeral range that outgoing connections take their source ports from."""
+    low, high = _LISTEN_RANGE
+    for _ in range(200):
+        port = _random.randint(low, high)
+        if port not in _handed_out and port_free(port):
+            _handed_out.add(port)
+            return port
+    with socket.socket() as sock:  # the range is crowded: let the kernel choose
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 

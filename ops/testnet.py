@@ -110,7 +110,7 @@ def allocate_ports(count: int, base: int | None = None) -> list[nodehome.Ports]:
         return [nodehome.Ports(rpc=base + 10 * i + 1, p2p=base + 10 * i, abci=base + 10 * i + 2,
                                metrics=base + 10 * i + 3, app_metrics=base + 10 * i + 4) for i in range(count)]
     taken: set[int] = set()
-    while len(taken) < 5 * count:  # free_port may hand out a port twice in a row
+    while len(taken) < 5 * count:
         taken.add(procs.free_port())
     p = sorted(taken)
     return [nodehome.Ports(rpc=p[5 * i], p2p=p[5 * i + 1], abci=p[5 * i + 2], metrics=p[5 * i + 3],

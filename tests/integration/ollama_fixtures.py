@@ -19,8 +19,8 @@ from aitbc.ops.ollama_server import (
     OllamaNotInstalled,
     OllamaServer,
     find_ollama,
-    free_port,
 )
+from aitbc.ops.procs import free_port
 from aitbc.ops.tiny_model import write_tiny_model
 
 
