@@ -76,14 +76,18 @@ class FaultStack:
         try:
             self._start_chain()
             self._start_ollama()
-            self._start_coordinator()
-            for k in range(1, self.miner_count + 1):
-                self._start_miner(f"miner{k}", node=k % self.validators)
-            self.wait_miners_online()
+            self._start_services()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _start_services(self) -> None:
+        """The coordinator, then the miners (spread over the nodes), until all are online."""
+        self._start_coordinator()
+        for k in range(1, self.miner_count + 1):
+            self._start_miner(f"miner{k}", node=k % self.validators)
+        self.wait_miners_online()
 
     def _start_chain(self) -> None:
         self.net = tn.create(self.root / "net", self.validators, self.keys, chain_id=CHAIN_ID,

@@ -136,10 +136,7 @@ class NetnsStack(FaultStack):
             for node in self.net.nodes:
                 self.net.wait_rpc(node)
             self.net.wait_for_height(2, timeout=120)
-            self._start_coordinator()
-            for k in range(1, self.miner_count + 1):
-                self._start_miner(f"miner{k}", node=k % self.validators)
-            self.wait_miners_online()
+            self._start_services()
         except BaseException:
             self.stop()
             raise
