@@ -105,6 +105,9 @@ def test_completion_by_another_miner_is_refused_by_coordinator_and_chain(chain, 
         assert response.status_code == 404
         assert "not found among the jobs assigned to you" in response.json()["detail"]
         assert hand_miner.address not in response.text
+        # Nor can it put words into the client's live stream of the job.
+        injected = intruder.post(f"/v1/jobs/{job_id}/chunks", {"seq": 0, "text": "stolen words"})
+        assert injected.status_code == 404, injected.text
         # The chain says the same if the intruder's proof reaches it as a record_receipt tx.
         wait_for(lambda: (chain.job(job_id) or {}).get("status") == "assigned", 10, "assigned on chain")
         body = intruder.completion(job_id, "stolen result")
@@ -116,6 +119,13 @@ def test_completion_by_another_miner_is_refused_by_coordinator_and_chain(chain, 
         # the real miner still gets paid
         assert hand_miner.complete(job_id, "the real result").status_code == 200
         assert final(client, job_id).status == "completed"
+        text = ""  # what a client following the stream ends with: tokens append, a replace resets
+        for event in client.stream_job(job_id):
+            if event.kind == "token":
+                text += event.token().text
+            elif event.kind == "replace":
+                text = event.replacement().text
+        assert text == "the real result"
 
 
 def test_miner_failure_refunds_the_client(chain, coordinator, hand_miner):
