@@ -97,6 +97,8 @@ class Params:
     # Fees: every successful tx burns at least min_fee + fee_per_byte x its size
     min_fee: int = 100
     fee_per_byte: int = 1
+    # Coordinators beside the genesis one lock this bond while registered
+    min_coordinator_bond: int = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ class Miner:
     expired: int = 0               # assigned jobs it let expire
     strikes: int = 0               # slashes + expiries since its last jail
     jailed_until_ns: int = 0       # no jobs or checks before this block time
+    encryption_key: str = ""       # X25519 public key (hex) direct jobs seal to; "" takes no direct jobs
 
 
 @dataclass(frozen=True)
@@ -175,10 +178,35 @@ class Job:
     check_paid: int = 0           # paid to checkers out of the escrow
     check_burned: int = 0         # a held payment nobody earned (contradicted, undecided), burned
     claimed_ms: int = 0           # the miner's claimed compute time, compared with re-runs
+    # who may assign it and record its receipt: a coordinator's address; "" for a direct job
+    coordinator: str = ""
+    # direct jobs: the candidates the client sealed the job key to, those that declined,
+    # the tx carrying the sealed prompt, the tx carrying the sealed result, and job keys
+    # the client shared with checkers ("<address>:<sealed key hex>")
+    candidates: tuple[str, ...] = ()
+    declined: tuple[str, ...] = ()
+    submit_tx: str = ""
+    receipt_tx: str = ""
+    shared_keys: tuple[str, ...] = ()
+
+    @property
+    def is_direct(self) -> bool:
+        return bool(self.candidates)
 
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_ON_CHAIN  # escrow still held
+
+
+@dataclass(frozen=True)
+class Coordinator:
+    """A coordinator registered on chain (the genesis coordinator has no record)."""
+
+    address: str
+    url: str
+    bond: int
+    registered_height: int = 0
+    open_jobs: int = 0            # jobs naming it not yet final: it cannot leave before they close
 
 
 @dataclass(frozen=True)
@@ -242,4 +270,4 @@ class Genesis:
         }
 
 
-__all__ = ["Account", "Genesis", "Job", "Miner", "Params", "Receipt", "Supply", "encode", "decode", "replace"]
+__all__ = ["Account", "Coordinator", "Genesis", "Job", "Miner", "Params", "Receipt", "Supply", "encode", "decode", "replace"]

@@ -11,6 +11,8 @@ which is what the app hash covers):
     cw/<height>/<job id>      window of jobs under a spot check
     ck/<job id>               jobs under check waiting for the chain to draw a checker
     ub/<release ns>/<address> unbonding stake, paid out at that block time
+    am/<job id>               direct jobs waiting for the chain to assign a candidate miner
+    coord/<address>           Coordinator (registered; the genesis one is meta/coordinator)
     rcpt/<id>                 Receipt
     meta/params, meta/coordinator, meta/supply, meta/chain_id
 
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 
 from aitbc.abci_app import records
 from aitbc.abci_app.events import Event
-from aitbc.abci_app.records import Account, Job, Miner, Params, Receipt, Supply
+from aitbc.abci_app.records import Account, Coordinator, Job, Miner, Params, Receipt, Supply
 from aitbc.abci_app.store import Overlay
 
 
@@ -54,6 +56,7 @@ def _put(state: State, key: str, record) -> None:
 
 # Prefixes of the record kinds that audits and paged queries walk in key order.
 ACCOUNT_PREFIX, MINER_PREFIX, JOB_PREFIX, ESCROW_PREFIX, RECEIPT_PREFIX = "acct/", "miner/", "job/", "escrow/", "rcpt/"
+COORDINATOR_PREFIX = "coord/"
 
 
 def prefix_range(prefix: str) -> tuple[bytes, bytes]:
@@ -136,6 +139,13 @@ def awaiting_checker_key(job_id: str) -> bytes:
 AWAITING_CHECKER = (b"ck/", b"ck0")
 
 
+def awaiting_miner_key(job_id: str) -> bytes:
+    return f"am/{job_id}".encode()
+
+
+AWAITING_MINER = (b"am/", b"am0")
+
+
 def unbonding_key(release_ns: int, address: str) -> bytes:
     return f"ub/{release_ns:020d}/{address}".encode()
 
@@ -162,6 +172,24 @@ def all_miners(state: State) -> list[Miner]:
     return [records.decode(Miner, value) for _, value in state.store.iterate(*MINERS)]
 
 
+def get_registered_coordinator(state: State, address: str) -> Coordinator | None:
+    return _get(state, COORDINATOR_PREFIX + address, Coordinator)
+
+
+def set_registered_coordinator(state: State, coordinator: Coordinator) -> None:
+    _put(state, COORDINATOR_PREFIX + coordinator.address, coordinator)
+
+
+def delete_registered_coordinator(state: State, address: str) -> None:
+    state.store.delete((COORDINATOR_PREFIX + address).encode())
+
+
+def all_registered_coordinators(state: State) -> list[Coordinator]:
+    """Every registered coordinator, in address order (bounded by the bond each locks)."""
+    return [records.decode(Coordinator, value)
+            for _, value in state.store.iterate(*prefix_range(COORDINATOR_PREFIX))]
+
+
 def get_params(state: State) -> Params:
     return _get(state, "meta/params", Params) or Params()
 
@@ -179,6 +207,7 @@ def set_supply(state: State, supply: Supply) -> None:
 
 
 def get_coordinator(state: State) -> str:
+    """The genesis coordinator's address."""
     data = state.store.get(b"meta/coordinator")
     return data.decode() if data else ""
 

@@ -35,6 +35,9 @@ class Code(IntEnum):
     FEE_TOO_LOW = 25
     MINER_JAILED = 26
     PRICE_ABOVE_CAP = 27
+    UNKNOWN_COORDINATOR = 28
+    COORDINATOR_EXISTS = 29
+    COORDINATOR_BUSY = 30
 
 
 def code_name(code: int) -> str:

@@ -189,3 +189,25 @@ class PriceAboveCap(TxError):
 
     def __init__(self, miner: str, price: int, cap: int):
         super().__init__(f"miner {miner} asks {price} uaitbc/s, above the job's cap of {cap} uaitbc/s")
+
+
+class UnknownCoordinator(TxError):
+    code = Code.UNKNOWN_COORDINATOR
+
+    def __init__(self, address: str):
+        super().__init__(f"{address or 'the genesis coordinator'} is not a coordinator of this chain "
+                         "(see `aitbc query coordinators`)")
+
+
+class CoordinatorExists(TxError):
+    code = Code.COORDINATOR_EXISTS
+
+    def __init__(self, address: str):
+        super().__init__(f"{address} is already a coordinator")
+
+
+class CoordinatorBusy(TxError):
+    code = Code.COORDINATOR_BUSY
+
+    def __init__(self, address: str, open_jobs: int):
+        super().__init__(f"coordinator {address} still has {open_jobs} open job(s); they must close first")

@@ -14,11 +14,11 @@ from typing import Any, Callable
 
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
-from aitbc import crypto, endpoints, jobspec
+from aitbc import crypto, endpoints, jobspec, sealing
 from aitbc.errors import BadSignature, DecodeError, InvalidField, TooLarge
 from aitbc.pb.aitbc_pb import tx_pb2
 
-MAX_TX_BYTES = 16 * 1024
+MAX_TX_BYTES = 16 * 1024  # a direct job's sealed prompt or result is the largest
 MAX_MEMO = 256
 MAX_NAME = 128
 MAX_MODELS = 32
@@ -148,6 +148,8 @@ def _validate_offer(msg: Any) -> None:
             raise InvalidField("ms_per_token", f"names {model!r}, which is not among the models offered")
         if ms == 0:
             raise InvalidField("ms_per_token", "must be positive")
+    if msg.encryption_key and len(msg.encryption_key) != sealing.ENCRYPTION_KEY_SIZE:
+        raise InvalidField("encryption_key", "must be a 32-byte X25519 public key")
 
 
 def _validate_submit(msg: Any) -> None:
@@ -159,6 +161,34 @@ def _validate_submit(msg: Any) -> None:
         raise InvalidField("max_reward", "must be positive")
     if msg.options.temperature_milli > jobspec.MAX_TEMPERATURE_MILLI:
         raise InvalidField("options.temperature", f"must be at most {jobspec.MAX_TEMPERATURE}")
+    if msg.coordinator:
+        _check_address("coordinator", msg.coordinator)
+    if msg.HasField("direct"):
+        _validate_direct(msg)
+
+
+def _validate_direct(msg: Any) -> None:
+    """A direct job names no coordinator, carries its sealed prompt and 1 to 4 distinct candidates."""
+    if msg.coordinator:
+        raise InvalidField("coordinator", "a direct job has no coordinator")
+    direct = msg.direct
+    if not direct.sealed_prompt:
+        raise InvalidField("direct.sealed_prompt", "must not be empty")
+    if len(direct.sealed_prompt) > sealing.MAX_PROMPT_BYTES + sealing.BOX_OVERHEAD:
+        raise InvalidField("direct.sealed_prompt", f"the prompt is limited to {sealing.MAX_PROMPT_BYTES} bytes")
+    if len(direct.sealed_prompt) < sealing.BOX_OVERHEAD \
+            or msg.prompt_bytes != len(direct.sealed_prompt) - sealing.BOX_OVERHEAD:
+        # A SecretBox is the plaintext plus a fixed overhead: the billed prompt bound stays honest.
+        raise InvalidField("prompt_bytes", "must be the sealed prompt's length less "
+                           f"{sealing.BOX_OVERHEAD} bytes of nonce and MAC")
+    if not 1 <= len(direct.miners) <= sealing.MAX_CANDIDATES:
+        raise InvalidField("direct.miners", f"name 1 to {sealing.MAX_CANDIDATES} candidate miners")
+    if len({m.miner for m in direct.miners}) != len(direct.miners):
+        raise InvalidField("direct.miners", "contains duplicates")
+    for candidate in direct.miners:
+        _check_address("direct.miners.miner", candidate.miner)
+        if len(candidate.sealed_key) != sealing.SEALED_KEY_SIZE:
+            raise InvalidField("direct.miners.sealed_key", f"must be {sealing.SEALED_KEY_SIZE} bytes")
 
 
 def _validate_job_ref(msg: Any) -> None:
@@ -178,6 +208,34 @@ def _validate_fail(msg: Any) -> None:
 def _validate_assign_check(msg: Any) -> None:
     _validate_job_ref(msg)
     _check_address("checker", msg.checker)
+
+
+def _validate_receipt(msg: Any) -> None:
+    _validate_signed_proof(msg)
+    if len(msg.sealed_result) > sealing.MAX_RESULT_BYTES + sealing.BOX_OVERHEAD:
+        raise InvalidField("sealed_result", f"a direct job's result is limited to {sealing.MAX_RESULT_BYTES} bytes")
+
+
+def _validate_decline(msg: Any) -> None:
+    _validate_job_ref(msg)
+    _check_text("reason", msg.reason, MAX_REASON, required=False)
+
+
+def _validate_share_key(msg: Any) -> None:
+    _validate_job_ref(msg)
+    _check_address("recipient", msg.recipient)
+    if len(msg.sealed_key) != sealing.SEALED_KEY_SIZE:
+        raise InvalidField("sealed_key", f"must be {sealing.SEALED_KEY_SIZE} bytes")
+
+
+def _validate_register_coordinator(msg: Any) -> None:
+    _check_text("url", msg.url, MAX_ENDPOINT)
+    try:
+        endpoints.parse_endpoint(msg.url)
+    except ValueError as exc:
+        raise InvalidField("url", str(exc)) from None
+    if msg.bond == 0:
+        raise InvalidField("bond", "must be positive")
 
 
 def _validate_signed_proof(msg: Any) -> None:
@@ -207,13 +265,18 @@ VALIDATORS: dict[str, tuple[Callable[[Any], None], int]] = {
     "register_miner": (_validate_offer, 8 * 1024),
     "update_miner": (_validate_offer, 8 * 1024),
     "unbond": (lambda msg: None, 512),
-    "submit_job": (_validate_submit, 1024),
+    "submit_job": (_validate_submit, 1024 + sealing.MAX_PROMPT_BYTES
+                   + sealing.MAX_CANDIDATES * (sealing.SEALED_KEY_SIZE + 64)),
     "cancel_job": (_validate_job_ref, 512),
     "assign_job": (_validate_assign, 512),
-    "record_receipt": (_validate_signed_proof, 2 * 1024),
+    "record_receipt": (_validate_receipt, 2 * 1024 + sealing.MAX_RESULT_BYTES),
     "fail_job": (_validate_fail, 1024),
     "assign_check": (_validate_assign_check, 512),
     "record_check": (_validate_signed_proof, 2 * 1024),
+    "decline_job": (_validate_decline, 1024),
+    "share_job_key": (_validate_share_key, 512),
+    "register_coordinator": (_validate_register_coordinator, 1024),
+    "unregister_coordinator": (lambda msg: None, 512),
 }
 MAX_PROOF_BYTES = 1024
 
