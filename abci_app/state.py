@@ -121,6 +121,13 @@ def deadlines_due(time_ns: int) -> tuple[bytes, bytes]:
 ALL_DEADLINES = (b"dl/", b"dl0")
 
 
+def move_deadline(state: State, job_id: str, old_ns: int, new_ns: int | None) -> None:
+    """Re-index an open job's expiry from `old_ns` to `new_ns` (None: the job left the index)."""
+    state.store.delete(deadline_key(old_ns, job_id))
+    if new_ns is not None:
+        state.store.set(deadline_key(new_ns, job_id), b"")
+
+
 def check_window_key(deadline_height: int, job_id: str) -> bytes:
     return f"cw/{deadline_height:012d}/{job_id}".encode()
 
