@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from aitbc.cli.query.account import account
+from aitbc.cli.query.coordinator import coordinator
+from aitbc.cli.query.coordinators import coordinators
 from aitbc.cli.query.job import job
 from aitbc.cli.query.miner import miner
 from aitbc.cli.query.miners import miners
@@ -18,5 +20,5 @@ def query() -> None:
     """Read the chain's state through abci_query (text; --json for the JSON the node answers)."""
 
 
-for _command in (account, job, receipt, miner, miners, params, supply):
+for _command in (account, job, receipt, miner, miners, coordinator, coordinators, params, supply):
     query.add_command(_command)

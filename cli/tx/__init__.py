@@ -8,10 +8,12 @@ from aitbc.cli.tx.assign_job import assign_job
 from aitbc.cli.tx.cancel_job import cancel_job
 from aitbc.cli.tx.fail_job import fail_job
 from aitbc.cli.tx.record_receipt import record_receipt
+from aitbc.cli.tx.register_coordinator import register_coordinator
 from aitbc.cli.tx.register_miner import register_miner
 from aitbc.cli.tx.submit_job import submit_job
 from aitbc.cli.tx.transfer import transfer
 from aitbc.cli.tx.unbond import unbond
+from aitbc.cli.tx.unregister_coordinator import unregister_coordinator
 from aitbc.cli.tx.update_miner import update_miner
 
 
@@ -21,5 +23,5 @@ def tx() -> None:
 
 
 for _command in (transfer, register_miner, update_miner, unbond, submit_job, cancel_job, assign_job, fail_job,
-                 record_receipt):
+                 record_receipt, register_coordinator, unregister_coordinator):
     tx.add_command(_command)
