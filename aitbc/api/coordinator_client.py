@@ -163,14 +163,17 @@ def parse_sse(lines: Iterable[str]) -> Iterator[StreamEvent]:
 
 def sign_job(key: PrivateKey, chain_id: str, nonce: int, prompt: str, model: str, max_reward: int,
              options: JobOptions | None = None, job_type: str = "inference",
-             max_price_per_second: int = 0) -> JobCreate:
+             max_price_per_second: int = 0, coordinator: str = "") -> JobCreate:
     """A JobCreate whose submit_job tx (signed by `key`) locks `max_reward` for exactly this prompt;
-    `max_price_per_second` (uaitbc, 0 = none) caps the price of the miner it may be assigned to."""
+    `max_price_per_second` (uaitbc, 0 = none) caps the price of the miner it may be assigned to.
+    `coordinator` names the only coordinator that may run it: the one the request goes to
+    (its ChainPublic.job_coordinator; "" is the genesis coordinator)."""
     options = options or JobOptions()
     raw = txlib.build(key, chain_id, nonce, "submit_job", job_type=job_type, model=model,
                       prompt_hash=jobspec.prompt_hash(prompt), max_reward=max_reward,
                       max_price_per_second=max_price_per_second, prompt_bytes=len(prompt.encode("utf-8")),
-                      options=jobspec.chain_options(options.temperature, options.seed, options.num_predict))
+                      options=jobspec.chain_options(options.temperature, options.seed, options.num_predict),
+                      coordinator=coordinator)
     return JobCreate(type=job_type, prompt=prompt, model=model, options=options,
                      signed_tx=base64.b64encode(raw).decode())
 

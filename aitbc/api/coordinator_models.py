@@ -245,10 +245,15 @@ class JobCancel(BaseModel):
 
 
 class ChainPublic(BaseModel):
-    """GET /v1/chain: what a client needs to build txs for this coordinator's chain."""
+    """GET /v1/chain: what a client needs to build txs for this coordinator's chain.
+
+    A submit_job tx is taken only when its `coordinator` is `job_coordinator`: "" for the
+    genesis coordinator, else this coordinator's address (a coordinator registered on chain)."""
 
     chain_id: str
-    coordinator: str
+    coordinator: str             # this coordinator's address
+    job_coordinator: str = ""    # what submit_job must name (older coordinators were all genesis: "")
+    genesis_coordinator: str = ""  # the chain's genesis coordinator
     price_per_second: int        # uaitbc per compute second
     node: str                    # the CometBFT RPC the coordinator uses
     height: int | None = None
