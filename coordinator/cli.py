@@ -31,6 +31,10 @@ def coordinator() -> None:
 @click.option("--node", help="CometBFT RPC URL [env: AITBC_NODE; default: http://127.0.0.1:26657].")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="SQLite store and log [default: $AITBC_HOME/coordinator].")
 @click.option("--key", help="Keyring name of the coordinator's chain key [default: coordinator].")
+@click.option("--register-url", help="Not the genesis coordinator: register this key on chain at start, with this "
+                                     "URL for clients, unless it is registered [env: AITBC_COORDINATOR_REGISTER_URL].")
+@click.option("--bond", help="Bond for --register-url, e.g. 100 (AITBC) [env: AITBC_COORDINATOR_BOND; "
+                             "default: the chain's min_coordinator_bond].")
 @click.option("--queue-timeout", "queue_timeout_s", type=float, help="Seconds a job may wait for a miner [default: 60].")
 @click.option("--miner-offline-after", "miner_offline_after_s", type=float,
               help="Seconds without heartbeat before a miner is offline [default: 15].")
@@ -51,6 +55,10 @@ def coordinator() -> None:
               help="Folder of coordinator.log (rotated at 10 MiB, 5 kept) [env: AITBC_LOG_DIR; default: the data dir].")
 def start(log_level: str, log_dir: Path | None, **flags: Any) -> None:
     """Run the coordinator (uvicorn) until Ctrl-C.
+
+    Its key is the chain's genesis coordinator or one registered on chain (`aitbc tx
+    register-coordinator`, or --register-url here); it takes only jobs whose submit_job
+    names it (GET /v1/chain: job_coordinator).
 
     API keys are never taken on the command line, which every local user can read
     with `ps`: pass them in the environment or in a 0600 file.

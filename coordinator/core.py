@@ -14,10 +14,10 @@ from aitbc.crypto import PrivateKey
 from aitbc.keyring import KeyError_, Keyring
 from aitbc.rpc import AsyncChainRPC
 from aitbc.signed_http import ReplayCache
-from aitbc.coordinator import targets
+from aitbc.coordinator import registration, targets
 from aitbc.coordinator.apikeys import ApiKeys
 from aitbc.coordinator.chain import Chain, TxSender
-from aitbc.coordinator.errors import ChainUnavailable
+from aitbc.coordinator.errors import ChainUnavailable, NotReady
 from aitbc.coordinator.job_streams import JobStreams
 from aitbc.coordinator.metrics import Metrics
 from aitbc.coordinator.model_offers import ModelOffers
@@ -50,9 +50,23 @@ def load_key(settings: CoordinatorSettings) -> PrivateKey:
 @dataclass(frozen=True)
 class ChainInfo:
     chain_id: str
-    coordinator: str
+    coordinator: str             # this coordinator's address
     price_per_second: int
     params: dict[str, Any]
+    genesis_coordinator: str = ""  # the chain's genesis coordinator (meta/coordinator)
+
+    @property
+    def is_genesis(self) -> bool:
+        return self.coordinator == self.genesis_coordinator
+
+    @property
+    def job_coordinator(self) -> str:
+        """What a client's submit_job must name to be ours: "" for the genesis coordinator."""
+        return "" if self.is_genesis else self.coordinator
+
+    def names_us(self, coordinator: str, direct: bool = False) -> bool:
+        """Whether a job naming `coordinator` (a tx's field or a chain record's) is ours to run."""
+        return not direct and (coordinator == self.coordinator or (coordinator == "" and self.is_genesis))
 
 
 class Coordinator:
@@ -80,6 +94,7 @@ class Coordinator:
                                                                            settings.allow_private_endpoints),
                                   target_of=self.push_target)
         self.info: ChainInfo | None = None
+        self.unready: str | None = None  # why connect() cannot finish (not registered on chain), for /ready
         self.sender: TxSender | None = None
         self.started_at = time.time()
         self.pushes = PushTasks()
@@ -96,16 +111,23 @@ class Coordinator:
         return lock
 
     async def connect(self) -> ChainInfo:
-        """Learn the chain id and check that our key is the genesis coordinator."""
+        """Learn the chain id and check that our key is a coordinator: the genesis one or a
+        registered one (registering it when the settings ask for it; registration.py)."""
         params = await self.chain.params()
         if params["coordinator"] != self.key.address:
-            raise StartupError(f"this coordinator's key is {self.key.address}, but the chain's genesis names "
-                               f"{params['coordinator']} as coordinator; start with that key")
-        info = ChainInfo(params["chain_id"], params["coordinator"], int(params["price_per_second"]), params)
+            try:
+                await registration.ensure_registered(self.chain, self.key, self.settings, params)
+            except (registration.NotRegistered, registration.RegistrationFailed) as exc:
+                self.unready = str(exc)
+                raise StartupError(str(exc)) from None
+        self.unready = None
+        info = ChainInfo(params["chain_id"], self.key.address, int(params["price_per_second"]), params,
+                         genesis_coordinator=params["coordinator"])
         self.sender = TxSender(self.chain, self.key, info.chain_id, self.store, self.metrics)
         self.info = info
         log.info("connected to chain", extra={"event": "chain_connected", "chain_id": info.chain_id,
-                                              "node": self.settings.node, "coordinator": self.key.address})
+                                              "node": self.settings.node, "coordinator": self.key.address,
+                                              "genesis": info.is_genesis})
         return info
 
     async def push_target(self, job_id: str) -> str:
@@ -122,6 +144,8 @@ class Coordinator:
 
     def require_chain(self) -> tuple[ChainInfo, TxSender]:
         if self.info is None or self.sender is None:
+            if self.unready:
+                raise NotReady(self.unready)
             raise ChainUnavailable(f"not connected to the chain node at {self.settings.node} yet")
         return self.info, self.sender
 

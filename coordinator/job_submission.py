@@ -24,6 +24,7 @@ async def submit(coord: Coordinator, principal: Principal, body: JobCreate) -> t
     validation.check_body(body)
     signed = validation.decode_signed_tx(body.signed_tx, "submit_job")
     validation.check_submit_tx(body, signed, info.chain_id)
+    validation.check_names_us(signed, info.coordinator, info.is_genesis)
     job_id = txlib.job_id_for(signed.sender, signed.nonce, signed.chain_id)
     store = coord.store
     async with coord.lock(job_id):

@@ -6,8 +6,9 @@ accepted before a crash is left hanging.
   pending -> queued again, assigned -> assignment pushed again (the miner treats
   a repeated job_id as the same job) or failed once the miner stays offline,
   closed on chain -> synced (completed with receipt / failed / expired);
-- open jobs on chain that this coordinator never accepted (no prompt here, e.g.
-  submitted straight to the node) cannot run: they are failed, which refunds them.
+- open jobs on chain that name this coordinator but that it never accepted (no prompt
+  here, e.g. submitted straight to the node) cannot run: they are failed, which refunds
+  them. Jobs naming another coordinator, and direct jobs, are left alone.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ async def recover(coord: Coordinator) -> None:
                 job_state.needs_reconcile(store, job.id)  # after its txs settle
                 continue
             await lifecycle.reconcile(coord, fresh, recovering=True)
-    _, sender = coord.require_chain()
+    info, sender = coord.require_chain()
     unknown = 0
     for chain_job in await coord.chain.open_jobs():
         if store.get_job(chain_job["id"]) is not None:
             continue
+        if not info.names_us(chain_job.get("coordinator", ""), direct=bool(chain_job.get("candidates"))):
+            continue  # another coordinator's job, or a direct one: not ours to fail
         unknown += 1
         result = await sender.send("fail_job", None, job_id=chain_job["id"],
                                    reason="the coordinator has no prompt for this job (not submitted through it)")

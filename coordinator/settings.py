@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from aitbc.keyring import aitbc_home
+from aitbc.units import parse_amount
 
 
 def _default_data_dir() -> Path:
@@ -28,6 +29,11 @@ class CoordinatorSettings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     key: str = "coordinator"              # keyring name of the coordinator's chain key
     key_seed: str | None = None           # hex ed25519 seed; wins over `key`
+    # A coordinator that is not the genesis one serves only once registered on chain (with a bond).
+    # With register_url set it registers itself at start when it is not yet; the bond defaults to
+    # the chain's min_coordinator_bond. Without it, register with `aitbc tx register-coordinator`.
+    register_url: str | None = None
+    bond: int | None = None               # uaitbc; "100", "100aitbc" and "100000000uaitbc" are read
     # Keys come from the environment or from files, never from argv (`ps` shows argv to every user).
     client_api_keys: Annotated[list[str], NoDecode] = []
     admin_api_keys: Annotated[list[str], NoDecode] = []
@@ -54,6 +60,13 @@ class CoordinatorSettings(BaseSettings):
     tick_s: float = 0.25                  # scheduler period
     tx_lost_after_s: float = 15.0         # neither in a block nor in the mempool for this long
     rpc_timeout_s: float = 10.0
+
+    @field_validator("bond", mode="before")
+    @classmethod
+    def _amount(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_amount(value)
+        return value
 
     @field_validator("client_api_keys", "admin_api_keys", "trusted_proxies", mode="before")
     @classmethod

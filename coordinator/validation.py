@@ -81,3 +81,18 @@ def check_model_offered(model: str, offered: set[str]) -> None:
     if model not in offered:
         offer = ", ".join(sorted(offered)) if offered else "none (no miner is registered)"
         raise InvalidRequest(f"model {model!r} is not offered by any registered miner; offered: {offer}")
+
+
+def check_names_us(signed: SignedTx, coordinator: str, genesis: bool) -> None:
+    """The tx must name this coordinator: the chain lets only the coordinator a job names assign
+    it, so a job naming another (or none: a direct job) would lock escrow that nobody here can run."""
+    msg = signed.msg
+    if msg.HasField("direct"):
+        raise InvalidRequest("signed_tx is a direct job (a sealed prompt for miners the client chose): it needs no "
+                             "coordinator; broadcast it to a node (`aitbc tx submit-job`)")
+    if msg.coordinator == coordinator or (genesis and msg.coordinator == ""):
+        return
+    expected = '"" (or its address)' if genesis else coordinator
+    named = f"coordinator {msg.coordinator}" if msg.coordinator else '"" (the genesis coordinator)'
+    raise InvalidRequest(f"signed_tx names {named}; this coordinator is {coordinator}: sign the submit_job "
+                         f"with coordinator = {expected} (GET /v1/chain: job_coordinator)")

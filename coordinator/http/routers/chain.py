@@ -18,7 +18,8 @@ async def chain_info(coord: CoordDep) -> ChainPublic:
     info, _ = coord.require_chain()
     status = await coord.chain.status()
     params = await coord.chain.params()
-    return ChainPublic(chain_id=info.chain_id, coordinator=info.coordinator,
+    return ChainPublic(chain_id=info.chain_id, coordinator=info.coordinator, job_coordinator=info.job_coordinator,
+                       genesis_coordinator=info.genesis_coordinator,
                        price_per_second=int(params["price_per_second"]), node=coord.settings.node,
                        height=int(status["sync_info"]["latest_block_height"]),
                        pending_timeout_s=int(params["pending_timeout_s"]), job_timeout_s=int(params["job_timeout_s"]),
