@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from aitbc import jobspec
 from aitbc.api.coordinator_client import ApiError, CoordinatorClient, CoordinatorUnavailable, sign_job
-from aitbc.api.coordinator_models import JobPublic
+from aitbc.api.coordinator_models import ChainPublic, JobPublic
 from aitbc.crypto import PrivateKey
 from aitbc.gateway import errors
 from aitbc.gateway.backend import Finished, FinishedJob, JobEvent, ModelOffer, Proven, Replaced, Tokens
@@ -26,7 +26,7 @@ class CoordinatorBackend:
                  max_price_per_second: int = 0):
         self.client, self.key, self.chain = client, key, chain
         self.max_reward, self.max_price_per_second = max_reward, max_price_per_second
-        self._chain_id: str | None = None
+        self._served: ChainPublic | None = None  # the coordinator's chain id and what jobs must name
         # One submit at a time: each takes the next nonce of the same key.
         self._submit_lock = threading.Lock()
 
@@ -47,12 +47,13 @@ class CoordinatorBackend:
 
     def submit(self, spec: JobSpec) -> str:
         with coordinator_errors(), self._submit_lock:
-            if self._chain_id is None:
-                self._chain_id = self.client.chain().chain_id
+            if self._served is None:
+                self._served = self.client.chain()
             nonce = self.client.account(self.key.address).nonce
-            request = sign_job(self.key, self._chain_id, nonce, spec.prompt, spec.model, self.max_reward,
+            request = sign_job(self.key, self._served.chain_id, nonce, spec.prompt, spec.model, self.max_reward,
                                spec.options, job_type=spec.job_type,
-                               max_price_per_second=self.max_price_per_second)
+                               max_price_per_second=self.max_price_per_second,
+                               coordinator=self._served.job_coordinator)
             return self.client.submit_job(request).job_id
 
     def wait(self, job_id: str, timeout: float) -> FinishedJob:

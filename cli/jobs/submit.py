@@ -65,7 +65,7 @@ def inference(ctx: Context, prompt: str, model: str, max_reward: str, temperatur
         nonce = client.account(key.address).nonce
         request = sign_job(key, chain.chain_id, nonce, prompt, model, reward,
                            JobOptions(temperature=temperature, seed=seed, num_predict=num_predict),
-                           max_price_per_second=price_cap)
+                           max_price_per_second=price_cap, coordinator=chain.job_coordinator)
         submitted = client.submit_job(request)
         ctx.progress(f"submitted {safe_text.inline(submitted.job_id)} (tx {safe_text.inline(submitted.tx_hash[:16])}..., "
                      f"up to {units.format_amount(reward)} locked)")

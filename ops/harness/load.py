@@ -115,6 +115,7 @@ class LoadGenerator:
         self.fees: list[tuple[int, str, int]] = []  # (height, sender, fee) of every tx that burned one
         self.watcher_errors = 0
         self.job_nonces: dict[str, int | None] = {}  # next nonce per job client (None: ask)
+        self.job_coordinator: str | None = None  # what submit_job names: the coordinator's job_coordinator
         self.settled_before = 0.0  # transfers sent after the last settle() began may still be in flight
 
     # --- control -------------------------------------------------------------------------------
@@ -215,11 +216,17 @@ class LoadGenerator:
                 self.job_nonces[key.address] = self._resync_job_nonce(client, key.address)
             except Exception:  # noqa: BLE001 - nothing answers: try again next tick
                 return
+        if self.job_coordinator is None:
+            try:
+                self.job_coordinator = client.chain().job_coordinator
+            except Exception:  # noqa: BLE001 - the coordinator does not answer: try again next tick
+                return
         nonce = self.job_nonces[key.address]
         job_id = txlib.job_id_for(key.address, nonce, self.chain_id)
         prompt = f"load job {n}: say something about fault tolerance"
         request = sign_job(key, self.chain_id, nonce, prompt, self.model, MAX_REWARD,
-                           JobOptions(temperature=0, seed=n, num_predict=self.num_predict))
+                           JobOptions(temperature=0, seed=n, num_predict=self.num_predict),
+                           coordinator=self.job_coordinator)
         rec = JobRec(job_id, key.address, nonce, self.phase, time.monotonic())
         with self.lock:
             self.jobs[job_id] = rec
