@@ -23,8 +23,8 @@ async def submit(coord: Coordinator, principal: Principal, body: JobCreate) -> t
     info, _ = coord.require_chain()
     validation.check_body(body)
     signed = validation.decode_signed_tx(body.signed_tx, "submit_job")
-    validation.check_submit_tx(body, signed, info.chain_id)
     validation.check_names_us(signed, info.coordinator, info.is_genesis)
+    validation.check_submit_tx(body, signed, info.chain_id)
     job_id = txlib.job_id_for(signed.sender, signed.nonce, signed.chain_id)
     store = coord.store
     async with coord.lock(job_id):
