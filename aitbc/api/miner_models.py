@@ -45,3 +45,4 @@ class MinerHealth(BaseModel):
     chain_id: str | None = None
     coordinator: str | None = None    # "registered" or why not
     pending_reports: int = 0          # finished results the coordinator has not acknowledged
+    chain_events: str | None = None   # the watch for direct jobs: "subscribed" or "connecting"
