@@ -171,7 +171,9 @@ def job(rpc: ChainRPC, job_id: str) -> dict[str, Any]:
             if event["attributes"].get("id") == job_id or event["attributes"].get("job_id") == job_id:
                 block_events.append({"height": height, **event})
     receipt = query(rpc, f"/receipt/{record['receipt_id']}") if record.get("receipt_id") else None
-    return {"job": record, "txs": txs, "block_events": block_events, "receipt": receipt}
+    genesis = rpc.query("/params")["coordinator"]
+    return {"job": record, "coordinator": job_coordinator(record, genesis), "txs": txs, "block_events": block_events,
+            "receipt": receipt}
 
 
 def receipt(rpc: ChainRPC, ident: str) -> dict[str, Any]:
@@ -197,9 +199,33 @@ def account(rpc: ChainRPC, address: str, limit: int = 50) -> dict[str, Any]:
             seen.setdefault(entry["hash"], entry)
     history = sorted(seen.values(), key=lambda e: (-e["height"], -e["index"]))[:limit]
     miner = query(rpc, f"/miner/{address}")
-    return {"account": state, "miner": miner, "history": history}
+    coordinator = query(rpc, f"/coordinator/{address}")
+    return {"account": state, "miner": miner, "coordinator": coordinator, "history": history}
 
 
 def miners(rpc: ChainRPC) -> list[dict[str, Any]]:
     """Every registered miner: stake, offer, and reputation (completed / failed jobs)."""
     return sorted(query(rpc, "/miners") or [], key=lambda m: (-m["completed"], m["address"]))
+
+
+def with_genesis(registered: list[dict[str, Any]], genesis: str) -> list[dict[str, Any]]:
+    """Every coordinator that may serve jobs: the genesis one first (it has no record and no bond on
+    chain; submit_job txs naming "" go to it), then the registered ones; each with `genesis` true or false."""
+    rows = [{**c, "genesis": bool(c.get("genesis", c["address"] == genesis))} for c in registered]
+    if genesis and not any(c["address"] == genesis for c in rows):
+        rows.insert(0, {"address": genesis, "url": "", "bond": 0, "open_jobs": None, "genesis": True})
+    return sorted(rows, key=lambda c: (not c["genesis"], c["address"]))
+
+
+def coordinators(rpc: ChainRPC) -> list[dict[str, Any]]:
+    """The genesis coordinator and every registered one: url, bond, open jobs."""
+    return with_genesis(query(rpc, "/coordinators") or [], rpc.query("/params")["coordinator"])
+
+
+def job_coordinator(job: dict[str, Any], genesis: str) -> dict[str, Any]:
+    """Who runs a job: {"kind": "direct", "candidates": [...]} (the chain assigns it among the
+    client's candidates), or {"kind": "coordinator", "address": A, "genesis": bool}."""
+    if job.get("candidates"):
+        return {"kind": "direct", "candidates": list(job["candidates"])}
+    address = job.get("coordinator") or genesis  # "" names the genesis coordinator
+    return {"kind": "coordinator", "address": address, "genesis": address == genesis}

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from aitbc.units import format_amount
 
 AMOUNT_FIELDS = {"amount", "stake", "add_stake", "max_reward", "price_per_second", "balance", "amount_paid",
-                 "refund", "payment", "paid", "refunded"}
-ADDRESS_FIELDS = {"to", "miner", "client", "sender", "recipient", "address", "signer"}
+                 "refund", "payment", "paid", "refunded", "bond"}
+ADDRESS_FIELDS = {"to", "miner", "client", "sender", "recipient", "address", "signer", "coordinator"}
 
 
 def esc(value: Any) -> str:
@@ -130,7 +130,7 @@ def layout(title: str, body: str, node: str, live: bool = False) -> str:
 <link rel="stylesheet" href="/static/style.css">{fallback}{script}
 </head><body>
 <header><a class="brand" href="/">AITBC explorer</a>
-<nav><a href="/">Blocks</a><a href="/miners">Miners</a><a href="/network">Network</a></nav>
+<nav><a href="/">Blocks</a><a href="/miners">Miners</a><a href="/coordinators">Coordinators</a><a href="/network">Network</a></nav>
 <form class="search" action="/search" method="get" role="search">
 <input id="search-box" name="q" type="search" placeholder="height, tx hash, job id, receipt id, address"
  aria-label="Search" required><button id="search-button" type="submit">Search</button></form>

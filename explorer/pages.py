@@ -24,7 +24,11 @@ def _msg_summary(tx: dict[str, Any]) -> str:
     if kind in ("cancel_job", "fail_job"):
         return job_link(msg.get("job_id", ""))
     if kind == "submit_job":
-        return f"{esc(msg.get('model', ''))} · max {amount(msg.get('max_reward', 0))}"
+        runner = ("direct" if msg.get("direct") else
+                  f"→ {account_link(msg['coordinator'])}" if msg.get("coordinator") else "")
+        return f"{esc(msg.get('model', ''))} · max {amount(msg.get('max_reward', 0))}" + (f" · {runner}" if runner else "")
+    if kind == "register_coordinator":
+        return f"{esc(msg.get('url', ''))} · bond {amount(msg.get('bond', 0))}"
     if kind in ("register_miner", "update_miner"):
         return f"{esc(', '.join(msg.get('models', [])))} · stake {amount(msg.get('stake', msg.get('add_stake', 0)))}"
     return esc(tx.get("error", ""))
@@ -107,11 +111,20 @@ def job_page(data: dict[str, Any], node: str) -> str:
     receipt_html = (f'<div id="receipt">{fields(receipt, skip=("proof", "miner_signature"))}</div>' if receipt
                     else '<p class="empty" id="receipt">no receipt (yet)</p>')
     summary = {k: job[k] for k in SUMMARY if job.get(k) not in (None, "", 0)}
-    body = (f'<p>status <span id="job-status">{status_badge(job["status"])}</span></p>' + fields(summary)
+    body = (f'<p>status <span id="job-status">{status_badge(job["status"])}</span> · '
+            f'<span id="job-coordinator">{runner(data["coordinator"])}</span></p>' + fields(summary)
             + "<h2>Lifecycle</h2>" + table(["height", "step", "tx", "signer", "result"], rows, empty="no txs")
             + "<h2>Receipt</h2>" + receipt_html
             + f"<details><summary>full record</summary>{fields(job)}</details>")
     return layout(f"Job {job['id']}", body, node)
+
+
+def runner(who: dict[str, Any]) -> str:
+    """Who runs a job (explorer.chain.job_coordinator) as one phrase."""
+    if who["kind"] == "direct":
+        return f"direct: assigned by the chain among {len(who['candidates'])} candidate(s) the client chose"
+    genesis = " (genesis)" if who.get("genesis") else ""
+    return f"run by {a('/coordinators', 'coordinator')} {account_link(who['address'])}{genesis}"
 
 
 def receipt_page(data: dict[str, Any], node: str) -> str:
@@ -126,7 +139,11 @@ def account_page(address: str, data: dict[str, Any], node: str) -> str:
     info = {"address": address, "balance": state["balance"], "nonce": state["nonce"]}
     miner = data["miner"]
     miner_html = ("<h2>Miner</h2>" + fields(miner, skip=("address", "public_key"))) if miner else ""
-    body = (f'<div id="account">{fields(info)}</div>' + miner_html + f"<h2>History ({len(data['history'])})</h2>"
+    coordinator = data.get("coordinator")
+    coordinator_html = (f'<h2>Coordinator</h2><div id="coordinator">{fields(coordinator, skip=("address",))}</div>'
+                        if coordinator else "")
+    body = (f'<div id="account">{fields(info)}</div>' + miner_html + coordinator_html
+            + f"<h2>History ({len(data['history'])})</h2>"
             + tx_table(data["history"]))
     return layout(f"Account {short(address, 9)}", body, node)
 
@@ -138,6 +155,20 @@ def miners_page(miners: list[dict[str, Any]], node: str) -> str:
             for m in miners]
     body = table(["miner", "stake", "models", "price", "jobs", "completed", "failed"], rows, empty="no miners")
     return layout("Miners", body, node)
+
+
+def coordinators_page(coordinators: list[dict[str, Any]], node: str) -> str:
+    rows = [[account_link(c["address"]), esc(c.get("url") or "—"), amount(c["bond"]) if c.get("bond") else "—",
+             "—" if c.get("open_jobs") is None else esc(c["open_jobs"]),
+             '<span class="badge">genesis</span>' if c["genesis"] else ""]
+            for c in coordinators]
+    body = ('<p class="summary">A coordinator job may be assigned, and its receipt recorded, only by the '
+            'coordinator its submit_job names ("" names the genesis one); direct jobs have none. '
+            "Registered coordinators lock a bond until they unregister, which the chain refuses while "
+            "jobs naming them are open.</p>"
+            + table(["coordinator", "url", "bond", "open jobs", ""], rows, body_id="coordinators",
+                    empty="no coordinators"))
+    return layout("Coordinators", body, node)
 
 
 def search_page(query: str, node: str, found: dict[str, Any] | None = None, error: str = "") -> str:
@@ -155,8 +186,8 @@ def error_page(title: str, message: str, node: str) -> str:
     return layout(title, f'<p class="error">{esc(message)}</p><p>{a("/", "back to the latest blocks")}</p>', node)
 
 
-__all__ = ["account_page", "block_page", "error_page", "home", "job_page", "miners_page", "receipt_page",
-           "search_page", "tx_page"]
+__all__ = ["account_page", "block_page", "coordinators_page", "error_page", "home", "job_page", "miners_page",
+           "receipt_page", "search_page", "tx_page"]
 
 
 CHARTS = (("block_interval", "Block interval", "s"), ("txs_per_s", "Transactions per second", "tx/s"),

@@ -143,6 +143,9 @@ def _api_routes(app: FastAPI) -> None:
     def miners(rpc: RpcDep) -> list[dict[str, Any]]:
         return chain.miners(rpc)
 
+    def coordinators(rpc: RpcDep) -> list[dict[str, Any]]:
+        return chain.coordinators(rpc)
+
     def network_data(rpc: RpcDep, blocks: Annotated[int, Query(ge=2, le=network.MAX_BLOCKS)] = 100) -> dict[str, Any]:
         return network.from_chain(rpc, blocks)
 
@@ -154,7 +157,8 @@ def _api_routes(app: FastAPI) -> None:
 
     for path, fetch in (("/blocks", blocks), ("/status", status), ("/block/{height}", block), ("/tx/{tx_hash}", tx),
                         ("/job/{job_id}", job), ("/receipt/{ident}", receipt), ("/account/{address}", account),
-                        ("/miners", miners), ("/network", network_data), ("/search", search)):
+                        ("/miners", miners), ("/coordinators", coordinators), ("/network", network_data),
+                        ("/search", search)):
         api(path, fetch)
 
 
@@ -186,6 +190,10 @@ def _page_routes(app: FastAPI) -> None:
     @app.get("/miners", response_class=HTMLResponse, include_in_schema=False)
     def miners(rpc: RpcDep, settings: SettingsDep) -> HTMLResponse:
         return _html(pages.miners_page(chain.miners(rpc), settings.node))
+
+    @app.get("/coordinators", response_class=HTMLResponse, include_in_schema=False)
+    def coordinators(rpc: RpcDep, settings: SettingsDep) -> HTMLResponse:
+        return _html(pages.coordinators_page(chain.coordinators(rpc), settings.node))
 
     @app.get("/network", response_class=HTMLResponse, include_in_schema=False)
     def network_page(rpc: RpcDep, settings: SettingsDep) -> HTMLResponse:

@@ -7,18 +7,10 @@ from typing import Any
 import click
 
 from aitbc.units import format_amount
+from aitbc.explorer.chain import with_genesis
 from aitbc.cli.chain_access import chain_query
 from aitbc.cli.context import Context, json_option, pass_ctx
 from aitbc.cli.tables import columns
-
-
-def with_genesis(registered: list[dict[str, Any]], genesis: str) -> list[dict[str, Any]]:
-    """Every coordinator that may serve jobs: the genesis one first (it has no record and no
-    bond on chain), then the registered ones; each with `genesis` true or false."""
-    rows = [{**c, "genesis": c.get("genesis", c["address"] == genesis)} for c in registered]
-    if genesis and not any(c["address"] == genesis for c in rows):
-        rows.insert(0, {"address": genesis, "url": "", "bond": 0, "open_jobs": None, "genesis": True})
-    return sorted(rows, key=lambda c: (not c["genesis"], c["address"]))
 
 
 def all_coordinators(ctx: Context) -> list[dict[str, Any]]:

@@ -185,6 +185,8 @@ def scenario() -> tuple[FakeNode, dict[str, str]]:
         f"/account/{addr('alice')}": {"address": addr("alice"), "exists": True, "balance": 1_004_250_000, "nonce": 1},
         f"/account/{miner}": {"address": miner, "exists": True, "balance": 900_250_000, "nonce": 1},
         f"/miner/{miner}": miner_record, "/miners": [miner_record],
+        "/params": {"chain_id": CHAIN_ID, "coordinator": addr("coordinator"), "min_coordinator_bond": 100_000_000},
+        "/coordinators": [],
     })
     ids = {"job": job_id, "expired": expired_id, "receipt": receipt_id, "record_tx": txlib.tx_hash(record),
            "transfer_tx": txlib.tx_hash(transfer), "broke_tx": txlib.tx_hash(broke), "miner": miner,
