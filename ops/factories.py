@@ -9,7 +9,7 @@ from aitbc.abci_app import state as st, transition
 from aitbc.abci_app.records import Genesis, Params
 from aitbc.abci_app.state import State
 from aitbc.abci_app.store import MemoryStore, Overlay
-from aitbc import jobspec, tx as txlib
+from aitbc import jobspec, sealing, tx as txlib
 from aitbc.crypto import PrivateKey
 from aitbc.errors import TxError
 from aitbc.pb.aitbc_pb import tx_pb2
@@ -96,9 +96,27 @@ def submit_fields(model: str = "aitbc-tiny", prompt: str = "What is machine lear
                 prompt_bytes=len(prompt.encode()), max_reward=max_reward, options=options or SUBMIT_OPTIONS)
 
 
-def register_fields(models=("aitbc-tiny",), stake: int = 100_000_000, capacity: int = 2):
-    return dict(stake=stake, models=list(models), price_per_second=20_000, capacity=capacity,
-                endpoint="http://127.0.0.1:18001")
+def register_fields(models=("aitbc-tiny",), stake: int = 100_000_000, capacity: int = 2, sealing_key: str = ""):
+    """A register_miner / update_miner body; `sealing_key` names the key whose encryption key it
+    registers (so it can take direct jobs)."""
+    fields = dict(stake=stake, models=list(models), price_per_second=20_000, capacity=capacity,
+                  endpoint="http://127.0.0.1:18001")
+    if sealing_key:
+        fields["encryption_key"] = sealing.encryption_public_key(KEYS[sealing_key])
+    return fields
+
+
+def direct_fields(client: str, job_id: str, candidates: tuple[str, ...] = ("miner1",),
+                  prompt: str = "What is machine learning?", **overrides):
+    """A direct submit_job body of `client` for `job_id` (its id before sending): the prompt sealed
+    under the client's job key, the job key sealed to each named candidate's encryption key."""
+    job_key = sealing.job_key(KEYS[client], job_id)
+    miners = [tx_pb2.SealedKey(miner=KEYS[name].address,
+                               sealed_key=sealing.seal_job_key(job_key, sealing.encryption_public_key(KEYS[name])))
+              for name in candidates]
+    sealed = sealing.seal_text(job_key, prompt)
+    return {**submit_fields(prompt=prompt), "prompt_bytes": len(sealed) - sealing.BOX_OVERHEAD,
+            "direct": tx_pb2.DirectJob(sealed_prompt=sealed, miners=miners), **overrides}
 
 
 def receipt_fields(job_id: str, miner: str = "miner1", compute_time_ms: int = 12_500, result: str = "an answer",
@@ -113,6 +131,11 @@ def receipt_fields(job_id: str, miner: str = "miner1", compute_time_ms: int = 12
                                 options=tx_pb2.JobOptions(**(options or SUBMIT_OPTIONS)))
     data, signature = txlib.sign_proof(KEYS[signer or miner], proof)
     return dict(proof=data, miner_signature=signature)
+
+
+def sealed_result(client: str, job_id: str, result: str = "an answer") -> bytes:
+    """A direct job's result as its miner sends it: sealed under the client's job key."""
+    return sealing.seal_text(sealing.job_key(KEYS[client], job_id), result)
 
 
 class Chain:
