@@ -50,7 +50,10 @@ def billed_ms(claimed_ms: int, prompt_tokens: int, generated_tokens: int, ms_per
 
 
 def eligible_checkers(state: State, job: Job) -> list[Miner]:
-    """Miners that may re-run `job` now, in address order."""
+    """Miners that may re-run `job` now, in address order.
+
+    A direct job's checker must have an encryption key: the client seals the job key to it.
+    """
     params = st.get_params(state)
     excluded = {job.miner, job.client, *job.checkers}
     # A re-run never costs more per second than the client's cap, or than the job itself when it set none.
@@ -58,23 +61,14 @@ def eligible_checkers(state: State, job: Job) -> list[Miner]:
     return [m for m in st.all_miners(state)
             if m.address not in excluded and m.stake >= max(params.min_miner_stake, 1) and job.model in m.models
             and m.active_jobs < m.capacity and not miners.is_jailed(m, state.time_ns)
-            and m.price_per_second <= price_cap]
+            and m.price_per_second <= price_cap and (m.encryption_key or not job.is_direct)]
 
 
 def draw_checker(state: State, job: Job) -> Miner | None:
     """A stake-weighted draw among the eligible checkers, seeded by this block's hash."""
-    pool = eligible_checkers(state, job)
-    total = sum(m.stake for m in pool)
-    if not total:
-        return None
     seed = hashlib.sha256(b"aitbc/checker/v1\n" + state.block_hash + job.id.encode()
                           + len(job.checkers).to_bytes(2, "big")).digest()
-    point = int.from_bytes(seed, "big") % total
-    for miner in pool:
-        if point < miner.stake:
-            return miner
-        point -= miner.stake
-    raise AssertionError("stake-weighted draw fell off the pool")
+    return miners.stake_weighted(eligible_checkers(state, job), seed)
 
 
 def seat_checker(state: State, job: Job) -> Job:

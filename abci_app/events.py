@@ -16,16 +16,18 @@ ESCROW = "escrow"
 MESSAGE = "message"
 CHECK = "check"
 SLASH = "slash"
+COORDINATOR = "coordinator"
 
 INDEXED = {
     TRANSFER: {"sender", "recipient"},
-    JOB: {"id", "client", "miner", "status", "model"},
+    JOB: {"id", "client", "miner", "status", "model", "coordinator"},
     RECEIPT: {"id", "job_id", "miner", "client"},
     MINER: {"address", "action"},
     ESCROW: {"job_id"},
     MESSAGE: {"sender", "action"},
     CHECK: {"job_id", "status", "miner", "checker"},
     SLASH: {"miner", "job_id"},
+    COORDINATOR: {"address", "action"},
 }
 
 
@@ -40,3 +42,13 @@ class Event:
 
 def event(kind: str, **attributes: object) -> Event:
     return Event(kind, tuple((k, str(v)) for k, v in attributes.items()))
+
+
+def job_event(job, **extra: object) -> Event:
+    """The event of a job's every change: who it involves, and where it stands.
+
+    `coordinator` is the address that alone may assign it and record its receipt,
+    empty for a direct job (a miner watching the chain follows `job.miner`).
+    """
+    return event(JOB, id=job.id, client=job.client, miner=job.miner, status=job.status, model=job.model,
+                 coordinator=job.coordinator, **extra)

@@ -10,7 +10,7 @@ import json
 from typing import Callable
 
 from aitbc.abci_app import records, state as st
-from aitbc.abci_app.records import Account, Job
+from aitbc.abci_app.records import Account, Coordinator, Job
 from aitbc.abci_app.state import State
 
 
@@ -24,7 +24,8 @@ def supply_conserved(state: State) -> tuple[str, bool]:
     balances = sum(records.decode(Account, v).balance for _, v in _scan(state, st.ACCOUNT_PREFIX))
     escrow = sum(int(v) for _, v in _scan(state, st.ESCROW_PREFIX))
     miners = (json.loads(v) for _, v in _scan(state, st.MINER_PREFIX))
-    staked = sum(m["stake"] + m.get("unbonding", 0) for m in miners)
+    bonds = sum(records.decode(Coordinator, v).bond for _, v in _scan(state, st.COORDINATOR_PREFIX))
+    staked = sum(m["stake"] + m.get("unbonding", 0) for m in miners) + bonds  # coordinators' bonds are locked too
     broken = (balances + escrow + staked + supply.burned + supply.fees != supply.total) \
         or escrow != supply.escrow or staked != supply.staked
     return (f"supply: balances {balances} + escrow {escrow} + staked {staked} + burned {supply.burned} "
@@ -56,7 +57,46 @@ def escrow_matches_open_jobs(state: State) -> tuple[str, bool]:
     return "; ".join(problems) or "escrow ok", bool(problems)
 
 
-ALL: list[Callable[[State], tuple[str, bool]]] = [supply_conserved, no_negative_balance, escrow_matches_open_jobs]
+def _jobs(state: State):
+    return (records.decode(Job, value) for _, value in _scan(state, st.JOB_PREFIX))
+
+
+def coordinators_count_their_open_jobs(state: State) -> tuple[str, bool]:
+    """A registered coordinator's `open_jobs` is the number of open jobs naming it (what keeps it from leaving)."""
+    counted = {c.address: c.open_jobs for c in st.all_registered_coordinators(state)}
+    found = dict.fromkeys(counted, 0)
+    for job in _jobs(state):
+        if job.is_open and job.coordinator in found:
+            found[job.coordinator] += 1
+    problems = [f"coordinator {a} counts {counted[a]} open jobs, has {n}" for a, n in found.items() if counted[a] != n]
+    return "; ".join(problems) or "coordinator counts ok", bool(problems)
+
+
+def direct_jobs_waiting_are_queued(state: State) -> tuple[str, bool]:
+    """The am/ index holds exactly the pending direct jobs: none is forgotten, none assigned twice."""
+    queued = set(st.last_segments(state, st.AWAITING_MINER))
+    pending = {job.id for job in _jobs(state) if job.is_direct and job.status == "pending"}
+    problems = [f"pending direct job {j} not queued for a miner" for j in sorted(pending - queued)]
+    problems += [f"queued for a miner but not a pending direct job: {j}" for j in sorted(queued - pending)]
+    return "; ".join(problems) or "miner queue ok", bool(problems)
+
+
+def miner_slots_match_jobs(state: State) -> tuple[str, bool]:
+    """A miner's `active_jobs` is the jobs assigned to it plus the re-runs it is seated for."""
+    busy: dict[str, int] = {}
+    for job in _jobs(state):
+        if job.status == "assigned":
+            busy[job.miner] = busy.get(job.miner, 0) + 1
+        if job.status == "verifying" and job.checker:
+            busy[job.checker] = busy.get(job.checker, 0) + 1
+    problems = [f"miner {m.address} counts {m.active_jobs} active jobs, has {busy.get(m.address, 0)}"
+                for m in st.all_miners(state) if m.active_jobs != busy.get(m.address, 0)]
+    return "; ".join(problems) or "miner slots ok", bool(problems)
+
+
+ALL: list[Callable[[State], tuple[str, bool]]] = [supply_conserved, no_negative_balance, escrow_matches_open_jobs,
+                                                  coordinators_count_their_open_jobs, direct_jobs_waiting_are_queued,
+                                                  miner_slots_match_jobs]
 
 
 def broken(state: State) -> list[str]:

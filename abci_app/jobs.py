@@ -1,11 +1,19 @@
-"""The job lifecycle on chain: submit, cancel, assign, receipt, fail, expire.
+"""The job lifecycle on chain: submit, cancel, assign, decline, receipt, fail, expire.
 
 pending (escrow locked) -> assigned -> completed (paid, rest refunded)
                                     -> verifying (spot check, payment held; see checks.py)
                                          -> completed, or failed (proven wrong: slashed, refunded;
                                             or contradicted and undecided: refunded)
                                     -> failed / expired (full refund; an expiry slashes the miner a little)
+                                    -> pending (a direct job its miner declined; see assignment.py)
 pending -> cancelled / failed / expired (full refund)
+
+Two kinds of job (docs/direct-jobs.md). A coordinator job names the coordinator
+that alone may assign it, record its receipt and fail it (besides its miner);
+a direct job has none: the chain draws its miner among the client's candidates,
+and that miner records its own receipt with the sealed result. Everything else
+(proof checks, billing, spot checks, slashing, expiry, refunds) is one rule for
+both, at one address.
 
 The price and the ms-per-token ceiling are fixed into the job when it is
 assigned (and into the check when a checker is drawn), so no later
@@ -16,13 +24,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from aitbc.abci_app import checks, events, ledger, miners, state as st
-from aitbc.abci_app.records import Job, Miner, Params, Receipt
+from aitbc.abci_app import assignment, checks, coordinators, events, ledger, miners, state as st
+from aitbc.abci_app.records import Job, Params, Receipt
 from aitbc.abci_app.state import State
 from aitbc import tx as txlib
 from aitbc.errors import (
-    BadJobStatus, BadProofSignature, JobExists, JobNotFound, MinerAtCapacity, MinerJailed, MinerNotFound,
-    ModelNotServed, NotAssignedMiner, PriceAboveCap, ProofMismatch, StakeTooLow, Unauthorized, WrongChainId,
+    BadJobStatus, BadProofSignature, InvalidField, JobExists, JobNotFound, NotAssignedMiner, ProofMismatch,
+    Unauthorized, WrongChainId,
 )
 from aitbc.tx import SignedTx
 
@@ -30,30 +38,38 @@ NS = 1_000_000_000
 
 
 def _job_event(state: State, job: Job, **extra: object) -> None:
-    state.events.append(events.event(
-        events.JOB, id=job.id, client=job.client, miner=job.miner, status=job.status, model=job.model, **extra,
-    ))
+    state.events.append(events.job_event(job, **extra))
 
 
-def _open_job(state: State, job_id: str, action: str, statuses: tuple[str, ...]) -> Job:
+def _job(state: State, job_id: str) -> Job:
     job = st.get_job(state, job_id)
     if job is None:
         raise JobNotFound(job_id)
-    if job.status not in statuses:
-        raise BadJobStatus(job_id, job.status, action)
     return job
 
 
-def _require_coordinator(state: State, signer: str, action: str) -> None:
-    coordinator = st.get_coordinator(state)
-    if signer != coordinator:
-        raise Unauthorized(signer, action, f"the coordinator {coordinator}")
+def _require_status(job: Job, action: str, statuses: tuple[str, ...]) -> Job:
+    if job.status not in statuses:
+        raise BadJobStatus(job.id, job.status, action)
+    return job
 
 
-def _move_deadline(state: State, job: Job, new_deadline_ns: int | None) -> None:
-    state.store.delete(st.deadline_key(job.deadline_ns, job.id))
-    if new_deadline_ns is not None:
-        state.store.set(st.deadline_key(new_deadline_ns, job.id), b"")
+def _open_job(state: State, job_id: str, action: str, statuses: tuple[str, ...]) -> Job:
+    return _require_status(_job(state, job_id), action, statuses)
+
+
+def _require_signer(signer: str, action: str, allowed: dict[str, str]) -> None:
+    """Raises Unauthorized unless `signer` is one of `allowed` (address -> who that is; "" never signs)."""
+    if not signer or signer not in allowed:
+        who = " or ".join(f"{role} {address}" for address, role in allowed.items() if address) or "nobody"
+        raise Unauthorized(signer, action, who)
+
+
+def _coordinator_may(state: State, job: Job, signer: str, action: str, also: dict[str, str] | None = None) -> None:
+    """Raises Unauthorized unless `signer` is `job`'s coordinator (a direct job has none) or one of `also`."""
+    allowed = {coordinators.of_job(state, job): "its coordinator", **(also or {})}
+    allowed.pop("", None)
+    _require_signer(signer, f"{action} job {job.id}", allowed)
 
 
 def _bump_miner(state: State, address: str, **deltas: int) -> None:
@@ -76,7 +92,9 @@ def _close(state: State, job: Job, status: str, payment: int = 0, reason: str = 
     if job.status == "assigned":
         succeeded = status == "completed"
         _bump_miner(state, job.miner, active_jobs=-1, completed=int(succeeded), failed=int(not succeeded))
-    _move_deadline(state, job, None)
+    st.move_deadline(state, job.id, job.deadline_ns, None)
+    assignment.leave_queue(state, job)
+    coordinators.count_open_job(state, job.coordinator, -1)
     closed = replace(job, status=status, payment=payment, refund=refund, reason=reason,
                      receipt_id=receipt_id, finished_height=state.height)
     st.set_job(state, closed)
@@ -85,8 +103,15 @@ def _close(state: State, job: Job, status: str, payment: int = 0, reason: str = 
 
 
 def submit(state: State, tx: SignedTx) -> None:
-    """Create a job and lock its max reward. Raises JobExists, InsufficientFunds."""
+    """Create a job and lock its max reward. Raises UnknownCoordinator, JobExists, InsufficientFunds.
+
+    A coordinator job names its coordinator ("" is the genesis one) and counts in its
+    `open_jobs`. A direct job keeps its candidates (in the tx's order) and the tx's hash
+    (where they read the sealed prompt), and the chain assigns it at once if it can.
+    """
     msg = tx.msg
+    direct = msg.HasField("direct")
+    coordinator = "" if direct else coordinators.for_new_job(state, msg.coordinator)
     job_id = txlib.job_id_for(tx.sender, tx.nonce, state.chain_id)
     if st.get_job(state, job_id) is not None:
         raise JobExists(job_id)
@@ -97,11 +122,16 @@ def submit(state: State, tx: SignedTx) -> None:
         temperature_milli=msg.options.temperature_milli, seed=txlib.job_seed(job_id, msg.options.seed),
         num_predict=msg.options.num_predict, max_reward=msg.max_reward, status="pending",
         submitted_height=state.height, submitted_time_ns=state.time_ns, deadline_ns=deadline,
-        max_price_per_second=msg.max_price_per_second, prompt_bytes=msg.prompt_bytes,
+        max_price_per_second=msg.max_price_per_second, prompt_bytes=msg.prompt_bytes, coordinator=coordinator,
+        candidates=tuple(c.miner for c in msg.direct.miners) if direct else (),
+        submit_tx=tx.hash if direct else "",
     )
     st.set_job(state, job)
     state.store.set(st.deadline_key(deadline, job_id), b"")
+    coordinators.count_open_job(state, coordinator, +1)
     _job_event(state, job, max_reward=msg.max_reward)
+    if direct:
+        assignment.assign_direct(state, job)
 
 
 def cancel(state: State, tx: SignedTx) -> None:
@@ -115,40 +145,40 @@ def cancel(state: State, tx: SignedTx) -> None:
     _close(state, job, "cancelled", reason="cancelled by client")
 
 
-def _assignable_miner(state: State, address: str, job: Job) -> Miner:
-    miner = st.get_miner(state, address)
-    if miner is None or miner.stake == 0:
-        raise MinerNotFound(address)
-    minimum = st.get_params(state).min_miner_stake
-    if miner.stake < minimum:
-        raise StakeTooLow(minimum, miner.stake)
-    if miners.is_jailed(miner, state.time_ns):
-        raise MinerJailed(address, miner.jailed_until_ns)
-    if job.model not in miner.models:
-        raise ModelNotServed(address, job.model)
-    if job.max_price_per_second and miner.price_per_second > job.max_price_per_second:
-        raise PriceAboveCap(address, miner.price_per_second, job.max_price_per_second)
-    if miner.active_jobs >= miner.capacity:
-        raise MinerAtCapacity(address, miner.capacity)
-    return miner
-
-
 def assign(state: State, tx: SignedTx) -> None:
-    """Coordinator binds a pending job to a miner, fixing its price and rate. Raises Unauthorized,
-    JobNotFound, BadJobStatus, MinerNotFound, StakeTooLow, MinerJailed, ModelNotServed, PriceAboveCap,
-    MinerAtCapacity."""
-    _require_coordinator(state, tx.sender, "assign jobs")
-    job = _open_job(state, tx.msg.job_id, "assign", ("pending",))
-    miner = _assignable_miner(state, tx.msg.miner, job)
-    params = st.get_params(state)
-    deadline = state.time_ns + params.job_timeout_s * NS
-    _move_deadline(state, job, deadline)
-    st.set_miner(state, replace(miner, active_jobs=miner.active_jobs + 1))
-    job = replace(job, status="assigned", miner=miner.address, price_per_second=miner.price_per_second,
-                  ms_per_token=miners.rate_for(miner, job.model, params), assigned_height=state.height,
-                  deadline_ns=deadline)
+    """The job's coordinator binds it to a miner, fixing its price and rate (a direct job: nobody;
+    the chain draws its miner). Raises JobNotFound, Unauthorized, BadJobStatus, MinerNotFound,
+    StakeTooLow, MinerJailed, ModelNotServed, PriceAboveCap, MinerAtCapacity."""
+    if not coordinators.is_coordinator(state, tx.sender):
+        raise Unauthorized(tx.sender, "assign jobs", "a job's own coordinator")
+    job = _job(state, tx.msg.job_id)
+    if job.is_direct:
+        raise Unauthorized(tx.sender, f"assign direct job {job.id}",
+                           "the chain (a stake-weighted draw among the client's candidates)")
+    _coordinator_may(state, job, tx.sender, "assign")
+    _require_status(job, "assign", ("pending",))
+    assignment.bind(state, job, assignment.fit_miner(state, tx.msg.miner, job))
+
+
+def decline(state: State, tx: SignedTx) -> None:
+    """The assigned miner of a direct job turns it down: its slot is freed, it never gets this job
+    again, and the job is pending again for `pending_timeout_s` while the chain assigns another
+    candidate. No strike: a miner may decline what it cannot run (expiry punishes one that takes a
+    job and does nothing). Raises JobNotFound, Unauthorized, BadJobStatus."""
+    job = _job(state, tx.msg.job_id)
+    if not job.is_direct:
+        raise Unauthorized(tx.sender, f"decline coordinator job {job.id}",
+                           "nobody: its coordinator reassigns it; its miner gives it up with fail_job")
+    _require_status(job, "decline", ("assigned",))
+    _require_signer(tx.sender, f"decline job {job.id}", {job.miner: "its assigned miner"})
+    _bump_miner(state, job.miner, active_jobs=-1)
+    deadline = state.time_ns + st.get_params(state).pending_timeout_s * NS
+    st.move_deadline(state, job.id, job.deadline_ns, deadline)
+    job = replace(job, status="pending", miner="", price_per_second=0, ms_per_token=0, assigned_height=0,
+                  deadline_ns=deadline, declined=(*job.declined, tx.sender))
     st.set_job(state, job)
-    _job_event(state, job)
+    _job_event(state, job, declined_by=tx.sender)
+    assignment.assign_direct(state, job)
 
 
 def _verified_proof(state: State, job: Job, raw_proof: bytes, signature: bytes, miner_address: str):
@@ -195,18 +225,28 @@ def _tokens(proof) -> str:
 
 
 def record_receipt(state: State, tx: SignedTx) -> None:
-    """Coordinator records the assigned miner's signed proof; pays and refunds,
-    or, when the block hash selects the job for a spot check, holds the payment.
+    """Records the assigned miner's signed proof; pays and refunds, or, when the block
+    hash selects the job for a spot check, holds the payment.
 
-    Pays min(claimed ms, tokens x the job's ms-per-token ceiling) x the job's price,
-    capped at the escrow. Raises Unauthorized, WrongChainId, JobNotFound,
-    BadJobStatus, NotAssignedMiner, BadProofSignature, ProofMismatch.
+    Sent by the job's coordinator, or for a direct job by its assigned miner with the
+    sealed result (the chain keeps this tx's hash: `receipt_tx`). Pays min(claimed ms,
+    tokens x the job's ms-per-token ceiling) x the job's price, capped at the escrow.
+    Raises JobNotFound, Unauthorized, InvalidField, BadJobStatus, WrongChainId,
+    NotAssignedMiner, BadProofSignature, ProofMismatch.
     """
-    _require_coordinator(state, tx.sender, "record receipts")
-    job_id = txlib.decode_proof(tx.msg.proof).job_id
-    job = _open_job(state, job_id, "record a receipt for", ("assigned",))
+    job = _job(state, txlib.decode_proof(tx.msg.proof).job_id)
+    if job.is_direct:
+        _require_signer(tx.sender, f"record the receipt of direct job {job.id}", {job.miner: "its assigned miner"})
+        if not tx.msg.sealed_result:
+            raise InvalidField("sealed_result", "a direct job's receipt carries its result sealed for the client")
+    else:
+        _coordinator_may(state, job, tx.sender, "record the receipt of")
+        if tx.msg.sealed_result:
+            raise InvalidField("sealed_result", "only a direct job's receipt carries a sealed result; "
+                               "a coordinator job's result goes to its client through the coordinator")
+    _require_status(job, "record a receipt for", ("assigned",))
     proof = _verified_proof(state, job, tx.msg.proof, tx.msg.miner_signature, job.miner)
-    job, payment = _bill(state, job, proof)
+    job, payment = _bill(state, replace(job, receipt_tx=tx.hash), proof)
     if checks.checkable(job) and checks.selected(state.block_hash, job.id, st.get_params(state).check_share_bps):
         settled = _hold_for_check(state, job, payment)
     else:
@@ -230,7 +270,7 @@ def _bill(state: State, job: Job, proof) -> tuple[Job, int]:
 def _hold_for_check(state: State, job: Job, payment: int) -> Job:
     """Free the miner and hold `payment` in escrow while the job is spot-checked (see checks.py)."""
     _bump_miner(state, job.miner, active_jobs=-1)
-    _move_deadline(state, job, None)
+    st.move_deadline(state, job.id, job.deadline_ns, None)
     job = checks.open_check(state, job, payment)
     st.set_job(state, job)
     _job_event(state, job)
@@ -262,15 +302,15 @@ def assign_check(state: State, tx: SignedTx) -> None:
 
 
 def record_check(state: State, tx: SignedTx) -> None:
-    """Records the drawn checker's signed re-run (sent by the checker or a coordinator); decides when it can.
+    """Records the drawn checker's signed re-run (sent by the checker, or by the job's coordinator
+    on its behalf); decides when it can.
 
     Raises Unauthorized, JobNotFound, BadJobStatus, NotAssignedMiner,
     BadProofSignature, ProofMismatch, WrongChainId.
     """
     job_id = txlib.decode_proof(tx.msg.proof).job_id
     job = _open_job(state, job_id, "record a check for", ("verifying",))
-    if tx.sender not in (st.get_coordinator(state), job.checker):
-        raise Unauthorized(tx.sender, f"record a check for job {job_id}", "its checker or the coordinator")
+    _coordinator_may(state, job, tx.sender, "record a check for", {job.checker: "its checker"})
     if not job.checker:
         raise BadJobStatus(job.id, "waiting for a checker to be drawn", "record a check for")
     # A re-run on other weights is recorded, not refused: refusing it would let a miner that
@@ -331,6 +371,7 @@ def _finish_check(state: State, job: Job, verdict: checks.Verdict) -> None:
     closed = replace(job, status="completed" if paid_miner else "failed", payment=payment, refund=refund,
                      reason=verdict.reason, finished_height=state.height)
     st.set_job(state, closed)
+    coordinators.count_open_job(state, job.coordinator, -1)
     receipt = st.get_receipt(state, job.receipt_id)
     st.set_receipt(state, replace(receipt, amount_paid=payment, refund=refund, check_status=verdict.status,
                                   slashed=slashed))
@@ -355,14 +396,12 @@ def expire_checks(state: State) -> list[str]:
 
 
 def fail(state: State, tx: SignedTx) -> None:
-    """Coordinator or the assigned miner gives up on a job: full refund.
+    """The job's coordinator or its assigned miner gives up on a job: full refund.
 
     Raises JobNotFound, BadJobStatus, Unauthorized.
     """
     job = _open_job(state, tx.msg.job_id, "fail", ("pending", "assigned"))
-    coordinator = st.get_coordinator(state)
-    if tx.sender not in (coordinator, job.miner):
-        raise Unauthorized(tx.sender, f"fail job {job.id}", "the coordinator or the assigned miner")
+    _coordinator_may(state, job, tx.sender, "fail", {job.miner: "its assigned miner"})
     if job.status == "assigned" and tx.sender == job.miner:
         # Giving up a job it took costs no stake, but counts like an expiry towards jail:
         # otherwise sitting on jobs and failing them just before expiry would be free.
@@ -384,3 +423,27 @@ def expire_overdue(state: State) -> list[str]:
             miners.slash(state, job.miner, params.expiry_slash_bps, job.client, job.id, "expired", job.max_reward)
         _close(state, job, "expired", reason="deadline passed")
     return overdue
+
+
+def share_key(state: State, tx: SignedTx) -> None:
+    """The client of a direct job under a spot check hands the job key, sealed to the drawn
+    checker's encryption key, to that checker (one entry per checker: a new one replaces its old).
+
+    Raises JobNotFound, Unauthorized, BadJobStatus, InvalidField.
+    """
+    msg = tx.msg
+    job = _job(state, msg.job_id)
+    if not job.is_direct:
+        raise Unauthorized(tx.sender, f"share a key of coordinator job {job.id}",
+                           "nobody: its prompt is with its coordinator, not sealed on chain")
+    _require_signer(tx.sender, f"share the key of job {job.id}", {job.client: "its client"})
+    _require_status(job, "share the key of", ("verifying",))
+    if not job.checker:
+        raise BadJobStatus(job.id, "waiting for a checker to be drawn", "share the key of")
+    if msg.recipient != job.checker:
+        raise InvalidField("recipient", f"must be job {job.id}'s current checker {job.checker}")
+    entry = f"{msg.recipient}:{msg.sealed_key.hex()}"
+    kept = tuple(e for e in job.shared_keys if e.split(":", 1)[0] != msg.recipient)
+    st.set_job(state, replace(job, shared_keys=(*kept, entry)))
+    state.events.append(events.event(events.CHECK, job_id=job.id, status="key_shared", miner=job.miner,
+                                     checker=msg.recipient, round=len(job.checkers) + 1))

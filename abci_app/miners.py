@@ -30,6 +30,22 @@ def is_jailed(miner: Miner, time_ns: int) -> bool:
     return miner.jailed_until_ns > time_ns
 
 
+def stake_weighted(pool: list[Miner], seed: bytes) -> Miner | None:
+    """One miner of `pool` (in a fixed order), each with odds of its stake: the chain's only draw.
+
+    `seed` fixes the outcome, so every node draws the same miner; None when the pool has no stake.
+    """
+    total = sum(m.stake for m in pool)
+    if not total:
+        return None
+    point = int.from_bytes(seed, "big") % total
+    for miner in pool:
+        if point < miner.stake:
+            return miner
+        point -= miner.stake
+    raise AssertionError("stake-weighted draw fell off the pool")
+
+
 def _check_offer(msg, params: Params) -> dict[str, int]:
     """Stateful limits of an offer. Raises InvalidField."""
     if msg.capacity > params.max_capacity:
@@ -55,7 +71,7 @@ def register(state: State, tx: SignedTx) -> None:
     ledger.bond(state, tx.sender, msg.stake)
     offer = dict(address=tx.sender, public_key=tx.public_key.hex(), stake=msg.stake, models=tuple(msg.models),
                  price_per_second=msg.price_per_second, capacity=msg.capacity, endpoint=msg.endpoint,
-                 registered_height=state.height, ms_per_token=rates)
+                 registered_height=state.height, ms_per_token=rates, encryption_key=msg.encryption_key.hex())
     # A miner that unbonded and comes back keeps its record: reputation, slashes,
     # strikes, jail and any stake still unbonding.
     miner = replace(previous, **offer) if previous is not None else Miner(**offer)
@@ -64,7 +80,10 @@ def register(state: State, tx: SignedTx) -> None:
 
 
 def update(state: State, tx: SignedTx) -> None:
-    """Replace the offer and optionally add stake. Raises MinerNotFound, InvalidField, InsufficientFunds."""
+    """Replace the offer and optionally add stake. Raises MinerNotFound, InvalidField, InsufficientFunds.
+
+    The encryption key is part of the offer: an update without one takes no more direct jobs.
+    """
     msg = tx.msg
     miner = st.get_miner(state, tx.sender)
     if miner is None or miner.stake == 0:
@@ -76,6 +95,7 @@ def update(state: State, tx: SignedTx) -> None:
     st.set_miner(state, replace(
         miner, models=tuple(msg.models), price_per_second=msg.price_per_second, capacity=msg.capacity,
         endpoint=msg.endpoint, stake=miner.stake + msg.add_stake, ms_per_token=rates,
+        encryption_key=msg.encryption_key.hex(),
     ))
     state.events.append(events.event(events.MINER, address=tx.sender, action="update", stake=miner.stake + msg.add_stake))
 

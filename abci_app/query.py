@@ -1,11 +1,12 @@
 """`abci_query` paths, answered as JSON from the committed state.
 
 /account/<addr>  /nonce/<addr>  /job/<id>  /jobs/open  /checks/open  /receipt/<id or job id>
-/miner/<addr>  /miners  /params  /supply
+/miner/<addr>  /miners  /coordinator/<addr>  /coordinators  /params  /supply
 and, for audits, pages of everything: /accounts /jobs /escrows /receipts
 (``?after=<last key seen>&limit=<n, at most 1000>``). /jobs/open and /checks/open
 answer at most 1000 jobs a call (``?after=<last job id>``); /miners is bounded by
-the stake each miner must lock.
+the stake each miner must lock, /coordinators by the bond each coordinator locks
+(the genesis coordinator first, ``genesis: true``, with no bond).
 """
 
 from __future__ import annotations
@@ -41,6 +42,24 @@ def _need(value, what: str):
 
 def _miners(state: State) -> list[dict[str, Any]]:
     return [asdict(miner) for miner in st.all_miners(state)]
+
+
+def _genesis_coordinator(address: str) -> dict[str, Any]:
+    """The genesis coordinator in the shape of a registered one: it has no record, no url on chain and no bond."""
+    return {"address": address, "url": "", "bond": 0, "registered_height": 0, "open_jobs": 0, "genesis": True}
+
+
+def _coordinators(state: State) -> list[dict[str, Any]]:
+    genesis = st.get_coordinator(state)
+    listed = [_genesis_coordinator(genesis)] if genesis else []
+    return listed + [{**asdict(c), "genesis": False} for c in st.all_registered_coordinators(state)]
+
+
+def _coordinator(state: State, address: str) -> dict[str, Any]:
+    if address and address == st.get_coordinator(state):
+        return _genesis_coordinator(address)
+    coordinator = _need(st.get_registered_coordinator(state, address), f"coordinator {address}")
+    return {**asdict(coordinator), "genesis": False}
 
 
 MAX_PAGE = 1000
@@ -118,6 +137,10 @@ def answer(state: State, check_state: State, path: str) -> Any:
             return asdict(_need(st.get_miner(state, address), f"miner {address}"))
         case ["miners"]:
             return _miners(state)
+        case ["coordinator", address]:
+            return _coordinator(state, address)
+        case ["coordinators"]:
+            return _coordinators(state)
         case ["params"]:
             return {**asdict(st.get_params(state)), "coordinator": st.get_coordinator(state),
                     "chain_id": st.get_chain_id(state)}
@@ -126,7 +149,8 @@ def answer(state: State, check_state: State, path: str) -> Any:
             return {**asdict(supply),
                     "circulating": supply.total - supply.escrow - supply.staked - supply.burned - supply.fees}
     raise QueryError(Code.UNKNOWN_QUERY, f"unknown query path {path!r}; try /account/<addr>, /job/<id>, "
-                     "/jobs/open, /receipt/<id>, /miner/<addr>, /miners, /params, /supply, "
+                     "/jobs/open, /checks/open, /receipt/<id>, /miner/<addr>, /miners, /coordinator/<addr>, "
+                     "/coordinators, /params, /supply, "
                      "/accounts, /jobs, /escrows, /receipts")
 
 

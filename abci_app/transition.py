@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from aitbc.abci_app import checks, events, jobs, ledger, miners, state as st
+from aitbc.abci_app import assignment, checks, coordinators, events, jobs, ledger, miners, state as st
 from aitbc.abci_app.events import Event
 from aitbc.abci_app.records import Account, Genesis, Supply
 from aitbc.abci_app.state import State
@@ -29,6 +29,10 @@ HANDLERS: dict[str, Callable[[State, SignedTx], None]] = {
     "fail_job": jobs.fail,
     "assign_check": jobs.assign_check,
     "record_check": jobs.record_check,
+    "decline_job": jobs.decline,
+    "share_job_key": jobs.share_key,
+    "register_coordinator": coordinators.register,
+    "unregister_coordinator": coordinators.unregister,
 }
 
 
@@ -44,12 +48,14 @@ def init_genesis(state: State, genesis: Genesis, chain_id: str) -> None:
 
 def begin_block(state: State) -> list[Event]:
     """Block-level work before the txs: expire overdue jobs and lapsed checks, pay out
-    finished unbondings, draw checkers for checks still waiting for one. Returns its events."""
+    finished unbondings, draw checkers for checks still waiting for one, then miners for
+    direct jobs still waiting for one. Returns its events."""
     state.events = []
     jobs.expire_overdue(state)
     jobs.expire_checks(state)
     miners.release_unbonded(state)
     checks.seat_waiting_checkers(state)
+    assignment.assign_waiting(state)
     return state.events
 
 

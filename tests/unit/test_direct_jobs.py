@@ -1,0 +1,383 @@
+"""Direct jobs in the pure transition: the chain assigns among the client's candidates,
+a miner declines or records its own receipt with the sealed result, the client shares
+its job key with a spot checker (docs/direct-jobs.md)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+import pytest
+
+from aitbc.abci_app import assignment, invariants, state as st
+from aitbc import sealing, tx as txlib
+from aitbc.codes import Code
+from aitbc.errors import TxError
+from aitbc.ops.factories import (
+    BALANCE, KEYS, PARAMS, Chain, Signer, direct_fields, receipt_fields, register_fields, sealed_result,
+    submit_fields,
+)
+
+STAKE = 100_000_000
+ALWAYS_CHECKED = replace(PARAMS, check_share_bps=10_000, check_window_blocks=20)
+
+
+@pytest.fixture
+def chain() -> Chain:
+    return Chain()
+
+
+@pytest.fixture
+def signer() -> Signer:
+    return Signer()
+
+
+def code_of(result) -> int:
+    return result.code if isinstance(result, TxError) else result
+
+
+def ok(chain: Chain, *txs: bytes, seconds: float = 1.0) -> None:
+    results = chain.block(list(txs), seconds)
+    assert results == [0] * len(txs), [getattr(r, "log", r) for r in results]
+    assert invariants.broken(chain.view()) == []
+
+
+def refused(chain: Chain, signer: Signer, raw: bytes) -> int:
+    """Apply `raw` in a block; it must fail, moving nothing but its sender's nonce (fees are 0 here)."""
+    chain.begin()
+    block = chain._block
+
+    def state() -> tuple[dict, dict]:
+        items = dict(block.store.iterate(b"", b"\xff"))
+        balances = {name: st.get_account(block, k.address).balance for name, k in KEYS.items()}
+        return {k: v for k, v in items.items() if not k.startswith(b"acct/")}, balances
+
+    before = state()
+    result = chain.apply(raw)
+    assert isinstance(result, TxError), "tx should have been refused"
+    assert result.log
+    assert state() == before
+    chain.end()
+    signer.forget(raw, result)
+    return result.code
+
+
+def register(chain: Chain, signer: Signer, *names: str, sealing_key: bool = True, **fields) -> None:
+    ok(chain, *[signer.tx(n, "register_miner", **register_fields(sealing_key=n if sealing_key else "", **fields))
+                for n in names])
+
+
+def submit_direct(chain: Chain, signer: Signer, candidates=("miner1",), client: str = "alice", **overrides) -> str:
+    job_id = signer.next_job_id(client)
+    ok(chain, signer.tx(client, "submit_job", **direct_fields(client, job_id, candidates, **overrides)))
+    return job_id
+
+
+def miner(chain: Chain, name: str):
+    return st.get_miner(chain.view(), KEYS[name].address)
+
+
+def queued(chain: Chain) -> list[str]:
+    return st.last_segments(chain.view(), st.AWAITING_MINER)
+
+
+def direct_receipt(chain: Chain, sender: Signer, job_id: str, name: str, **fields) -> bytes:
+    return sender.tx(name, "record_receipt", **receipt_fields(job_id, miner=name, **fields),
+                     sealed_result=sealed_result("alice", job_id))
+
+
+def name_of(address: str) -> str:
+    return next(n for n, k in KEYS.items() if k.address == address)
+
+
+# --- miners register an encryption key ----------------------------------------------
+
+def test_miners_register_and_replace_their_encryption_key(chain, signer):
+    register(chain, signer, "miner1")
+    assert miner(chain, "miner1").encryption_key == sealing.encryption_public_key(KEYS["miner1"]).hex()
+    fields = {k: v for k, v in register_fields().items() if k != "stake"}
+    ok(chain, signer.tx("miner1", "update_miner", **fields))  # the key is part of the offer it replaces
+    assert miner(chain, "miner1").encryption_key == ""
+    fields = {k: v for k, v in register_fields(sealing_key="miner2").items() if k != "stake"}
+    ok(chain, signer.tx("miner1", "update_miner", **fields))
+    assert miner(chain, "miner1").encryption_key == sealing.encryption_public_key(KEYS["miner2"]).hex()
+
+
+# --- submit and assignment ---------------------------------------------------------------
+
+def test_direct_job_is_assigned_at_once_with_the_terms_of_an_assign_job(chain, signer):
+    register(chain, signer, "miner1")
+    job_id = signer.next_job_id("alice")
+    raw = signer.tx("alice", "submit_job", **direct_fields("alice", job_id, ("miner1",)))
+    ok(chain, raw)
+    job = chain.job(job_id)
+    assert (job.status, job.miner, job.coordinator) == ("assigned", KEYS["miner1"].address, "")
+    assert job.candidates == (KEYS["miner1"].address,) and job.submit_tx == txlib.tx_hash(raw)
+    assert (job.price_per_second, job.ms_per_token, job.assigned_height) == (20_000, PARAMS.max_ms_per_token,
+                                                                              chain.height)
+    assert job.deadline_ns == chain.time_ns + PARAMS.job_timeout_s * 1_000_000_000
+    assert miner(chain, "miner1").active_jobs == 1 and queued(chain) == []
+    assert chain.balance("alice") == BALANCE - 1_000_000
+
+
+def test_candidates_keep_the_clients_order(chain, signer):
+    job_id = submit_direct(chain, signer, ("miner2", "bob", "miner1"))
+    assert chain.job(job_id).candidates == tuple(KEYS[n].address for n in ("miner2", "bob", "miner1"))
+
+
+def test_a_job_nobody_can_take_waits_and_is_assigned_at_a_later_block_start(chain, signer):
+    job_id = submit_direct(chain, signer, ("miner1",))
+    assert chain.job(job_id).status == "pending" and queued(chain) == [job_id]
+    register(chain, signer, "miner1")  # the block start came before the registration: still waiting
+    assert chain.job(job_id).status == "pending"
+    ok(chain)
+    job = chain.job(job_id)
+    assert (job.status, job.miner) == ("assigned", KEYS["miner1"].address) and queued(chain) == []
+
+
+@pytest.mark.parametrize("why", ["no key", "model", "price cap", "capacity", "stake", "jailed", "not a miner"])
+def test_only_candidates_that_may_take_the_job_are_drawn(chain, signer, why):
+    register(chain, signer, "miner1", sealing_key=why != "no key", capacity=1)
+    overrides = {}
+    if why == "model":
+        overrides = {"model": "other-model"}
+    elif why == "price cap":
+        overrides = {"max_price_per_second": 19_999}
+    elif why == "capacity":
+        submit_direct(chain, signer, ("miner1",))  # takes its only slot
+    elif why == "stake":
+        view = chain.view()
+        st.set_params(view, replace(PARAMS, min_miner_stake=STAKE + 1))
+        chain.store.write(view.store.changes)
+    elif why == "jailed":
+        view = chain.view()
+        st.set_miner(view, replace(miner(chain, "miner1"), jailed_until_ns=chain.time_ns + 10**12))
+        chain.store.write(view.store.changes)
+    candidates = ("miner2",) if why == "not a miner" else ("miner1",)
+    job_id = submit_direct(chain, signer, candidates, **overrides)
+    assert chain.job(job_id).status == "pending" and job_id in queued(chain)
+
+
+def test_the_draw_is_stake_weighted_and_seeded_by_the_job_and_its_declines(chain, signer):
+    register(chain, signer, "miner1", stake=STAKE)
+    register(chain, signer, "miner2", stake=3 * STAKE)
+    view = chain.view()
+    job = st.get_job(view, submit_direct(chain, signer, ("miner1", "miner2")))
+    # the seed is the job id and the number of declines: no block hash, no tx order
+    seed = hashlib.sha256(b"aitbc/assign/v1\n" + job.id.encode() + (0).to_bytes(2, "big")).digest()
+    pool = [miner(chain, "miner1"), miner(chain, "miner2")]
+    pick = STAKE <= int.from_bytes(seed, "big") % (4 * STAKE)
+    assert job.miner == pool[pick].address
+    # over many job ids the heavier stake wins about three times in four
+    wins = sum(assignment.draw(view, replace(job, id=f"job_{i}", miner="")).address == KEYS["miner2"].address
+               for i in range(400))
+    assert 250 < wins < 350
+    # a decline moves the draw on (deterministically)
+    draws = {assignment.draw(view, replace(job, declined=("x",) * n)).address for n in range(12)}
+    assert draws == {KEYS["miner1"].address, KEYS["miner2"].address}
+
+
+def test_at_most_max_assigns_per_block(chain, signer, monkeypatch):
+    waiting = [submit_direct(chain, signer, ("miner1",)) for _ in range(3)]
+    register(chain, signer, "miner1", capacity=3)
+    monkeypatch.setattr(assignment, "MAX_ASSIGNS_PER_BLOCK", 2)
+    ok(chain)
+    assert sorted(j for j in waiting if chain.job(j).status == "assigned") == sorted(waiting)[:2]
+    ok(chain)
+    assert all(chain.job(j).status == "assigned" for j in waiting) and queued(chain) == []
+
+
+def test_a_pending_direct_job_expires_and_leaves_the_queue(chain, signer):
+    job_id = submit_direct(chain, signer, ("miner1",))
+    ok(chain, seconds=PARAMS.pending_timeout_s)
+    assert chain.job(job_id).status == "expired" and queued(chain) == []
+    assert chain.balance("alice") == BALANCE
+
+
+def test_a_cancelled_direct_job_leaves_the_queue(chain, signer):
+    job_id = submit_direct(chain, signer, ("miner1",))
+    ok(chain, signer.tx("alice", "cancel_job", job_id=job_id))
+    assert chain.job(job_id).status == "cancelled" and queued(chain) == [] and chain.balance("alice") == BALANCE
+
+
+def test_nobody_assigns_a_direct_job(chain, signer):
+    register(chain, signer, "miner1")
+    job_id = submit_direct(chain, signer, ("miner2",))
+    for name in ("coordinator", "alice", "miner1"):
+        assert refused(chain, signer, signer.tx(name, "assign_job", job_id=job_id,
+                                                miner=KEYS["miner1"].address)) == Code.UNAUTHORIZED
+
+
+# --- decline ---------------------------------------------------------------------------
+
+def test_decline_frees_the_slot_and_the_next_candidate_gets_the_job(chain, signer):
+    register(chain, signer, "miner1", "miner2")
+    job_id = submit_direct(chain, signer, ("miner1", "miner2"))
+    first = chain.job(job_id).miner
+    other = ({KEYS["miner1"].address, KEYS["miner2"].address} - {first}).pop()
+    ok(chain, signer.tx(name_of(first), "decline_job", job_id=job_id, reason="prompt does not open"))
+    job = chain.job(job_id)
+    assert (job.status, job.miner, job.declined) == ("assigned", other, (first,))
+    declined = st.get_miner(chain.view(), first)
+    assert (declined.active_jobs, declined.strikes, declined.failed, declined.stake) == (0, 0, 0, STAKE)
+    # the next decline leaves nobody: pending again, a fresh pending deadline, waiting in the queue
+    ok(chain, signer.tx(name_of(other), "decline_job", job_id=job_id))
+    job = chain.job(job_id)
+    assert (job.status, job.miner, job.price_per_second, job.declined) == ("pending", "", 0, (first, other))
+    assert job.deadline_ns == chain.time_ns + PARAMS.pending_timeout_s * 1_000_000_000
+    assert queued(chain) == [job_id]
+    ok(chain)  # both are free again, both declined: never drawn again
+    assert chain.job(job_id).status == "pending"
+    ok(chain, seconds=PARAMS.pending_timeout_s)
+    assert chain.job(job_id).status == "expired" and chain.balance("alice") == BALANCE and queued(chain) == []
+
+
+def test_only_the_assigned_miner_declines_an_assigned_direct_job(chain, signer):
+    register(chain, signer, "miner1", "miner2")
+    job_id = submit_direct(chain, signer, ("miner1",))
+    for name in ("miner2", "alice", "coordinator"):
+        assert refused(chain, signer, signer.tx(name, "decline_job", job_id=job_id)) == Code.UNAUTHORIZED
+    waiting = submit_direct(chain, signer, ("bob",))
+    assert refused(chain, signer, signer.tx("miner1", "decline_job", job_id=waiting)) == Code.BAD_JOB_STATUS
+    assert refused(chain, signer, signer.tx("miner1", "decline_job", job_id="job_nope")) == Code.JOB_NOT_FOUND
+
+
+def test_a_coordinator_job_is_not_declined_but_failed(chain, signer):
+    register(chain, signer, "miner1")
+    job_id = signer.next_job_id("alice")
+    ok(chain, signer.tx("alice", "submit_job", **submit_fields()))
+    ok(chain, signer.tx("coordinator", "assign_job", job_id=job_id, miner=KEYS["miner1"].address))
+    raw = signer.tx("miner1", "decline_job", job_id=job_id)
+    [result] = chain.block([raw])
+    assert result.code == Code.UNAUTHORIZED and "fail_job" in result.log
+
+
+# --- receipts ----------------------------------------------------------------------------
+
+def test_the_assigned_miner_records_its_receipt_with_the_sealed_result(chain, signer):
+    register(chain, signer, "miner1")
+    job_id = submit_direct(chain, signer, ("miner1",))
+    raw = direct_receipt(chain, signer, job_id, "miner1")
+    ok(chain, raw)
+    job = chain.job(job_id)
+    assert (job.status, job.payment, job.refund, job.receipt_tx) == ("completed", 250_000, 750_000, txlib.tx_hash(raw))
+    assert chain.balance("miner1") == BALANCE - STAKE + 250_000 and chain.balance("alice") == BALANCE - 250_000
+    sealed = txlib.decode(raw).msg.sealed_result
+    assert sealing.open_text(sealing.job_key(KEYS["alice"], job_id), sealed) == "an answer"
+    assert miner(chain, "miner1").completed == 1
+
+
+def test_a_direct_receipt_needs_its_miner_and_its_sealed_result(chain, signer):
+    register(chain, signer, "miner1", "miner2")
+    job_id = submit_direct(chain, signer, ("miner1",))
+    assert refused(chain, signer, signer.tx("miner1", "record_receipt", **receipt_fields(job_id))) \
+        == Code.INVALID_FIELD
+    for name, proof_of in (("miner2", "miner2"), ("miner2", "miner1"), ("coordinator", "miner1")):
+        raw = signer.tx(name, "record_receipt", **receipt_fields(job_id, miner=proof_of),
+                        sealed_result=sealed_result("alice", job_id))
+        assert refused(chain, signer, raw) == Code.UNAUTHORIZED
+    # the assigned miner cannot bill a proof signed for someone else, nor for another prompt
+    assert refused(chain, signer, direct_receipt(chain, signer, job_id, "miner1", signer="miner2")) \
+        == Code.BAD_PROOF_SIGNATURE
+    assert refused(chain, signer, direct_receipt(chain, signer, job_id, "miner1", prompt="other")) \
+        == Code.PROOF_MISMATCH
+
+
+def test_a_coordinator_receipt_carries_no_sealed_result(chain, signer):
+    register(chain, signer, "miner1")
+    job_id = signer.next_job_id("alice")
+    ok(chain, signer.tx("alice", "submit_job", **submit_fields()))
+    ok(chain, signer.tx("coordinator", "assign_job", job_id=job_id, miner=KEYS["miner1"].address))
+    raw = signer.tx("coordinator", "record_receipt", **receipt_fields(job_id), sealed_result=b"x" * 60)
+    assert refused(chain, signer, raw) == Code.INVALID_FIELD
+    raw = signer.tx("coordinator", "record_receipt", **receipt_fields(job_id))
+    ok(chain, raw)
+    assert chain.job(job_id).receipt_tx == txlib.tx_hash(raw)
+
+
+def test_only_the_assigned_miner_fails_a_direct_job_and_it_costs_a_strike(chain, signer):
+    register(chain, signer, "miner1")
+    job_id = submit_direct(chain, signer, ("miner1",))
+    for name in ("coordinator", "alice", "miner2"):
+        assert refused(chain, signer, signer.tx(name, "fail_job", job_id=job_id)) == Code.UNAUTHORIZED
+    ok(chain, signer.tx("miner1", "fail_job", job_id=job_id, reason="ollama down"))
+    assert chain.job(job_id).status == "failed" and chain.balance("alice") == BALANCE
+    assert miner(chain, "miner1").strikes == 1
+
+
+def test_an_assigned_direct_job_expires_with_a_slash(chain, signer):
+    register(chain, signer, "miner1")
+    job_id = submit_direct(chain, signer, ("miner1",))
+    ok(chain, seconds=PARAMS.job_timeout_s)
+    assert chain.job(job_id).status == "expired" and chain.balance("alice") == BALANCE
+    assert miner(chain, "miner1").stake == STAKE - STAKE * PARAMS.expiry_slash_bps // 10_000
+
+
+# --- spot checks and shared keys -----------------------------------------------------------
+
+def checked_direct_job(chain: Chain, signer: Signer) -> str:
+    """A direct job of alice done by miner1, its receipt under check by miner2 (bob has no key)."""
+    register(chain, signer, "miner1", "miner2")
+    register(chain, signer, "bob", sealing_key=False)
+    job_id = submit_direct(chain, signer, ("miner1",))
+    ok(chain, direct_receipt(chain, signer, job_id, "miner1"))
+    job = chain.job(job_id)
+    assert (job.status, job.checker) == ("verifying", KEYS["miner2"].address)  # bob cannot read the prompt
+    return job_id
+
+
+def test_the_client_shares_its_job_key_with_the_checker(signer):
+    chain = Chain(ALWAYS_CHECKED)
+    job_id = checked_direct_job(chain, signer)
+    job_key = sealing.job_key(KEYS["alice"], job_id)
+    checker_key = sealing.encryption_public_key(KEYS["miner2"])
+    first = sealing.seal_job_key(job_key, checker_key)
+    ok(chain, signer.tx("alice", "share_job_key", job_id=job_id, recipient=KEYS["miner2"].address, sealed_key=first))
+    second = sealing.seal_job_key(job_key, checker_key)
+    ok(chain, signer.tx("alice", "share_job_key", job_id=job_id, recipient=KEYS["miner2"].address, sealed_key=second))
+    [entry] = chain.job(job_id).shared_keys  # the later entry replaces the earlier
+    address, sealed = entry.split(":")
+    assert address == KEYS["miner2"].address and sealing.open_job_key(bytes.fromhex(sealed), KEYS["miner2"]) == job_key
+    # the checker re-runs and records its check itself; the job's (absent) coordinator cannot
+    check = receipt_fields(job_id, miner="miner2", compute_time_ms=10_000)
+    assert refused(chain, signer, signer.tx("coordinator", "record_check", **check)) == Code.UNAUTHORIZED
+    ok(chain, signer.tx("miner2", "record_check", **check))
+    job = chain.job(job_id)
+    assert (job.status, job.check_status) == ("completed", "passed")
+
+
+def test_a_job_key_goes_to_the_current_checker_only(signer):
+    chain = Chain(ALWAYS_CHECKED)
+    job_id = checked_direct_job(chain, signer)
+    sealed = sealing.seal_job_key(sealing.job_key(KEYS["alice"], job_id), sealing.encryption_public_key(KEYS["bob"]))
+    share = lambda name, to: signer.tx(name, "share_job_key", job_id=job_id,  # noqa: E731
+                                       recipient=KEYS[to].address, sealed_key=sealed)
+    assert refused(chain, signer, share("alice", "bob")) == Code.INVALID_FIELD
+    assert refused(chain, signer, share("alice", "miner1")) == Code.INVALID_FIELD
+    assert refused(chain, signer, share("bob", "miner2")) == Code.UNAUTHORIZED
+    pending = submit_direct(chain, signer, ("coordinator",))
+    assert refused(chain, signer, signer.tx("alice", "share_job_key", job_id=pending,
+                                            recipient=KEYS["miner2"].address, sealed_key=sealed)) \
+        == Code.BAD_JOB_STATUS
+    coordinator_job = signer.next_job_id("alice")
+    ok(chain, signer.tx("alice", "submit_job", **submit_fields()))
+    assert refused(chain, signer, signer.tx("alice", "share_job_key", job_id=coordinator_job,
+                                            recipient=KEYS["miner2"].address, sealed_key=sealed)) \
+        == Code.UNAUTHORIZED
+    assert chain.job(job_id).shared_keys == ()
+
+
+def test_a_direct_check_with_no_checker_holding_a_key_waits(signer):
+    chain = Chain(ALWAYS_CHECKED)
+    register(chain, signer, "miner1")
+    register(chain, signer, "miner2", sealing_key=False)
+    job_id = submit_direct(chain, signer, ("miner1",))
+    ok(chain, direct_receipt(chain, signer, job_id, "miner1"))
+    job = chain.job(job_id)
+    assert (job.status, job.checker) == ("verifying", "")
+    assert refused(chain, signer, signer.tx("alice", "share_job_key", job_id=job_id, recipient=KEYS["miner2"].address,
+                                            sealed_key=bytes(sealing.SEALED_KEY_SIZE))) == Code.BAD_JOB_STATUS
+    for _ in range(ALWAYS_CHECKED.check_window_blocks):
+        ok(chain)
+    job = chain.job(job_id)
+    assert (job.status, job.check_status, job.payment) == ("completed", "lapsed", 250_000)
