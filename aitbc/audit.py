@@ -1,8 +1,8 @@
 """Check the chain's invariants from outside, through the node's RPC.
 
-Reads every account, escrow, job, receipt and miner with the paged
-abci_query paths, all at one committed height (retrying when a block lands
-in between), and reports each broken rule.
+Reads every account, escrow, job, receipt, miner and coordinator with the
+paged abci_query paths, all at one committed height (retrying when a block
+lands in between), and reports each broken rule.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class Snapshot:
     jobs: dict[str, dict[str, Any]]
     receipts: dict[str, dict[str, Any]]
     miners: list[dict[str, Any]]
+    coordinators: list[dict[str, Any]] = field(default_factory=list)  # /coordinators: the genesis one first
 
 
 @dataclass
@@ -71,9 +72,11 @@ def read(rpc: ChainRPC) -> Snapshot:
     receipts = {i["key"]: i["value"] for i in _all(rpc, "/receipts", heights)}
     miners, height = rpc.query_at("/miners")
     heights.add(height)
+    coordinators, height = rpc.query_at("/coordinators")
+    heights.add(height)
     if len(heights) != 1:
         raise InconsistentRead(f"blocks were committed while reading (heights {sorted(heights)})")
-    return Snapshot(heights.pop(), genesis_supply, supply, accounts, escrows, jobs, receipts, miners)
+    return Snapshot(heights.pop(), genesis_supply, supply, accounts, escrows, jobs, receipts, miners, coordinators)
 
 
 def check(snap: Snapshot) -> Report:
@@ -81,13 +84,17 @@ def check(snap: Snapshot) -> Report:
     report = Report(snap.height)
     balances = sum(a["balance"] for a in snap.accounts.values())
     escrow = sum(snap.escrows.values())
-    staked = sum(m["stake"] + m.get("unbonding", 0) for m in snap.miners)  # unbonding stake is still locked
+    bonds = sum(c["bond"] for c in snap.coordinators if not c.get("genesis"))  # locked while registered
+    staked = sum(m["stake"] + m.get("unbonding", 0) for m in snap.miners) + bonds  # unbonding stake is still locked
     burned = snap.supply.get("burned", 0)  # slashed stake destroyed on purpose
     fees = snap.supply.get("fees", 0)      # tx fees, burned
     total = balances + escrow + staked + burned + fees
     report.checks["total supply equals genesis supply"] = [] if total == snap.genesis_supply == snap.supply["total"] \
         else [f"balances {balances} + escrow {escrow} + staked {staked} + burned {burned} + fees {fees} = {total}; "
               f"genesis {snap.genesis_supply}; chain says {snap.supply['total']}"]
+    report.checks["staked equals miners' stake and coordinators' bonds"] = [] \
+        if staked == snap.supply.get("staked", staked) \
+        else [f"miners' stake and unbonding + coordinators' bonds = {staked}; chain says {snap.supply['staked']}"]
     report.checks["no negative balances"] = [f"{a}: {v['balance']}" for a, v in snap.accounts.items()
                                              if v["balance"] < 0]
     open_problems, closed_problems, receipt_problems = [], [], []
@@ -125,7 +132,42 @@ def check(snap: Snapshot) -> Report:
     report.checks["every open job has exactly its escrow"] = open_problems + orphans
     report.checks["no finished job holds escrow"] = closed_problems
     report.checks["every completed job has one receipt paying billed time x price"] = receipt_problems
+    report.checks["every coordinator counts its open jobs"] = _coordinator_problems(snap)
+    report.checks["direct jobs go to their candidates only"] = _direct_job_problems(snap)
     return report
+
+
+def _coordinator_problems(snap: Snapshot) -> list[str]:
+    """A registered coordinator's open_jobs is what keeps it from leaving: it must count the open jobs naming it."""
+    registered = {c["address"]: c["open_jobs"] for c in snap.coordinators if not c.get("genesis")}
+    found = dict.fromkeys(registered, 0)
+    problems = []
+    known = registered.keys() | {c["address"] for c in snap.coordinators if c.get("genesis")}
+    for job_id, job in snap.jobs.items():
+        named = job.get("coordinator", "")
+        if job["status"] in OPEN_ON_CHAIN and named in found:
+            found[named] += 1
+        elif job["status"] in OPEN_ON_CHAIN and named and named not in known:
+            problems.append(f"{job_id} is open and names {named}, which is not a coordinator")
+    problems += [f"coordinator {a} counts {registered[a]} open jobs, has {n}" for a, n in found.items()
+                 if registered[a] != n]
+    return problems
+
+
+def _direct_job_problems(snap: Snapshot) -> list[str]:
+    """A direct job has no coordinator, and its miner is one of its candidates that did not decline it."""
+    problems = []
+    for job_id, job in snap.jobs.items():
+        candidates = job.get("candidates") or []
+        if not candidates:
+            continue
+        if job.get("coordinator"):
+            problems.append(f"direct job {job_id} names coordinator {job['coordinator']}")
+        if job.get("miner") and (job["miner"] not in candidates or job["miner"] in job.get("declined", [])):
+            problems.append(f"direct job {job_id} went to {job['miner']}, not a candidate that kept it")
+        if job["status"] == "completed" and not job.get("receipt_tx"):
+            problems.append(f"direct job {job_id} is completed without the tx of its sealed result")
+    return problems
 
 
 def billed_ms(receipt: dict[str, Any]) -> int:

@@ -21,11 +21,12 @@ class TinyChain:
         job = {"status": "completed", "max_reward": 10, "payment": 0, "refund": 10}
         receipt = {"job_id": "job_1", "compute_time_ms": 0, "price_per_second": 1, "amount_paid": 0}
         pages = {"/supply": {"total": 100, "escrow": 0, "staked": 0, "burned": 0}, "/miners": [],
+                 "/coordinators": [],
                  "/accounts": [{"key": "a", "value": {"balance": 50}}, {"key": "b", "value": {"balance": 50}}],
                  "/escrows": [], "/jobs": [{"key": "job_1", "value": job}],
                  "/receipts": [{"key": "rcpt_1", "value": receipt}]}
         value = pages[path.split("?")[0]]
-        return (value if path in ("/supply", "/miners") else {"items": value, "next": ""}), 5
+        return (value if path in ("/supply", "/miners", "/coordinators") else {"items": value, "next": ""}), 5
 
 
 def test_audit_counts_what_it_checked():
