@@ -208,18 +208,9 @@ def miners(rpc: ChainRPC) -> list[dict[str, Any]]:
     return sorted(query(rpc, "/miners") or [], key=lambda m: (-m["completed"], m["address"]))
 
 
-def with_genesis(registered: list[dict[str, Any]], genesis: str) -> list[dict[str, Any]]:
-    """Every coordinator that may serve jobs: the genesis one first (it has no record and no bond on
-    chain; submit_job txs naming "" go to it), then the registered ones; each with `genesis` true or false."""
-    rows = [{**c, "genesis": bool(c.get("genesis", c["address"] == genesis))} for c in registered]
-    if genesis and not any(c["address"] == genesis for c in rows):
-        rows.insert(0, {"address": genesis, "url": "", "bond": 0, "open_jobs": None, "genesis": True})
-    return sorted(rows, key=lambda c: (not c["genesis"], c["address"]))
-
-
 def coordinators(rpc: ChainRPC) -> list[dict[str, Any]]:
-    """The genesis coordinator and every registered one: url, bond, open jobs."""
-    return with_genesis(query(rpc, "/coordinators") or [], rpc.query("/params")["coordinator"])
+    """The genesis coordinator (first, `genesis` true, no bond) and every registered one: url, bond, open jobs."""
+    return query(rpc, "/coordinators") or []
 
 
 def job_coordinator(job: dict[str, Any], genesis: str) -> dict[str, Any]:

@@ -159,7 +159,7 @@ def miners_page(miners: list[dict[str, Any]], node: str) -> str:
 
 def coordinators_page(coordinators: list[dict[str, Any]], node: str) -> str:
     rows = [[account_link(c["address"]), esc(c.get("url") or "—"), amount(c["bond"]) if c.get("bond") else "—",
-             "—" if c.get("open_jobs") is None else esc(c["open_jobs"]),
+             "—" if c["genesis"] else esc(c["open_jobs"]),
              '<span class="badge">genesis</span>' if c["genesis"] else ""]
             for c in coordinators]
     body = ('<p class="summary">A coordinator job may be assigned, and its receipt recorded, only by the '

@@ -15,7 +15,7 @@ from aitbc.keyring import Keyring
 from aitbc.cli.context import Context
 from aitbc.cli.main import cli
 from aitbc.ops.factories import KEYS
-from tests.unit.test_explorer_fakes import FakeNode, addr, scenario
+from tests.unit.test_explorer_fakes import GENESIS_COORDINATOR, FakeNode, addr, scenario
 
 URL = "https://coord-b.example:18000"
 
@@ -39,8 +39,8 @@ def run(tmp_path):
     node, _ = scenario()
     take_broadcasts(node)
     bob = addr("bob")
-    record = {"address": bob, "url": URL, "bond": 250_000_000, "registered_height": 9, "open_jobs": 2}
-    node.answers.update({"/coordinators": [record], f"/coordinator/{bob}": record,
+    record = {"address": bob, "url": URL, "bond": 250_000_000, "registered_height": 9, "open_jobs": 2, "genesis": False}
+    node.answers.update({"/coordinators": [GENESIS_COORDINATOR, record], f"/coordinator/{bob}": record,
                          f"/nonce/{bob}": {"address": bob, "exists": True, "balance": 10**9, "nonce": 4}})
     keyring = Keyring(tmp_path / "keys")
     keyring.add("bob", KEYS["bob"])
@@ -76,20 +76,19 @@ def test_query_coordinators_table(run):
     assert bob.split() == [addr("bob"), URL, "250", "AITBC", "2"]
 
 
-def test_query_coordinators_json_adds_the_genesis_one(run):
+def test_query_coordinators_json_is_the_nodes_answer(run):
     data = json.loads(run("query", "coordinators", "--json").output)
     assert [(c["address"], c["genesis"]) for c in data] == [(addr("coordinator"), True), (addr("bob"), False)]
     assert data[1]["bond"] == 250_000_000 and data[1]["open_jobs"] == 2
 
 
-def test_query_coordinator_by_key_name_address_and_genesis(run):
+def test_query_coordinator_by_key_name_and_address(run):
     lines = {k: v.strip() for k, v in (line.split(":", 1) for line in run("query", "coordinator", "bob").output
                                            .splitlines())}
     assert (lines["url"], lines["bond"], lines["open_jobs"], lines["genesis"]) == (URL, "250 AITBC", "2", "False")
-    data = json.loads(run("query", "coordinator", addr("coordinator"), "--json").output)
-    assert data == {"address": addr("coordinator"), "url": "", "bond": 0, "genesis": True}
+    assert json.loads(run("query", "coordinator", addr("coordinator"), "--json").output) == GENESIS_COORDINATOR
 
 
 def test_query_coordinator_that_is_none(run):
     result = run("query", "coordinator", addr("alice"))
-    assert result.exit_code == 1 and "is not a coordinator" in result.output
+    assert result.exit_code == 1 and f"/coordinator/{addr('alice')}" in result.output

@@ -11,7 +11,7 @@ import pytest
 from aitbc.explorer.chain import job_coordinator
 from aitbc.explorer.web import ExplorerSettings, create_app
 from aitbc.ops.factories import Signer
-from tests.unit.test_explorer_fakes import addr, msg_event, scenario
+from tests.unit.test_explorer_fakes import GENESIS_COORDINATOR, addr, msg_event, scenario
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # newer Starlette nags about httpx; the client still works
@@ -28,8 +28,9 @@ def site():
     register = Signer().tx("bob", "register_coordinator", url=URL, bond=250_000_000)
     node.add_block([(register, 0, "", [msg_event("bob", "register_coordinator"),
                                        {"type": "coordinator", "attributes": {"address": bob, "action": "register"}}])])
-    record = {"address": bob, "url": URL, "bond": 250_000_000, "registered_height": len(node.blocks), "open_jobs": 1}
-    node.answers.update({"/coordinators": [record], f"/coordinator/{bob}": record})
+    record = {"address": bob, "url": URL, "bond": 250_000_000, "registered_height": len(node.blocks), "open_jobs": 1,
+              "genesis": False}
+    node.answers.update({"/coordinators": [GENESIS_COORDINATOR, record], f"/coordinator/{bob}": record})
     node.answers[f"/job/{ids['expired']}"] = {**node.answers[f"/job/{ids['expired']}"],
                                               "candidates": [addr("miner1"), addr("miner2")]}
     client = TestClient(create_app(ExplorerSettings(node="http://fake-node.invalid"), rpc=node))
@@ -46,11 +47,11 @@ def test_coordinators_page_lists_the_genesis_one_first_and_the_registered_ones(s
     assert addr("bob") in rows[1] and "250 AITBC" in rows[1] and URL in rows[1] and "genesis" not in rows[1]
 
 
-def test_coordinators_json_marks_the_genesis_one(site):
+def test_coordinators_json_is_the_nodes_list(site):
     client, _, _ = site
     data = client.get("/api/coordinators").json()
     assert [(c["address"], c["genesis"]) for c in data] == [(addr("coordinator"), True), (addr("bob"), False)]
-    assert data[0]["bond"] == 0 and data[0]["open_jobs"] is None and data[1]["open_jobs"] == 1
+    assert data[0]["bond"] == 0 and data[1]["bond"] == 250_000_000 and data[1]["open_jobs"] == 1
 
 
 def test_navigation_links_the_coordinators_page_everywhere(site):

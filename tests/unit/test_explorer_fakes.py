@@ -138,6 +138,11 @@ def job_event(job_id: str, status: str, miner: str = "") -> dict[str, Any]:
                                           "model": "aitbc-tiny"}}
 
 
+# What the node answers for the genesis coordinator (abci_app/query.py): no record, no url, no bond.
+GENESIS_COORDINATOR = {"address": KEYS["coordinator"].address, "url": "", "bond": 0, "registered_height": 0,
+                       "open_jobs": 0, "genesis": True}
+
+
 def scenario() -> tuple[FakeNode, dict[str, str]]:
     """A miner registers, alice's job runs to a receipt, bob pays alice (with a hostile memo),
     bob's job expires, and one tx is rejected. Returns the node and the ids."""
@@ -186,7 +191,7 @@ def scenario() -> tuple[FakeNode, dict[str, str]]:
         f"/account/{miner}": {"address": miner, "exists": True, "balance": 900_250_000, "nonce": 1},
         f"/miner/{miner}": miner_record, "/miners": [miner_record],
         "/params": {"chain_id": CHAIN_ID, "coordinator": addr("coordinator"), "min_coordinator_bond": 100_000_000},
-        "/coordinators": [],
+        "/coordinators": [GENESIS_COORDINATOR], f"/coordinator/{addr('coordinator')}": GENESIS_COORDINATOR,
     })
     ids = {"job": job_id, "expired": expired_id, "receipt": receipt_id, "record_tx": txlib.tx_hash(record),
            "transfer_tx": txlib.tx_hash(transfer), "broke_tx": txlib.tx_hash(broke), "miner": miner,
