@@ -14,7 +14,7 @@ which is what the app hash covers):
     am/<job id>               direct jobs waiting for the chain to assign a candidate miner
     coord/<address>           Coordinator (registered; the genesis one is meta/coordinator)
     rcpt/<id>                 Receipt
-    meta/params, meta/coordinator, meta/supply, meta/chain_id
+    meta/params, meta/coordinator, meta/supply, meta/chain_id, meta/assign_cursor
 
 Every key and range builder is here, beside the accessors.
 """
@@ -151,6 +151,21 @@ def awaiting_miner_key(job_id: str) -> bytes:
 
 
 AWAITING_MINER = (b"am/", b"am0")
+# The last job of the am/ index a block start tried, when it could not try them all: the
+# next block start goes on from there, so jobs nobody can take do not starve the others.
+ASSIGN_CURSOR = b"meta/assign_cursor"
+
+
+def get_assign_cursor(state: State) -> str:
+    data = state.store.get(ASSIGN_CURSOR)
+    return data.decode() if data else ""
+
+
+def set_assign_cursor(state: State, job_id: str) -> None:
+    if job_id:
+        state.store.set(ASSIGN_CURSOR, job_id.encode())
+    elif state.store.get(ASSIGN_CURSOR) is not None:
+        state.store.delete(ASSIGN_CURSOR)
 
 
 def unbonding_key(release_ns: int, address: str) -> bytes:
