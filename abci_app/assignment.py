@@ -103,11 +103,23 @@ def assign_direct(state: State, job: Job) -> Job:
 
 
 def assign_waiting(state: State) -> None:
-    """Block start: try again to assign direct jobs that found no candidate free."""
-    for job_id in st.last_segments(state, st.AWAITING_MINER, MAX_ASSIGNS_PER_BLOCK):
+    """Block start: try again to assign direct jobs that found no candidate free.
+
+    At most MAX_ASSIGNS_PER_BLOCK, round robin: a block that cannot try every waiting job
+    leaves a cursor and the next goes on after it, so that jobs nobody can take (their
+    candidates busy or gone) cannot keep the others waiting until they expire.
+    """
+    start, stop = st.AWAITING_MINER
+    cursor = st.get_assign_cursor(state)
+    after = st.awaiting_miner_key(cursor) + b"\x00" if cursor else start
+    tried = st.last_segments(state, (after, stop), MAX_ASSIGNS_PER_BLOCK)
+    if len(tried) < MAX_ASSIGNS_PER_BLOCK:  # wrap around
+        tried += st.last_segments(state, (start, after), MAX_ASSIGNS_PER_BLOCK - len(tried))
+    for job_id in tried:
         job = st.get_job(state, job_id)
         assert job is not None and job.status == "pending" and job.is_direct, f"miner queue: {job_id}"
         assign_direct(state, job)
+    st.set_assign_cursor(state, tried[-1] if len(tried) == MAX_ASSIGNS_PER_BLOCK else "")
 
 
 def leave_queue(state: State, job: Job) -> None:

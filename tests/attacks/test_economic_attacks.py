@@ -620,7 +620,7 @@ def snapshot(net: Net) -> audit.Snapshot:
             after = page["next"]
     return audit.Snapshot(net.app.height, sum(net.genesis.accounts.values()), net.supply(),
                           everything("/accounts"), everything("/escrows"), everything("/jobs"),
-                          everything("/receipts"), net.q("/miners"))
+                          everything("/receipts"), net.q("/miners"), net.q("/coordinators"))
 
 
 def test_9_audit_is_ok_while_a_job_is_verifying_and_after(make):

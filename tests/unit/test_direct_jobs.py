@@ -177,14 +177,28 @@ def test_the_draw_is_stake_weighted_and_seeded_by_the_job_and_its_declines(chain
     assert draws == {KEYS["miner1"].address, KEYS["miner2"].address}
 
 
-def test_at_most_max_assigns_per_block(chain, signer, monkeypatch):
-    waiting = [submit_direct(chain, signer, ("miner1",)) for _ in range(3)]
-    register(chain, signer, "miner1", capacity=3)
+def test_at_most_max_assigns_per_block_round_robin(chain, signer, monkeypatch):
+    waiting = sorted(submit_direct(chain, signer, ("miner1",)) for _ in range(3))
     monkeypatch.setattr(assignment, "MAX_ASSIGNS_PER_BLOCK", 2)
-    ok(chain)
-    assert sorted(j for j in waiting if chain.job(j).status == "assigned") == sorted(waiting)[:2]
-    ok(chain)
+    register(chain, signer, "miner1", capacity=3)  # its block start tried the first two, in vain
+    assert st.get_assign_cursor(chain.view()) == waiting[1]
+    ok(chain)  # the next goes on after them, then wraps around
+    assert [chain.job(j).status for j in waiting] == ["assigned", "pending", "assigned"]
+    assert st.get_assign_cursor(chain.view()) == waiting[0]
+    ok(chain)  # fewer waiting than the limit: every one is tried, no cursor left
     assert all(chain.job(j).status == "assigned" for j in waiting) and queued(chain) == []
+    assert st.get_assign_cursor(chain.view()) == "" and b"meta/assign_cursor" not in chain.snapshot()
+
+
+def test_jobs_nobody_can_take_do_not_starve_the_others(chain, signer, monkeypatch):
+    monkeypatch.setattr(assignment, "MAX_ASSIGNS_PER_BLOCK", 1)
+    stuck = [submit_direct(chain, signer, ("bob",)) for _ in range(3)]  # bob never registers
+    wanted = submit_direct(chain, signer, ("miner1",))
+    register(chain, signer, "miner1")
+    for _ in range(len(stuck) + 1):
+        ok(chain)
+    assert chain.job(wanted).status == "assigned"
+    assert sorted(queued(chain)) == sorted(stuck)
 
 
 def test_a_pending_direct_job_expires_and_leaves_the_queue(chain, signer):
