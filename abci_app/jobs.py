@@ -58,17 +58,20 @@ def _open_job(state: State, job_id: str, action: str, statuses: tuple[str, ...])
     return _require_status(_job(state, job_id), action, statuses)
 
 
-def _require_signer(signer: str, action: str, allowed: dict[str, str]) -> None:
-    """Raises Unauthorized unless `signer` is one of `allowed` (address -> who that is; "" never signs)."""
-    if not signer or signer not in allowed:
-        who = " or ".join(f"{role} {address}" for address, role in allowed.items() if address) or "nobody"
-        raise Unauthorized(signer, action, who)
+def _require_signer(signer: str, action: str, allowed: list[tuple[str, str]]) -> None:
+    """Raises Unauthorized unless `signer` is the address of one of `allowed` ((who, address) pairs;
+    an empty address is a role nobody holds now, e.g. the miner of a pending job)."""
+    if signer and any(signer == address for _, address in allowed):
+        return
+    who = " or ".join(f"{role} {address or '(none now)'}" for role, address in allowed)
+    raise Unauthorized(signer, action, who)
 
 
-def _coordinator_may(state: State, job: Job, signer: str, action: str, also: dict[str, str] | None = None) -> None:
+def _coordinator_may(state: State, job: Job, signer: str, action: str,
+                     also: list[tuple[str, str]] | None = None) -> None:
     """Raises Unauthorized unless `signer` is `job`'s coordinator (a direct job has none) or one of `also`."""
-    allowed = {coordinators.of_job(state, job): "its coordinator", **(also or {})}
-    allowed.pop("", None)
+    coordinator = coordinators.of_job(state, job)
+    allowed = ([("its coordinator", coordinator)] if coordinator else []) + (also or [])
     _require_signer(signer, f"{action} job {job.id}", allowed)
 
 
@@ -170,7 +173,7 @@ def decline(state: State, tx: SignedTx) -> None:
         raise Unauthorized(tx.sender, f"decline coordinator job {job.id}",
                            "nobody: its coordinator reassigns it; its miner gives it up with fail_job")
     _require_status(job, "decline", ("assigned",))
-    _require_signer(tx.sender, f"decline job {job.id}", {job.miner: "its assigned miner"})
+    _require_signer(tx.sender, f"decline job {job.id}", [("its assigned miner", job.miner)])
     _bump_miner(state, job.miner, active_jobs=-1)
     deadline = state.time_ns + st.get_params(state).pending_timeout_s * NS
     st.move_deadline(state, job.id, job.deadline_ns, deadline)
@@ -236,7 +239,7 @@ def record_receipt(state: State, tx: SignedTx) -> None:
     """
     job = _job(state, txlib.decode_proof(tx.msg.proof).job_id)
     if job.is_direct:
-        _require_signer(tx.sender, f"record the receipt of direct job {job.id}", {job.miner: "its assigned miner"})
+        _require_signer(tx.sender, f"record the receipt of direct job {job.id}", [("its assigned miner", job.miner)])
         if not tx.msg.sealed_result:
             raise InvalidField("sealed_result", "a direct job's receipt carries its result sealed for the client")
     else:
@@ -310,7 +313,7 @@ def record_check(state: State, tx: SignedTx) -> None:
     """
     job_id = txlib.decode_proof(tx.msg.proof).job_id
     job = _open_job(state, job_id, "record a check for", ("verifying",))
-    _coordinator_may(state, job, tx.sender, "record a check for", {job.checker: "its checker"})
+    _coordinator_may(state, job, tx.sender, "record a check for", [("its checker", job.checker)])
     if not job.checker:
         raise BadJobStatus(job.id, "waiting for a checker to be drawn", "record a check for")
     # A re-run on other weights is recorded, not refused: refusing it would let a miner that
@@ -401,7 +404,7 @@ def fail(state: State, tx: SignedTx) -> None:
     Raises JobNotFound, BadJobStatus, Unauthorized.
     """
     job = _open_job(state, tx.msg.job_id, "fail", ("pending", "assigned"))
-    _coordinator_may(state, job, tx.sender, "fail", {job.miner: "its assigned miner"})
+    _coordinator_may(state, job, tx.sender, "fail", [("its assigned miner", job.miner)])
     if job.status == "assigned" and tx.sender == job.miner:
         # Giving up a job it took costs no stake, but counts like an expiry towards jail:
         # otherwise sitting on jobs and failing them just before expiry would be free.
@@ -436,7 +439,7 @@ def share_key(state: State, tx: SignedTx) -> None:
     if not job.is_direct:
         raise Unauthorized(tx.sender, f"share a key of coordinator job {job.id}",
                            "nobody: its prompt is with its coordinator, not sealed on chain")
-    _require_signer(tx.sender, f"share the key of job {job.id}", {job.client: "its client"})
+    _require_signer(tx.sender, f"share the key of job {job.id}", [("its client", job.client)])
     _require_status(job, "share the key of", ("verifying",))
     if not job.checker:
         raise BadJobStatus(job.id, "waiting for a checker to be drawn", "share the key of")

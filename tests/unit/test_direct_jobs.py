@@ -32,10 +32,6 @@ def signer() -> Signer:
     return Signer()
 
 
-def code_of(result) -> int:
-    return result.code if isinstance(result, TxError) else result
-
-
 def ok(chain: Chain, *txs: bytes, seconds: float = 1.0) -> None:
     results = chain.block(list(txs), seconds)
     assert results == [0] * len(txs), [getattr(r, "log", r) for r in results]
