@@ -153,15 +153,68 @@ class AsyncChainRPC:
             raise NodeUnavailable(f"cannot reach the node at {self.url}: {exc}") from exc
         return _unwrap(self.url, response)
 
+    async def call_batch(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        """Several calls in one JSON-RPC batch request (CometBFT runs them in order); each
+        item is the call's result or the RPCError it answered. Raises NodeUnavailable, and
+        RPCError when the node refused the batch as a whole (more calls than its
+        rpc.max_request_batch_size)."""
+        body = [{"jsonrpc": "2.0", "id": i, "method": method, "params": params}
+                for i, (method, params) in enumerate(calls)]
+        try:
+            response = await self._http.post(self.url, json=body)
+        except httpx.HTTPError as exc:
+            raise NodeUnavailable(f"cannot reach the node at {self.url}: {exc}") from exc
+        try:
+            answers = response.json()
+        except ValueError:
+            raise RPCError(f"{self.url}: not a JSON-RPC answer (HTTP {response.status_code})") from None
+        if not isinstance(answers, list):
+            err = answers.get("error") or {}
+            raise RPCError(f"{err.get('message', 'error')}: {err.get('data', '')}")
+        by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
+        out: list[Any] = []
+        for i in range(len(calls)):
+            answer = by_id.get(i)
+            if answer is None:
+                out.append(RPCError(f"{self.url}: no answer to call {i} of a batch"))
+            elif "error" in answer:
+                err = answer["error"]
+                out.append(RPCError(f"{err.get('message', 'error')}: {err.get('data', '')}"))
+            else:
+                out.append(answer["result"])
+        return out
+
     async def broadcast(self, tx: bytes, mode: str = "sync") -> BroadcastResult:
         method = f"broadcast_tx_{mode}"
         return _broadcast_result(method, await self.call(method, tx=_b64(tx)))
+
+    async def broadcast_many(self, txs: list[bytes], mode: str = "sync") -> list[BroadcastResult | RPCError]:
+        """Each tx's CheckTx answer (or the RPCError the node gave it, e.g. already in the cache),
+        from one batch request. Raises NodeUnavailable, RPCError (the batch refused whole)."""
+        method = f"broadcast_tx_{mode}"
+        if len(txs) == 1:
+            try:
+                return [await self.broadcast(txs[0], mode)]
+            except RPCError as exc:
+                return [exc]
+        answers = await self.call_batch([(method, {"tx": _b64(tx)}) for tx in txs])
+        return [a if isinstance(a, RPCError) else _broadcast_result(method, a) for a in answers]
 
     async def query(self, path: str) -> Any:
         return _query_value(path, await self.call("abci_query", path=path, data=""))
 
     async def status(self) -> dict[str, Any]:
         return await self.call("status")
+
+    async def block(self, height: int) -> dict[str, Any]:
+        return await self.call("block", height=str(height))
+
+    async def block_results(self, height: int) -> dict[str, Any]:
+        return await self.call("block_results", height=str(height))
+
+    async def unconfirmed_txs(self, limit: int = 100) -> dict[str, Any]:
+        """The mempool's first `limit` txs (CometBFT lists at most 100) and its size (`total`)."""
+        return await self.call("unconfirmed_txs", limit=str(limit))
 
     async def tx_search(self, query: str, page: int = 1, per_page: int = 30) -> dict[str, Any]:
         return await self.call("tx_search", query=query, page=str(page), per_page=str(per_page))

@@ -14,6 +14,7 @@ from aitbc.api.retry import ATTEMPTS, async_retrying
 from aitbc.codes import Code
 from aitbc.crypto import PrivateKey
 from aitbc.rpc import AsyncChainRPC, BroadcastResult, ChainError, NodeUnavailable, QueryFailed, RPCError
+from aitbc.coordinator.broadcasts import DEFAULT_BATCH, Broadcasts
 from aitbc.coordinator.errors import ChainUnavailable
 from aitbc.coordinator.metrics import Metrics
 from aitbc.coordinator.store import Store
@@ -38,9 +39,12 @@ class TxOutcome:
 class Chain:
     """Thin async layer over the node's RPC; network errors retried with backoff."""
 
-    def __init__(self, rpc: AsyncChainRPC, backoff_s: float = 0.2):
+    def __init__(self, rpc: AsyncChainRPC, backoff_s: float = 0.2, broadcast_batch: int = DEFAULT_BATCH):
         self.rpc = rpc
         self.backoff_s = backoff_s
+        # broadcast_tx_sync in JSON-RPC batches (broadcasts.py); a stand-in RPC without
+        # batch calls gets one request per tx.
+        self.broadcasts = Broadcasts(rpc, broadcast_batch) if hasattr(rpc, "broadcast_many") else None
 
     async def _retry(self, what: str, call):
         async def attempt():  # a coroutine function, which tenacity awaits (`call` may be a lambda)
@@ -107,6 +111,8 @@ class Chain:
         """broadcast_tx_sync; a tx the mempool already holds counts as accepted."""
         async def once() -> BroadcastResult:
             try:
+                if self.broadcasts is not None:
+                    return await self.broadcasts.send(raw)
                 return await self.rpc.broadcast(raw, "sync")
             except RPCError as exc:
                 if "already exists in cache" in str(exc):
@@ -125,9 +131,37 @@ class Chain:
         tx_result = result.get("tx_result") or {}
         return TxOutcome(int(result.get("height", 0)), int(tx_result.get("code", 0)), tx_result.get("log", ""))
 
-    async def mempool_hashes(self) -> set[str]:
+    async def mempool_hashes(self) -> tuple[set[str], bool]:
+        """The hashes of the mempool's first txs (CometBFT lists at most 100), and whether
+        that is the whole mempool."""
         result = await self.rpc.call("unconfirmed_txs", limit="100")
-        return {txlib.tx_hash(base64.b64decode(raw)) for raw in result.get("txs") or []}
+        hashes = {txlib.tx_hash(base64.b64decode(raw)) for raw in result.get("txs") or []}
+        total = int(result.get("total", len(hashes)) or 0)
+        return hashes, total <= len(hashes)
+
+    async def head(self) -> tuple[int, bool]:
+        """The node's latest block height, and whether it is still catching up."""
+        sync = (await self.status())["sync_info"]
+        return int(sync.get("latest_block_height", 0)), bool(sync.get("catching_up"))
+
+    async def block_outcomes(self, height: int) -> dict[str, TxOutcome] | None:
+        """The result of every tx in block `height` by tx hash, from two calls whatever the
+        number of txs (`block` and `block_results`, no tx indexer needed); None while the
+        node has stored the block but not yet its results."""
+        try:
+            block = await self._retry("block", lambda: self.rpc.call("block", height=str(height)))
+            results = await self._retry("block_results",
+                                        lambda: self.rpc.call("block_results", height=str(height)))
+        except RPCError as exc:
+            if "results" in str(exc) or "height" in str(exc):
+                return None  # not executed yet, or above the node's height
+            raise
+        raws = (block.get("block") or {}).get("data", {}).get("txs") or []
+        outcomes = results.get("txs_results") or []
+        if len(outcomes) != len(raws):
+            return None
+        return {txlib.tx_hash(base64.b64decode(raw)): TxOutcome(height, int(r.get("code", 0)), r.get("log", ""))
+                for raw, r in zip(raws, outcomes)}
 
     async def aclose(self) -> None:
         await self.rpc.aclose()

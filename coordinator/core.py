@@ -88,7 +88,8 @@ class Coordinator:
         self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
         self.ip_limiter = RateLimiter(settings.ip_rate_limit_per_minute, settings.ip_rate_limit_burst)
         self.replay = ReplayCache()  # nonces of signed miner requests seen in the last minute
-        self.chain = Chain(rpc or AsyncChainRPC(settings.node, timeout=settings.rpc_timeout_s))
+        self.chain = Chain(rpc or AsyncChainRPC(settings.node, timeout=settings.rpc_timeout_s),
+                           broadcast_batch=settings.broadcast_batch)
         self.miners = MinerClient(self.key, timeout=settings.push_timeout_s,
                                   resolve=lambda endpoint: targets.resolve(endpoint,
                                                                            settings.allow_private_endpoints),
@@ -101,6 +102,8 @@ class Coordinator:
         self.model_offers = ModelOffers(self.chain)
         self.streams = JobStreams()  # live text of running jobs, in memory only
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.followed_height: int | None = None  # the last block the tracker read (tracker.py)
+        self.jobs_waiting = asyncio.Event()      # set by intake: the scheduler assigns without waiting a tick
 
     def lock(self, job_id: str) -> asyncio.Lock:
         """One lock per job: handlers and the scheduler never interleave on a job."""

@@ -39,19 +39,21 @@ async def submit(coord: Coordinator, principal: Principal, body: JobCreate) -> t
             else:
                 raise Conflict(f"job {job_id} already exists (nonce {signed.nonce} of {signed.sender} is used)")
         validation.check_model_offered(body.model, await coord.model_offers.including(body.model))
+        # Stored before the broadcast, the job and its tx in one transaction: a crash in
+        # between leaves both for the tracker to send.
         try:
-            job = job_state.insert_pending(
-                store, id=job_id, api_key_hash=principal.key_hash, client=signed.sender, type=body.type,
-                model=body.model, prompt=body.prompt, max_reward=signed.msg.max_reward,
-                # The seed the chain runs the job with (derived from the job id when the client gave none).
-                options=body.options.model_copy(update={"seed": txlib.job_seed(job_id, body.options.seed)})
-                .model_dump_json(),
-                signed_tx=signed.raw, tx_hash=signed.hash,
-            )
+            with store.transaction():
+                job = job_state.insert_pending(
+                    store, id=job_id, api_key_hash=principal.key_hash, client=signed.sender, type=body.type,
+                    model=body.model, prompt=body.prompt, max_reward=signed.msg.max_reward,
+                    # The seed the chain runs the job with (derived from the job id when the client gave none).
+                    options=body.options.model_copy(update={"seed": txlib.job_seed(job_id, body.options.seed)})
+                    .model_dump_json(),
+                    signed_tx=signed.raw, tx_hash=signed.hash,
+                )
+                store.add_tx(signed.hash, job_id, "submit_job", signed.raw, "stored")
         except sqlite3.IntegrityError:
             raise Conflict(f"job {job_id} already exists") from None
-        # Stored before the broadcast: a crash in between leaves it for the tracker to send.
-        store.add_tx(signed.hash, job_id, "submit_job", signed.raw, "stored")
         try:
             result = await coord.chain.broadcast(signed.raw)
         except ChainUnavailable as exc:
@@ -65,6 +67,7 @@ async def submit(coord: Coordinator, principal: Principal, body: JobCreate) -> t
                                                           log=result.log))
             raise ChainRejected(result.code, result.log, "submit_job transaction")
         store.update_tx(signed.hash, status="sent", seen_at=time.time())
+    coord.jobs_waiting.set()  # the scheduler assigns it now, not on its next tick
     coord.metrics.tx_broadcast.labels(kind="submit_job", outcome="accepted").inc()
     coord.metrics.jobs_submitted.inc()
     log.info("job submitted", extra=event("job_submitted", job, model=job.model, client=job.client,

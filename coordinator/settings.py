@@ -60,6 +60,8 @@ class CoordinatorSettings(BaseSettings):
     tick_s: float = 0.25                  # scheduler period
     tx_lost_after_s: float = 15.0         # neither in a block nor in the mempool for this long
     rpc_timeout_s: float = 10.0
+    # broadcast_tx_sync calls per JSON-RPC batch: at most the node's rpc.max_request_batch_size (10 by default)
+    broadcast_batch: int = Field(10, ge=1)
 
     @field_validator("bond", mode="before")
     @classmethod

@@ -6,6 +6,7 @@ accepted job can be reconciled with the chain. Times are epoch seconds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -13,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from aitbc import jobspec
 
@@ -31,16 +32,21 @@ CREATE TABLE IF NOT EXISTS jobs (
     result TEXT, result_hash TEXT, metrics TEXT, proof BLOB, proof_signature BLOB,
     receipt_id TEXT, amount_paid INTEGER, refund INTEGER, block_height INTEGER, error TEXT,
     submitted_at REAL NOT NULL, assigned_at REAL, started_at REAL, completed_at REAL,
-    needs_reconcile INTEGER NOT NULL DEFAULT 0, needs_push INTEGER NOT NULL DEFAULT 0);
+    needs_reconcile INTEGER NOT NULL DEFAULT 0, needs_push INTEGER NOT NULL DEFAULT 0, released_at REAL);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, submitted_at);
 CREATE TABLE IF NOT EXISTS txs (
     hash TEXT PRIMARY KEY, job_id TEXT, kind TEXT NOT NULL, raw BLOB NOT NULL, status TEXT NOT NULL,
     code INTEGER, log TEXT, height INTEGER, created_at REAL NOT NULL, seen_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS txs_status ON txs (status);
 CREATE INDEX IF NOT EXISTS txs_job ON txs (job_id);
+CREATE INDEX IF NOT EXISTS jobs_to_reconcile ON jobs (submitted_at) WHERE needs_reconcile = 1;
+CREATE INDEX IF NOT EXISTS jobs_to_push ON jobs (submitted_at) WHERE needs_push = 1;
 CREATE TABLE IF NOT EXISTS check_pushes (
     job_id TEXT NOT NULL, checker TEXT NOT NULL, pushed_at REAL NOT NULL, PRIMARY KEY (job_id, checker));
 """
+
+# Columns added after the first release, with their type: a db made before gets them at open.
+ADDED_COLUMNS = {"jobs": {"released_at": "REAL"}}
 
 # Tx statuses: stored (not yet broadcast) -> sent (in the mempool) -> committed | failed
 # (in a block with a non-zero code) | rejected (CheckTx said no) | lost (vanished).
@@ -80,6 +86,9 @@ class StoredJob:
     completed_at: float | None = None
     needs_reconcile: int = 0
     needs_push: int = 0
+    # When the result went to the client: the miner's proof checked and its record_receipt
+    # accepted by CheckTx; the receipt is pending until the tx is in a block.
+    released_at: float | None = None
 
     @property
     def is_final(self) -> bool:
@@ -157,14 +166,40 @@ class Store:
             self._lock = threading.RLock()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
+            self._add_missing_columns()
             self._db.executescript(SCHEMA)
         finally:
             os.umask(old_umask)
         private_files(path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
 
+    def _add_missing_columns(self) -> None:
+        for table, columns in ADDED_COLUMNS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if not have:
+                continue  # a new db: SCHEMA makes the table whole
+            for name, kind in columns.items():
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything written inside is committed at once, or not at all (an exception rolls
+        it back). Nests: an inner block joins the outer one."""
+        with self._lock:
+            if self._db.in_transaction:
+                yield
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def ping(self) -> bool:
         with self._lock:
@@ -233,6 +268,23 @@ class Store:
         marks = ", ".join("?" * len(statuses))
         rows = self._exec(f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY submitted_at, id", statuses)
         return [StoredJob(**dict(r)) for r in rows]
+
+    def jobs_submitted_before(self, status: str, before: float) -> list[StoredJob]:
+        """Jobs of `status` submitted before the epoch time `before`, oldest first."""
+        rows = self._exec("SELECT * FROM jobs WHERE status = ? AND submitted_at < ? ORDER BY submitted_at, id",
+                          (status, before))
+        return [StoredJob(**dict(r)) for r in rows]
+
+    def models_with_status(self, status: str) -> set[str]:
+        return {r[0] for r in self._exec("SELECT DISTINCT model FROM jobs WHERE status = ?", (status,))}
+
+    def jobs_with_txs_in_flight(self, except_sent: tuple[str, ...] = ()) -> set[str]:
+        """Ids of jobs with a tx not yet settled: any stored (not yet broadcast) one, and sent
+        ones of kinds other than `except_sent`."""
+        marks = ", ".join("?" * len(except_sent)) or "''"
+        rows = self._exec(f"SELECT DISTINCT job_id FROM txs WHERE job_id IS NOT NULL AND (status = 'stored' OR "
+                          f"(status = 'sent' AND kind NOT IN ({marks})))", except_sent)
+        return {r[0] for r in rows}
 
     def jobs_needing(self, column: str) -> list[StoredJob]:
         if column not in ("needs_reconcile", "needs_push"):

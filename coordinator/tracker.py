@@ -1,5 +1,15 @@
 """Following every tx the coordinator broadcast (its own and clients') until it
-is in a block, and acting when one failed there or vanished from the mempool."""
+is in a block, and acting when one failed there or vanished from the mempool.
+
+Each pass reads the blocks committed since the last one (`block` and
+`block_results`: two calls per block, however many txs are in flight) and
+settles the txs it finds there. Asking the node about every tx in flight, one
+`tx` call each, is kept for when that is cheaper or there is no earlier pass
+to continue from (the first pass after a start, or after a long gap): at
+intake rates thousands of txs are in flight, and a call per tx per pass was
+what the coordinator spent its time on (docs/benchmarks.md, Coordinator
+intake).
+"""
 
 from __future__ import annotations
 
@@ -9,50 +19,94 @@ import time
 from aitbc import tx as txlib
 from aitbc.codes import Code
 from aitbc.coordinator import job_state, lifecycle
+from aitbc.coordinator.chain import TxOutcome
 from aitbc.coordinator.core import Coordinator
 from aitbc.coordinator.store import TxRecord
 
 log = logging.getLogger("coordinator.tracker")
 
 CLIENT_KINDS = ("submit_job", "cancel_job")
+INDEX_MARGIN = 2      # blocks read again after per-tx look-ups (the tx indexer can lag a commit)
+MAX_BLOCKS = 200      # blocks read in one pass at most; the next pass goes on
 
 
 async def track(coord: Coordinator) -> None:
     """One pass over the txs in flight."""
-    store, chain = coord.store, coord.chain
-    mempool: set[str] | None = None
-    catching_up: bool | None = None
-    for tx in store.txs_in_flight():
+    in_flight = coord.store.txs_in_flight()
+    if not in_flight:
+        coord.followed_height = None  # nothing to follow: the next pass starts from the node's head
+        return
+    for tx in in_flight:
         if tx.status == "stored":
             await broadcast_stored(coord, tx)
-            continue
-        outcome = await chain.find_tx(tx.hash)
-        if outcome is None:
-            if mempool is None:
-                mempool = await chain.mempool_hashes()
-                # A node still replaying blocks cannot tell whether our txs are in them.
-                catching_up = bool((await chain.status())["sync_info"].get("catching_up"))
-            now = time.time()
-            if tx.hash in mempool or catching_up:
-                store.update_tx(tx.hash, seen_at=now)
-            elif now - tx.seen_at > coord.settings.tx_lost_after_s:
-                store.update_tx(tx.hash, status="lost")
-                coord.metrics.tx_settled.labels(kind=tx.kind, state="lost").inc()
-                log.warning("tx lost", extra={"event": "tx_lost", "tx_hash": tx.hash, "kind": tx.kind,
-                                              "job_id": tx.job_id})
-                await _after_lost(coord, tx)
-            continue
-        state = "committed" if outcome.code == 0 else "failed"
-        store.update_tx(tx.hash, status=state, code=outcome.code, log=outcome.log, height=outcome.height)
-        coord.metrics.tx_settled.labels(kind=tx.kind, state=state).inc()
-        if state == "committed":
-            await _after_committed(coord, tx)
-        else:
-            log.warning("tx failed in block", extra={"event": "tx_failed", "tx_hash": tx.hash, "kind": tx.kind,
-                                                     "job_id": tx.job_id, "code": outcome.code, "log": outcome.log})
-            _after_failed(coord, tx)
-            if outcome.code in (Code.NONCE_TOO_LOW, Code.NONCE_TOO_HIGH):
-                await _resend_check(coord, tx)
+    # The head first, then the txs: a tx stored after the head was read cannot be in a
+    # block up to it, so reading blocks up to the head misses none of the txs read.
+    head, catching_up = await coord.chain.head()
+    sent = [tx for tx in coord.store.txs_in_flight() if tx.status == "sent"]
+    outcomes = await _outcomes(coord, sent, head)
+    mempool: tuple[set[str], bool] | None = None
+    now = time.time()
+    for tx in sent:
+        outcome = outcomes.get(tx.hash)
+        if outcome is None and now - tx.seen_at > coord.settings.tx_lost_after_s:
+            # Not seen in a while: ask for it by hash before judging (it may sit in a block
+            # the block reads skipped), then look in the mempool.
+            outcome = await coord.chain.find_tx(tx.hash)
+            if outcome is None:
+                if mempool is None:
+                    mempool = await coord.chain.mempool_hashes()
+                hashes, whole = mempool
+                # A node still replaying blocks cannot tell whether our txs are in them, and
+                # a mempool longer than the node lists may hold it further down.
+                if tx.hash in hashes or not whole or catching_up:
+                    coord.store.update_tx(tx.hash, seen_at=now)
+                else:
+                    coord.store.update_tx(tx.hash, status="lost")
+                    coord.metrics.tx_settled.labels(kind=tx.kind, state="lost").inc()
+                    log.warning("tx lost", extra={"event": "tx_lost", "tx_hash": tx.hash, "kind": tx.kind,
+                                                  "job_id": tx.job_id})
+                    await _after_lost(coord, tx)
+                continue
+        if outcome is not None:
+            await _settle(coord, tx, outcome)
+
+
+async def _outcomes(coord: Coordinator, sent: list[TxRecord], head: int) -> dict[str, TxOutcome]:
+    """What the chain says of the txs in `sent` that are in a block: read from the blocks
+    since the last pass, or asked tx by tx when that takes fewer calls."""
+    since = coord.followed_height
+    if since is not None and since >= head:
+        return {}
+    if since is None or 2 * (head - since) > max(len(sent), 2 * INDEX_MARGIN):
+        found = {}
+        for tx in sent:
+            outcome = await coord.chain.find_tx(tx.hash)
+            if outcome is not None:
+                found[tx.hash] = outcome
+        coord.followed_height = max(0, head - INDEX_MARGIN)
+        return found
+    found = {}
+    for height in range(since + 1, min(head, since + MAX_BLOCKS) + 1):
+        block = await coord.chain.block_outcomes(height)
+        if block is None:
+            break  # its results are not stored yet: the next pass reads it
+        found.update(block)
+        coord.followed_height = height
+    return found
+
+
+async def _settle(coord: Coordinator, tx: TxRecord, outcome: TxOutcome) -> None:
+    state = "committed" if outcome.code == 0 else "failed"
+    coord.store.update_tx(tx.hash, status=state, code=outcome.code, log=outcome.log, height=outcome.height)
+    coord.metrics.tx_settled.labels(kind=tx.kind, state=state).inc()
+    if state == "committed":
+        await _after_committed(coord, tx)
+        return
+    log.warning("tx failed in block", extra={"event": "tx_failed", "tx_hash": tx.hash, "kind": tx.kind,
+                                             "job_id": tx.job_id, "code": outcome.code, "log": outcome.log})
+    _after_failed(coord, tx)
+    if outcome.code in (Code.NONCE_TOO_LOW, Code.NONCE_TOO_HIGH):
+        await _resend_check(coord, tx)
 
 
 async def broadcast_stored(coord: Coordinator, tx: TxRecord) -> None:
