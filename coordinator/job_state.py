@@ -170,12 +170,19 @@ def keep_result(store: Store, job: StoredJob, result: str, result_hash: str, met
                 proof: bytes, proof_signature: bytes) -> None:
     """The miner's checked result and signed proof, kept before its receipt is broadcast."""
     store.update_job(job.id, result=result, result_hash=result_hash, metrics=metrics_json, proof=proof,
-                     proof_signature=proof_signature, started_at=job.started_at or job.assigned_at)
+                     proof_signature=proof_signature, started_at=job.started_at or job.assigned_at, released_at=None)
+
+
+def mark_released(store: Store, job_id: str) -> None:
+    """The kept result's record_receipt passed CheckTx: the client may have the result now,
+    its receipt pending until the tx is in a block (docs/verification.md)."""
+    store.update_job(job_id, released_at=time.time())
 
 
 def drop_result(store: Store, job_id: str) -> None:
     """Forget a result whose receipt the chain refused (it was not paid for), and read the chain again."""
-    store.update_job(job_id, result=None, result_hash=None, proof=None, proof_signature=None, needs_reconcile=1)
+    store.update_job(job_id, result=None, result_hash=None, proof=None, proof_signature=None, released_at=None,
+                     needs_reconcile=1)
 
 
 def note_error(store: Store, job_id: str, error: str) -> None:

@@ -10,7 +10,7 @@ from aitbc import jobspec, tx as txlib
 from aitbc.signed_http import Signer
 from aitbc.coordinator import job_state, lifecycle, proofs, spot_checks
 from aitbc.coordinator.core import Coordinator
-from aitbc.coordinator.errors import ChainRejected, Conflict, NotFound
+from aitbc.coordinator.errors import ChainRejected, Conflict, InvalidRequest, NotFound
 from aitbc.coordinator.job_streams import ChunkRefused
 from aitbc.coordinator.lifecycle import event
 from aitbc.api.coordinator_models import ChunkCreate, JobComplete, StatusUpdate
@@ -81,6 +81,19 @@ def add_chunk(coord: Coordinator, job_id: str, signer: Signer, body: ChunkCreate
         raise Conflict(str(exc)) from None
 
 
+def _check_proof_is_for(job: StoredJob, proof) -> None:
+    """The proof must attest to running what the client paid for: its model, prompt and options
+    (the chain checks the same against the job it holds). Raises InvalidRequest."""
+    options = job.options_dict
+    wanted = {"model": job.model, "prompt hash": jobspec.prompt_hash(job.prompt).hex(),
+              "options": (jobspec.temperature_milli(options["temperature"]), options["seed"], options["num_predict"])}
+    got = {"model": proof.model, "prompt hash": proof.prompt_hash.hex(),
+           "options": (proof.options.temperature_milli, proof.options.seed, proof.options.num_predict)}
+    wrong = [f"{name} {got[name]!r} != {wanted[name]!r}" for name in wanted if got[name] != wanted[name]]
+    if wrong:
+        raise InvalidRequest("invalid proof: not for this job as submitted (proof vs job): " + "; ".join(wrong))
+
+
 async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobComplete) -> StoredJob:
     """Check the proof, keep the result, and put the receipt on chain (record_receipt)."""
     if await _checker_report(coord, job_id, signer):
@@ -100,6 +113,7 @@ async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobCom
             raise Conflict(f"job {job_id} already has a different result")
         if job.status not in job_state.HELD_BY_MINER:
             raise Conflict(f"job {job_id} is {job.status}; its result is no longer accepted")
+        _check_proof_is_for(job, verified.proof)
         job_state.keep_result(coord.store, job, body.result, result_hash, body.metrics.model_dump_json(),
                               verified.data, verified.signature)
         result = await sender.send("record_receipt", job_id, proof=verified.data,
@@ -108,6 +122,9 @@ async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobCom
             # Forget the result: it was not paid for. Take the chain's view of the job.
             job_state.drop_result(coord.store, job_id)
             raise ChainRejected(result.code, result.log, "record_receipt transaction")
+        # CheckTx ran the receipt against the chain's state with every tx before it: the
+        # client may have the result now, its receipt pending until the block (tracker.py).
+        job_state.mark_released(coord.store, job_id)
         # The client's stream now ends with exactly the text the receipt commits to.
         coord.streams.settle(job_id, body.result, result_hash, body.metrics.tokens_generated,
                              body.metrics.prompt_tokens)

@@ -51,7 +51,10 @@ class JobSubmitted(BaseModel):
 
 
 class JobPublic(BaseModel):
-    """GET /v1/jobs/{id}."""
+    """GET /v1/jobs/{id}. `result` is there once the coordinator checked the miner's signed proof
+    and the chain's CheckTx accepted its receipt; `receipt_pending` stays true until that
+    receipt is in a block (then `receipt_id`, `amount_paid`, `block_height`). What each step
+    guarantees: docs/verification.md, "When the client gets the result"."""
 
     job_id: str
     status: JobStatus
@@ -61,6 +64,8 @@ class JobPublic(BaseModel):
     miner: str | None = None
     result: str | None = None
     result_hash: str | None = None
+    receipt_pending: bool = False            # result released, its record_receipt tx not yet in a block
+    released_at: datetime | None = None      # when the result was released
     receipt_id: str | None = None
     max_reward: int
     amount_paid: int | None = None

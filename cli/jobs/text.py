@@ -26,6 +26,9 @@ def job_text(job: JobPublic) -> str:
         lines.append(safe_text.block("Result", job.result))  # the miner's text, fenced
     if job.receipt_id:
         lines.append(f"Receipt: {clean(job.receipt_id)}")
+    elif job.receipt_pending:
+        lines.append("Receipt: pending (the proof is checked and the chain accepted the receipt into its mempool; "
+                     "paid once it is in a block)")
     if job.completed_at and job.status == "completed":
         lines.append(f"Completed in: {format_seconds((job.completed_at - job.submitted_at).total_seconds())}")
     if job.amount_paid is not None and job.status == "completed":

@@ -18,11 +18,23 @@ from aitbc.api.coordinator_models import JobPublic
 POLL_S = 0.25  # a completed job shows within a quarter second; a GET is cheap
 
 
+RECEIPT_PENDING_NOTE = ("receipt pending: the coordinator checked the miner's signed proof and the chain "
+                        "accepted the receipt into its mempool; it is paid once the receipt is in a block")
+
+
+def early_result_text(job: JobPublic) -> str:
+    """A result shown before its receipt is in a block, saying so (on stderr: stdout gets the final block)."""
+    return "\n".join([f"{safe_text.inline(job.job_id)}: {RECEIPT_PENDING_NOTE}",
+                      safe_text.block("Result", job.result or "")])
+
+
 def wait_for_job(ctx: Context, client: CoordinatorClient, job_id: str, timeout: float) -> JobPublic:
-    """Poll until the job is final; a spinner on a terminal, status lines otherwise."""
+    """Poll until the job is final; a spinner on a terminal, status lines otherwise. A result
+    released before its receipt is in a block is shown at once on stderr, marked pending."""
     deadline = time.monotonic() + timeout
     show_spinner = ctx.verbose >= 0 and sys.stderr.isatty()
     last_status = ""
+    shown_early = False
     spinner = contextlib.nullcontext()
     if show_spinner:
         from rich.console import Console
@@ -40,6 +52,13 @@ def wait_for_job(ctx: Context, client: CoordinatorClient, job_id: str, timeout: 
                     ctx.progress(safe_text.inline(f"{job_id}: {job.status}"))
             if job.status in jobspec.FINAL:
                 return job
+            if job.receipt_pending and job.result is not None and not shown_early and not ctx.json_output \
+                    and ctx.verbose >= 0:
+                shown_early = True
+                if live is not None:
+                    live.console.print(safe_text.terminal(early_result_text(job)), markup=False, highlight=False)
+                else:
+                    ctx.progress(early_result_text(job))
             if time.monotonic() >= deadline:
                 raise CLIError(f"timed out after {timeout:g} s; job {job_id} is still {job.status} "
                                f"(check later with `aitbc status {job_id}`)")

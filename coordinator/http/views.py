@@ -7,6 +7,7 @@ from typing import Any
 
 from aitbc import tx as txlib
 from aitbc.api.coordinator_models import JobPublic, JobSubmitted, MinerPublic, ReceiptPublic
+from aitbc.coordinator.job_state import HELD_BY_MINER
 from aitbc.coordinator.registry import KnownMiner
 from aitbc.coordinator.store import StoredJob, MinerRecord
 
@@ -17,12 +18,15 @@ def ts(epoch: float | None) -> datetime | None:
 
 def job_public(job: StoredJob) -> JobPublic:
     metrics = job.metrics_dict or {}
-    completed = job.status == "completed"
+    # A result is released once its receipt is on chain, or accepted by CheckTx (pending until the
+    # block; docs/verification.md); never for a job that ended without a receipt.
+    pending = job.status in HELD_BY_MINER and job.released_at is not None and job.result is not None
+    shown = pending or (job.status in ("completed", "verifying") and job.receipt_id is not None)
     return JobPublic(
         job_id=job.id, status=job.status, type=job.type, model=job.model, client=job.client, miner=job.miner,
-        # A result is released only once it is paid for on chain.
-        result=job.result if completed else None,
-        result_hash=job.result_hash if completed else None,
+        result=job.result if shown else None,
+        result_hash=job.result_hash if shown else None,
+        receipt_pending=pending, released_at=ts(job.released_at) if shown else None,
         receipt_id=job.receipt_id, max_reward=job.max_reward, amount_paid=job.amount_paid, refund=job.refund,
         compute_time=metrics.get("compute_time"), tokens_generated=metrics.get("tokens_generated"),
         error=job.error, submitted_at=ts(job.submitted_at), started_at=ts(job.started_at),
