@@ -35,7 +35,8 @@ START_OPTIONS = [
     ("--key", "key", str, "keyring name or address [env: AITBC_MINER_KEY, which may also hold a hex seed; "
                           "default: miner1]"),
     ("--node", "node", str, "chain node RPC URL [env: AITBC_NODE; default: http://127.0.0.1:26657]"),
-    ("--coordinator-url", "coordinator_url", str, "coordinator URL [env: AITBC_URL; default: http://127.0.0.1:18000]"),
+    ("--coordinator-url", "coordinator_url", str, "coordinator URL [env: AITBC_URL; default: http://127.0.0.1:18000; "
+                                                  "empty: no coordinator]"),
     ("--host", "host", str, "address to listen on [default: 127.0.0.1]"),
     ("--port", "port", int, "port to listen on [default: 18001]"),
     ("--endpoint", "endpoint", str, "public URL the coordinator calls [default: http://HOST:PORT]"),
@@ -49,6 +50,8 @@ START_OPTIONS = [
     ("--num-thread", "num_thread", int, "Ollama num_thread for every job [default: Ollama's choice]"),
     ("--heartbeat-interval", "heartbeat_interval_s", float, "seconds between heartbeats [default: 5]"),
     ("--report-retry", "report_retry_s", float, "seconds to retry an unacknowledged result [default: 300]"),
+    ("--resync-interval", "resync_interval_s", float, "seconds between re-reads of the chain's open jobs, besides "
+                                                      "its websocket events [default: 30]"),
     ("--data-dir", "data_dir", click.Path(file_okay=False), "log and outbox directory [default: $AITBC_HOME/miner]"),
     ("--log-level", "log_level", click.Choice(["debug", "info", "warning", "error"]), "[default: info]"),
     ("--fault-tamper-share", "fault_tamper_share", click.FloatRange(0, 1),
@@ -60,12 +63,15 @@ START_OPTIONS = [
 
 @click.group("miner")
 def miner() -> None:
-    """Run an AITBC miner: serve inference jobs from the coordinator on a local Ollama."""
+    """Run an AITBC miner: serve inference jobs from the coordinator and the chain on a local Ollama."""
 
 
 def _start_options(f):
     for flag, field, kind, help_text in reversed(START_OPTIONS):
         f = click.option(flag, field, type=kind, default=None, help=help_text)(f)
+    f = click.option("--no-coordinator", "no_coordinator", is_flag=True, default=None,
+                     help="serve only direct jobs from the chain; never call a coordinator "
+                          "[env: AITBC_MINER_NO_COORDINATOR]")(f)
     f = click.option("--log-dir", "log_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
                      help="folder of miner.log (rotated at 10 MiB, 5 kept) [env: AITBC_LOG_DIR; default: the data dir]")(f)
     return click.option("--model", "models", multiple=True,
@@ -75,8 +81,14 @@ def _start_options(f):
 @miner.command()
 @_start_options
 def start(**flags) -> None:
-    """Check Ollama and the chain, register, and serve assignments until Ctrl-C."""
+    """Check Ollama and the chain, register, and serve assignments until Ctrl-C.
+
+    The miner registers its encryption key and watches the chain (the node's websocket) for
+    direct jobs assigned to it in any case; with a coordinator it also takes the jobs the
+    coordinator pushes."""
     log_dir = flags.pop("log_dir", None)
+    if not flags.get("no_coordinator"):
+        flags.pop("no_coordinator", None)  # absent: the environment decides
     overrides = {k: v for k, v in flags.items() if v not in (None, ())}
     if "models" in overrides:
         overrides["models"] = list(overrides["models"])
@@ -152,7 +164,7 @@ def status(url: str, as_json: bool) -> None:
         click.echo(json.dumps(health, indent=2))
     else:
         for key in ("status", "address", "chain_id", "models", "capacity", "active_jobs", "ollama", "coordinator",
-                    "pending_reports"):
+                    "chain_events", "pending_reports"):
             value = health.get(key)
             click.echo(f"{key + ':':17} {', '.join(value) if isinstance(value, list) else value}")
     if health.get("status") != "ok":

@@ -1,8 +1,11 @@
-"""The miner as one object: start-up checks, registration, job runner, presence loop.
+"""The miner as one object: start-up checks, registration, job runner, presence loop,
+and the chain watch that finds the direct jobs the chain assigns to it.
 
 No web framework here; miner/app.py exposes it over HTTP. Collaborators
-(chain, Ollama, the coordinator transport) can be passed in, which is how
-the unit tests replace the network.
+(chain, Ollama, the coordinator transport, the chain's events) can be passed in,
+which is how the unit tests replace the network. Without a coordinator
+(settings.uses_coordinator false) there is no presence loop and no pushed work:
+only direct jobs.
 """
 
 from __future__ import annotations
@@ -27,8 +30,11 @@ from aitbc.api.miner_models import MinerHealth
 from aitbc.miner.ollama_client import OllamaClient, OllamaError
 from aitbc.miner.outbox import Outbox
 from aitbc.miner.presence import Presence
-from aitbc.miner.registration import Chain, ChainInfo, Offer, StartupError, chain_info, ensure_registered, load_key, \
-    offered_models
+from aitbc.miner.chain_watch import ChainWatch
+from aitbc.miner.direct_jobs import DirectJobs
+from aitbc.miner.own_txs import OwnTxs
+from aitbc.miner.registration import Chain, ChainInfo, Offer, StartupError, chain_info, encryption_key_of, \
+    ensure_registered, load_key, offered_models
 from aitbc.api.miner_models import JobAssignment
 from aitbc.miner.runner import ChainUnreachable, Generator, JobRunner, NotAssignedOnChain, NotYetOnChain
 from aitbc.miner.settings import MinerSettings
@@ -62,9 +68,14 @@ def _check_matches_chain(assignment: JobAssignment, job: dict) -> None:
 
 class MinerDaemon:
     def __init__(self, settings: MinerSettings, *, key: PrivateKey | None = None, chain: Chain | None = None,
-                 ollama: Generator | None = None, coordinator_transport: httpx.AsyncBaseTransport | None = None):
+                 ollama: Generator | None = None, coordinator_transport: httpx.AsyncBaseTransport | None = None,
+                 chain_events=None, watch_chain: bool | None = None):
+        """`chain_events`: an async iterable of aitbc.chain_events items to watch instead of the node's
+        websocket; `watch_chain` None watches when the chain is the real node or events are given."""
         self.settings = settings
         self.key = key or load_key(settings.key)
+        self.watch_chain = (chain is None or chain_events is not None) if watch_chain is None else watch_chain
+        self.chain_events = chain_events
         self.chain = chain or AsyncChainRPC(settings.node)
         self.ollama = ollama or OllamaClient(settings.ollama_url, timeout=settings.ollama_timeout_s)
         self.metrics = MinerMetrics()
@@ -74,12 +85,15 @@ class MinerDaemon:
         self.info: ChainInfo | None = None
         self.runner: JobRunner | None = None
         self.presence: Presence | None = None
+        self.direct: DirectJobs | None = None
+        self.watch: ChainWatch | None = None
         self.chain_action = ""
         self.replay = ReplayCache()  # nonces of the coordinator's signed pushes seen in the last minute
         self.push_target = ""         # what a push to this miner must be signed for (address@host:port)
         self.started = False
         self._stopped = False
         self._presence_task: asyncio.Task | None = None
+        self._watch_task: asyncio.Task | None = None
 
     @property
     def address(self) -> str:
@@ -97,26 +111,44 @@ class MinerDaemon:
             raise StartupError(f"endpoint {s.public_endpoint!r} cannot be used: {exc}") from None
         offer = Offer(models=models, capacity=s.capacity, endpoint=s.public_endpoint,
                       price_per_second=s.price_per_second or info.price_per_second,
-                      stake=s.stake if s.stake is not None else info.min_miner_stake, ms_per_token=s.ms_per_token)
+                      stake=s.stake if s.stake is not None else info.min_miner_stake, ms_per_token=s.ms_per_token,
+                      encryption_key=encryption_key_of(self.key))
         self.chain_action = await ensure_registered(self.chain, self.key, info, offer)
         self.runner = JobRunner(self.key, info.chain_id, models, s.capacity, self.ollama, self.link, self.outbox,
                                 self.metrics, s.ollama_timeout_s, s.num_thread, s.fault_tamper_share,
                                 s.fault_inflate_time_x)
-        resumed = self.outbox.load()
-        registration = MinerRegister(endpoint=offer.endpoint, models=models, capacity=s.capacity)
-        self.presence = Presence(self.link, registration, s.heartbeat_interval_s, lambda: self.runner.active_jobs,
-                                 self.metrics, lambda back: self.outbox.kick(wake=back))
-        self._presence_task = asyncio.create_task(self.presence.run(), name="presence")
+        resumed: list[str] = []
+        if s.uses_coordinator:
+            resumed = self.outbox.load()
+            registration = MinerRegister(endpoint=offer.endpoint, models=models, capacity=s.capacity)
+            self.presence = Presence(self.link, registration, s.heartbeat_interval_s,
+                                     lambda: self.runner.active_jobs, self.metrics,
+                                     lambda back: self.outbox.kick(wake=back))
+            self._presence_task = asyncio.create_task(self.presence.run(), name="presence")
+        txs = OwnTxs(self.key, self.chain, info.chain_id, info.min_fee, info.fee_per_byte)
+        self.direct = DirectJobs(self.key, self.chain, info.chain_id, self.runner, txs, self.metrics,
+                                 s.report_retry_s)
+        if self.watch_chain:
+            # Registered with an encryption key, this miner may be assigned direct jobs in any mode:
+            # it must watch for them, or they expire on it.
+            self.watch = ChainWatch(self.chain, self.address, self.direct.take, self.direct.check,
+                                    events=self.chain_events, node_url=s.node, resync_s=s.resync_interval_s)
+            self._watch_task = asyncio.create_task(self.watch.run(), name="chain-watch")
         self.started = True
         log.info("miner started", extra={"address": self.address, "chain_id": info.chain_id, "models": models,
                                          "capacity": s.capacity, "price_per_second": offer.price_per_second,
-                                         "endpoint": offer.endpoint, "coordinator": s.coordinator_url,
+                                         "endpoint": offer.endpoint,
+                                         "coordinator": s.coordinator_url if s.uses_coordinator else None,
+                                         "direct_jobs": self.watch_chain,
                                          "ollama": s.ollama_url, "chain": self.chain_action,
                                          "resumed_reports": len(resumed)})
 
     def authorize(self, signer: str) -> None:
         """Raises NotCoordinator unless `signer` is the coordinator named in genesis."""
         assert self.info is not None, "daemon not started"
+        if not self.settings.uses_coordinator:
+            raise NotCoordinator("this miner runs without a coordinator (--no-coordinator): it takes only the "
+                                 "direct jobs the chain assigns to it")
         if signer != self.info.coordinator:
             raise NotCoordinator(f"assignments are accepted only from the chain's coordinator "
                                  f"{self.info.coordinator}; this one is signed by {signer}")
@@ -192,18 +224,21 @@ class MinerDaemon:
             models=runner.models if runner else [], capacity=self.settings.capacity,
             active_jobs=runner.active_jobs if runner else 0, ollama=ollama,
             chain_id=self.info.chain_id if self.info else None,
-            coordinator=self.presence.state if self.presence else None,
+            coordinator=self.presence.state if self.presence else
+            (None if self.settings.uses_coordinator else "none (direct jobs only)"),
             pending_reports=len(self.outbox),
+            chain_events=self.watch.state if self.watch else None,
         )
 
     async def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
-        if self._presence_task is not None:
-            self._presence_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._presence_task
+        for task in (self._watch_task, self._presence_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.runner is not None:
             await self.runner.close()
         await self.outbox.close()

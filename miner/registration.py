@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from aitbc import tx as txlib
+from aitbc import sealing, tx as txlib
 from aitbc.crypto import PrivateKey
 from aitbc.keyring import Keyring, KeyError_
 from aitbc.rpc import BroadcastResult, ChainError, NodeUnavailable, QueryFailed
@@ -42,6 +42,8 @@ class ChainInfo:
     coordinator: str
     min_miner_stake: int
     price_per_second: int
+    min_fee: int = txlib.DEFAULT_MIN_FEE           # the fee rule the miner's own txs pay
+    fee_per_byte: int = txlib.DEFAULT_FEE_PER_BYTE
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Offer:
     endpoint: str
     stake: int
     ms_per_token: int | None = None  # declared ceiling for every model; None: the chain's maximum applies
+    encryption_key: bytes = b""      # X25519 public key direct jobs seal to (aitbc.sealing); b"": none
 
     @property
     def rates(self) -> dict[str, int]:
@@ -102,7 +105,14 @@ async def chain_info(chain: Chain, node_url: str) -> ChainInfo:
     except ChainError as exc:
         raise StartupError(f"chain node at {node_url} cannot answer /params: {exc}") from None
     return ChainInfo(chain_id=params["chain_id"], coordinator=params["coordinator"],
-                     min_miner_stake=int(params["min_miner_stake"]), price_per_second=int(params["price_per_second"]))
+                     min_miner_stake=int(params["min_miner_stake"]), price_per_second=int(params["price_per_second"]),
+                     min_fee=int(params.get("min_fee", txlib.DEFAULT_MIN_FEE)),
+                     fee_per_byte=int(params.get("fee_per_byte", txlib.DEFAULT_FEE_PER_BYTE)))
+
+
+def encryption_key_of(key: PrivateKey) -> bytes:
+    """The public X25519 key a miner registers so that clients can seal direct jobs to it."""
+    return sealing.encryption_public_key(key)
 
 
 async def _on_chain(chain: Chain, address: str) -> dict[str, Any] | None:
@@ -116,7 +126,9 @@ async def _on_chain(chain: Chain, address: str) -> dict[str, Any] | None:
 def _matches(miner: dict[str, Any], offer: Offer) -> bool:
     return (set(miner["models"]) == set(offer.models) and int(miner["capacity"]) == offer.capacity
             and int(miner["price_per_second"]) == offer.price_per_second and miner["endpoint"] == offer.endpoint
-            and {k: int(v) for k, v in miner.get("ms_per_token", {}).items()} == offer.rates)
+            and {k: int(v) for k, v in miner.get("ms_per_token", {}).items()} == offer.rates
+            # a miner registered before direct jobs has none: updated so it can take them
+            and miner.get("encryption_key", "") == offer.encryption_key.hex())
 
 
 async def ensure_registered(chain: Chain, key: PrivateKey, info: ChainInfo, offer: Offer,
@@ -137,12 +149,13 @@ async def ensure_registered(chain: Chain, key: PrivateKey, info: ChainInfo, offe
         raise StartupError(f"miner account {address} has {format_amount(int(account['balance']))} but staking needs "
                            f"{format_amount(needed)}: fund it first (transfer AITBC to {address})")
     fields = {"models": offer.models, "capacity": offer.capacity, "price_per_second": offer.price_per_second,
-              "endpoint": offer.endpoint, "ms_per_token": offer.rates}
+              "endpoint": offer.endpoint, "ms_per_token": offer.rates, "encryption_key": offer.encryption_key}
     if current is None:
         kind, fields = "register_miner", {**fields, "stake": offer.stake}
     else:
         kind, fields = "update_miner", {**fields, "add_stake": add_stake}
-    raw = txlib.build(key, info.chain_id, int(account["nonce"]), kind, **fields)
+    raw = txlib.build(key, info.chain_id, int(account["nonce"]), kind, min_fee=info.min_fee,
+                      fee_per_byte=info.fee_per_byte, **fields)
     result = await chain.broadcast(raw, "sync")
     if not result.ok:
         raise StartupError(f"{kind} rejected by the chain ({result.code_name}): {result.log}")

@@ -1,8 +1,10 @@
 """Running assigned jobs on Ollama: capacity, idempotency, measuring, proof, reports.
 
-A job is accepted synchronously (or refused with a reason) and then runs in a
-background task: report "running", generate, measure, sign the proof, hand
-the completion (or the failure) to the outbox, which delivers it.
+A coordinator's job is accepted synchronously (or refused with a reason) and then
+runs in a background task: report "running", generate, measure, sign the proof,
+hand the completion (or the failure) to the outbox, which delivers it. A direct
+job (miner/direct_jobs.py) runs through the same `execute` and the same record of
+jobs (`launch`), and reports to the chain instead.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 import httpx
 
 from aitbc import jobspec
 from aitbc.api.retry import async_retrying
 from aitbc.crypto import PrivateKey
-from aitbc.api.coordinator_models import StatusUpdate
+from aitbc.api.coordinator_models import JobComplete, StatusUpdate
 from aitbc.miner import proof as prooflib
 from aitbc.miner.coordinator_link import CoordinatorLink, Outcome
 from aitbc.miner.gpu import GpuSampler
@@ -119,10 +121,14 @@ class JobRecord:
     task: asyncio.Task | None = field(default=None, repr=False)
 
 
-def _record_key(assignment: JobAssignment) -> str:
+def record_key(job_id: str, check: bool) -> str:
     """A job and its spot-check re-run are two runs: a miner that held a job once (its
     assignment then failed on chain) may be drawn as the checker of the same job later."""
-    return f"{assignment.job_id}#check" if assignment.check else assignment.job_id
+    return f"{job_id}#check" if check else job_id
+
+
+def _record_key(assignment: JobAssignment) -> str:
+    return record_key(assignment.job_id, assignment.check)
 
 
 class JobRunner:
@@ -172,6 +178,30 @@ class JobRunner:
                                                 "active_jobs": self.active_jobs, "capacity": self.capacity})
         return AssignAccepted(job_id=job_id, accepted=True, active_jobs=self.active_jobs)
 
+    def launch(self, job_id: str, model: str, check: bool, work: Callable[[JobRecord], Awaitable[None]]) -> bool:
+        """Run `work(record)` in a task for a job the chain gave this miner, unless this run is
+        known already (False). No capacity check: the chain counts this miner's slots."""
+        key = record_key(job_id, check)
+        if key in self._jobs:
+            return False
+        record = JobRecord(job_id, model)
+        self._jobs[key] = record
+        self._forget_old()
+        record.task = asyncio.create_task(work(record), name=f"{'check' if check else 'job'}-{job_id}")
+        record.task.add_done_callback(lambda task: self._crashed(task, record))
+        self.metrics.jobs_accepted.inc()
+        self.metrics.active_jobs.set(self.active_jobs)
+        return True
+
+    def _crashed(self, task: asyncio.Task, record: JobRecord) -> None:
+        """A launched run that raised: logged, and its record closed (the chain expires the job)."""
+        if task.cancelled() or task.exception() is None:
+            return
+        if record.status == "running":
+            self.finish(record, "failed")
+        log.error("job crashed", extra={"job_id": record.job_id, "error": repr(task.exception())},
+                  exc_info=task.exception())
+
     def precheck(self, assignment: JobAssignment) -> None:
         """The refusals that need no chain: chain id, job type, model, capacity. Raises AssignmentRejected."""
         try:
@@ -182,7 +212,12 @@ class JobRunner:
                                                       "reason": exc.reason, "detail": exc.detail})
             raise
 
-    def _check(self, a: JobAssignment) -> None:
+    def runnable(self, a: JobAssignment) -> None:
+        """What this miner can run at all: chain id, job type, model (the chain counts slots for the
+        jobs it assigns). Raises AssignmentRejected."""
+        self._check(a, capacity=False)
+
+    def _check(self, a: JobAssignment, capacity: bool = True) -> None:
         if a.chain_id != self.chain_id:
             raise WrongChain(f"assignment is for chain {a.chain_id!r}; this miner is on {self.chain_id!r}")
         if a.job_data.type not in jobspec.JOB_TYPES:
@@ -196,7 +231,7 @@ class JobRunner:
         if base_name(a.job_data.model) not in self._offered:
             raise ModelNotOffered(f"model {a.job_data.model!r} is not served by this miner; it serves "
                                   f"{', '.join(self.models)}")
-        if self.active_jobs >= self.capacity:
+        if capacity and self.active_jobs >= self.capacity:
             raise AtCapacity(f"miner at capacity: {self.active_jobs} of {self.capacity} job(s) running; "
                              "try another miner or later")
 
@@ -228,7 +263,7 @@ class JobRunner:
             running.cancel()
             if chunks:
                 await chunks.abort()
-            self._finish(record, "failed")
+            self.finish(record, "failed")
             self.metrics.jobs_failed.labels("shutdown").inc()
             log.warning("job cancelled: miner shutting down", extra={"job_id": job_id, "model": model})
             self._report_failure(job_id, started_at, "the miner shut down before the job finished")
@@ -239,7 +274,7 @@ class JobRunner:
             reason, error = describe_failure(exc, model, self.ollama_timeout_s)
             if reason == "internal":
                 log.exception("job crashed", extra={"job_id": job_id})
-            self._finish(record, "failed")
+            self.finish(record, "failed")
             self.metrics.jobs_failed.labels(reason).inc()
             log.error("job failed", extra={"job_id": job_id, "model": model, "reason": reason, "error": error})
             try:
@@ -249,6 +284,23 @@ class JobRunner:
             return
         if chunks:
             await chunks.close()  # the last piece before the completion, so the stream needs no replace
+        complete = await self.prove(a, result, measurement)
+        self.completed(record, a, complete)
+        try:
+            await running
+        finally:  # a finished result must not be lost to a shutdown in between
+            self.outbox.add(Report(job_id, "complete", f"/v1/jobs/{job_id}/complete",
+                                   complete.model_dump(mode="json"), time.time()))
+
+    async def execute(self, a: JobAssignment, on_text: TextSink | None = None) -> JobComplete:
+        """Run the job on Ollama and sign its proof: what every path to a result shares.
+        Raises what the generation raises (see `describe_failure`)."""
+        result, measurement = await self._generate(a, on_text)
+        return await self.prove(a, result, measurement)
+
+    async def prove(self, a: JobAssignment, result: str, measurement: prooflib.Measurement) -> JobComplete:
+        """The signed completion of a run (the TEST ONLY fault switches applied first)."""
+        job_id = a.job_id
         if self.tamper_share and random.random() < self.tamper_share:
             result = tamper(result)
             log.warning("TEST FAULT: result tampered before signing", extra={"job_id": job_id})
@@ -256,22 +308,21 @@ class JobRunner:
             measurement = replace(measurement, compute_time_ms=int(measurement.compute_time_ms * self.inflate_time_x))
             log.warning("TEST FAULT: compute time inflated before signing", extra={"job_id": job_id})
         o = a.job_data.options
-        spec = prooflib.RunSpec(model, await self._digest(model), a.job_data.prompt, o.temperature, o.seed,
-                                o.num_predict)
-        complete = prooflib.completion(self.key, self.chain_id, job_id, spec, result, measurement)
-        self._finish(record, "completed")
+        spec = prooflib.RunSpec(a.job_data.model, await self._digest(a.job_data.model), a.job_data.prompt,
+                                o.temperature, o.seed, o.num_predict)
+        return prooflib.completion(self.key, self.chain_id, job_id, spec, result, measurement)
+
+    def completed(self, record: JobRecord, a: JobAssignment, complete: JobComplete) -> None:
+        """Book a finished run: its record, the metrics, one log line."""
+        self.finish(record, "completed")
+        m = complete.metrics
         self.metrics.jobs_completed.inc()
-        self.metrics.tokens_generated.inc(measurement.tokens_generated)
-        m = measurement
-        log.info("job completed", extra={"job_id": job_id, "model": model, "compute_time_ms": m.compute_time_ms,
+        self.metrics.tokens_generated.inc(m.tokens_generated)
+        log.info("job completed", extra={"job_id": a.job_id, "model": a.job_data.model, "check": a.check,
+                                         "compute_time_ms": round(m.compute_time * 1000),
                                          "tokens_generated": m.tokens_generated, "prompt_tokens": m.prompt_tokens,
-                                         "result_hash": complete.proof.hash, "result_chars": len(result),
+                                         "result_hash": complete.proof.hash, "result_chars": len(complete.result),
                                          "gpu_utilization": m.gpu_utilization})
-        try:
-            await running
-        finally:  # a finished result must not be lost to a shutdown in between
-            self.outbox.add(Report(job_id, "complete", f"/v1/jobs/{job_id}/complete",
-                                   complete.model_dump(mode="json"), time.time()))
 
     async def _generate(self, a: JobAssignment, on_text: TextSink | None = None) -> tuple[str, prooflib.Measurement]:
         """Run the job on Ollama: an inference job's prompt through /api/generate, a chat job's
@@ -322,7 +373,7 @@ class JobRunner:
         self.outbox.add(Report(job_id, "failed", f"/v1/jobs/{job_id}/status", body.model_dump(mode="json"),
                                time.time()))
 
-    def _finish(self, record: JobRecord, status: str) -> None:
+    def finish(self, record: JobRecord, status: str) -> None:
         record.status = status
         self.metrics.active_jobs.set(self.active_jobs)
 

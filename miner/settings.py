@@ -1,7 +1,9 @@
 """Miner settings: environment (AITBC_MINER_*), then flags of `aitbc miner start`.
 
 The node and coordinator URLs also read the project-wide AITBC_NODE and
-AITBC_URL, so one environment serves the CLI and the miner alike.
+AITBC_URL, so one environment serves the CLI and the miner alike. Without a
+coordinator (`no_coordinator`, or an empty coordinator URL) the miner serves only
+the direct jobs the chain assigns to it; it watches the chain for them either way.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ class MinerSettings(BaseSettings):
     node: str = Field("http://127.0.0.1:26657", validation_alias=_aliases("node", "AITBC_NODE"))
     coordinator_url: str = Field("http://127.0.0.1:18000",
                                  validation_alias=_aliases("coordinator_url", "AITBC_URL"))
+    no_coordinator: bool = Field(False, description="serve direct jobs from the chain only; never call a "
+                                 "coordinator (also when coordinator_url is empty)")
+    resync_interval_s: float = Field(30.0, gt=0, description="seconds between re-reads of the chain's open jobs "
+                                     "and checks, besides the websocket's events and every reconnect")
     host: str = "127.0.0.1"
     port: int = Field(18001, ge=0, le=65535)
     endpoint: str | None = Field(None, description="public URL the coordinator calls; default http://host:port")
@@ -77,6 +83,10 @@ class MinerSettings(BaseSettings):
             return self.endpoint.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def uses_coordinator(self) -> bool:
+        return not self.no_coordinator and bool(self.coordinator_url.strip())
 
     @property
     def home(self) -> Path:

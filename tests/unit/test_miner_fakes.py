@@ -69,7 +69,7 @@ class FakeChain:
         self.nonce += 1
         m = tx.msg
         offer = {"models": list(m.models), "capacity": m.capacity, "price_per_second": m.price_per_second,
-                 "endpoint": m.endpoint}
+                 "endpoint": m.endpoint, "encryption_key": m.encryption_key.hex()}
         if tx.kind == "register_miner":
             self.miners[tx.sender] = {"address": tx.sender, "stake": m.stake, **offer}
         else:
