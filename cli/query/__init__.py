@@ -8,6 +8,7 @@ from aitbc.cli.query.account import account
 from aitbc.cli.query.coordinator import coordinator
 from aitbc.cli.query.coordinators import coordinators
 from aitbc.cli.query.job import job
+from aitbc.cli.query.job_result import job_result
 from aitbc.cli.query.miner import miner
 from aitbc.cli.query.miners import miners
 from aitbc.cli.query.params import params
@@ -20,5 +21,5 @@ def query() -> None:
     """Read the chain's state through abci_query (text; --json for the JSON the node answers)."""
 
 
-for _command in (account, job, receipt, miner, miners, coordinator, coordinators, params, supply):
+for _command in (account, job, job_result, receipt, miner, miners, coordinator, coordinators, params, supply):
     query.add_command(_command)

@@ -6,10 +6,12 @@ import click
 
 from aitbc.cli.tx.assign_job import assign_job
 from aitbc.cli.tx.cancel_job import cancel_job
+from aitbc.cli.tx.decline_job import decline_job
 from aitbc.cli.tx.fail_job import fail_job
 from aitbc.cli.tx.record_receipt import record_receipt
 from aitbc.cli.tx.register_coordinator import register_coordinator
 from aitbc.cli.tx.register_miner import register_miner
+from aitbc.cli.tx.share_job_key import share_job_key
 from aitbc.cli.tx.submit_job import submit_job
 from aitbc.cli.tx.transfer import transfer
 from aitbc.cli.tx.unbond import unbond
@@ -23,5 +25,5 @@ def tx() -> None:
 
 
 for _command in (transfer, register_miner, update_miner, unbond, submit_job, cancel_job, assign_job, fail_job,
-                 record_receipt, register_coordinator, unregister_coordinator):
+                 record_receipt, decline_job, share_job_key, register_coordinator, unregister_coordinator):
     tx.add_command(_command)
