@@ -22,7 +22,6 @@ from aitbc.api.coordinator_models import JobPublic
 from aitbc.cli import safe_text
 from aitbc.cli.chain_access import chain_query, resolve_address
 from aitbc.cli.context import CLIError, Context, NetworkError, Rejected
-from aitbc.cli.tx.broadcast import broadcast_signed
 from aitbc.crypto import PrivateKey
 from aitbc.errors import TxError
 from aitbc.rpc import ChainError, NodeUnavailable, QueryFailed
@@ -120,6 +119,8 @@ def _job_or_none(ctx: Context, job_id: str) -> dict[str, Any] | None:
 def share_key(ctx: Context, client: PrivateKey, job_id: str, checker: str, mode: str = "sync",
               quiet: bool = True) -> dict[str, Any]:
     """share_job_key: the job key sealed to `checker`'s encryption key, so it can re-run the job."""
+    from aitbc.cli.tx.broadcast import broadcast_signed  # here: the tx commands import this module
+
     miner = chain_query(ctx, f"/miner/{checker}")
     if not miner.get("encryption_key"):
         raise CLIError(f"checker {checker} has no encryption key on chain")
