@@ -152,9 +152,9 @@ def follow(ctx: Context, client: PrivateKey, job_id: str, timeout: float) -> dic
             checker = job.get("checker") or ""
             holders = {e.split(":", 1)[0] for e in job.get("shared_keys") or ()}
             if status == "verifying" and checker and checker not in holders and checker not in shared:
-                shared.add(checker)
                 with contextlib.suppress(Rejected):  # the checker may change meanwhile: the next look retries
                     share_key(ctx, client, job_id, checker)
+                    shared.add(checker)  # sent: not again while it waits in the mempool
                     ctx.progress(safe_text.inline(f"{job_id}: job key shared with checker {checker}"))
         if time.monotonic() >= deadline:
             raise CLIError(f"timed out after {timeout:g} s; job {job_id} is still "

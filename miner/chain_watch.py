@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterable, Callable
 from typing import Any
 
-from aitbc.chain_events import ChainEvent, ChainEvents, Connected
+from aitbc.chain_events import ChainEvent, ChainEvents, Connected, SubscriptionRefused
 from aitbc.rpc import ChainError, QueryFailed
 
 log = logging.getLogger("miner.watch")
@@ -75,6 +75,12 @@ class ChainWatch:
                     self.last_event_at = time.monotonic()
                     for job_id in mentioned_jobs(item, self.address):
                         self._read_later(job_id)
+        except SubscriptionRefused as exc:
+            # A node configured against it (e.g. rpc.max_subscriptions_per_client below 4): the slow
+            # re-syncs still find every assignment, only later.
+            log.error("chain events refused; finding direct jobs by periodic re-sync only",
+                      extra={"error": str(exc), "resync_s": self.resync_s})
+            await periodic
         finally:
             periodic.cancel()
             for task in [periodic, *self._reads]:

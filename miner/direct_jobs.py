@@ -25,13 +25,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from aitbc import jobspec, sealing
+from aitbc import jobspec, sealing, tx as txlib
 from aitbc.api.coordinator_models import JobComplete, JobOptions
 from aitbc.api.miner_models import JobAssignment, JobData
 from aitbc.crypto import PrivateKey
 from aitbc.errors import TxError
 from aitbc.miner.metrics import MinerMetrics
 from aitbc.miner.own_txs import OwnTxs, fetch_tx
+from aitbc.pb.aitbc_pb import tx_pb2
 from aitbc.miner.runner import AssignmentRejected, JobRecord, JobRunner, describe_failure
 from aitbc.rpc import ChainError, QueryFailed
 
@@ -113,6 +114,11 @@ class DirectJobs:
 
     async def _serve(self, job: dict[str, Any], record: JobRecord) -> None:
         job_id = job["id"]
+        if await self._answered_in_mempool(job_id):
+            # This miner (before a restart) already answered it; the answer is on its way into a block.
+            self.runner.finish(record, "reported")
+            log.info("direct job already answered; not run again", extra={"job_id": job_id})
+            return
         try:
             job_key, prompt = await self._open(job, self._sealed_key_from_tx)
             assignment = assignment_of(job, prompt, self.chain_id)
@@ -189,6 +195,28 @@ class DirectJobs:
             await self.txs.send(kind, job_id, job_id=job_id, reason=reason[:512])
         except ChainError as exc:  # the chain expires the job in the end
             log.error(f"{kind} not sent", extra={"job_id": job_id, "error": str(exc)})
+
+    async def _answered_in_mempool(self, job_id: str) -> bool:
+        """Whether a receipt, decline or failure of `job_id` signed by this miner waits in the node's
+        mempool (its first 100 txs): what a restart right after answering would otherwise run again."""
+        try:
+            pending = await self.chain.call("unconfirmed_txs", limit="100")
+        except ChainError:
+            return False
+        for raw in (pending or {}).get("txs") or []:
+            try:
+                envelope = tx_pb2.Tx.FromString(base64.b64decode(raw))
+                if envelope.public_key != self.key.public_key:
+                    continue
+                body = tx_pb2.TxBody.FromString(envelope.body)
+                kind = body.WhichOneof("msg")
+                about = txlib.decode_proof(body.record_receipt.proof).job_id if kind == "record_receipt" \
+                    else getattr(body, kind).job_id if kind in ("decline_job", "fail_job") else ""
+            except Exception:  # noqa: BLE001 - a tx we cannot read is not our answer
+                continue
+            if about == job_id:
+                return True
+        return False
 
     def _runnable(self, a: JobAssignment) -> None:
         try:

@@ -38,6 +38,7 @@ class DirectChain(FakeChain):
         self.assign_all_to = None
         self.raw_txs: dict[str, bytes] = {}
         self.sent: list[txlib.SignedTx] = []
+        self.mempool: list[bytes] = []
 
     def add_job(self, job_id: str = "job_d1", prompt: str = PROMPT, seal_to: PrivateKey = MINER,
                 **changes: Any) -> dict[str, Any]:
@@ -76,6 +77,8 @@ class DirectChain(FakeChain):
         return BroadcastResult(tx.hash, 0, "")
 
     async def call(self, method: str, **params: Any) -> Any:
+        if method == "unconfirmed_txs":
+            return {"txs": [base64.b64encode(raw).decode() for raw in self.mempool]}
         assert method == "tx"
         return {"tx": base64.b64encode(self.raw_txs[base64.b64decode(params["hash"]).hex().upper()]).decode()}
 
@@ -195,6 +198,16 @@ def test_one_job_runs_once_whatever_reports_it(tmp_path: Path) -> None:
     # connect, an event, a reconnect: three reports of one assignment
     serve(tmp_path, chain, ollama, events=[Connected(1), tx_event, Connected(2)])
     assert len(ollama.calls) == 1 and chain.kinds() == ["record_receipt"]
+
+
+def test_a_job_this_miner_answered_before_a_restart_is_not_run_again(tmp_path: Path) -> None:
+    chain, ollama = DirectChain(), FakeOllama()
+    chain.add_job("job_answered")
+    chain.add_job("job_new")
+    chain.mempool = [txlib.build(MINER, CHAIN_ID, 0, "decline_job", job_id="job_answered", reason="before"),
+                     txlib.build(OTHER, CHAIN_ID, 0, "decline_job", job_id="job_new", reason="someone else")]
+    serve(tmp_path, chain, ollama)
+    assert len(ollama.calls) == 1 and txlib.decode_proof(chain.sent[0].msg.proof).job_id == "job_new"
 
 
 def test_only_this_miners_direct_jobs_are_taken(tmp_path: Path) -> None:
