@@ -7,10 +7,8 @@ balances = total - escrow - staked - burned - fees at every height.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from aitbc.abci_app import events, state as st
-from aitbc.abci_app.records import Account
+from aitbc.abci_app.records import Account, evolve
 from aitbc.abci_app.state import State
 from aitbc.errors import InsufficientFunds, UnknownAccount
 
@@ -18,7 +16,7 @@ from aitbc.errors import InsufficientFunds, UnknownAccount
 def credit(state: State, address: str, amount: int) -> None:
     """Add to a balance, creating the account on first receipt of funds."""
     account = st.get_account(state, address) or Account()
-    st.set_account(state, address, replace(account, balance=account.balance + amount))
+    st.set_account(state, address, evolve(account, balance=account.balance + amount))
 
 
 def debit(state: State, address: str, amount: int) -> None:
@@ -28,7 +26,7 @@ def debit(state: State, address: str, amount: int) -> None:
         raise UnknownAccount(address)
     if account.balance < amount:
         raise InsufficientFunds(address, amount, account.balance)
-    st.set_account(state, address, replace(account, balance=account.balance - amount))
+    st.set_account(state, address, evolve(account, balance=account.balance - amount))
 
 
 def transfer(state: State, sender: str, recipient: str, amount: int) -> None:
@@ -43,7 +41,7 @@ def lock_escrow(state: State, job_id: str, client: str, amount: int) -> None:
     debit(state, client, amount)
     st.set_escrow(state, job_id, amount)
     supply = st.get_supply(state)
-    st.set_supply(state, replace(supply, escrow=supply.escrow + amount))
+    st.set_supply(state, evolve(supply, escrow=supply.escrow + amount))
     state.events.append(events.event(events.ESCROW, job_id=job_id, action="lock", amount=amount))
 
 
@@ -57,7 +55,7 @@ def settle_escrow(state: State, job_id: str, client: str, miner: str, payment: i
     refund = locked - payment
     st.delete_escrow(state, job_id)
     supply = st.get_supply(state)
-    st.set_supply(state, replace(supply, escrow=supply.escrow - locked))
+    st.set_supply(state, evolve(supply, escrow=supply.escrow - locked))
     if payment:
         credit(state, miner, payment)
     if refund:
@@ -72,7 +70,7 @@ def release_escrow(state: State, job_id: str, address: str, amount: int) -> None
     assert locked is not None and 0 <= amount <= locked, "escrow overdrawn"
     st.set_escrow(state, job_id, locked - amount)
     supply = st.get_supply(state)
-    st.set_supply(state, replace(supply, escrow=supply.escrow - amount))
+    st.set_supply(state, evolve(supply, escrow=supply.escrow - amount))
     if amount:
         credit(state, address, amount)
 
@@ -83,20 +81,20 @@ def burn_escrow(state: State, job_id: str, amount: int) -> None:
     assert locked is not None and 0 <= amount <= locked, "escrow overdrawn"
     st.set_escrow(state, job_id, locked - amount)
     supply = st.get_supply(state)
-    st.set_supply(state, replace(supply, escrow=supply.escrow - amount, burned=supply.burned + amount))
+    st.set_supply(state, evolve(supply, escrow=supply.escrow - amount, burned=supply.burned + amount))
 
 
 def bond(state: State, address: str, amount: int) -> None:
     """Lock stake from a balance. Raises UnknownAccount, InsufficientFunds."""
     debit(state, address, amount)
     supply = st.get_supply(state)
-    st.set_supply(state, replace(supply, staked=supply.staked + amount))
+    st.set_supply(state, evolve(supply, staked=supply.staked + amount))
 
 
 def release_stake(state: State, address: str, amount: int) -> None:
     """Pay unbonded stake back to a balance (at the end of its unbonding period)."""
     supply = st.get_supply(state)
-    st.set_supply(state, replace(supply, staked=supply.staked - amount))
+    st.set_supply(state, evolve(supply, staked=supply.staked - amount))
     credit(state, address, amount)
 
 
@@ -107,7 +105,7 @@ def take_stake(state: State, amount: int, beneficiary: str, to_beneficiary: int)
     """
     assert 0 <= to_beneficiary <= amount
     supply = st.get_supply(state)
-    st.set_supply(state, replace(supply, staked=supply.staked - amount,
+    st.set_supply(state, evolve(supply, staked=supply.staked - amount,
                                  burned=supply.burned + amount - to_beneficiary))
     if to_beneficiary:
         credit(state, beneficiary, to_beneficiary)
@@ -118,5 +116,19 @@ def pay_fee(state: State, address: str, fee: int) -> None:
     if not fee:
         return
     debit(state, address, fee)
+    _burn_fee(state, fee)
+
+
+def charge_tx(state: State, address: str, account: Account, fee: int) -> None:
+    """The ante step's write: `account` (the signer's, as read) with its nonce used and `fee`
+    burned, in one write. Raises InsufficientFunds."""
+    if account.balance < fee:
+        raise InsufficientFunds(address, fee, account.balance)
+    st.set_account(state, address, evolve(account, balance=account.balance - fee, nonce=account.nonce + 1))
+    if fee:
+        _burn_fee(state, fee)
+
+
+def _burn_fee(state: State, fee: int) -> None:
     supply = st.get_supply(state)
-    st.set_supply(state, replace(supply, fees=supply.fees + fee))
+    st.set_supply(state, evolve(supply, fees=supply.fees + fee))

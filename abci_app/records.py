@@ -8,36 +8,56 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, TypeVar
+from json.encoder import c_make_encoder, encode_basestring_ascii
+from operator import attrgetter
+from typing import Any, Callable, TypeVar
 
 from aitbc.jobspec import OPEN_ON_CHAIN
 
 T = TypeVar("T")
 
 
-# One encoder for every record (json.dumps with options builds a new one per call).
+# The canonical form, by definition: what this encoder makes of a record's fields as a dict.
+# encode() below gives the same bytes faster; tests hold it to this one.
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
-_NAMES: dict[type, tuple[str, ...]] = {}
-_TUPLES: dict[type, tuple[str, ...]] = {}
+# JSONEncoder.encode builds a new C encoder on every call; this one is built once.
+# (markers=None: no circular-reference check; a record holds only ints, strings, tuples and dicts of them.)
+_C_ENCODE = (c_make_encoder(None, _ENCODER.default, encode_basestring_ascii, None, ":", ",", True, False, True)
+             if c_make_encoder is not None else None)
+# json.loads without its per-call wrapping (encoding detection, whitespace skipping); see decode().
+_SCAN = json.JSONDecoder().scan_once
+_JUST_INT = {int}
 
 
-def _names(cls: type) -> tuple[str, ...]:
-    names = _NAMES.get(cls)
-    if names is None:
-        names = _NAMES[cls] = tuple(f.name for f in fields(cls))
-    return names
+class _Codec:
+    """How one record class is encoded: its fields in key order, read in one C call,
+    and for a record of int fields only (Account, Supply, Params) a %d template."""
+
+    def __init__(self, cls: type):
+        declared = fields(cls)
+        self.names = tuple(sorted(f.name for f in declared))
+        getter = attrgetter(*self.names)
+        self.values: Callable[[Any], tuple] = getter if len(self.names) > 1 else (lambda record: (getter(record),))
+        # With `from __future__ import annotations` a field's type is its annotation's text.
+        self.template = ("{" + ",".join(f'"{name}":%d' for name in self.names) + "}"
+                         if all(f.type in ("int", int) for f in declared) else None)
+        self.tuples = tuple(f.name for f in declared if str(f.type).startswith("tuple["))
 
 
-def _tuple_fields(cls: type) -> tuple[str, ...]:
-    names = _TUPLES.get(cls)
-    if names is None:
-        names = _TUPLES[cls] = tuple(f.name for f in fields(cls) if str(f.type).startswith("tuple["))
-    return names
+_CODECS: dict[type, _Codec] = {}
+
+
+def _codec(cls: type) -> _Codec:
+    codec = _CODECS.get(cls)
+    if codec is None:
+        codec = _CODECS[cls] = _Codec(cls)
+    return codec
 
 
 # Records are immutable and decode is a pure function of (class, bytes): the
 # records last encoded or decoded are kept by their bytes, so that reading back
 # what a tx just wrote (an account after its nonce bump, say) costs no parsing.
+# Bounded: it is emptied when full, so it never holds more than this many records.
 _DECODED: dict[tuple[type, bytes], Any] = {}
 DECODED_CACHE_SIZE = 50_000
 
@@ -49,9 +69,18 @@ def _remember(cls: type, data: bytes, record: Any) -> None:
 
 
 def encode(record: Any) -> bytes:
-    """Canonical JSON of a flat record (the bytes `asdict` + sorted, compact json.dumps give)."""
+    """Canonical JSON of a flat record: exactly the bytes `_ENCODER` gives for its fields as a dict."""
     cls = type(record)
-    data = _ENCODER.encode({name: getattr(record, name) for name in _names(cls)}).encode()
+    codec = _codec(cls)
+    values = codec.values(record)
+    # %d writes an int as json does (int.__repr__); a bool or anything else takes the general path.
+    if codec.template is not None and set(map(type, values)) == _JUST_INT:
+        text = codec.template % values
+    elif _C_ENCODE is not None:
+        text = "".join(_C_ENCODE(dict(zip(codec.names, values)), 0))
+    else:
+        text = _ENCODER.encode(dict(zip(codec.names, values)))
+    data = text.encode()
     _remember(cls, data, record)
     return data
 
@@ -60,13 +89,31 @@ def decode(cls: type[T], data: bytes) -> T:
     cached = _DECODED.get((cls, data))
     if cached is not None:
         return cached
-    raw = json.loads(data)
-    for name in _tuple_fields(cls):
+    try:  # what encode() wrote: ASCII, no whitespace around it
+        raw, end = _SCAN(data.decode("ascii"), 0)
+    except (UnicodeDecodeError, StopIteration, ValueError):
+        raw, end = None, -1
+    if end != len(data):  # anything else: json.loads, with its own errors
+        raw = json.loads(data)
+    for name in _codec(cls).tuples:
         if name in raw:
             raw[name] = tuple(raw[name])
     record = cls(**raw)
     _remember(cls, data, record)
     return record
+
+
+def evolve(record: T, **changes: Any) -> T:
+    """`dataclasses.replace` for these flat frozen records (no __post_init__, no InitVar),
+    without its walk over every field on each call: a copy with `changes` set."""
+    new = object.__new__(type(record))
+    values = new.__dict__
+    values.update(record.__dict__)
+    for name in changes:
+        if name not in values:
+            raise TypeError(f"{type(record).__name__} has no field {name!r}")
+    values.update(changes)
+    return new
 
 
 @dataclass(frozen=True)
@@ -270,4 +317,4 @@ class Genesis:
         }
 
 
-__all__ = ["Account", "Coordinator", "Genesis", "Job", "Miner", "Params", "Receipt", "Supply", "encode", "decode", "replace"]
+__all__ = ["Account", "Coordinator", "Genesis", "Job", "Miner", "Params", "Receipt", "Supply", "encode", "decode", "evolve", "replace"]

@@ -14,6 +14,7 @@ import shutil
 from typing import Iterator, Protocol
 
 DELETED = None
+_ABSENT = object()  # not in an overlay's changes (DELETED is a change)
 
 
 class Readable(Protocol):
@@ -126,9 +127,8 @@ class Overlay:
         self.changes: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
-        if key in self.changes:
-            return self.changes[key]
-        return self.parent.get(key)
+        value = self.changes.get(key, _ABSENT)  # one lookup, not `in` and then `[]`
+        return self.parent.get(key) if value is _ABSENT else value
 
     def set(self, key: bytes, value: bytes) -> None:
         self.changes[key] = value

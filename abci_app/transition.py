@@ -7,7 +7,6 @@ elsewhere, so the tests can call this directly.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Callable
 
 from aitbc.abci_app import assignment, checks, coordinators, events, jobs, ledger, miners, state as st
@@ -63,36 +62,48 @@ def apply_tx(state: State, tx: SignedTx, charge_failed: bool = False) -> list[Ev
     """Apply one decoded, signature-checked tx; returns its events.
 
     First the ante step (chain id, account, nonce, fee: the nonce is used and the
-    fee burned), then the message, each on its own child overlay. A tx refused by
-    the ante step writes nothing. A tx whose message fails writes nothing either,
-    unless `charge_failed` (FinalizeBlock): then, as in cosmos-sdk, its nonce stays
-    used and its fee burned, so it costs its sender and its bytes can never be
-    replayed later. CheckTx leaves it False: a refused tx never enters the mempool.
+    fee burned), then the message. A tx refused by the ante step writes nothing.
+    A tx whose message fails writes nothing either, unless `charge_failed`
+    (FinalizeBlock): then, as in cosmos-sdk, its nonce stays used and its fee
+    burned, so it costs its sender and its bytes can never be replayed later.
+    CheckTx leaves it False: a refused tx never enters the mempool.
     Raises TxError subclasses; `err.charged` tells whether the ante step was kept.
     """
-    ante = state.child()
+    work = execute(state, tx, charge_failed)
+    work.store.merge_into_parent()
+    return work.events
+
+
+def execute(state: State, tx: SignedTx, charge_failed: bool = False) -> State:
+    """`apply_tx` up to its last step: the tx's own overlay (its writes, not yet merged
+    into `state`) and its events, so the caller can see what the tx wrote.
+
+    Both steps write to that one overlay (every layer is a lookup on each read of the
+    tx): the ante step's few writes are copied before the message runs, and put back
+    if it fails and is charged.
+    """
     if tx.chain_id != state.chain_id:
         raise WrongChainId(state.chain_id, tx.chain_id)
-    account = st.get_account(ante, tx.sender)
+    work = state.child()
+    account = st.get_account(work, tx.sender)
     if account is None:
         raise UnknownAccount(tx.sender)
     if tx.nonce != account.nonce:
         raise BadNonce(tx.sender, account.nonce, tx.nonce)
-    params = st.get_params(ante)
+    params = st.get_params(work)
     needed = required_fee(len(tx.raw), params.min_fee, params.fee_per_byte)
     if tx.fee < needed:
         raise FeeTooLow(tx.fee, needed, len(tx.raw))
-    st.set_account(ante, tx.sender, replace(account, nonce=account.nonce + 1))
-    ledger.pay_fee(ante, tx.sender, tx.fee)
-    ante.events.append(events.event(events.MESSAGE, sender=tx.sender, action=tx.kind, fee=tx.fee))
-    child = ante.child()
+    ledger.charge_tx(work, tx.sender, account, tx.fee)
+    work.events.append(events.event(events.MESSAGE, sender=tx.sender, action=tx.kind, fee=tx.fee))
+    ante_writes, ante_events = dict(work.store.changes), len(work.events)
     try:
-        HANDLERS[tx.kind](child, tx)
+        HANDLERS[tx.kind](work, tx)
     except TxError as err:
         if charge_failed:
-            ante.store.merge_into_parent()
-            err.charged, err.events = True, ante.events  # observers see who paid what for a failed tx
+            work.store.changes = ante_writes
+            del work.events[ante_events:]
+            work.store.merge_into_parent()
+            err.charged, err.events = True, work.events  # observers see who paid what for a failed tx
         raise
-    child.store.merge_into_parent()
-    ante.store.merge_into_parent()
-    return ante.events + child.events
+    return work
