@@ -91,16 +91,28 @@ def sealed_direct(client: PrivateKey, job_id: str, prompt: str, candidates: list
                        for c in candidates]}
 
 
-def fetch_tx(ctx: Context, tx_hash: str) -> txlib.SignedTx:
-    """A committed tx by hash, decoded with its signature checked."""
+def fetch_tx(ctx: Context, tx_hash: str, height: int = 0) -> txlib.SignedTx:
+    """A committed tx by hash, decoded with its signature checked: from the node's tx index, or from
+    the block at `height` when the index does not have it (yet: it lags the block by a moment)."""
     try:
-        found = ctx.rpc.tx(tx_hash)
+        try:
+            raw = base64.b64decode(ctx.rpc.tx(tx_hash)["tx"])
+        except NodeUnavailable:
+            raise
+        except ChainError as err:
+            if not height:
+                raise CLIError(f"cannot read tx {tx_hash} from the node: {err}") from None
+            txs = (ctx.rpc.block(height).get("block") or {}).get("data", {}).get("txs") or []
+            found = [data for data in map(base64.b64decode, txs) if txlib.tx_hash(data) == tx_hash.upper()]
+            if not found:
+                raise CLIError(f"tx {tx_hash} is neither in the node's tx index nor in block {height}") from None
+            raw = found[0]
     except NodeUnavailable as err:
         raise NetworkError(str(err)) from None
     except ChainError as err:
-        raise CLIError(f"cannot read tx {tx_hash} from the node: {err}") from None
+        raise CLIError(f"cannot read block {height} from the node: {err}") from None
     try:
-        return txlib.decode(base64.b64decode(found["tx"]))
+        return txlib.decode(raw)
     except TxError as err:
         raise CLIError(f"tx {tx_hash} on chain does not decode: {err}") from None
 
@@ -172,7 +184,7 @@ def open_result(ctx: Context, client: PrivateKey, job: dict[str, Any]) -> tuple[
         raise CLIError(f"job {job_id} has no receipt ({job['status']}" + (f": {job['reason']}" if job.get("reason")
                                                                           else "") + ")")
     receipt = chain_query(ctx, f"/receipt/{job_id}")
-    tx = fetch_tx(ctx, job["receipt_tx"])
+    tx = fetch_tx(ctx, job["receipt_tx"], int(receipt.get("block_height") or 0))
     if tx.kind != "record_receipt" or not tx.msg.sealed_result:
         raise CLIError(f"tx {job['receipt_tx']} is not the sealed receipt of job {job_id}")
     try:
@@ -212,7 +224,8 @@ def job_public(job: dict[str, Any], result: str | None = None, receipt: dict[str
 def submit_fee(ctx: Context, job: dict[str, Any]) -> int:
     """What the client's submit_job tx burned."""
     with contextlib.suppress(CLIError):
-        return int(fetch_tx(ctx, job["submit_tx"]).fee) if job.get("submit_tx") else 0
+        return int(fetch_tx(ctx, job["submit_tx"], int(job.get("submitted_height") or 0)).fee) \
+            if job.get("submit_tx") else 0
     return 0
 
 

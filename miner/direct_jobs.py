@@ -231,7 +231,7 @@ class DirectJobs:
         is not the one the job names."""
         submit_tx = job.get("submit_tx") or ""
         try:
-            submit = await fetch_tx(self.chain, submit_tx)
+            submit = await fetch_tx(self.chain, submit_tx, int(job.get("submitted_height") or 0))
         except (ChainError, TxError, ValueError, KeyError) as exc:
             raise Decline(f"cannot read the job's submit_job tx {submit_tx or '(none)'}: {exc}") from None
         msg = submit.msg

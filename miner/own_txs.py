@@ -18,7 +18,7 @@ from aitbc import tx as txlib
 from aitbc.api.retry import async_retrying
 from aitbc.codes import Code
 from aitbc.crypto import PrivateKey
-from aitbc.rpc import BroadcastResult, NodeUnavailable, RPCError
+from aitbc.rpc import BroadcastResult, ChainError, NodeUnavailable, RPCError
 
 log = logging.getLogger("miner.txs")
 NONCE_RACE = {Code.NONCE_TOO_LOW, Code.NONCE_TOO_HIGH}
@@ -64,8 +64,19 @@ class OwnTxs:
             raise
 
 
-async def fetch_tx(chain: Any, tx_hash: str) -> txlib.SignedTx:
-    """A committed tx by hash, decoded and its signature checked (RPC `/tx`).
-    Raises ChainError (not found, node down), TxError (not a valid tx)."""
-    result = await chain.call("tx", hash=base64.b64encode(bytes.fromhex(tx_hash)).decode())
-    return txlib.decode(base64.b64decode(result["tx"]))
+async def fetch_tx(chain: Any, tx_hash: str, height: int = 0) -> txlib.SignedTx:
+    """A committed tx by hash, decoded and its signature checked: from the node's tx index (RPC `/tx`)
+    or, when the index does not have it (it lags the block's events by a moment, and a node may run
+    without one), from the block at `height`. Raises ChainError (not found, node down), TxError."""
+    try:
+        result = await chain.call("tx", hash=base64.b64encode(bytes.fromhex(tx_hash)).decode())
+        return txlib.decode(base64.b64decode(result["tx"]))
+    except ChainError:
+        if not height:
+            raise
+    block = await chain.call("block", height=str(height))
+    for raw in ((block or {}).get("block") or {}).get("data", {}).get("txs") or []:
+        data = base64.b64decode(raw)
+        if txlib.tx_hash(data) == tx_hash.upper():
+            return txlib.decode(data)
+    raise ChainError(f"tx {tx_hash} is neither in the node's tx index nor in block {height}")

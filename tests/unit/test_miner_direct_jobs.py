@@ -20,7 +20,7 @@ from aitbc.chain_events import ChainEvent, Connected
 from aitbc.crypto import PrivateKey
 from aitbc.miner.chain_watch import mentioned_jobs, subscriptions
 from aitbc.miner.ollama_client import GenerationAborted, GenerateResult, ModelNotFound
-from aitbc.rpc import BroadcastResult
+from aitbc.rpc import BroadcastResult, RPCError
 from aitbc.miner.daemon import MinerDaemon
 from aitbc.miner.settings import MinerSettings
 from tests.unit.test_miner_fakes import CHAIN_ID, MINER, MODEL, FakeChain, FakeCoordinator, FakeOllama
@@ -39,6 +39,7 @@ class DirectChain(FakeChain):
         self.raw_txs: dict[str, bytes] = {}
         self.sent: list[txlib.SignedTx] = []
         self.mempool: list[bytes] = []
+        self.indexed = True  # False: the node's tx index does not have the txs (yet)
 
     def add_job(self, job_id: str = "job_d1", prompt: str = PROMPT, seal_to: PrivateKey = MINER,
                 **changes: Any) -> dict[str, Any]:
@@ -55,7 +56,7 @@ class DirectChain(FakeChain):
                "num_predict": 16, "max_reward": 1_000_000, "status": "assigned", "miner": MINER.address,
                "prompt_bytes": len(prompt.encode()), "candidates": [MINER.address], "declined": [],
                "submit_tx": txlib.tx_hash(raw), "receipt_tx": "", "shared_keys": [], "checker": "",
-               "coordinator": ""}
+               "coordinator": "", "submitted_height": 3}
         job.update(changes)
         self.jobs[job_id] = job
         return job
@@ -79,7 +80,12 @@ class DirectChain(FakeChain):
     async def call(self, method: str, **params: Any) -> Any:
         if method == "unconfirmed_txs":
             return {"txs": [base64.b64encode(raw).decode() for raw in self.mempool]}
+        if method == "block":
+            assert params["height"] == "3"
+            return {"block": {"data": {"txs": [base64.b64encode(raw).decode() for raw in self.raw_txs.values()]}}}
         assert method == "tx"
+        if not self.indexed:
+            raise RPCError(f"Internal error: tx ({base64.b64decode(params['hash']).hex().upper()}) not found")
         return {"tx": base64.b64encode(self.raw_txs[base64.b64decode(params["hash"]).hex().upper()]).decode()}
 
     def kinds(self) -> list[str]:
@@ -188,6 +194,14 @@ def test_a_result_too_large_to_seal_fails_the_job(tmp_path: Path, monkeypatch: p
     serve(tmp_path, chain)
     assert chain.kinds() == ["fail_job"]
     assert f"holds at most {sealing.MAX_RESULT_BYTES}" in chain.sent[0].msg.reason
+
+
+def test_a_submit_tx_the_index_does_not_have_yet_is_read_from_its_block(tmp_path: Path) -> None:
+    chain = DirectChain()
+    chain.indexed = False  # the kv indexer lags the block's events by a moment
+    chain.add_job()
+    serve(tmp_path, chain)
+    assert chain.kinds() == ["record_receipt"]
 
 
 def test_one_job_runs_once_whatever_reports_it(tmp_path: Path) -> None:
