@@ -21,7 +21,7 @@ from typing import Any, Callable
 from bench import env
 
 NAMES = ("finalize_block", "state_size", "chain_throughput", "chain_saturation", "stack", "profile_inprocess",
-         "gateway_stream")
+         "gateway_stream", "direct_jobs")
 
 
 def settings(quick: bool) -> dict[str, dict[str, Any]]:
@@ -32,14 +32,16 @@ def settings(quick: bool) -> dict[str, dict[str, Any]]:
                 "chain_saturation": {"seconds": 0},
                 "stack": {"jobs": 12, "miner_runs": 10, "intake_seconds": 6},
                 "profile_inprocess": {"txs": 0},
-                "gateway_stream": {"runs": 3, "models": ("smollm2:135m",), "demo": False}}
+                "gateway_stream": {"runs": 3, "models": ("smollm2:135m",), "demo": False},
+                "direct_jobs": {"pairs": 5, "poll_s": 1.0}}
     return {"finalize_block": {"txs": 2000, "rounds": 7},
             "state_size": {"sizes": (1000, 100_000), "miners": 10_000, "rounds": 4},
             "chain_throughput": {"seconds": 30, "warmup": 5, "runs": 3},
             "chain_saturation": {"seconds": 30, "warmup": 5, "mempool_size": 30_000},
             "stack": {"jobs": 50, "miner_runs": 30, "intake_seconds": 20},
             "profile_inprocess": {"txs": 3000},
-            "gateway_stream": {"runs": 10, "models": ("smollm2:135m", "aitbc-tiny"), "demo": True}}
+            "gateway_stream": {"runs": 10, "models": ("smollm2:135m", "aitbc-tiny"), "demo": True},
+            "direct_jobs": {"pairs": 30, "poll_s": 1.0}}
 
 
 def run_finalize_block(s: dict[str, Any], profiles: Path) -> dict[str, Any]:
@@ -120,10 +122,17 @@ def run_gateway_stream(s: dict[str, Any], profiles: Path) -> dict[str, Any]:
     return gateway_stream.run(s["runs"], s["models"], s["demo"])
 
 
+def run_direct_jobs(s: dict[str, Any], profiles: Path) -> dict[str, Any]:
+    """Direct-job overhead against the coordinator path; websocket against polling for assignments."""
+    from bench import direct_jobs
+
+    return direct_jobs.run(s["pairs"], s["poll_s"])
+
+
 RUNNERS: dict[str, Callable[[dict[str, Any], Path], dict[str, Any] | None]] = {
     "finalize_block": run_finalize_block, "state_size": run_state_size, "chain_throughput": run_chain_throughput,
     "chain_saturation": run_chain_saturation, "stack": run_stack, "profile_inprocess": run_profile_inprocess,
-    "gateway_stream": run_gateway_stream,
+    "gateway_stream": run_gateway_stream, "direct_jobs": run_direct_jobs,
 }
 
 
@@ -165,6 +174,12 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
                     gateway_ttft_overhead_p95_s=first["ttft_s"]["overhead"]["p95"],
                     gateway_tokens_per_s=first["tokens_per_s"]["gateway"]["p50"],
                     direct_tokens_per_s=first["tokens_per_s"]["direct"]["p50"])
+    dj = results.get("direct_jobs")
+    if dj:
+        line.update(direct_overhead_p50_s=dj["direct"]["overhead_s"]["p50"],
+                    direct_overhead_p95_s=dj["direct"]["overhead_s"]["p95"],
+                    assignment_seen_websocket_ms=dj["seen_after_block_ms"]["websocket"]["p50"],
+                    assignment_seen_polling_ms=dj["seen_after_block_ms"]["poll"]["p50"])
     return line
 
 

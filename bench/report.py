@@ -161,6 +161,10 @@ def render(results: dict[str, Any], images: dict[str, str]) -> str:
         out += _stack(results["stack"], images)
     if "gateway_stream" in results:
         out += _gateway_stream(results["gateway_stream"])
+    if "direct_jobs" in results:
+        from bench import direct_jobs
+
+        out += direct_jobs.section(results["direct_jobs"])
     out += _profiles()
     return "\n".join(out) + "\n"
 
@@ -452,7 +456,7 @@ def _profiles() -> list[str]:
 
 def load_results() -> dict[str, Any]:
     results = {}
-    for name in ("chain_throughput", "chain_saturation", "finalize_block", "state_size", "stack", "gateway_stream"):
+    for name in ("chain_throughput", "chain_saturation", "finalize_block", "state_size", "stack", "gateway_stream", "direct_jobs"):
         found = env.read_result(name)
         if found is not None:
             results[name] = found
