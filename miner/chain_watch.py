@@ -67,8 +67,9 @@ class ChainWatch:
     async def run(self) -> None:
         """Until cancelled: events, re-syncs after every (re)connect, and a periodic re-sync."""
         periodic = asyncio.create_task(self._periodic(), name="chain-resync")
+        stream = aiter(self.events)
         try:
-            async for item in self.events:
+            async for item in stream:
                 if isinstance(item, Connected):
                     await self.resync("reconnected" if item.reconnected else "connected")
                 else:
@@ -87,6 +88,10 @@ class ChainWatch:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:  # closes the websocket now, not when the generator is collected
+                with contextlib.suppress(Exception):
+                    await aclose()
 
     def _read_later(self, job_id: str) -> None:
         task = asyncio.create_task(self._read(job_id), name=f"read-{job_id}")
