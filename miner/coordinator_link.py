@@ -1,9 +1,9 @@
 """Signed requests from the miner to the coordinator, and what their answers mean.
 
 Every request is signed with the miner's chain key (aitbc.signed_http) for the
-coordinator named in genesis (`target`, its address), so the coordinator knows
-which registered miner speaks without any shared secret, and no other receiver
-would take the request.
+coordinator at `url` (`target`, its address: the genesis coordinator or a registered
+one, learnt from its GET /v1/chain), so the coordinator knows which registered miner
+speaks without any shared secret, and no other receiver would take the request.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from aitbc.api.coordinator_models import ChainPublic
 from aitbc.api.problems import read_problem
 from aitbc.crypto import PrivateKey
 from aitbc.signed_http import sign_request
@@ -51,6 +52,16 @@ class CoordinatorLink:
         self.target = target  # the coordinator's address; the daemon sets it once it has read genesis
         self._prefix = httpx.URL(self.url).path.rstrip("/")  # signed path includes any mount prefix
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
+
+    async def coordinator_address(self) -> str | None:
+        """The address the coordinator at `url` says it signs with (GET /v1/chain); None when it
+        does not answer."""
+        try:
+            response = await self._http.get(self.url + "/v1/chain")
+            response.raise_for_status()
+            return ChainPublic.model_validate(response.json()).coordinator
+        except (httpx.HTTPError, ValueError):
+            return None
 
     async def post(self, path: str, body: BaseModel | dict[str, Any]) -> Answer:
         data = (body.model_dump_json() if isinstance(body, BaseModel) else json.dumps(body)).encode()

@@ -123,7 +123,7 @@ class MinerDaemon:
             registration = MinerRegister(endpoint=offer.endpoint, models=models, capacity=s.capacity)
             self.presence = Presence(self.link, registration, s.heartbeat_interval_s,
                                      lambda: self.runner.active_jobs, self.metrics,
-                                     lambda back: self.outbox.kick(wake=back))
+                                     lambda back: self.outbox.kick(wake=back), self._is_coordinator)
             self._presence_task = asyncio.create_task(self.presence.run(), name="presence")
         txs = OwnTxs(self.key, self.chain, info.chain_id, info.min_fee, info.fee_per_byte)
         self.direct = DirectJobs(self.key, self.chain, info.chain_id, self.runner, txs, self.metrics,
@@ -144,14 +144,23 @@ class MinerDaemon:
                                          "resumed_reports": len(resumed)})
 
     def authorize(self, signer: str) -> None:
-        """Raises NotCoordinator unless `signer` is the coordinator named in genesis."""
+        """Raises NotCoordinator unless `signer` is this miner's coordinator (the one at
+        --coordinator-url: the genesis coordinator or a registered one, Presence learns which)."""
         assert self.info is not None, "daemon not started"
         if not self.settings.uses_coordinator:
             raise NotCoordinator("this miner runs without a coordinator (--no-coordinator): it takes only the "
                                  "direct jobs the chain assigns to it")
-        if signer != self.info.coordinator:
-            raise NotCoordinator(f"assignments are accepted only from the chain's coordinator "
-                                 f"{self.info.coordinator}; this one is signed by {signer}")
+        if signer != self.link.target:
+            raise NotCoordinator(f"assignments are accepted only from this miner's coordinator "
+                                 f"{self.link.target}; this one is signed by {signer}")
+
+    async def _is_coordinator(self, address: str) -> bool:
+        """Whether the chain lists `address` as a coordinator (genesis or registered)."""
+        try:
+            await self.chain.query(f"/coordinator/{address}")
+        except ChainError:
+            return False
+        return True
 
     async def confirm_assignment(self, assignment: JobAssignment, wait_s: float = CONFIRM_WAIT_S) -> str:
         """"miner" or "checker": this miner's role in the job per the chain. Waits up to
@@ -207,7 +216,7 @@ class MinerDaemon:
                 tx = txlib.decode(base64.b64decode(raw))
             except Exception:  # noqa: BLE001 - someone else's tx we cannot read is not ours
                 continue
-            if tx.kind == "assign_job" and tx.sender == self.info.coordinator and tx.chain_id == self.info.chain_id \
+            if tx.kind == "assign_job" and tx.sender == self.link.target and tx.chain_id == self.info.chain_id \
                     and tx.msg.job_id == job_id and tx.msg.miner == self.address:
                 return True
         return False

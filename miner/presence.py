@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from typing import Awaitable, Callable
 
 from aitbc.api.coordinator_models import MinerHeartbeat, MinerRegister
 from aitbc.miner.coordinator_link import Answer, CoordinatorLink, Outcome
@@ -22,8 +22,12 @@ LOG_EVERY = 12  # while down, log every Nth failed heartbeat (one a minute at 5 
 
 class Presence:
     def __init__(self, link: CoordinatorLink, registration: MinerRegister, interval_s: float,
-                 active_jobs: Callable[[], int], metrics: MinerMetrics, on_contact: Callable[[bool], None]):
+                 active_jobs: Callable[[], int], metrics: MinerMetrics, on_contact: Callable[[bool], None],
+                 is_coordinator: Callable[[str], Awaitable[bool]] | None = None):
+        """`is_coordinator(address)`: whether the chain lists it (genesis or registered); the
+        address the coordinator at the link's URL gives is taken only then."""
         self.link, self.registration, self.interval_s = link, registration, interval_s
+        self.is_coordinator = is_coordinator
         self.active_jobs, self.metrics, self.on_contact = active_jobs, metrics, on_contact
         self.registered = False
         self.state = "not registered yet"
@@ -36,6 +40,7 @@ class Presence:
 
     async def beat(self) -> None:
         if not self.registered:
+            await self._learn_coordinator()
             answer = await self.link.post("/v1/miners/register", self.registration)
             if answer.outcome is Outcome.ACK:
                 self.registered = True
@@ -55,6 +60,19 @@ class Presence:
             self._failed("heartbeat refused; registering again", answer)
         else:
             self._failed("heartbeat failed", answer)
+
+    async def _learn_coordinator(self) -> None:
+        """Sign for the coordinator the URL leads to (any number may serve the chain), once the
+        chain confirms it is one; until then requests stay signed for the genesis coordinator."""
+        address = await self.link.coordinator_address()
+        if not address or address == self.link.target:
+            return
+        if self.is_coordinator is not None and not await self.is_coordinator(address):
+            log.warning("the coordinator's address is not a coordinator on chain; not signing for it",
+                        extra={"coordinator": self.link.url, "address": address})
+            return
+        log.info("coordinator address", extra={"coordinator": self.link.url, "address": address})
+        self.link.target = address
 
     def _contact(self) -> None:
         back = self._failures > 0

@@ -126,6 +126,9 @@ class FakeCoordinator:
         self.status_for: Callable[[str], int] = lambda path: 200
 
     def handler(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path == "/v1/chain":  # open: who the coordinator is
+            return httpx.Response(200, json={"chain_id": CHAIN_ID, "coordinator": COORDINATOR.address,
+                                             "price_per_second": 20_000, "node": "http://node.test"})
         body = request.read()
         signer = verify_request(request.headers, request.method, request.url.path, body,
                                 target=COORDINATOR.address)
