@@ -282,7 +282,6 @@ class DirectMarket(FaultStack):
             return api.submit_job(body).job_id
 
     def coordinator_address(self, coordinator: str) -> str:
-        """What a job of `coordinator` names on chain ("" for the genesis coordinator)."""
-        key_name = COORDINATORS[coordinator][0]
-        return "" if key_name == "coordinator" else self.keys[key_name].address
+        """The address a job of `coordinator` holds on chain (its submit_job's "" is the genesis one's)."""
+        return self.keys[COORDINATORS[coordinator][0]].address
 
