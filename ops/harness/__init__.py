@@ -8,10 +8,13 @@ processes on free ports, drive them, and stop everything that was started.
 - `ollama`: a real Ollama serving the generated tiny model.
 - `gateway`: `aitbc gateway` (the OpenAI-compatible API) as its own process.
 - `marketplace`: an N-validator testnet + Ollama + coordinator + miners, with faults.
+- `direct_market`: the same testnet with miners that need no coordinator (direct jobs), and
+  two coordinators on demand.
 - `load`: a background load of jobs and transfers, and the books to check it.
 - `polling`: waiting for a condition.
 
-The single-node pieces are importable from here; `gateway`, `marketplace` and `load` by module.
+The single-node pieces are importable from here; `gateway`, `marketplace`, `direct_market` and `load`
+by module.
 
 Nothing here imports pytest: fixtures wrap these classes in tests/conftest.py.
 """
