@@ -24,7 +24,7 @@ from aitbc.rpc import BroadcastResult, RPCError
 log = logging.getLogger("coordinator.chain")
 
 DEFAULT_BATCH = 10   # CometBFT's rpc.max_request_batch_size default
-DEFAULT_LANES = 4
+DEFAULT_LANES = 8
 
 
 class _Lane:

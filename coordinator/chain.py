@@ -51,9 +51,13 @@ class Chain:
             return await call()
 
         try:
+            return await call()  # the common case, without building a retry loop for it
+        except NodeUnavailable:
+            pass
+        try:
             return await async_retrying(on=NodeUnavailable, backoff_s=self.backoff_s)(attempt)
         except NodeUnavailable as exc:
-            raise ChainUnavailable(f"cannot reach the chain node ({what}) after {ATTEMPTS} tries: {exc}") from exc
+            raise ChainUnavailable(f"cannot reach the chain node ({what}) after {ATTEMPTS + 1} tries: {exc}") from exc
 
     async def query(self, path: str) -> Any:
         return await self._retry(path, lambda: self.rpc.query(path))
@@ -145,17 +149,22 @@ class Chain:
         return int(sync.get("latest_block_height", 0)), bool(sync.get("catching_up"))
 
     async def block_outcomes(self, height: int) -> dict[str, TxOutcome] | None:
-        """The result of every tx in block `height` by tx hash, from two calls whatever the
-        number of txs (`block` and `block_results`, no tx indexer needed); None while the
+        """The result of every tx in block `height` by tx hash, from one batch request whatever
+        the number of txs (`block` and `block_results`, no tx indexer needed); None while the
         node has stored the block but not yet its results."""
+        calls = [("block", {"height": str(height)}), ("block_results", {"height": str(height)})]
         try:
-            block = await self._retry("block", lambda: self.rpc.call("block", height=str(height)))
-            results = await self._retry("block_results",
-                                        lambda: self.rpc.call("block_results", height=str(height)))
-        except RPCError as exc:
-            if "results" in str(exc) or "height" in str(exc):
-                return None  # not executed yet, or above the node's height
-            raise
+            if hasattr(self.rpc, "call_batch"):
+                block, results = await self._retry("block", lambda: self.rpc.call_batch(calls))
+            else:
+                block, results = [await self._retry(m, lambda m=m, p=p: self.rpc.call(m, **p)) for m, p in calls]
+        except RPCError as exc:  # the batch refused whole, or a stand-in RPC's error
+            block = results = exc
+        for answer in (block, results):
+            if isinstance(answer, RPCError):
+                if "results" in str(answer) or "height" in str(answer):
+                    return None  # not executed yet, or above the node's height
+                raise answer
         raws = (block.get("block") or {}).get("data", {}).get("txs") or []
         outcomes = results.get("txs_results") or []
         if len(outcomes) != len(raws):

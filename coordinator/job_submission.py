@@ -66,7 +66,7 @@ async def submit(coord: Coordinator, principal: Principal, body: JobCreate) -> t
             log.info("job rejected by chain", extra=event("job_rejected", job_id, code=result.code_name,
                                                           log=result.log))
             raise ChainRejected(result.code, result.log, "submit_job transaction")
-        store.update_tx(signed.hash, status="sent", seen_at=time.time())
+        store.mark_sent(signed.hash, time.time())
     coord.jobs_waiting.set()  # the scheduler assigns it now, not on its next tick
     coord.metrics.tx_broadcast.labels(kind="submit_job", outcome="accepted").inc()
     coord.metrics.jobs_submitted.inc()

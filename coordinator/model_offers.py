@@ -8,6 +8,7 @@ that a miner that just registered counts).
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from aitbc.coordinator.chain import Chain
@@ -21,13 +22,21 @@ class ModelOffers:
     def __init__(self, chain: Chain):
         self._chain = chain
         self._cached: tuple[float, set[str]] | None = None  # (monotonic read time, models)
+        self._reading: asyncio.Task[set[str]] | None = None
 
     async def including(self, wanted: str) -> set[str]:
         """The offered models; read from the chain again when `wanted` is not among
-        them or the last read is older than TTL_S."""
+        them or the last read is older than TTL_S. Callers that find the answer stale
+        at the same time share one read (under intake load, dozens at once)."""
         now = time.monotonic()
         cached = self._cached
         if cached is None or wanted not in cached[1] or now - cached[0] > TTL_S:
-            models = {m for miner in await self._chain.miners() if int(miner["stake"]) > 0 for m in miner["models"]}
-            self._cached = cached = (now, models)
+            if self._reading is None or self._reading.done():
+                self._reading = asyncio.ensure_future(self._read(now))
+            return await asyncio.shield(self._reading)
         return cached[1]
+
+    async def _read(self, now: float) -> set[str]:
+        models = {m for miner in await self._chain.miners() if int(miner["stake"]) > 0 for m in miner["models"]}
+        self._cached = (now, models)
+        return models

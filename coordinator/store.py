@@ -164,6 +164,8 @@ class Store:
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
             self._db.row_factory = sqlite3.Row
             self._lock = threading.RLock()
+            # tx status changes written with the next write or before the next read of txs (mark_sent)
+            self._deferred: dict[str, dict[str, Any]] = {}
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
             self._add_missing_columns()
@@ -183,6 +185,7 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            self._write_deferred()
             self._db.close()
 
     @contextlib.contextmanager
@@ -195,6 +198,7 @@ class Store:
                 return
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                self._write_deferred()
                 yield
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -281,6 +285,7 @@ class Store:
     def jobs_with_txs_in_flight(self, except_sent: tuple[str, ...] = ()) -> set[str]:
         """Ids of jobs with a tx not yet settled: any stored (not yet broadcast) one, and sent
         ones of kinds other than `except_sent`."""
+        self._write_deferred()
         marks = ", ".join("?" * len(except_sent)) or "''"
         rows = self._exec(f"SELECT DISTINCT job_id FROM txs WHERE job_id IS NOT NULL AND (status = 'stored' OR "
                           f"(status = 'sent' AND kind NOT IN ({marks})))", except_sent)
@@ -301,24 +306,68 @@ class Store:
         return {r["miner"]: r["n"] for r in rows}
 
     # --- txs ----------------------------------------------------------------------------
+    def mark_sent(self, tx_hash: str, seen_at: float) -> None:
+        """A stored tx that CheckTx accepted: status "sent". Written with the next write (one
+        commit per job submission instead of two under load) or before the next read of txs,
+        so readers never see the difference. A crash before that leaves the tx "stored": the
+        tracker broadcasts it once more and the node answers that it knows it."""
+        with self._lock:
+            self._deferred[tx_hash] = {"status": "sent", "seen_at": seen_at}
+
+    def _write_deferred(self) -> None:
+        """The deferred tx changes, inside the caller's transaction or in one of their own."""
+        with self._lock:
+            if not self._deferred:
+                return
+            changes, self._deferred = self._deferred, {}
+            rows = [(c["status"], c["seen_at"], h) for h, c in changes.items()]
+            sql = "UPDATE txs SET status = ?, seen_at = ? WHERE hash = ? AND status = 'stored'"
+            if self._db.in_transaction:
+                self._db.executemany(sql, rows)
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(sql, rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def add_tx(self, tx_hash: str, job_id: str | None, kind: str, raw: bytes, status: str) -> None:
+        self._write_deferred()
         now = time.time()
         self._exec("INSERT OR REPLACE INTO txs (hash, job_id, kind, raw, status, created_at, seen_at) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?)", (tx_hash, job_id, kind, raw, status, now, now))
 
     def update_tx(self, tx_hash: str, **changes: Any) -> None:
+        self._write_deferred()
         assignments = ", ".join(f"{name} = ?" for name in changes)
         self._exec(f"UPDATE txs SET {assignments} WHERE hash = ?", [*changes.values(), tx_hash])
 
     def get_tx(self, tx_hash: str) -> TxRecord | None:
+        self._write_deferred()
         row = self._exec("SELECT * FROM txs WHERE hash = ?", (tx_hash,)).fetchone()
         return TxRecord(**dict(row)) if row else None
 
     def txs_in_flight(self) -> list[TxRecord]:
+        self._write_deferred()
         rows = self._exec("SELECT * FROM txs WHERE status IN ('stored', 'sent') ORDER BY created_at")
         return [TxRecord(**dict(r)) for r in rows]
 
+    def txs_with_status(self, status: str) -> list[TxRecord]:
+        self._write_deferred()
+        rows = self._exec("SELECT * FROM txs WHERE status = ? ORDER BY created_at", (status,))
+        return [TxRecord(**dict(r)) for r in rows]
+
+    def sent_tx_ages(self) -> list[tuple[str, float]]:
+        """(hash, seen_at) of every tx sent and not yet settled, oldest first: what the tracker
+        looks for in new blocks, without reading each tx whole."""
+        self._write_deferred()
+        return [(r[0], r[1]) for r in self._exec(
+            "SELECT hash, seen_at FROM txs WHERE status = 'sent' ORDER BY created_at")]
+
     def job_txs_in_flight(self, job_id: str, kinds: tuple[str, ...] | None = None) -> list[TxRecord]:
+        self._write_deferred()
         rows = [TxRecord(**dict(r)) for r in self._exec(
             "SELECT * FROM txs WHERE job_id = ? AND status IN ('stored', 'sent')", (job_id,))]
         return [r for r in rows if kinds is None or r.kind in kinds]

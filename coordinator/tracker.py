@@ -32,23 +32,27 @@ MAX_BLOCKS = 200      # blocks read in one pass at most; the next pass goes on
 
 async def track(coord: Coordinator) -> None:
     """One pass over the txs in flight."""
-    in_flight = coord.store.txs_in_flight()
-    if not in_flight:
+    store = coord.store
+    for tx in store.txs_with_status("stored"):
+        await broadcast_stored(coord, tx)
+    if not store.sent_tx_ages():
         coord.followed_height = None  # nothing to follow: the next pass starts from the node's head
         return
-    for tx in in_flight:
-        if tx.status == "stored":
-            await broadcast_stored(coord, tx)
     # The head first, then the txs: a tx stored after the head was read cannot be in a
     # block up to it, so reading blocks up to the head misses none of the txs read.
     head, catching_up = await coord.chain.head()
-    sent = [tx for tx in coord.store.txs_in_flight() if tx.status == "sent"]
-    outcomes = await _outcomes(coord, sent, head)
+    sent = store.sent_tx_ages()
+    outcomes = await _outcomes(coord, [h for h, _ in sent], head)
     mempool: tuple[set[str], bool] | None = None
     now = time.time()
-    for tx in sent:
-        outcome = outcomes.get(tx.hash)
-        if outcome is None and now - tx.seen_at > coord.settings.tx_lost_after_s:
+    for tx_hash, seen_at in sent:
+        outcome = outcomes.get(tx_hash)
+        if outcome is None and now - seen_at <= coord.settings.tx_lost_after_s:
+            continue  # most likely in the mempool still: judged once it has been a while
+        tx = store.get_tx(tx_hash)
+        if tx is None or tx.status != "sent":
+            continue  # settled meanwhile (a handler's await let others run)
+        if outcome is None:
             # Not seen in a while: ask for it by hash before judging (it may sit in a block
             # the block reads skipped), then look in the mempool.
             outcome = await coord.chain.find_tx(tx.hash)
@@ -71,18 +75,18 @@ async def track(coord: Coordinator) -> None:
             await _settle(coord, tx, outcome)
 
 
-async def _outcomes(coord: Coordinator, sent: list[TxRecord], head: int) -> dict[str, TxOutcome]:
-    """What the chain says of the txs in `sent` that are in a block: read from the blocks
-    since the last pass, or asked tx by tx when that takes fewer calls."""
+async def _outcomes(coord: Coordinator, sent: list[str], head: int) -> dict[str, TxOutcome]:
+    """What the chain says of the txs (hashes) in `sent` that are in a block: read from the
+    blocks since the last pass, or asked tx by tx when that takes fewer calls."""
     since = coord.followed_height
     if since is not None and since >= head:
         return {}
-    if since is None or 2 * (head - since) > max(len(sent), 2 * INDEX_MARGIN):
+    if since is None or head - since > max(len(sent), 2 * INDEX_MARGIN):
         found = {}
-        for tx in sent:
-            outcome = await coord.chain.find_tx(tx.hash)
+        for tx_hash in sent:
+            outcome = await coord.chain.find_tx(tx_hash)
             if outcome is not None:
-                found[tx.hash] = outcome
+                found[tx_hash] = outcome
         coord.followed_height = max(0, head - INDEX_MARGIN)
         return found
     found = {}

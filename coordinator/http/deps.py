@@ -14,11 +14,13 @@ from aitbc.coordinator.ratelimit import RateLimiter
 from aitbc.coordinator.settings import CoordinatorSettings
 
 
-def get_coordinator(request: Request) -> Coordinator:
+# Async on purpose, like every dependency here: FastAPI runs a plain `def` dependency in its
+# thread pool, a thread hand-off per request for a one-line lookup (docs/benchmarks.md, intake).
+async def get_coordinator(request: Request) -> Coordinator:
     return request.app.state.coordinator
 
 
-def get_settings(request: Request) -> CoordinatorSettings:
+async def get_settings(request: Request) -> CoordinatorSettings:
     return request.app.state.coordinator.settings
 
 
