@@ -38,7 +38,7 @@ def settings(quick: bool) -> dict[str, dict[str, Any]]:
             "state_size": {"sizes": (1000, 100_000), "miners": 10_000, "rounds": 4},
             "chain_throughput": {"seconds": 30, "warmup": 5, "runs": 3},
             "chain_saturation": {"seconds": 30, "warmup": 5, "mempool_size": 30_000},
-            "stack": {"jobs": 50, "miner_runs": 30, "intake_seconds": 20},
+            "stack": {"jobs": 50, "miner_runs": 30, "intake_seconds": 20, "short_block_jobs": 20},
             "profile_inprocess": {"txs": 3000},
             "gateway_stream": {"runs": 10, "models": ("smollm2:135m", "aitbc-tiny"), "demo": True},
             "direct_jobs": {"pairs": 30, "poll_s": 1.0}}
@@ -81,7 +81,8 @@ def run_chain_saturation(s: dict[str, Any], profiles: Path) -> dict[str, Any] | 
 def run_stack(s: dict[str, Any], profiles: Path) -> dict[str, Any]:
     from bench import full_stack
 
-    return full_stack.run(s["jobs"], s["miner_runs"], s["intake_seconds"], profile_dir=profiles)
+    return full_stack.run(s["jobs"], s["miner_runs"], s["intake_seconds"], profile_dir=profiles,
+                          short_block_jobs=s.get("short_block_jobs", 0))
 
 
 def run_profile_inprocess(s: dict[str, Any], profiles: Path) -> dict[str, Any] | None:
@@ -164,6 +165,8 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
     if st:
         jo, mo, it = st["job_overhead"], st["miner_overhead"], st["intake"]
         line.update(job_overhead_p50_s=jo["overhead_p50_s"], job_overhead_p95_s=jo["overhead_p95_s"],
+                    job_final_overhead_p50_s=jo.get("final_overhead_p50_s"),
+                    job_final_overhead_p95_s=jo.get("final_overhead_p95_s"),
                     miner_overhead_ms=mo["overhead_ms"], miner_overhead_pct=mo["overhead_pct"],
                     intake_coordinator_per_s=it["coordinator"]["accepted_per_s"],
                     intake_node_sync_per_s=it["node_broadcast_tx_sync"]["accepted_per_s"], intake_ratio=it["ratio"])
