@@ -146,6 +146,9 @@ class Params:
     fee_per_byte: int = 1
     # Coordinators beside the genesis one lock this bond while registered
     min_coordinator_bond: int = 100_000_000
+    # A direct job's miner may decline it without a strike this long after it was assigned (what
+    # opening the key and prompt and checking the model take); later, a decline counts like fail_job
+    decline_grace_s: int = 30
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,13 @@ class Job:
     submit_tx: str = ""
     receipt_tx: str = ""
     shared_keys: tuple[str, ...] = ()
+    assigned_time_ns: int = 0     # block time of the assignment (a decline after the grace costs a strike)
+    # disputes (direct jobs): sha256 of the sealed prompt and of the sealed result as on chain, the
+    # height of a dispute that proved the sealed result wrong, and what the client got back from the slash
+    sealed_prompt_hash: str = ""
+    sealed_result_hash: str = ""
+    disputed_height: int = 0
+    compensation: int = 0
 
     @property
     def is_direct(self) -> bool:
@@ -253,7 +263,8 @@ class Coordinator:
     url: str
     bond: int
     registered_height: int = 0
-    open_jobs: int = 0            # jobs naming it not yet final: it cannot leave before they close
+    open_jobs: int = 0            # jobs naming it not yet final: its bond stays until they close
+    leaving_height: int = 0       # unregistered at this height with jobs open: takes no new ones
 
 
 @dataclass(frozen=True)
