@@ -38,6 +38,8 @@ class Code(IntEnum):
     UNKNOWN_COORDINATOR = 28
     COORDINATOR_EXISTS = 29
     COORDINATOR_BUSY = 30
+    COORDINATOR_LEAVING = 31
+    RESULT_MATCHES = 32
 
 
 def code_name(code: int) -> str:

@@ -211,3 +211,19 @@ class CoordinatorBusy(TxError):
 
     def __init__(self, address: str, open_jobs: int):
         super().__init__(f"coordinator {address} still has {open_jobs} open job(s); they must close first")
+
+
+class CoordinatorLeaving(TxError):
+    code = Code.COORDINATOR_LEAVING
+
+    def __init__(self, address: str, open_jobs: int):
+        super().__init__(f"coordinator {address} is leaving: it takes no new jobs; its bond comes back when its "
+                         f"{open_jobs} open job(s) close")
+
+
+class ResultMatches(TxError):
+    code = Code.RESULT_MATCHES
+
+    def __init__(self, job_id: str):
+        super().__init__(f"the sealed result of job {job_id} opens with this job key to its receipt's result hash: "
+                         "there is nothing to dispute")
