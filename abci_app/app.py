@@ -3,9 +3,9 @@
 Three views of the state:
 - committed: the LevelDB store, as of the last Commit;
 - block: an overlay that FinalizeBlock stages into and Commit writes;
-- check: an overlay for CheckTx (committed + txs accepted into the mempool
-  since the last Commit), reset at Commit and rebuilt by RECHECK, so one
-  sender can have several txs with consecutive nonces in flight.
+- check: committed + the txs accepted into the mempool since, so one sender
+  can have several txs with consecutive nonces in flight; after each Commit,
+  RECHECK keeps only what is still valid (check_state.py).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from aitbc.abci_app import query, state as st, state_digest, transition
 from aitbc.abci_app.base import BaseApplication
+from aitbc.abci_app.check_state import Applied, CheckState
 from aitbc.abci_app.events import Event
 from aitbc.abci_app.metrics import UNDECODABLE, AppMetrics
 from aitbc.abci_app.records import Genesis
@@ -60,9 +61,14 @@ def _time_ns(ts: Timestamp) -> int:
     return ts.seconds * 1_000_000_000 + ts.nanos
 
 
-def to_abci_events(events: list[Event]) -> list[abci.Event]:
-    return [abci.Event(type=e.type, attributes=[abci.EventAttribute(key=k, value=v, index=e.indexed(k))
-                                                 for k, v in e.attributes]) for e in events]
+def add_abci_events(target, events: list[Event]) -> None:
+    """Append `events` to a repeated abci.Event field in place (building the messages
+    there, rather than building them and then copying them in, is ~2x faster)."""
+    for e in events:
+        out = target.add(type=e.type)
+        add = out.attributes.add
+        for k, v in e.attributes:
+            add(key=k, value=v, index=e.indexed(k))
 
 
 class Application(BaseApplication):
@@ -80,6 +86,8 @@ class Application(BaseApplication):
         self._restore_unrecorded = snapshots is not None and snapshots.restored_unrecorded()
         self._genesis_changes: dict[bytes, bytes | None] = {}
         self._block: Overlay | None = None
+        self._block_applied: list[Applied] | None = None  # FinalizeBlock's txs, for the check state
+        self.check_state = CheckState(store)
         self._pending_hash = b""
         self._pending_chain = self._pending_digest = b""
         self._verified: OrderedDict[bytes, txlib.SignedTx] = OrderedDict()
@@ -100,14 +108,14 @@ class Application(BaseApplication):
             state_digest.of_items(store.iterate(*EVERY_KEY)) if self.height else b"")
         self._last_time_ns = int(store.get(TIME_KEY) or b"0")
         self.chain_id = st.get_chain_id(State(Overlay(store)))
-        self._reset_check_state()
+        self.check_state.reset(self.height + 1, self._last_time_ns, self.chain_id)
         self.metrics.height = self.height
         self.metrics.state.recount(store)  # once; each Commit then moves it by its changes
 
-    def _reset_check_state(self) -> None:
-        base = Overlay(self.store)
-        base.changes.update(self._genesis_changes)  # before block 1 is committed
-        self.check = State(Overlay(base), self.height + 1, self._last_time_ns, self.chain_id)
+    @property
+    def check(self) -> State:
+        """The check state: what CheckTx accepted on top of the committed state."""
+        return self.check_state.state
 
     def decode(self, raw: bytes) -> txlib.SignedTx:
         """Decode and verify a tx, reusing what CheckTx already verified."""
@@ -141,7 +149,8 @@ class Application(BaseApplication):
         self._genesis_changes = dict(state.store.changes)
         self.chain_id = req.chain_id
         self._last_time_ns = state.time_ns
-        self._reset_check_state()
+        # Before block 1 is committed, every check sees genesis.
+        self.check_state.reset(self.height + 1, self._last_time_ns, self.chain_id, self._genesis_changes)
         log.info("init_chain chain_id=%s accounts=%d", req.chain_id, len(genesis.accounts))
         digest = state_digest.updated(b"", self.store, self._genesis_changes)
         return abci.ResponseInitChain(app_hash=state_digest.app_hash(block_app_hash(b"", 0, self._genesis_changes),
@@ -149,12 +158,20 @@ class Application(BaseApplication):
 
     # --- mempool --------------------------------------------------------------
     def check_tx(self, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
+        recheck = req.type == abci.RECHECK
+        if recheck and self.check_state.recheck_confirms(req.tx):
+            self.metrics.reuse["recheck_confirmed"] += 1
+            return abci.ResponseCheckTx(code=Code.OK)
         try:
             signed = self.decode(req.tx)
-            transition.apply_tx(self.check, signed)
+            if recheck:
+                self.metrics.reuse["recheck_rerun"] += 1
+                self.check_state.rerun(signed)
+            else:
+                self.check_state.check(signed)
         except TxError as err:
             self._forget(req.tx)  # a RECHECK that now fails: the tx leaves the mempool
-            self.metrics.check_refused(err.code, req.type == abci.RECHECK)
+            self.metrics.check_refused(err.code, recheck)
             return abci.ResponseCheckTx(code=err.code, log=err.log, codespace=CODESPACE)
         self._remember(signed)
         return abci.ResponseCheckTx(code=Code.OK)
@@ -189,32 +206,49 @@ class Application(BaseApplication):
         if self.height == 0:
             block.changes.update(self._genesis_changes)
         state = State(block, req.height, _time_ns(req.time), self.chain_id, block_hash=req.hash)
-        block_events = transition.begin_block(state)
-        results = []
-        for raw in req.txs:
+        response = abci.ResponseFinalizeBlock()
+        add_abci_events(response.events, transition.begin_block(state))
+        clean_start = not block.changes
+        # The first txs as CheckTx applied them, when they read here what they read there
+        # (check_state.py); and the txs as applied, for the check state's RECHECK, kept
+        # while every tx succeeds.
+        reused = self.check_state.reusable(req.txs) if clean_start else []
+        self.metrics.reuse["finalize"] += len(reused)
+        applied: list[Applied] | None = [] if clean_start else None
+        new_result = response.tx_results.add
+        for i, raw in enumerate(req.txs):
             kind = UNDECODABLE
-            try:
-                signed = self.decode(raw)
-                kind = signed.kind
-                tx_events = transition.apply_tx(state, signed, charge_failed=True)
-            except TxError as err:
-                results.append(abci.ExecTxResult(code=err.code, log=err.log, codespace=CODESPACE,
-                                                 events=to_abci_events(err.events)))
-                self.metrics.tx_finalized(kind, err.code)
-                continue
-            finally:
+            if i < len(reused):
+                entry = reused[i]
+                block.changes.update(entry.writes)
                 self._forget(raw)
-            results.append(abci.ExecTxResult(code=Code.OK, events=to_abci_events(tx_events)))
-            self.metrics.tx_finalized(kind, Code.OK)
-        self._block = block
+            else:
+                try:
+                    signed = self.decode(raw)
+                    kind = signed.kind
+                    work = transition.execute(state, signed, charge_failed=True)
+                except TxError as err:
+                    add_abci_events(new_result(code=err.code, log=err.log, codespace=CODESPACE).events, err.events)
+                    self.metrics.tx_finalized(kind, err.code)
+                    applied = None
+                    continue
+                finally:
+                    self._forget(raw)
+                entry = Applied(raw, kind, work.store.changes, work.events)
+                work.store.merge_into_parent()
+            if applied is not None:
+                applied.append(entry)
+            add_abci_events(new_result(code=Code.OK).events, entry.events)
+            self.metrics.tx_finalized(entry.kind, Code.OK)
+        self._block, self._block_applied = block, applied
         self._last_time_ns = state.time_ns
         self._pending_chain = block_app_hash(self._chain, req.height, block.changes)
         self._pending_digest = state_digest.updated(self._digest, self.store, block.changes)
         self._pending_hash = state_digest.app_hash(self._pending_chain, self._pending_digest)
         self.metrics.block_txs.observe(len(req.txs))
         self.metrics.finalize_seconds.observe(time.perf_counter() - started)
-        return abci.ResponseFinalizeBlock(tx_results=results, events=to_abci_events(block_events),
-                                          app_hash=self._pending_hash)
+        response.app_hash = self._pending_hash
+        return response
 
     def commit(self, req: abci.RequestCommit) -> abci.ResponseCommit:
         assert self._block is not None, "Commit without FinalizeBlock"
@@ -230,7 +264,8 @@ class Application(BaseApplication):
         self.height, self.app_hash = height, self._pending_hash
         self._chain, self._digest = self._pending_chain, self._pending_digest
         self._block, self._genesis_changes = None, {}
-        self._reset_check_state()
+        self.check_state.committed(height, self._last_time_ns, self.chain_id, self._block_applied)
+        self._block_applied = None
         if self._restore_unrecorded:  # a Commit after a restore: CometBFT has recorded its height
             self.snapshots.clear_restored()
             self._restore_unrecorded = False

@@ -93,6 +93,9 @@ class AppMetrics:
         # Codes stay numbers here; their names are looked up at scrape time.
         self.txs: Counter[tuple[str, int]] = Counter()
         self.check_rejected: Counter[tuple[int, str]] = Counter()
+        # Work not done twice (check_state.py): block txs taken as CheckTx applied them,
+        # RECHECKs confirmed without running the tx, and RECHECKs that ran it again.
+        self.reuse: Counter[str] = Counter()
         self.height = 0
         self.state = StateTally()
         self.registry.register(_Collector(self))
@@ -130,8 +133,14 @@ class _Collector(Collector):
         jobs = GaugeMetricFamily("aitbc_app_jobs", "Jobs in the committed state, by status", labels=["status"])
         for status, count in sorted(tally.jobs.copy().items()):
             jobs.add_metric([status], count)
+        reuse = CounterMetricFamily("aitbc_app_reused", "Work not done twice: block txs applied as CheckTx "
+                                    "applied them (finalize), RECHECKs passed without running the tx (recheck_"
+                                    "confirmed) or by running it again (recheck_rerun)", labels=["what"])
+        for what, count in sorted(m.reuse.copy().items()):
+            reuse.add_metric([what], count)
         yield txs
         yield refused
+        yield reuse
         yield jobs
         yield GaugeMetricFamily("aitbc_app_escrow_locked", "Funds held in escrow for open jobs (base units)",
                                 value=tally.escrow_locked)

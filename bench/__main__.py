@@ -29,7 +29,8 @@ def settings(quick: bool) -> dict[str, dict[str, Any]]:
         return {"finalize_block": {"txs": 500, "rounds": 3},
                 "state_size": {"sizes": (1000, 100_000), "miners": 10_000, "rounds": 3},
                 "chain_throughput": {"seconds": 12, "warmup": 3, "runs": 1},
-                "chain_saturation": {"seconds": 0},
+                # A short run with a mempool that does not bound blocks: saturated_ratio.
+                "chain_saturation": {"seconds": 12, "warmup": 3, "mempool_size": 30_000},
                 "stack": {"jobs": 12, "miner_runs": 10, "intake_seconds": 6},
                 "profile_inprocess": {"txs": 0},
                 "gateway_stream": {"runs": 3, "models": ("smollm2:135m",), "demo": False},
@@ -94,10 +95,10 @@ def run_profile_inprocess(s: dict[str, Any], profiles: Path) -> dict[str, Any] |
     from pyinstrument import Profiler
 
     from bench import finalize_block as fb
-    from aitbc.ops.factories import KEYS, Signer, register_fields
+    from aitbc.ops.factories import register_fields
 
     with tempfile.TemporaryDirectory(prefix="aitbc-bench-") as directory:
-        app, signer = fb.fresh_app(directory), Signer()
+        app, signer = fb.fresh_app(directory), fb.wallet()
         try:
             fb.run_block(app, [signer.tx("miner1", "register_miner", **{**register_fields(), "capacity": s["txs"]})],
                          True)

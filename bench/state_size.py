@@ -29,7 +29,7 @@ from aitbc import tx as txlib
 from aitbc.crypto import PrivateKey
 from aitbc.pb.aitbc_pb import tx_pb2
 from bench import env
-from bench.finalize_block import T0, check, finalize, fresh_app
+from bench.finalize_block import T0, check, finalize, fresh_app, wallet
 from aitbc.pb.tendermint.abci import types_pb2 as abci
 from aitbc.ops.factories import CHAIN_ID, KEYS, SUBMIT_OPTIONS, Signer, submit_fields
 
@@ -103,7 +103,7 @@ def build_state(app: Application, jobs: int, miners: int, open_jobs: int) -> dic
                 batch.put(key, value)
     db.compact_range()
     records._DECODED.clear()  # as in a node started on this state: nothing decoded yet
-    app._reset_check_state()
+    app.check_state.forget()
     return {"pending": pending, "assigned": assigned, "keys": keys, "records": len(changes)}
 
 
@@ -134,7 +134,7 @@ def measure_size(jobs: int, miners: int, rounds: int) -> dict[str, Any]:
             t = time.perf_counter()
             built = build_state(app, jobs, miners, open_jobs)
             build_s = time.perf_counter() - t
-            signer, times, checks = Signer(), [], []
+            signer, times, checks = wallet(), [], []
             blocks = [round_txs(signer, built, r) for r in range(rounds + 1)]
             for i, txs in enumerate(blocks):
                 checked = check(app, txs) * 1000

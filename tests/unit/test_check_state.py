@@ -1,0 +1,234 @@
+"""The check state's log (abci_app/check_state.py): RECHECK confirms what a block left valid without
+running it and still evicts what a block invalidated; FinalizeBlock reuses CheckTx's writes only
+where they are what a node that never saw the txs computes (same app hash, results and events)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from aitbc.abci_app.app import Application
+from aitbc.abci_app.store import LevelDBStore
+from aitbc.codes import Code
+from aitbc.ops.factories import BALANCE, CHAIN_ID, KEYS, Chain, Signer, genesis, register_fields, submit_fields
+from aitbc.pb.tendermint.abci import types_pb2 as abci
+from tests.unit import test_properties as props
+
+T0 = 1_700_000_000
+
+
+def init(app: Application, params=None) -> None:
+    state = json.dumps((genesis(params) if params else genesis()).to_json()).encode()
+    app.init_chain(abci.RequestInitChain(chain_id=CHAIN_ID, app_state_bytes=state, time=Timestamp(seconds=T0)))
+
+
+def block(app: Application, txs: list[bytes], seconds: int = 1) -> abci.ResponseFinalizeBlock:
+    height = app.height + 1
+    response = app.finalize_block(abci.RequestFinalizeBlock(
+        txs=txs, height=height, time=Timestamp(seconds=T0 + height * seconds),
+        hash=hashlib.sha256(f"block {height}".encode()).digest()))
+    app.commit(abci.RequestCommit())
+    return response
+
+
+def check(app: Application, raw: bytes) -> int:
+    return app.check_tx(abci.RequestCheckTx(tx=raw)).code
+
+
+def recheck(app: Application, raw: bytes) -> int:
+    return app.check_tx(abci.RequestCheckTx(tx=raw, type=abci.RECHECK)).code
+
+
+def pending_nonce(app: Application, name: str) -> int:
+    return json.loads(app.query(abci.RequestQuery(path=f"/nonce/{KEYS[name].address}")).value)["nonce"]
+
+
+@pytest.fixture
+def app(tmp_path):
+    store = LevelDBStore(str(tmp_path / "db"))
+    application = Application(store)
+    init(application)
+    block(application, [])
+    yield application
+    store.close()
+
+
+def pay(signer: Signer, amount: int = 1, sender: str = "alice") -> bytes:
+    return signer.tx(sender, "transfer", to=KEYS["bob"].address, amount=amount)
+
+
+def test_a_block_of_our_own_txs_leaves_the_rest_confirmed_without_running_them(app):
+    signer = Signer()
+    txs = [pay(signer) for _ in range(5)]
+    assert [check(app, t) for t in txs] == [0] * 5
+    block(app, txs[:2])
+    assert [recheck(app, t) for t in txs[2:]] == [0, 0, 0]
+    assert app.check_state.reruns == 0
+    assert app.metrics.reuse == {"finalize": 2, "recheck_confirmed": 3}
+    assert pending_nonce(app, "alice") == 5
+    assert check(app, pay(signer)) == 0  # the next nonce goes on from the confirmed ones
+
+
+def test_recheck_evicts_a_tx_whose_nonce_or_funds_a_block_made_elsewhere_used(app):
+    ours, theirs = Signer(), Signer()
+    first = pay(ours, 10)                       # nonce 0
+    second = pay(ours, BALANCE - 20)            # nonce 1: needs the balance the other tx spends
+    third = pay(ours, 1)                        # nonce 2
+    assert [check(app, t) for t in (first, second, third)] == [0, 0, 0]
+    # Another proposer's block: a different tx with nonce 0 that spends almost everything.
+    assert block(app, [pay(theirs, BALANCE - 5)]).tx_results[0].code == 0
+    assert recheck(app, first) == Code.NONCE_TOO_LOW
+    assert recheck(app, second) == Code.INSUFFICIENT_FUNDS
+    assert recheck(app, third) != 0           # its nonce is now a gap
+    assert app.check_state.reruns == 3
+    assert pending_nonce(app, "alice") == 1
+
+
+def test_a_tx_the_mempool_no_longer_holds_leaves_the_check_state(app):
+    signer = Signer()
+    txs = [pay(signer) for _ in range(4)]
+    assert [check(app, t) for t in txs] == [0] * 4
+    block(app, txs[:2])
+    assert recheck(app, txs[2]) == 0            # txs[3] gets no RECHECK: CometBFT dropped it
+    assert pending_nonce(app, "alice") == 4     # until the next new CheckTx or Commit
+    replacement = Signer(nonces={KEYS["alice"].address: 3})
+    assert check(app, pay(replacement, 2)) == 0  # nonce 3 is free again
+    assert pending_nonce(app, "alice") == 4
+
+
+def test_a_recheck_out_of_order_runs_from_there_on(app):
+    signer = Signer()
+    txs = [pay(signer) for _ in range(4)]
+    assert [check(app, t) for t in txs] == [0] * 4
+    block(app, txs[:1])
+    assert recheck(app, txs[1]) == 0
+    assert recheck(app, txs[3]) == Code.NONCE_TOO_HIGH  # txs[2] was dropped: a gap
+    assert app.check_state.reruns == 1
+    assert pending_nonce(app, "alice") == 2
+
+
+def test_a_waiting_job_tx_runs_again_at_the_new_height(app):
+    signer = Signer()
+    txs = [pay(signer), signer.tx("alice", "submit_job", **submit_fields()), pay(signer)]
+    assert [check(app, t) for t in txs] == [0, 0, 0]
+    block(app, txs[:1])
+    assert [recheck(app, t) for t in txs[1:]] == [0, 0]
+    assert app.check_state.reruns == 2  # the job tx and everything after it
+
+
+def test_finalize_reuses_checked_transfers_only_up_to_the_first_other_tx(app, monkeypatch):
+    from aitbc.abci_app import transition
+
+    signer = Signer()
+    txs = [pay(signer), pay(signer), signer.tx("alice", "submit_job", **submit_fields()), pay(signer)]
+    assert [check(app, t) for t in txs] == [0] * 4
+    runs = []
+    real = transition.execute
+    monkeypatch.setattr(transition, "execute", lambda *a, **k: runs.append(a[1].kind) or real(*a, **k))
+    assert [r.code for r in block(app, txs).tx_results] == [0] * 4
+    assert runs == ["submit_job", "transfer"]
+
+
+def test_an_expiry_at_the_block_start_stops_any_reuse(tmp_path, monkeypatch):
+    from aitbc.abci_app import transition
+
+    store = LevelDBStore(str(tmp_path / "db"))
+    app = Application(store)
+    init(app)
+    signer = Signer()
+    block(app, [signer.tx("alice", "submit_job", **submit_fields())])
+    txs = [pay(signer), pay(signer)]
+    assert [check(app, t) for t in txs] == [0, 0]
+    runs = []
+    real = transition.execute
+    monkeypatch.setattr(transition, "execute", lambda *a, **k: runs.append(a[1].kind) or real(*a, **k))
+    result = block(app, txs, seconds=120)  # past the pending timeout: the job expires first
+    assert any(e.type == "job" for e in result.events)
+    assert runs == ["transfer", "transfer"]
+    store.close()
+
+
+# --- the app hash does not depend on the path ---------------------------------------------
+
+def mixed_blocks(seed: int, count: int) -> list[tuple[list[bytes], int]]:
+    """Blocks of mixed txs (valid and not, fees on, spot checks, expiries), built against the
+    pure transition as test_properties does."""
+    rng = random.Random(seed)
+    chain, signer, jobs = Chain(props.CHECKED), Signer(fee=None), []
+    first = [signer.tx(m, "register_miner", **register_fields()) for m in ("miner1", "miner2")]
+    chain.block(first)
+    blocks = [(first, 1)]
+    kinds = ["transfer"] * 8 + ["submit", "assign", "receipt", "lifecycle", "cancel", "fail", "bad_nonce", "garbage"]
+    for _ in range(count):
+        seconds = rng.choice([1, 1, 1, 5, 61])
+        chain.begin(seconds)
+        txs = []
+        for _ in range(rng.randint(0, 12)):
+            kind = rng.choice(kinds)
+            act = {"transfer": lambda: (kind, rng.choice(props.USERS), rng.choice(props.USERS), rng.randint(0, 10**6)),
+                   "submit": lambda: (kind, rng.choice(props.USERS), rng.randint(0, 5_000_000), "aitbc-tiny"),
+                   "assign": lambda: (kind, "coordinator", rng.randint(0, 3), rng.choice(props.MINERS)),
+                   "receipt": lambda: (kind, "assigned", rng.randint(0, 3), rng.randint(0, 600_000)),
+                   "lifecycle": lambda: (kind, rng.choice(["miner1", "miner2"]), rng.randint(0, 600_000), "an answer"),
+                   "cancel": lambda: (kind, rng.choice(props.USERS), rng.randint(0, 3)),
+                   "fail": lambda: (kind, "coordinator", rng.randint(0, 3)),
+                   "bad_nonce": lambda: (kind, rng.choice(props.USERS), rng.choice([-1, 1])),
+                   "garbage": lambda: (kind, rng.randbytes(rng.randint(0, 40)))}[kind]()
+            made = props.make_tx(chain, signer, jobs, act)
+            for build in made if isinstance(made, list) else [lambda: made]:
+                raw = build()
+                outcome = chain.apply(raw)
+                txs.append(raw)
+                if outcome != 0:
+                    if act[0] == "submit":
+                        jobs.pop()
+                    if act[0] != "bad_nonce":
+                        signer.forget(raw, outcome)
+        chain.end()
+        blocks.append((txs, seconds))
+    return blocks
+
+
+def outcome(response: abci.ResponseFinalizeBlock) -> tuple:
+    return (response.app_hash, [(r.code, r.log, [(e.type, [(a.key, a.value, a.index) for a in e.attributes])
+                                                 for e in r.events]) for r in response.tx_results],
+            [(e.type, [(a.key, a.value) for a in e.attributes]) for e in response.events])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_node_that_checked_the_txs_commits_what_a_node_that_never_saw_them_commits(tmp_path, seed):
+    """Node A CheckTx's each block's txs one block ahead (as a mempool holds them), rechecks what a
+    block left, and sometimes gets a block in another order; node B only ever runs FinalizeBlock."""
+    rng = random.Random(seed)
+    blocks = mixed_blocks(seed, 60)
+    apps = []
+    for name in ("a", "b"):
+        app = Application(LevelDBStore(str(tmp_path / name)))
+        init(app, props.CHECKED)
+        apps.append(app)
+    a, b = apps
+    t = T0
+    for raw in blocks[0][0]:
+        check(a, raw)
+    for i, (txs, seconds) in enumerate(blocks):
+        if i + 1 < len(blocks):
+            for raw in blocks[i + 1][0]:
+                check(a, raw)  # the next block's txs wait in the mempool meanwhile
+        if rng.random() < 0.2 and len(txs) > 1:
+            txs = txs[1:] + txs[:1]  # a proposer that ordered them otherwise
+        t += seconds
+        request = abci.RequestFinalizeBlock(txs=txs, height=a.height + 1, time=Timestamp(seconds=t),
+                                            hash=hashlib.sha256(f"block {a.height + 1}".encode()).digest())
+        assert outcome(a.finalize_block(request)) == outcome(b.finalize_block(request)), f"block {i}"
+        for app in apps:
+            app.commit(abci.RequestCommit())
+        if i + 1 < len(blocks):
+            for raw in blocks[i + 1][0]:
+                recheck(a, raw)
+    assert a.app_hash == b.app_hash
+    for app in apps:
+        app.store.close()
