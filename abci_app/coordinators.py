@@ -1,10 +1,15 @@
 """Coordinators: who may assign a job and record its receipt.
 
 The genesis coordinator (`meta/coordinator`) has no record and no bond. Any
-other address joins by locking at least `min_coordinator_bond` and leaves by
-taking it back once no job naming it is open: `open_jobs` counts them from
-submit to a final status, so a coordinator cannot walk away from jobs whose
-clients chose it (the chain still refunds them at their deadlines if it dies).
+other address joins by locking at least `min_coordinator_bond`. `open_jobs`
+counts the jobs naming it from submit to a final status. `unregister` with no
+job open returns the bond at once; with jobs open the coordinator is *leaving*:
+new jobs may no longer name it, it still serves (or fails) the open ones, and
+the bond comes back when the last of them closes (`count_open_job`, the one
+place every job's close passes). So nobody can keep a coordinator's bond locked
+by submitting jobs that name it (each would expire and be refunded, costing the
+griefer only fees), and no coordinator walks away from jobs its clients chose
+before they close (the chain still refunds them at their deadlines if it dies).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import replace
 from aitbc.abci_app import events, ledger, state as st
 from aitbc.abci_app.records import Coordinator, Job
 from aitbc.abci_app.state import State
-from aitbc.errors import CoordinatorBusy, CoordinatorExists, StakeTooLow, Unauthorized, UnknownCoordinator
+from aitbc.errors import CoordinatorExists, CoordinatorLeaving, StakeTooLow, Unauthorized, UnknownCoordinator
 from aitbc.tx import SignedTx
 
 
@@ -39,16 +44,20 @@ def for_new_job(state: State, named: str) -> str:
     """The coordinator a new (not direct) job names: `named`, or the genesis one for "".
 
     Raises UnknownCoordinator for an address that is neither (or when the chain has no
-    genesis coordinator and none is named).
+    genesis coordinator and none is named), CoordinatorLeaving for one that unregistered.
     """
     address = named or st.get_coordinator(state)
     if not is_coordinator(state, address):
         raise UnknownCoordinator(address)
+    registered = st.get_registered_coordinator(state, address)
+    if registered is not None and registered.leaving_height:
+        raise CoordinatorLeaving(address, registered.open_jobs)
     return address
 
 
 def count_open_job(state: State, address: str, delta: int) -> None:
-    """Count a job naming `address` opening (+1) or reaching a final status (-1).
+    """Count a job naming `address` opening (+1) or reaching a final status (-1); the last job of
+    a leaving coordinator to close returns its bond.
 
     Only registered coordinators keep the count (the genesis one never leaves).
     """
@@ -56,11 +65,16 @@ def count_open_job(state: State, address: str, delta: int) -> None:
     if coordinator is None:
         return
     assert coordinator.open_jobs + delta >= 0, f"coordinator {address} closed more jobs than it had"
-    st.set_registered_coordinator(state, replace(coordinator, open_jobs=coordinator.open_jobs + delta))
+    coordinator = replace(coordinator, open_jobs=coordinator.open_jobs + delta)
+    if coordinator.leaving_height and not coordinator.open_jobs:
+        _leave(state, coordinator)
+    else:
+        st.set_registered_coordinator(state, coordinator)
 
 
 def register(state: State, tx: SignedTx) -> None:
-    """Lock the bond and list the coordinator. Raises CoordinatorExists, StakeTooLow, InsufficientFunds."""
+    """Lock the bond and list the coordinator. Raises CoordinatorExists (also while it is leaving),
+    StakeTooLow, InsufficientFunds."""
     if is_coordinator(state, tx.sender):
         raise CoordinatorExists(tx.sender)
     minimum = st.get_params(state).min_coordinator_bond
@@ -74,15 +88,26 @@ def register(state: State, tx: SignedTx) -> None:
 
 
 def unregister(state: State, tx: SignedTx) -> None:
-    """Return the bond and drop the record. Raises Unauthorized, UnknownCoordinator, CoordinatorBusy."""
+    """Return the bond and drop the record; with jobs open, start leaving instead (the bond comes
+    back when the last closes). Raises Unauthorized, UnknownCoordinator, CoordinatorLeaving."""
     if tx.sender == st.get_coordinator(state):
         raise Unauthorized(tx.sender, "unregister", "a registered coordinator (the genesis one has no record)")
     coordinator = st.get_registered_coordinator(state, tx.sender)
     if coordinator is None:
         raise UnknownCoordinator(tx.sender)
-    if coordinator.open_jobs:
-        raise CoordinatorBusy(tx.sender, coordinator.open_jobs)
-    ledger.release_stake(state, tx.sender, coordinator.bond)
-    st.delete_registered_coordinator(state, tx.sender)
-    state.events.append(events.event(events.COORDINATOR, address=tx.sender, action="unregister",
+    if coordinator.leaving_height:
+        raise CoordinatorLeaving(tx.sender, coordinator.open_jobs)
+    if not coordinator.open_jobs:
+        _leave(state, coordinator)
+        return
+    st.set_registered_coordinator(state, replace(coordinator, leaving_height=state.height))
+    state.events.append(events.event(events.COORDINATOR, address=tx.sender, action="leaving",
+                                     open_jobs=coordinator.open_jobs))
+
+
+def _leave(state: State, coordinator: Coordinator) -> None:
+    """Return the bond of a coordinator with no job open and drop its record."""
+    ledger.release_stake(state, coordinator.address, coordinator.bond)
+    st.delete_registered_coordinator(state, coordinator.address)
+    state.events.append(events.event(events.COORDINATOR, address=coordinator.address, action="unregister",
                                      bond=coordinator.bond))

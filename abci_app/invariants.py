@@ -69,6 +69,9 @@ def coordinators_count_their_open_jobs(state: State) -> tuple[str, bool]:
         if job.is_open and job.coordinator in found:
             found[job.coordinator] += 1
     problems = [f"coordinator {a} counts {counted[a]} open jobs, has {n}" for a, n in found.items() if counted[a] != n]
+    # a leaving coordinator gets its bond back when its last job closes: with none open it must be gone
+    problems += [f"coordinator {c.address} is leaving with no open job but still holds its bond"
+                 for c in st.all_registered_coordinators(state) if c.leaving_height and not c.open_jobs]
     return "; ".join(problems) or "coordinator counts ok", bool(problems)
 
 

@@ -6,7 +6,8 @@ and, for audits, pages of everything: /accounts /jobs /escrows /receipts
 (``?after=<last key seen>&limit=<n, at most 1000>``). /jobs/open and /checks/open
 answer at most 1000 jobs a call (``?after=<last job id>``); /miners is bounded by
 the stake each miner must lock, /coordinators by the bond each coordinator locks
-(the genesis coordinator first, ``genesis: true``, with no bond).
+(the genesis coordinator first, ``genesis: true``, with no bond; a leaving one has
+``leaving_height`` set).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def _miners(state: State) -> list[dict[str, Any]]:
 
 def _genesis_coordinator(address: str) -> dict[str, Any]:
     """The genesis coordinator in the shape of a registered one: it has no record, no url on chain and no bond."""
-    return {"address": address, "url": "", "bond": 0, "registered_height": 0, "open_jobs": 0, "genesis": True}
+    return {"address": address, "url": "", "bond": 0, "registered_height": 0, "open_jobs": 0, "leaving_height": 0,
+            "genesis": True}
 
 
 def _coordinators(state: State) -> list[dict[str, Any]]:

@@ -151,6 +151,8 @@ def _coordinator_problems(snap: Snapshot) -> list[str]:
             problems.append(f"{job_id} is open and names {named}, which is not a coordinator")
     problems += [f"coordinator {a} counts {registered[a]} open jobs, has {n}" for a, n in found.items()
                  if registered[a] != n]
+    problems += [f"coordinator {c['address']} is leaving with no open job but still holds its bond"
+                 for c in snap.coordinators if c.get("leaving_height") and not c["open_jobs"]]
     return problems
 
 

@@ -112,11 +112,9 @@ def test_register_twice_is_refused(chain, signer):
         == Code.COORDINATOR_EXISTS
 
 
-def test_unregister_returns_the_bond_once_its_jobs_are_closed(chain, signer):
+def test_unregister_with_no_open_job_returns_the_bond_at_once(chain, signer):
     join(chain, signer)
     job_id = submit(chain, signer)
-    assert coordinator(chain).open_jobs == 1
-    assert refused(chain, signer, signer.tx("bob", "unregister_coordinator")) == Code.COORDINATOR_BUSY
     ok(chain, signer.tx("alice", "cancel_job", job_id=job_id))
     assert coordinator(chain).open_jobs == 0
     ok(chain, signer.tx("bob", "unregister_coordinator"))
@@ -126,6 +124,43 @@ def test_unregister_returns_the_bond_once_its_jobs_are_closed(chain, signer):
     assert refused(chain, signer, signer.tx("alice", "submit_job", **submit_fields(),
                                             coordinator=KEYS["bob"].address)) == Code.UNKNOWN_COORDINATOR
     join(chain, signer)
+
+
+def test_unregister_with_open_jobs_leaves_when_the_last_one_closes(chain, signer):
+    """A rival naming bob in cheap jobs cannot keep its bond locked: once bob unregisters, no new
+    job may name it, and the bond comes back with the close of the last open one."""
+    join(chain, signer)
+    ok(chain, signer.tx("miner1", "register_miner", **register_fields()))
+    served, expiring = submit(chain, signer), submit(chain, signer)
+    ok(chain, signer.tx("bob", "unregister_coordinator"))
+    leaving = coordinator(chain)
+    assert (leaving.leaving_height, leaving.open_jobs, leaving.bond) == (chain.height, 2, BOND)
+    assert chain.balance("bob") == BALANCE - BOND and st.get_supply(chain.view()).staked == STAKE + BOND
+    for raw in (signer.tx("alice", "submit_job", **submit_fields(), coordinator=KEYS["bob"].address),
+                signer.tx("bob", "unregister_coordinator")):
+        assert refused(chain, signer, raw) == Code.COORDINATOR_LEAVING
+    assert refused(chain, signer, signer.tx("bob", "register_coordinator", url=URL, bond=BOND)) \
+        == Code.COORDINATOR_EXISTS
+    # it still serves the jobs its clients chose
+    ok(chain, signer.tx("bob", "assign_job", job_id=served, miner=KEYS["miner1"].address))
+    ok(chain, signer.tx("bob", "record_receipt", **receipt_fields(served)))
+    assert coordinator(chain).open_jobs == 1 and chain.balance("bob") == BALANCE - BOND
+    # the last one expires at a block start: the bond comes back there, with its event
+    chain.begin(PARAMS.pending_timeout_s)
+    [left] = [e for e in chain._block.events if e.type == events.COORDINATOR]
+    chain.end()
+    assert dict(left.attributes) == {"address": KEYS["bob"].address, "action": "unregister", "bond": str(BOND)}
+    assert chain.job(expiring).status == "expired"
+    assert coordinator(chain) is None and chain.balance("bob") == BALANCE
+    assert st.get_supply(chain.view()).staked == STAKE and invariants.broken(chain.view()) == []
+
+
+def test_a_leaving_coordinator_that_is_never_emptied_is_an_invariant_break(chain, signer):
+    join(chain, signer)
+    view = chain.view()
+    st.set_registered_coordinator(view, replace(coordinator(chain), leaving_height=1))
+    chain.store.write(view.store.changes)
+    assert any("leaving with no open job" in m for m in invariants.broken(chain.view()))
 
 
 def test_unregister_refusals(chain, signer):
@@ -238,9 +273,9 @@ def test_coordinator_queries_list_the_genesis_one_first(chain, signer):
     submit(chain, signer)
     listed = ask(chain, "/coordinators")
     assert listed[0] == {"address": KEYS["coordinator"].address, "url": "", "bond": 0, "registered_height": 0,
-                         "open_jobs": 0, "genesis": True}
+                         "open_jobs": 0, "leaving_height": 0, "genesis": True}
     assert listed[1:] == [{"address": KEYS["bob"].address, "url": URL, "bond": BOND, "registered_height": 1,
-                           "open_jobs": 1, "genesis": False}]
+                           "open_jobs": 1, "leaving_height": 0, "genesis": False}]
     assert ask(chain, f"/coordinator/{KEYS['bob'].address}") == listed[1]
     assert ask(chain, f"/coordinator/{KEYS['coordinator'].address}") == listed[0]
     with pytest.raises(query.QueryError) as err:
