@@ -85,7 +85,7 @@ def bind(state: State, job: Job, miner: Miner) -> Job:
     st.set_miner(state, replace(miner, active_jobs=miner.active_jobs + 1))
     job = replace(job, status="assigned", miner=miner.address, price_per_second=miner.price_per_second,
                   ms_per_token=miners.rate_for(miner, job.model, params), assigned_height=state.height,
-                  deadline_ns=deadline)
+                  assigned_time_ns=state.time_ns, deadline_ns=deadline)
     st.set_job(state, job)
     state.events.append(events.job_event(job))
     return job

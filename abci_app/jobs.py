@@ -166,8 +166,11 @@ def assign(state: State, tx: SignedTx) -> None:
 def decline(state: State, tx: SignedTx) -> None:
     """The assigned miner of a direct job turns it down: its slot is freed, it never gets this job
     again, and the job is pending again for `pending_timeout_s` while the chain assigns another
-    candidate. No strike: a miner may decline what it cannot run (expiry punishes one that takes a
-    job and does nothing). Raises JobNotFound, Unauthorized, BadJobStatus."""
+    candidate. No strike within `decline_grace_s` of the assignment: a miner may decline what it
+    cannot run (a key or prompt that does not open, a model it dropped), which it knows at once.
+    Later, a decline gives up a job it sat on, and counts a strike as `fail` does: otherwise
+    holding jobs until just before their expiry and handing them back would be free (expiry
+    itself slashes). Raises JobNotFound, Unauthorized, BadJobStatus."""
     job = _job(state, tx.msg.job_id)
     if not job.is_direct:
         raise Unauthorized(tx.sender, f"decline coordinator job {job.id}",
@@ -175,12 +178,17 @@ def decline(state: State, tx: SignedTx) -> None:
     _require_status(job, "decline", ("assigned",))
     _require_signer(tx.sender, f"decline job {job.id}", [("its assigned miner", job.miner)])
     _bump_miner(state, job.miner, active_jobs=-1)
+    # (a job assigned before assignments kept their time has none: its decline is not held late)
+    late = bool(job.assigned_time_ns) and \
+        state.time_ns > job.assigned_time_ns + st.get_params(state).decline_grace_s * NS
+    if late:
+        miners.strike(state, job.miner)
     deadline = state.time_ns + st.get_params(state).pending_timeout_s * NS
     st.move_deadline(state, job.id, job.deadline_ns, deadline)
     job = replace(job, status="pending", miner="", price_per_second=0, ms_per_token=0, assigned_height=0,
                   deadline_ns=deadline, declined=(*job.declined, tx.sender))
     st.set_job(state, job)
-    _job_event(state, job, declined_by=tx.sender)
+    _job_event(state, job, declined_by=tx.sender, late=int(late))
     assignment.assign_direct(state, job)
 
 

@@ -242,6 +242,26 @@ def test_decline_frees_the_slot_and_the_next_candidate_gets_the_job(chain, signe
     assert chain.job(job_id).status == "expired" and chain.balance("alice") == BALANCE and queued(chain) == []
 
 
+def test_a_decline_after_the_grace_counts_a_strike(chain, signer):
+    """Sitting on a job and handing it back just before its expiry is not free: past
+    `decline_grace_s` a decline counts a strike, as fail_job does (no stake is taken)."""
+    register(chain, signer, "miner1", "miner2", capacity=2)
+    on_time, late = signer.next_job_id("alice"), txlib.job_id_for(KEYS["alice"].address, 1, signer.chain_id)
+    ok(chain, *(signer.tx("alice", "submit_job", **direct_fields("alice", j, ("miner1",))) for j in (on_time, late)))
+    assigned = chain.job(on_time).assigned_time_ns
+    assert assigned == chain.time_ns and chain.job(late).assigned_time_ns == chain.time_ns
+    chain.block([], seconds=PARAMS.decline_grace_s - 1)
+    ok(chain, signer.tx("miner1", "decline_job", job_id=on_time))  # exactly at the grace: free
+    assert chain.time_ns == assigned + PARAMS.decline_grace_s * 1_000_000_000
+    assert miner(chain, "miner1").strikes == 0
+    ok(chain, signer.tx("miner1", "decline_job", job_id=late, reason="busy"))  # a second later
+    held = miner(chain, "miner1")
+    assert (held.strikes, held.stake, held.active_jobs, held.failed) == (1, STAKE, 0, 0)
+    job = chain.job(late)
+    assert (job.status, job.declined) == ("pending", (KEYS["miner1"].address,))
+    assert chain.balance("alice") == BALANCE - 2 * 1_000_000  # both still in escrow, waiting for a miner
+
+
 def test_only_the_assigned_miner_declines_an_assigned_direct_job(chain, signer):
     register(chain, signer, "miner1", "miner2")
     job_id = submit_direct(chain, signer, ("miner1",))
