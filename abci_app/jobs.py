@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from aitbc.abci_app import assignment, checks, coordinators, events, ledger, miners, state as st
+from aitbc.abci_app import assignment, checks, coordinators, disputes, events, ledger, miners, state as st
 from aitbc.abci_app.records import Job, Params, Receipt
 from aitbc.abci_app.state import State
 from aitbc import tx as txlib
@@ -128,6 +128,7 @@ def submit(state: State, tx: SignedTx) -> None:
         max_price_per_second=msg.max_price_per_second, prompt_bytes=msg.prompt_bytes, coordinator=coordinator,
         candidates=tuple(c.miner for c in msg.direct.miners) if direct else (),
         submit_tx=tx.hash if direct else "",
+        sealed_prompt_hash=txlib.sha256(msg.direct.sealed_prompt).hex() if direct else "",
     )
     st.set_job(state, job)
     state.store.set(st.deadline_key(deadline, job_id), b"")
@@ -257,7 +258,8 @@ def record_receipt(state: State, tx: SignedTx) -> None:
                                "a coordinator job's result goes to its client through the coordinator")
     _require_status(job, "record a receipt for", ("assigned",))
     proof = _verified_proof(state, job, tx.msg.proof, tx.msg.miner_signature, job.miner)
-    job, payment = _bill(state, replace(job, receipt_tx=tx.hash), proof)
+    sealed_result_hash = txlib.sha256(tx.msg.sealed_result).hex() if job.is_direct else ""
+    job, payment = _bill(state, replace(job, receipt_tx=tx.hash, sealed_result_hash=sealed_result_hash), proof)
     if checks.checkable(job) and checks.selected(state.block_hash, job.id, st.get_params(state).check_share_bps):
         settled = _hold_for_check(state, job, payment)
     else:
@@ -458,3 +460,43 @@ def share_key(state: State, tx: SignedTx) -> None:
     st.set_job(state, replace(job, shared_keys=(*kept, entry)))
     state.events.append(events.event(events.CHECK, job_id=job.id, status="key_shared", miner=job.miner,
                                      checker=msg.recipient, round=len(job.checkers) + 1))
+
+
+def dispute_result(state: State, tx: SignedTx) -> None:
+    """The client of a direct job proves its sealed result unreadable (disputes.py): the miner is
+    slashed as for a wrong result and the client gets back what it paid.
+
+    Under a spot check the check fails at once (the held payment is refunded, checkers that
+    re-ran are paid); once completed and paid, the payment comes back out of the slash (the rest
+    is burned as always). Accepted until `check_window_blocks` after the receipt's block, while
+    the miner's stake cannot have left; once per job. Revealing the key makes the prompt and the
+    result public. Raises JobNotFound, Unauthorized, BadJobStatus, InvalidField, ResultMatches.
+    """
+    msg = tx.msg
+    job = _job(state, msg.job_id)
+    action = "dispute the result of"
+    if not job.is_direct:
+        raise Unauthorized(tx.sender, f"{action} coordinator job {job.id}",
+                           "nobody: its result goes to its client through its coordinator, not sealed on chain")
+    _require_signer(tx.sender, f"{action} job {job.id}", [("its client", job.client)])
+    _require_status(job, action, ("verifying", "completed"))
+    if job.disputed_height:
+        raise BadJobStatus(job.id, f"disputed already (at height {job.disputed_height})", action)
+    params = st.get_params(state)
+    receipt = st.get_receipt(state, job.receipt_id)
+    assert receipt is not None, f"job {job.id} has a result but no receipt"
+    closes = receipt.block_height + params.check_window_blocks
+    if state.height > closes:
+        raise BadJobStatus(job.id, f"past its dispute window (closed at height {closes})", action)
+    disputes.prove_unreadable(job, msg)
+    reason = "its sealed result does not open to its result hash (proven by its client)"
+    job = replace(job, disputed_height=state.height)
+    if job.status == "verifying":
+        _finish_check(state, job, checks.Verdict("failed", None, reason))
+        return
+    slashed = miners.slash(state, job.miner, params.slash_bps, job.client, job.id, "wrong result", owed=job.payment)
+    compensation = min(slashed, job.payment)
+    job = replace(job, compensation=compensation, reason=reason)
+    st.set_job(state, job)
+    st.set_receipt(state, replace(receipt, slashed=slashed))
+    _job_event(state, job, disputed_by=tx.sender, compensation=compensation)

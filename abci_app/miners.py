@@ -141,9 +141,10 @@ def release_unbonded(state: State) -> list[str]:
 
 
 def slash(state: State, address: str, bps: int, beneficiary: str, job_id: str, why: str,
-          beneficiary_cap: int = 0) -> int:
+          beneficiary_cap: int = 0, owed: int = 0) -> int:
     """Take `bps` of a miner's bonded and unbonding stake (bonded first); `slash_to_client_bps` of it,
-    at most `beneficiary_cap`, to `beneficiary`, the rest burned. Counts a strike, and jails the
+    at most `beneficiary_cap`, to `beneficiary`, or what it is `owed` (a payment it made for a
+    result proven unreadable) when that is more; the rest burned. Counts a strike, and jails the
     miner when it has too many. Returns the amount."""
     params = st.get_params(state)
     miner = st.get_miner(state, address)
@@ -154,7 +155,7 @@ def slash(state: State, address: str, bps: int, beneficiary: str, job_id: str, w
                     slashed=miner.slashed + int(why == "wrong result"),
                     expired=miner.expired + int(why == "expired"))
     # Capped, so that a client gains at most what its job was worth from a slash it may have arranged.
-    to_beneficiary = min(amount * params.slash_to_client_bps // BPS, beneficiary_cap)
+    to_beneficiary = min(amount, max(owed, min(amount * params.slash_to_client_bps // BPS, beneficiary_cap)))
     ledger.take_stake(state, amount, beneficiary, to_beneficiary)
     st.set_miner(state, _strike(state, miner, params))
     state.events.append(events.event(events.SLASH, miner=address, job_id=job_id, amount=amount, reason=why,

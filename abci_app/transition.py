@@ -32,6 +32,7 @@ HANDLERS: dict[str, Callable[[State, SignedTx], None]] = {
     "share_job_key": jobs.share_key,
     "register_coordinator": coordinators.register,
     "unregister_coordinator": coordinators.unregister,
+    "dispute_result": jobs.dispute_result,
 }
 
 

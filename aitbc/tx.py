@@ -9,8 +9,7 @@ balance, job status) live in the state machine.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
@@ -18,7 +17,7 @@ from aitbc import crypto, endpoints, jobspec, sealing
 from aitbc.errors import BadSignature, DecodeError, InvalidField, TooLarge
 from aitbc.pb.aitbc_pb import tx_pb2
 
-MAX_TX_BYTES = 16 * 1024  # a direct job's sealed prompt or result is the largest
+MAX_TX_BYTES = 24 * 1024  # a dispute_result, carrying a direct job's sealed prompt and result, is the largest
 MAX_MEMO = 256
 MAX_NAME = 128
 MAX_MODELS = 32
@@ -72,9 +71,9 @@ DEFAULT_MIN_FEE = 100
 DEFAULT_FEE_PER_BYTE = 1
 
 
-@dataclass(frozen=True)
-class SignedTx:
-    """A decoded tx whose signature has been checked."""
+class SignedTx(NamedTuple):
+    """A decoded tx whose signature has been checked (immutable, and quick to make: a
+    node makes one per tx it sees)."""
 
     raw: bytes
     hash: str
@@ -228,6 +227,18 @@ def _validate_share_key(msg: Any) -> None:
         raise InvalidField("sealed_key", f"must be {sealing.SEALED_KEY_SIZE} bytes")
 
 
+def _validate_dispute(msg: Any) -> None:
+    """The job key and the two sealed values exactly as sealing makes them (the chain compares
+    their hashes with the job's)."""
+    _validate_job_ref(msg)
+    if len(msg.job_key) != sealing.JOB_KEY_SIZE:
+        raise InvalidField("job_key", f"must be {sealing.JOB_KEY_SIZE} bytes")
+    if not sealing.BOX_OVERHEAD <= len(msg.sealed_prompt) <= sealing.MAX_PROMPT_BYTES + sealing.BOX_OVERHEAD:
+        raise InvalidField("sealed_prompt", "must be a direct job's sealed prompt")
+    if not 1 <= len(msg.sealed_result) <= sealing.MAX_RESULT_BYTES + sealing.BOX_OVERHEAD:
+        raise InvalidField("sealed_result", "must be a direct job's sealed result")
+
+
 def _validate_register_coordinator(msg: Any) -> None:
     _check_text("url", msg.url, MAX_ENDPOINT)
     try:
@@ -277,6 +288,8 @@ VALIDATORS: dict[str, tuple[Callable[[Any], None], int]] = {
     "share_job_key": (_validate_share_key, 512),
     "register_coordinator": (_validate_register_coordinator, 1024),
     "unregister_coordinator": (lambda msg: None, 512),
+    "dispute_result": (_validate_dispute, 1024 + sealing.MAX_PROMPT_BYTES + sealing.MAX_RESULT_BYTES
+                       + 2 * sealing.BOX_OVERHEAD),
 }
 MAX_PROOF_BYTES = 1024
 
@@ -306,44 +319,75 @@ def _canonical(message: Any, data: bytes) -> bool:
 
 def decode(raw: bytes) -> SignedTx:
     """Decode, shape-check and signature-check a tx. Raises a TxError."""
+    return verified(parse(raw))
+
+
+class Unverified(NamedTuple):
+    """A tx that passed every check of `decode` but the signature's: not to be trusted
+    before `verified` says so."""
+
+    tx: SignedTx
+    body: bytes
+    signature: bytes
+
+
+def verified(unverified: Unverified) -> SignedTx:
+    """The tx, once its signature checks out. Raises BadSignature."""
+    tx = unverified.tx
+    if not crypto.verify(tx.public_key, unverified.body, unverified.signature):
+        raise BadSignature()
+    return tx
+
+
+def parse(raw: bytes) -> Unverified:
+    """Every check of `decode` but the signature's, so that many signatures can be checked
+    at once elsewhere (libsodium releases the GIL). Raises a TxError."""
     if len(raw) > MAX_TX_BYTES:
         raise TooLarge(len(raw), MAX_TX_BYTES)
     envelope, body = tx_pb2.Tx(), tx_pb2.TxBody()
     try:
         envelope.ParseFromString(raw)
-        body.ParseFromString(envelope.body)
+        body_bytes = envelope.body
+        body.ParseFromString(body_bytes)
     except ProtoDecodeError:
         raise DecodeError("not an AITBC transaction (protobuf decoding failed)") from None
-    if not _canonical(envelope, raw) or not _canonical(body, envelope.body):
-        # Unknown fields or non-canonical framing would let anyone relaying a
-        # tx change its hash without its signer (malleability).
+    # Unknown fields or non-canonical framing would let anyone relaying a tx change its
+    # hash without its signer (malleability): the bytes must be what the known fields
+    # encode to. Nothing reads unknown fields, so they are dropped in place to compare.
+    envelope.DiscardUnknownFields()
+    body.DiscardUnknownFields()
+    if envelope.SerializeToString(deterministic=True) != raw or body.SerializeToString(deterministic=True) != body_bytes:
         raise DecodeError("transaction has unknown fields or non-canonical encoding")
     kind = body.WhichOneof("msg")
     if kind is None:
         raise DecodeError("transaction carries no message")
-    if len(envelope.public_key) != crypto.PUBLIC_KEY_SIZE:
+    public_key = envelope.public_key
+    if len(public_key) != crypto.PUBLIC_KEY_SIZE:
         raise DecodeError("public key must be 32 bytes")
     _check_text("memo", body.memo, MAX_MEMO, required=False)
     _check_text("chain_id", body.chain_id, MAX_NAME)
     msg = getattr(body, kind)
     validate, limit = VALIDATORS[kind]
-    if len(envelope.body) > limit:
-        raise InvalidField(kind, f"message is {len(envelope.body)} bytes; the limit for {kind} is {limit}")
+    if len(body_bytes) > limit:
+        raise InvalidField(kind, f"message is {len(body_bytes)} bytes; the limit for {kind} is {limit}")
     validate(msg)
-    if not crypto.verify(envelope.public_key, envelope.body, envelope.signature):
-        raise BadSignature()
-    return SignedTx(
-        raw=raw,
-        hash=tx_hash(raw),
-        sender=crypto.address_of(envelope.public_key),
-        public_key=envelope.public_key,
-        chain_id=body.chain_id,
-        nonce=body.nonce,
-        memo=body.memo,
-        kind=kind,
-        msg=msg,
-        fee=body.fee,
-    )
+    tx = SignedTx(raw, tx_hash(raw), _address_of(public_key), public_key, body.chain_id, body.nonce, body.memo,
+                  kind, msg, body.fee)
+    return Unverified(tx, body_bytes, envelope.signature)
+
+
+# A sender sends many txs: its address (a SHA-256) is remembered, up to this many keys.
+_ADDRESSES: dict[bytes, str] = {}
+ADDRESS_CACHE_SIZE = 10_000
+
+
+def _address_of(public_key: bytes) -> str:
+    address = _ADDRESSES.get(public_key)
+    if address is None:
+        if len(_ADDRESSES) >= ADDRESS_CACHE_SIZE:
+            _ADDRESSES.clear()
+        address = _ADDRESSES[public_key] = crypto.address_of(public_key)
+    return address
 
 
 def build(key: crypto.PrivateKey, chain_id: str, nonce: int, kind: str, memo: str = "", fee: int | None = None,

@@ -411,3 +411,107 @@ def test_a_direct_check_with_no_checker_holding_a_key_waits(signer):
         ok(chain)
     job = chain.job(job_id)
     assert (job.status, job.check_status, job.payment) == ("completed", "lapsed", 250_000)
+
+
+# --- disputes: a sealed result that does not open to its result hash ------------------------
+
+GARBAGE = b"\x00" * 64  # what a cheating miner seals instead of its result (its proof's hash is right)
+
+
+def done_direct_job(chain: Chain, signer: Signer, sealed: bytes, prompt: str = "What is machine learning?",
+                    **submit_overrides) -> tuple[str, bytes]:
+    """A direct job of alice, run by miner1, whose receipt carries `sealed` as its sealed result.
+    Returns (job id, the submit's sealed prompt)."""
+    job_id = signer.next_job_id("alice")
+    fields = direct_fields("alice", job_id, ("miner1",), prompt=prompt, **submit_overrides)
+    ok(chain, signer.tx("alice", "submit_job", **fields))
+    ok(chain, signer.tx("miner1", "record_receipt", **receipt_fields(job_id, prompt=prompt), sealed_result=sealed))
+    return job_id, fields["direct"].sealed_prompt
+
+
+def dispute(signer: Signer, job_id: str, sealed_prompt: bytes, sealed: bytes, name: str = "alice",
+            key_of: str | None = None) -> bytes:
+    return signer.tx(name, "dispute_result", job_id=job_id, sealed_prompt=sealed_prompt, sealed_result=sealed,
+                     job_key=sealing.job_key(KEYS["alice"], key_of or job_id))
+
+
+@pytest.mark.parametrize("sealed", [GARBAGE, sealed_result("bob", "job_x"), sealed_result("alice", "job_x")],
+                         ids=["garbage", "another client's key", "another job's key"])
+def test_a_paid_result_proven_unreadable_is_slashed_and_the_payment_comes_back(chain, signer, sealed):
+    register(chain, signer, "miner1")
+    job_id, sealed_prompt = done_direct_job(chain, signer, sealed)
+    assert chain.job(job_id).status == "completed" and chain.balance("alice") == BALANCE - 250_000
+    burned = st.get_supply(chain.view()).burned
+    ok(chain, dispute(signer, job_id, sealed_prompt, sealed))
+    job = chain.job(job_id)
+    slash = STAKE * PARAMS.slash_bps // 10_000
+    assert (job.status, job.disputed_height, job.compensation, job.payment) == ("completed", chain.height,
+                                                                                250_000, 250_000)
+    assert "proven by its client" in job.reason
+    assert chain.balance("alice") == BALANCE  # made whole, no more
+    cheat = miner(chain, "miner1")
+    assert (cheat.stake, cheat.slashed, cheat.strikes) == (STAKE - slash, 1, 1)
+    assert chain.balance("miner1") == BALANCE - STAKE + 250_000
+    assert st.get_supply(chain.view()).burned == burned + slash - 250_000
+    assert st.get_receipt(chain.view(), job.receipt_id).slashed == slash
+    # once only
+    assert refused(chain, signer, dispute(signer, job_id, sealed_prompt, sealed)) == Code.BAD_JOB_STATUS
+
+
+def test_a_held_result_proven_unreadable_fails_its_check(signer):
+    chain = Chain(ALWAYS_CHECKED)
+    register(chain, signer, "miner1", "miner2")
+    job_id, sealed_prompt = done_direct_job(chain, signer, GARBAGE)
+    job = chain.job(job_id)
+    assert (job.status, job.checker) == ("verifying", KEYS["miner2"].address)
+    ok(chain, dispute(signer, job_id, sealed_prompt, GARBAGE))
+    job = chain.job(job_id)
+    assert (job.status, job.check_status, job.payment, job.refund, job.compensation) == \
+        ("failed", "failed", 0, 1_000_000, 0)
+    assert chain.balance("alice") == BALANCE
+    assert miner(chain, "miner1").stake == STAKE - STAKE * ALWAYS_CHECKED.slash_bps // 10_000
+    assert miner(chain, "miner2").active_jobs == 0  # the seated checker is let go
+    assert st.last_segments(chain.view(), st.ALL_CHECK_WINDOWS) == []
+
+
+def test_an_honest_result_cannot_be_disputed(chain, signer):
+    register(chain, signer, "miner1")
+    job_id = signer.next_job_id("alice")
+    honest = sealed_result("alice", job_id)
+    _, sealed_prompt = done_direct_job(chain, signer, honest)
+    assert refused(chain, signer, dispute(signer, job_id, sealed_prompt, honest)) == Code.RESULT_MATCHES
+    assert chain.job(job_id).disputed_height == 0 and miner(chain, "miner1").stake == STAKE
+
+
+def test_dispute_refusals(signer):
+    chain = Chain(replace(PARAMS, check_window_blocks=20))
+    register(chain, signer, "miner1")
+    job_id, sealed_prompt = done_direct_job(chain, signer, GARBAGE)
+    other_id, other_prompt = done_direct_job(chain, signer, GARBAGE, prompt="another prompt")
+    waiting = submit_direct(chain, signer, ("miner2",))
+    coordinator_job = signer.next_job_id("alice")
+    ok(chain, signer.tx("alice", "submit_job", **submit_fields()))
+    cases = [  # (dispute_result arguments, code), each built when it is sent
+        ((job_id, sealed_prompt, GARBAGE, "alice", other_id), Code.INVALID_FIELD),  # not its key
+        ((job_id, other_prompt, GARBAGE), Code.INVALID_FIELD),  # not its sealed prompt
+        ((job_id, sealed_prompt, GARBAGE + b"\x00"), Code.INVALID_FIELD),  # not its sealed result
+        ((job_id, sealed_prompt, GARBAGE, "bob"), Code.UNAUTHORIZED),  # not its client
+        (("job_nope", sealed_prompt, GARBAGE), Code.JOB_NOT_FOUND),
+        ((waiting, sealed_prompt, GARBAGE), Code.BAD_JOB_STATUS),  # no result yet
+        ((coordinator_job, sealed_prompt, GARBAGE), Code.UNAUTHORIZED),  # nothing sealed on chain
+    ]
+    for args, code in cases:
+        assert refused(chain, signer, dispute(signer, *args)) == code, args
+    # a key that opens the sealed prompt to something else than the job's prompt hash is not its key
+    lied = signer.next_job_id("alice")
+    fields = direct_fields("alice", lied, ("miner1",), prompt="the prompt sealed")
+    ok(chain, signer.tx("alice", "submit_job", **{**fields, "prompt_hash": bytes.fromhex(chain.job(job_id).prompt_hash),
+                                                  "prompt_bytes": fields["prompt_bytes"]}))
+    ok(chain, signer.tx("miner1", "record_receipt", **receipt_fields(lied), sealed_result=GARBAGE))
+    assert refused(chain, signer, dispute(signer, lied, fields["direct"].sealed_prompt, GARBAGE)) == Code.INVALID_FIELD
+    # the window: check_window_blocks after the receipt's block, while the miner's stake cannot have left
+    receipt_height = st.get_receipt(chain.view(), chain.job(other_id).receipt_id).block_height
+    while chain.height < receipt_height + 20:
+        ok(chain)
+    assert refused(chain, signer, dispute(signer, other_id, other_prompt, GARBAGE)) == Code.BAD_JOB_STATUS
+    assert chain.job(other_id).disputed_height == 0
