@@ -41,6 +41,7 @@ class ResultMismatch(CLIError):
 class Candidate:
     address: str
     encryption_key: bytes
+    price_per_second: int = 0  # its price when picked: the default cap (see price_cap)
 
 
 def _can_take(miner: dict[str, Any], model: str, max_price: int, min_stake: int, now_ns: int) -> bool:
@@ -64,7 +65,7 @@ def pick_candidates(ctx: Context, model: str, max_price: int, named: tuple[str, 
             if not miner.get("encryption_key"):
                 raise CLIError(f"miner {address} has no encryption key on chain, so nothing can be sealed to it; "
                                "it takes no direct jobs (a miner started with this version registers one)")
-            picked.append(Candidate(address, bytes.fromhex(miner["encryption_key"])))
+            picked.append(Candidate(address, bytes.fromhex(miner["encryption_key"]), int(miner["price_per_second"])))
         return picked
     params = chain_query(ctx, "/params")
     now_ns = time.time_ns()
@@ -75,7 +76,15 @@ def pick_candidates(ctx: Context, model: str, max_price: int, named: tuple[str, 
                        "encryption key, stake, a free slot, not jailed"
                        + (", at or below --max-price" if max_price else "") + "); see `aitbc query miners`")
     able.sort(key=lambda m: (int(m["price_per_second"]), random.random()))
-    return [Candidate(m["address"], bytes.fromhex(m["encryption_key"])) for m in able[:AUTO_CANDIDATES]]
+    return [Candidate(m["address"], bytes.fromhex(m["encryption_key"]), int(m["price_per_second"]))
+            for m in able[:AUTO_CANDIDATES]]
+
+
+def price_cap(max_price: int, candidates: list[Candidate]) -> int:
+    """The job's price cap: the client's, else the highest price among its candidates as they stand
+    now. Without one, a candidate could raise its price (update_miner) between this look and the
+    assignment, in the same block or while the job waits, and the job would pay the new price."""
+    return max_price or max((c.price_per_second for c in candidates), default=0)
 
 
 def sealed_direct(client: PrivateKey, job_id: str, prompt: str, candidates: list[Candidate]) -> dict[str, Any]:
@@ -183,20 +192,51 @@ def open_result(ctx: Context, client: PrivateKey, job: dict[str, Any]) -> tuple[
     if not job.get("receipt_tx"):
         raise CLIError(f"job {job_id} has no receipt ({job['status']}" + (f": {job['reason']}" if job.get("reason")
                                                                           else "") + ")")
+    if job.get("client") and job["client"] != client.address:
+        raise CLIError(f"job {job_id} is {job['client']}'s, not {client.address}'s: only its client's key opens "
+                       "its result (--from)")
     receipt = chain_query(ctx, f"/receipt/{job_id}")
     tx = fetch_tx(ctx, job["receipt_tx"], int(receipt.get("block_height") or 0))
     if tx.kind != "record_receipt" or not tx.msg.sealed_result:
         raise CLIError(f"tx {job['receipt_tx']} is not the sealed receipt of job {job_id}")
+    disputable = "" if job.get("disputed_height") else \
+        f"; its miner can be proven to have cheated: `aitbc tx dispute-result {job_id}`"
     try:
         result = sealing.open_text(sealing.job_key(client, job_id), tx.msg.sealed_result)
     except sealing.SealingError:
-        raise ResultMismatch(f"the sealed result of job {job_id} does not open with {client.address}'s job key "
-                             "(is this the job's client key? --from)") from None
+        raise ResultMismatch(f"the sealed result of job {job_id} does not open with its job key{disputable}") \
+            from None
     digest = hashlib.sha256(result.encode()).hexdigest()
     if digest != receipt["result_hash"] or digest != txlib.decode_proof(tx.msg.proof).result_hash.hex():
         raise ResultMismatch(f"the result of job {job_id} does not match its receipt: sha256 {digest}, receipt "
-                             f"{receipt['result_hash']}; do not trust it")
+                             f"{receipt['result_hash']}; do not trust it{disputable}")
     return result, receipt
+
+
+def dispute(ctx: Context, client: PrivateKey, job: dict[str, Any], mode: str) -> dict[str, Any]:
+    """dispute_result: reveal the job key with the job's sealed prompt and result, once this client
+    has found that the result does not open to its receipt's hash (checked here first: the chain
+    refuses a dispute of a good result, RESULT_MATCHES)."""
+    from aitbc.cli.tx.broadcast import broadcast_signed  # here: the tx commands import this module
+
+    job_id = job["id"]
+    if not job.get("candidates"):
+        raise CLIError(f"job {job_id} is a coordinator's job: its result is not sealed on chain")
+    try:
+        open_result(ctx, client, job)
+    except ResultMismatch:
+        pass
+    else:
+        raise CLIError(f"the result of job {job_id} opens and matches its receipt: there is nothing to dispute")
+    receipt = chain_query(ctx, f"/receipt/{job_id}")
+    submitted = fetch_tx(ctx, job["submit_tx"], int(job.get("submitted_height") or 0))
+    recorded = fetch_tx(ctx, job["receipt_tx"], int(receipt.get("block_height") or 0))
+    params = chain_query(ctx, "/params")
+    nonce = chain_query(ctx, f"/nonce/{client.address}")["nonce"]
+    raw = txlib.build(client, params["chain_id"], nonce, "dispute_result", job_id=job_id,
+                      job_key=sealing.job_key(client, job_id), sealed_prompt=submitted.msg.direct.sealed_prompt,
+                      sealed_result=recorded.msg.sealed_result)
+    return broadcast_signed(ctx, raw, "dispute_result", client.address, mode, quiet=True)
 
 
 def _time(ns: int) -> datetime:

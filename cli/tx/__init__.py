@@ -7,6 +7,7 @@ import click
 from aitbc.cli.tx.assign_job import assign_job
 from aitbc.cli.tx.cancel_job import cancel_job
 from aitbc.cli.tx.decline_job import decline_job
+from aitbc.cli.tx.dispute_result import dispute_result
 from aitbc.cli.tx.fail_job import fail_job
 from aitbc.cli.tx.record_receipt import record_receipt
 from aitbc.cli.tx.register_coordinator import register_coordinator
@@ -25,5 +26,6 @@ def tx() -> None:
 
 
 for _command in (transfer, register_miner, update_miner, unbond, submit_job, cancel_job, assign_job, fail_job,
-                 record_receipt, decline_job, share_job_key, register_coordinator, unregister_coordinator):
+                 record_receipt, decline_job, share_job_key, dispute_result, register_coordinator,
+                 unregister_coordinator):
     tx.add_command(_command)

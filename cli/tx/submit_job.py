@@ -25,8 +25,10 @@ GENESIS = "genesis"
 @click.option("--temperature", default=0.7, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--num-predict", type=click.IntRange(1, jobspec.MAX_NUM_PREDICT), default=128, show_default=True)
-@click.option("--max-price", callback=amount_arg, default="0", show_default=True,
-              help="Most accepted per compute second (0: no cap); miners above it are never assigned.")
+@click.option("--max-price", callback=amount_arg, default="0",
+              help="Most accepted per compute second; miners above it are never assigned. Default for a direct "
+                   "job: the highest price among its candidates now (so none can raise its price before it is "
+                   "assigned); with --coordinator: no cap.")
 @click.option("--miner", "miners", multiple=True, metavar="ADDR",
               help=f"A candidate miner, name or address (repeat, at most {sealing.MAX_CANDIDATES}); default: up to "
                    f"{direct_jobs.AUTO_CANDIDATES} that serve the model now, the cheapest first.")
@@ -55,6 +57,7 @@ def submit_job(ctx: Context, model: str, prompt: str, max_reward: int, temperatu
                   options={"temperature_milli": jobspec.temperature_milli(temperature), "seed": seed,
                            "num_predict": num_predict})
     candidates = [] if coordinator is not None else direct_jobs.pick_candidates(ctx, model, max_price, miners)
+    fields["max_price_per_second"] = direct_jobs.price_cap(max_price, candidates)
     params = chain_query(ctx, "/params")
     nonce = chain_query(ctx, f"/nonce/{key.address}")["nonce"]
     job_id = txlib.job_id_for(key.address, nonce, params["chain_id"])

@@ -17,6 +17,7 @@ from aitbc.cli.tx.options import FROM, MODE
 def unregister_coordinator(ctx: Context, signer: str, mode: str) -> None:
     """Unregister the signer's coordinator; its bond comes back.
 
-    Refused (COORDINATOR_BUSY) while jobs naming it are open; each closes at the latest
-    at its timeout."""
+    With jobs naming it still open it is leaving instead: no new job may name it
+    (COORDINATOR_LEAVING), it still serves the open ones, and the bond comes back when
+    the last closes (at the latest at its timeout)."""
     send(ctx, signer, "unregister_coordinator", mode)

@@ -3,17 +3,29 @@
 client handing its job key to someone who is not the checker, decline games, a
 coordinator leaving with open jobs, a job naming a coordinator that does not exist,
 receipts with or without a sealed result where the other is due. Each is refused
-with its code, and no balance, stake, bond or escrow moves."""
+with its code, and no balance, stake, bond or escrow moves.
+
+And the red team's economic attacks (docs/direct-jobs.md, "Attacks and the rules that
+stop them"), each with the exact amounts that move: a rival holding a coordinator's bond
+hostage with jobs that name it, a miner sitting on a job and declining it late, a miner
+that seals garbage behind the right result hash (and a client disputing an honest one),
+a candidate raising its price under a job the CLI submitted."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 import pytest
+from click.testing import CliRunner
 
-from aitbc import audit, sealing
+from aitbc import audit, sealing, tx as txlib
+from aitbc.cli.context import Context
+from aitbc.cli.main import cli as root
 from aitbc.codes import Code
-from aitbc.rpc import ChainRPC, RPCError
+from aitbc.keyring import Keyring
+from aitbc.rpc import ChainRPC, QueryFailed, RPCError
 from aitbc.ops.factories import (
     KEYS, Signer, direct_fields, receipt_fields, register_fields, sealed_result, submit_fields,
 )
@@ -179,12 +191,8 @@ def test_the_job_key_goes_to_the_checker_only(market, unchanged):
     assert rpc.query(f"/job/{job}")["shared_keys"] == []
 
 
-def test_a_coordinator_with_open_jobs_cannot_leave(market, unchanged):
+def test_only_a_registered_coordinator_leaves_or_joins_once(market, unchanged):
     rpc, s = market["rpc"], market["signer"]
-    open_jobs = rpc.query(f"/coordinator/{KEYS['bob'].address}")["open_jobs"]
-    assert open_jobs >= 1
-    log = refused(rpc, s, "bob", "unregister_coordinator", Code.COORDINATOR_BUSY)
-    assert f"{open_jobs} open job" in log
     refused(rpc, s, "coordinator", "unregister_coordinator", Code.UNAUTHORIZED)
     refused(rpc, s, "alice", "unregister_coordinator", Code.UNKNOWN_COORDINATOR)
     refused(rpc, s, "bob", "register_coordinator", Code.COORDINATOR_EXISTS, url=URL, bond=BOND)
@@ -250,4 +258,192 @@ def test_a_miner_cannot_decline_to_dodge_an_expiry(short):
     refused(rpc, s, "miner1", "record_receipt", Code.BAD_JOB_STATUS, **receipt_fields(job),
             sealed_result=sealed_result("alice", job))
     assert money(rpc) == before
+    assert audit.check(audit.read(rpc)).ok
+
+
+# --- the red team's economic attacks: exact amounts -------------------------------------------
+
+def balance(rpc: ChainRPC, name: str) -> int:
+    return rpc.query(f"/account/{KEYS[name].address}")["balance"]
+
+
+def fee(rpc: ChainRPC, tx_hash: str) -> int:
+    """What a committed tx burned (the node's tx index may lag its block by a moment)."""
+    for _ in range(50):
+        try:
+            return txlib.body_of(base64.b64decode(rpc.tx(tx_hash)["tx"])).fee
+        except RPCError:
+            time.sleep(0.1)
+    raise AssertionError(f"tx {tx_hash} never reached the node's index")
+
+
+def resync(rpc: ChainRPC, signer: Signer, name: str) -> None:
+    """After the CLI signed as `name`: the signer's next nonce is the chain's."""
+    signer.nonces[KEYS[name].address] = rpc.query(f"/nonce/{KEYS[name].address}")["nonce"]
+
+
+def stake(rpc: ChainRPC, name: str) -> dict:
+    return rpc.query(f"/miner/{KEYS[name].address}")
+
+
+@pytest.fixture(scope="module")
+def rules(tmp_path_factory):
+    """A node where nothing expires during a test, no receipt is spot-checked (results are paid at
+    once), a decline in any later block than the assignment is late (decline_grace_s 0), and a
+    dispute stays open for 1000 blocks; miner1 and miner2 with encryption keys; the CLI's home
+    holds alice's key."""
+    home = tmp_path_factory.mktemp("direct-rules")
+    node = start_chain(home / "node", pending_timeout_s=3600, job_timeout_s=3600, decline_grace_s=0,
+                       check_window_blocks=1000)
+    rpc = ChainRPC(node.rpc)
+    try:
+        signer = Signer(fee=None)
+        for name in ("miner1", "miner2"):
+            commit(rpc, signer, name, "register_miner", **register_fields(capacity=4, sealing_key=name))
+        Keyring(home / "cli" / "keys").add("alice", KEYS["alice"])
+
+        def cli(*args: str):
+            env = {"AITBC_HOME": str(home / "cli"), "AITBC_NODE": node.rpc}
+            return CliRunner().invoke(root, list(args), env=env, obj=Context(), catch_exceptions=False)
+
+        yield {"rpc": rpc, "signer": signer, "cli": cli}
+    finally:
+        rpc.close()
+        node.stop()
+
+
+def test_naming_a_coordinator_in_cheap_jobs_cannot_hold_its_bond(rules):
+    """Before: unregister was refused while any job naming the coordinator was open, so a rival that
+    kept submitting jobs naming it (each refunded at its deadline; the rival paid only fees) kept
+    its bond locked for good. Now unregister makes it leaving: no new job may name it, and the bond
+    comes back when the last open one closes."""
+    rpc, s = rules["rpc"], rules["signer"]
+    bob = KEYS["bob"].address
+    commit(rpc, s, "bob", "register_coordinator", url=URL, bond=BOND)
+    griefing = submit_via(rpc, s, "bob")  # alice, the rival, names bob in a job bob never serves
+    left = commit(rpc, s, "bob", "unregister_coordinator")
+    leaving = rpc.query(f"/coordinator/{bob}")
+    assert leaving["leaving_height"] > 0 and (leaving["open_jobs"], leaving["bond"]) == (1, BOND)
+    before = money(rpc)
+    # the rival's next job naming bob, a second unregister, a re-registration: refused, nothing moves
+    log = refused(rpc, s, "alice", "submit_job", Code.COORDINATOR_LEAVING, **submit_fields(), coordinator=bob)
+    assert "leaving" in log
+    refused(rpc, s, "bob", "unregister_coordinator", Code.COORDINATOR_LEAVING)
+    refused(rpc, s, "bob", "register_coordinator", Code.COORDINATOR_EXISTS, url=URL, bond=BOND)
+    assert money(rpc) == before
+    # bob still answers for the open job (here it fails it, as it may), and its close returns the bond
+    bob_before, alice_before = balance(rpc, "bob"), balance(rpc, "alice")
+    failed = commit(rpc, s, "bob", "fail_job", job_id=griefing, reason="leaving")
+    assert balance(rpc, "bob") == bob_before - fee(rpc, failed) + BOND
+    assert balance(rpc, "alice") == alice_before + submit_fields()["max_reward"]
+    with pytest.raises(QueryFailed):
+        rpc.query(f"/coordinator/{bob}")
+    assert fee(rpc, left) > 0 and audit.check(audit.read(rpc)).ok
+
+
+def test_a_miner_that_sits_on_a_job_and_declines_late_gets_a_strike(rules):
+    """Before: a decline was always free, so a miner could hold direct jobs until just before their
+    expiry and hand them back for nothing (fail_job costs a strike for exactly that)."""
+    rpc, s = rules["rpc"], rules["signer"]
+    job = submit_direct(rpc, s, ("miner1",))
+    assert rpc.query(f"/job/{job}")["miner"] == KEYS["miner1"].address
+    held = stake(rpc, "miner1")
+    commit(rpc, s, "miner1", "decline_job", job_id=job, reason="sat on it")  # a later block: past the grace
+    after = stake(rpc, "miner1")
+    assert (after["strikes"], after["stake"], after["active_jobs"]) == (held["strikes"] + 1, held["stake"],
+                                                                        held["active_jobs"] - 1)
+    declined = rpc.query(f"/job/{job}")
+    assert (declined["status"], declined["declined"]) == ("pending", [KEYS["miner1"].address])
+    commit(rpc, s, "alice", "cancel_job", job_id=job)
+    assert rpc.query(f"/job/{job}")["refund"] == declined["max_reward"]
+    assert audit.check(audit.read(rpc)).ok
+
+
+def test_a_miner_that_seals_garbage_behind_the_right_hash_is_proven_and_pays_back(rules):
+    """Before: a miner that ran the job and committed the right result hash could seal garbage;
+    every spot check passed on the hash and the client paid for nothing it could read. Now the
+    client proves it with dispute_result: the miner is slashed and the payment comes back."""
+    rpc, s, cli = rules["rpc"], rules["signer"], rules["cli"]
+    job_id = submit_direct(rpc, s, ("miner2",))
+    commit(rpc, s, "miner2", "record_receipt", **receipt_fields(job_id, miner="miner2"), sealed_result=b"\x00" * 64)
+    paid = rpc.query(f"/job/{job_id}")
+    assert paid["status"] == "completed" and paid["payment"] > 0
+    # the client's own check fails, and tells it what to do (exit code unchanged: 6)
+    shown = cli("query", "job-result", job_id, "--from", "alice")
+    assert shown.exit_code == 6 and f"aitbc tx dispute-result {job_id}" in shown.output, shown.output
+    cheat, alice_before, supply = stake(rpc, "miner2"), balance(rpc, "alice"), rpc.query("/supply")
+    disputed = cli("tx", "dispute-result", job_id, "--from", "alice", "--json")
+    assert disputed.exit_code == 0, disputed.output
+    sent = json.loads(disputed.output)
+    slash = (cheat["stake"] + cheat["unbonding"]) * rpc.query("/params")["slash_bps"] // 10_000
+    assert balance(rpc, "alice") == alice_before - fee(rpc, sent["hash"]) + paid["payment"]
+    job = rpc.query(f"/job/{job_id}")
+    assert (job["compensation"], job["disputed_height"]) == (paid["payment"], sent["height"])
+    assert stake(rpc, "miner2")["stake"] == cheat["stake"] - slash
+    assert rpc.query("/supply")["burned"] == supply["burned"] + slash - paid["payment"]
+    assert rpc.query(f"/receipt/{job_id}")["slashed"] == slash
+    # once: a second dispute moves nothing
+    before = money(rpc)
+    again = cli("tx", "dispute-result", job_id, "--from", "alice")
+    assert again.exit_code != 0
+    assert money(rpc) == before and audit.check(audit.read(rpc)).ok
+    resync(rpc, s, "alice")
+
+
+def test_an_honest_result_cannot_be_disputed(rules):
+    """A client that wants its money back for a good result: the CLI refuses to send, and the chain
+    refuses the dispute (RESULT_MATCHES) or a forged key (INVALID_FIELD); nothing moves."""
+    rpc, s, cli = rules["rpc"], rules["signer"], rules["cli"]
+    job_id = s.next_job_id("alice")
+    fields = direct_fields("alice", job_id, ("miner1",))
+    commit(rpc, s, "alice", "submit_job", **fields)
+    honest = sealed_result("alice", job_id)
+    commit(rpc, s, "miner1", "record_receipt", **receipt_fields(job_id), sealed_result=honest)
+    before = money(rpc)
+    told = cli("tx", "dispute-result", job_id, "--from", "alice")
+    assert told.exit_code == 1 and "nothing to dispute" in told.output, told.output
+    sealed_prompt = fields["direct"].sealed_prompt
+    refused(rpc, s, "alice", "dispute_result", Code.RESULT_MATCHES, job_id=job_id, sealed_prompt=sealed_prompt,
+            sealed_result=honest, job_key=sealing.job_key(KEYS["alice"], job_id))
+    # a key that is not the job's (here, another job's) would "prove" anything: it does not open the prompt
+    refused(rpc, s, "alice", "dispute_result", Code.INVALID_FIELD, job_id=job_id, sealed_prompt=sealed_prompt,
+            sealed_result=honest, job_key=sealing.job_key(KEYS["alice"], "job_other"))
+    refused(rpc, s, "bob", "dispute_result", Code.UNAUTHORIZED, job_id=job_id, sealed_prompt=sealed_prompt,
+            sealed_result=honest, job_key=sealing.job_key(KEYS["alice"], job_id))
+    assert money(rpc) == before and audit.check(audit.read(rpc)).ok
+
+
+def test_a_candidate_cannot_raise_its_price_under_a_cli_job(rules):
+    """Before: with no --max-price the job had no cap, so a candidate that raised its price
+    (update_miner) before the job was assigned, in the same block or while it waited, was paid the
+    new price. Now the CLI caps a direct job at the highest price among its candidates as it read them."""
+    rpc, s, cli = rules["rpc"], rules["signer"], rules["cli"]
+    price = stake(rpc, "miner1")["price_per_second"]
+    submitted = cli("tx", "submit-job", "--model", "aitbc-tiny", "--prompt", "hi", "--miner",
+                    KEYS["miner1"].address, "--from", "alice", "--json")
+    assert submitted.exit_code == 0, submitted.output
+    sent = json.loads(submitted.output)
+    job = rpc.query(f"/job/{sent['job_id']}")
+    assert (job["max_price_per_second"], job["price_per_second"]) == (price, price)
+    resync(rpc, s, "alice")
+    # the front-run: the job is signed with the cap the CLI read; the raise lands first
+    job_id = s.next_job_id("alice")
+    raw = s.tx("alice", "submit_job", **direct_fields("alice", job_id, ("miner1",), max_price_per_second=price))
+    offer = {k: v for k, v in register_fields(capacity=4, sealing_key="miner1").items() if k != "stake"}
+    commit(rpc, s, "miner1", "update_miner", **{**offer, "price_per_second": 10 * price})
+    assert rpc.broadcast(raw, "commit").ok
+    waiting = rpc.query(f"/job/{job_id}")
+    assert (waiting["status"], waiting["miner"], waiting["price_per_second"]) == ("pending", "", 0)
+    before = money(rpc)
+    height = rpc.status()["sync_info"]["latest_block_height"]
+    while rpc.status()["sync_info"]["latest_block_height"] == height:  # a block start retries it: still too dear
+        time.sleep(0.2)
+    assert rpc.query(f"/job/{job_id}")["status"] == "pending"
+    assert money(rpc) == before
+    commit(rpc, s, "miner1", "update_miner", **offer)  # back to its price: it gets the job at that price
+    height = rpc.status()["sync_info"]["latest_block_height"]
+    while rpc.status()["sync_info"]["latest_block_height"] <= height:
+        time.sleep(0.2)
+    taken = rpc.query(f"/job/{job_id}")
+    assert (taken["status"], taken["price_per_second"]) == ("assigned", price)
     assert audit.check(audit.read(rpc)).ok

@@ -515,3 +515,15 @@ def test_dispute_refusals(signer):
         ok(chain)
     assert refused(chain, signer, dispute(signer, other_id, other_prompt, GARBAGE)) == Code.BAD_JOB_STATUS
     assert chain.job(other_id).disputed_height == 0
+
+
+# --- the client's default price cap ----------------------------------------------------------
+
+def test_the_cli_caps_a_direct_job_at_its_dearest_candidate():
+    """No candidate can raise its price between the client's look and the assignment."""
+    from aitbc.cli.direct_jobs import Candidate, price_cap
+
+    picked = [Candidate("a", b"", 20_000), Candidate("b", b"", 35_000), Candidate("c", b"", 25_000)]
+    assert price_cap(0, picked) == 35_000
+    assert price_cap(30_000, picked) == 30_000  # the client's own cap stands
+    assert price_cap(0, []) == 0  # a coordinator's job: no candidates, no cap
