@@ -164,8 +164,8 @@ def coordinators_page(coordinators: list[dict[str, Any]], node: str) -> str:
             for c in coordinators]
     body = ('<p class="summary">A coordinator job may be assigned, and its receipt recorded, only by the '
             'coordinator its submit_job names ("" names the genesis one); direct jobs have none. '
-            "Registered coordinators lock a bond until they unregister, which the chain refuses while "
-            "jobs naming them are open.</p>"
+            "Registered coordinators lock a bond until they unregister; one that unregisters with jobs "
+            "naming it still open is leaving: it takes no new jobs and its bond comes back when they close.</p>"
             + table(["coordinator", "url", "bond", "open jobs", ""], rows, body_id="coordinators",
                     empty="no coordinators"))
     return layout("Coordinators", body, node)
