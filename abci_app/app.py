@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -43,6 +45,12 @@ EVERY_KEY = (b"", b"\xff")  # every key is ASCII
 # Decoded txs that CheckTx accepted, kept for PrepareProposal/FinalizeBlock: bounded
 # in bytes, and only txs that passed every check enter, so junk cannot pin memory.
 VERIFIED_CACHE_BYTES = 64 * 1024 * 1024
+# The signatures of a batch of new txs (CheckTx requests pipelined on the socket) are
+# checked on this many threads, the caller's included: libsodium releases the GIL while
+# it verifies, so they run on separate cores. Fewer new txs than VERIFY_BATCH_MIN are
+# checked in line: handing work to a thread costs tens of µs.
+VERIFY_THREADS = min(4, os.cpu_count() or 1)
+VERIFY_BATCH_MIN = 16
 
 
 def block_app_hash(previous: bytes, height: int, changes: dict[bytes, bytes | None]) -> bytes:
@@ -71,6 +79,17 @@ def add_abci_events(target, events: list[Event]) -> None:
             add(key=k, value=v, index=e.indexed(k))
 
 
+def _verified_all(chunk: list[txlib.Unverified]) -> list[txlib.SignedTx | TxError]:
+    """Each tx once its signature checks out, or the BadSignature that refuses it."""
+    out: list[txlib.SignedTx | TxError] = []
+    for unverified in chunk:
+        try:
+            out.append(txlib.verified(unverified))
+        except TxError as err:
+            out.append(err)
+    return out
+
+
 class Application(BaseApplication):
     """What AITBC answers to ABCI; one instance per node, called from one thread.
 
@@ -78,7 +97,8 @@ class Application(BaseApplication):
     snapshot methods too when the node keeps no `snapshots`.
     """
 
-    def __init__(self, store: Store, metrics: AppMetrics | None = None, snapshots: Snapshots | None = None):
+    def __init__(self, store: Store, metrics: AppMetrics | None = None, snapshots: Snapshots | None = None,
+                 verify_threads: int = VERIFY_THREADS):
         self.store = store
         self.snapshots = snapshots
         self._restore: Restore | None = None
@@ -92,6 +112,11 @@ class Application(BaseApplication):
         self._pending_chain = self._pending_digest = b""
         self._verified: OrderedDict[bytes, txlib.SignedTx] = OrderedDict()
         self._verified_bytes = 0
+        # Decoded and verified ahead of their CheckTx, within one batch (check_tx_batch).
+        self._ahead: dict[bytes, txlib.SignedTx | TxError] = {}
+        self._verify_threads = max(1, verify_threads)
+        self._verifiers = (ThreadPoolExecutor(self._verify_threads - 1, thread_name_prefix="verify")
+                           if self._verify_threads > 1 else None)
         self.metrics = metrics or AppMetrics()
         self._load_committed()
 
@@ -120,7 +145,34 @@ class Application(BaseApplication):
     def decode(self, raw: bytes) -> txlib.SignedTx:
         """Decode and verify a tx, reusing what CheckTx already verified."""
         cached = self._verified.get(raw)
-        return cached if cached is not None else txlib.decode(raw)
+        if cached is not None:
+            return cached
+        ahead = self._ahead.pop(raw, None)
+        if ahead is None:
+            return txlib.decode(raw)
+        if isinstance(ahead, TxError):
+            raise ahead
+        return ahead
+
+    def _verify_ahead(self, raws: list[bytes]) -> None:
+        """Decode `raws` and check their signatures on `_verify_threads` threads at once,
+        for `decode` to find in `_ahead`."""
+        if self._verifiers is None or len(raws) < VERIFY_BATCH_MIN:
+            return
+        parsed = []
+        for raw in raws:
+            try:
+                parsed.append(txlib.parse(raw))
+            except TxError as err:
+                self._ahead[raw] = err
+        size = -(-len(parsed) // self._verify_threads)
+        chunks = [parsed[i:i + size] for i in range(0, len(parsed), size)]
+        others = [self._verifiers.submit(_verified_all, chunk) for chunk in chunks[1:]]
+        results = _verified_all(chunks[0]) if chunks else []
+        for future in others:
+            results += future.result()
+        for unverified, result in zip(parsed, results):
+            self._ahead[unverified.tx.raw] = result
 
     def _remember(self, signed: txlib.SignedTx) -> None:
         if signed.raw in self._verified:
@@ -158,23 +210,38 @@ class Application(BaseApplication):
 
     # --- mempool --------------------------------------------------------------
     def check_tx(self, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
-        recheck = req.type == abci.RECHECK
-        if recheck and self.check_state.recheck_confirms(req.tx):
-            self.metrics.reuse["recheck_confirmed"] += 1
-            return abci.ResponseCheckTx(code=Code.OK)
+        refused = self._check(req.tx, req.type == abci.RECHECK)
+        return abci.ResponseCheckTx(code=Code.OK) if refused is None else refused
+
+    def check_tx_batch(self, requests: list[tuple[bytes, bool]]) -> list[bytes]:
+        """CheckTx of pipelined requests, in order; the new txs' signatures checked at once."""
+        self._verify_ahead(list(dict.fromkeys(raw for raw, recheck in requests
+                                              if not recheck and raw not in self._verified)))
         try:
-            signed = self.decode(req.tx)
+            return [b"" if (refused := self._check(raw, recheck)) is None else refused.SerializeToString()
+                    for raw, recheck in requests]
+        finally:
+            self._ahead.clear()
+
+    def _check(self, raw: bytes, recheck: bool) -> abci.ResponseCheckTx | None:
+        """CheckTx or RECHECK of one tx: None when it passes, else the refusal."""
+        if recheck and self.check_state.recheck_confirms(raw):
+            self.metrics.reuse["recheck_confirmed"] += 1
+            return None
+        try:
+            signed = self.decode(raw)
             if recheck:
                 self.metrics.reuse["recheck_rerun"] += 1
                 self.check_state.rerun(signed)
             else:
                 self.check_state.check(signed)
         except TxError as err:
-            self._forget(req.tx)  # a RECHECK that now fails: the tx leaves the mempool
+            if recheck:  # the tx leaves the mempool (a new tx refused may be a copy of one in it)
+                self._forget(raw)
             self.metrics.check_refused(err.code, recheck)
             return abci.ResponseCheckTx(code=err.code, log=err.log, codespace=CODESPACE)
         self._remember(signed)
-        return abci.ResponseCheckTx(code=Code.OK)
+        return None
 
     # --- consensus ------------------------------------------------------------
     def prepare_proposal(self, req: abci.RequestPrepareProposal) -> abci.ResponsePrepareProposal:

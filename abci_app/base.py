@@ -44,6 +44,12 @@ class BaseApplication:
     def check_tx(self, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
         return abci.ResponseCheckTx(code=Code.OK)
 
+    def check_tx_batch(self, requests: list[tuple[bytes, bool]]) -> list[bytes]:
+        """CheckTx of several (tx, is RECHECK) in order, each answer serialized (b"": code 0,
+        nothing else). The socket server's path for pipelined CheckTx requests."""
+        return [self.check_tx(abci.RequestCheckTx(tx=tx, type=abci.RECHECK if recheck else abci.NEW))
+                .SerializeToString() for tx, recheck in requests]
+
     def prepare_proposal(self, req: abci.RequestPrepareProposal) -> abci.ResponsePrepareProposal:
         """The mempool's txs in order, as many as fit in `max_tx_bytes`."""
         chosen, size = [], 0

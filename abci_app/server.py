@@ -5,6 +5,13 @@ is served by its own asyncio task; requests on one connection are answered
 in order, and since every handler runs on the one event-loop thread, the
 application is never entered twice at once. Responses are buffered and the
 socket is flushed when CometBFT sends Flush (mempool CheckTx is pipelined).
+
+CheckTx is most of what a busy node asks, so it has its own path: the CheckTx
+requests one read brings are read without building protobuf messages
+(`check_tx_request`) and handed to the app together (`check_tx_batch`, which can
+verify their signatures on several cores), and each answer is framed as it is.
+Every answer is framed around the app's serialized message (`frame_response`),
+never copied into a Response first.
 """
 
 from __future__ import annotations
@@ -71,22 +78,96 @@ def split_frames(buf: bytes | bytearray) -> tuple[list[bytes], int]:
     return messages, pos
 
 
-def handle(app: BaseApplication, request: abci.Request) -> abci.Response:
-    """Dispatch one request. An unexpected error becomes Response.exception,
-    which makes CometBFT stop: a bug must halt the node, not fork it."""
+# A message field is its tag (field number, wire type 2), its length and its bytes: a
+# Response holding one answer is that, whatever the answer (no copy into a Response).
+_RESPONSE_TAGS = {field.name: encode_varint(field.number << 3 | 2) for field in abci.Response.DESCRIPTOR.fields}
+_CHECK_TX_TAG = abci.Request.DESCRIPTOR.fields_by_name["check_tx"].number << 3 | 2
+_TYPES = (abci.NEW, abci.RECHECK)
+assert _CHECK_TX_TAG < 0x80  # one byte
+
+
+def frame_response(kind: str, payload: bytes) -> bytes:
+    """The framed Response whose oneof `kind` holds the serialized answer `payload`."""
+    body = _RESPONSE_TAGS[kind] + encode_varint(len(payload)) + payload
+    return encode_varint(len(body)) + body
+
+
+def _exception(error: str) -> bytes:
+    return frame_response("exception", abci.ResponseException(error=error).SerializeToString())
+
+
+def handle(app: BaseApplication, request: abci.Request) -> tuple[bytes, bool]:
+    """Dispatch one request: (the framed Response, whether it is an exception). An
+    unexpected error becomes Response.exception, which makes CometBFT stop: a bug
+    must halt the node, not fork it."""
     kind = request.WhichOneof("value")
-    response = abci.Response()
     if kind not in REQUESTS:
-        response.exception.error = f"unsupported request {kind!r}"
-        return response
+        return _exception(f"unsupported request {kind!r}"), True
     try:
         result = getattr(app, kind)(getattr(request, kind))
     except Exception:  # noqa: BLE001 - reported to CometBFT, then we stop
         log.error("ABCI %s failed:\n%s", kind, traceback.format_exc())
-        response.exception.error = f"{kind} failed: {traceback.format_exc(limit=1)}"
-        return response
-    getattr(response, kind).CopyFrom(result)
-    return response
+        return _exception(f"{kind} failed: {traceback.format_exc(limit=1)}"), True
+    return frame_response(kind, result.SerializeToString()), False
+
+
+# code 0 and nothing else: the answer to most CheckTx requests, serialized once.
+_CHECK_TX_OK = frame_response("check_tx", b"")
+
+
+def check_tx_request(message: bytes) -> tuple[bytes, bool] | None:
+    """(tx, is RECHECK) of a serialized Request that holds a CheckTx the way CometBFT
+    writes one (tx, then a type other than NEW); None for anything else, which then
+    takes the general path (protobuf decides what it means)."""
+    if not message or message[0] != _CHECK_TX_TAG:
+        return None
+    header = decode_varint(message, 1)
+    if header is None or header[0] + header[1] != len(message):
+        return None
+    pos, tx, kind = header[1], None, 0
+    if pos < len(message) and message[pos] == 0x0A:  # field 1, bytes: the tx
+        field = decode_varint(message, pos + 1)
+        if field is None or field[1] + field[0] > len(message):
+            return None
+        tx = message[field[1]:field[1] + field[0]]
+        pos = field[1] + field[0]
+    if pos < len(message) and message[pos] == 0x10:  # field 2, varint: the type
+        field = decode_varint(message, pos + 1)
+        if field is None:
+            return None
+        kind, pos = field
+    if pos != len(message) or kind not in _TYPES:
+        return None
+    return (tx or b""), kind == abci.RECHECK
+
+
+def answer_all(app: BaseApplication, messages: list[bytes]) -> tuple[list[bytes], bool]:
+    """The framed answers to `messages`, in order, and whether one is an exception.
+    Consecutive CheckTx requests go to the app as one batch."""
+    out: list[bytes] = []
+    failed = False
+    i = 0
+    while i < len(messages):
+        batch = []
+        while i < len(messages) and (parsed := check_tx_request(messages[i])) is not None:
+            batch.append(parsed)
+            i += 1
+        if batch:
+            try:
+                out.extend(frame_response("check_tx", payload) if payload else _CHECK_TX_OK
+                           for payload in app.check_tx_batch(batch))
+            except Exception:  # noqa: BLE001 - as in handle()
+                log.error("ABCI check_tx failed:\n%s", traceback.format_exc())
+                out.append(_exception(f"check_tx failed: {traceback.format_exc(limit=1)}"))
+                return out, True
+            continue
+        request = abci.Request()
+        request.ParseFromString(messages[i])
+        i += 1
+        response, failed_now = handle(app, request)
+        out.append(response)
+        failed = failed or failed_now
+    return out, failed
 
 
 class ABCIServer:
@@ -121,14 +202,9 @@ class ABCIServer:
                 buf += chunk
                 messages, consumed = split_frames(buf)
                 del buf[:consumed]
-                out: list[bytes] = []
-                for message in messages:
-                    request = abci.Request()
-                    request.ParseFromString(message)
-                    response = handle(self.app, request)
-                    out.append(frame(response.SerializeToString()))
-                    if response.WhichOneof("value") == "exception":
-                        self.failed.set()
+                out, failed = answer_all(self.app, messages)
+                if failed:
+                    self.failed.set()
                 # The answers to everything this read brought (pipelined CheckTx
                 # and the Flush after them), in order, in one write: one send()
                 # per read instead of one per answer. drain() only waits when
