@@ -75,18 +75,27 @@ def _coordinator_may(state: State, job: Job, signer: str, action: str,
     _require_signer(signer, f"{action} job {job.id}", allowed)
 
 
-def _bump_miner(state: State, address: str, **deltas: int) -> None:
+def _bump_miner(state: State, address: str, work_off: bool = False, **deltas: int) -> None:
     """Add `deltas` to a miner's counters (active_jobs, completed, failed, checks_done).
 
-    A completed job also works off one strike, so occasional faults of a miner that
-    mostly delivers never add up to jail.
+    `work_off`: a completion that also works off one strike (see `_vouched`), so occasional
+    faults of a miner that mostly delivers never add up to jail.
     """
     miner = st.get_miner(state, address)
     assert miner is not None, f"miner {address} vanished"
     miner = replace(miner, **{k: getattr(miner, k) + v for k, v in deltas.items()})
-    if deltas.get("completed") and miner.strikes:
+    if work_off and miner.strikes:
         miner = replace(miner, strikes=miner.strikes - 1)
     st.set_miner(state, miner)
+
+
+def _vouched(state: State, job: Job) -> bool:
+    """Whether completing `job` says something its miner could not have arranged: a job the genesis
+    coordinator assigned. A direct job's client names its candidates, and a registered coordinator
+    may be anyone: a miner's own sybil (client or coordinator) could feed it jobs for the price of
+    their fees and work off every strike before it adds up to jail. Their jobs work one off only
+    through a spot check that passed (an independent re-run)."""
+    return not job.is_direct and coordinators.of_job(state, job) == st.get_coordinator(state)
 
 
 def _close(state: State, job: Job, status: str, payment: int = 0, reason: str = "", receipt_id: str = "") -> Job:
@@ -94,7 +103,8 @@ def _close(state: State, job: Job, status: str, payment: int = 0, reason: str = 
     refund = ledger.settle_escrow(state, job.id, job.client, job.miner, payment)
     if job.status == "assigned":
         succeeded = status == "completed"
-        _bump_miner(state, job.miner, active_jobs=-1, completed=int(succeeded), failed=int(not succeeded))
+        _bump_miner(state, job.miner, work_off=succeeded and _vouched(state, job), active_jobs=-1,
+                    completed=int(succeeded), failed=int(not succeeded))
     st.move_deadline(state, job.id, job.deadline_ns, None)
     assignment.leave_queue(state, job)
     coordinators.count_open_job(state, job.coordinator, -1)
@@ -376,7 +386,8 @@ def _finish_check(state: State, job: Job, verdict: checks.Verdict) -> None:
     slashed = 0
     if verdict.status == "failed":
         slashed = miners.slash(state, job.miner, params.slash_bps, job.client, job.id, "wrong result", job.max_reward)
-    _bump_miner(state, job.miner, completed=int(paid_miner), failed=int(not paid_miner))
+    _bump_miner(state, job.miner, work_off=verdict.status == "passed" or (paid_miner and _vouched(state, job)),
+                completed=int(paid_miner), failed=int(not paid_miner))
     if burn:
         ledger.burn_escrow(state, job.id, burn)
     job = replace(job, checker="", check_status=verdict.status, check_paid=paid, check_burned=burn)

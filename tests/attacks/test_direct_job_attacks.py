@@ -447,3 +447,23 @@ def test_a_candidate_cannot_raise_its_price_under_a_cli_job(rules):
     taken = rpc.query(f"/job/{job_id}")
     assert (taken["status"], taken["price_per_second"]) == ("assigned", price)
     assert audit.check(audit.read(rpc)).ok
+
+
+def test_a_miners_sybil_client_cannot_work_off_its_strikes(rules):
+    """Before: every completed job worked off a strike, so a miner could name itself in direct jobs
+    of its own second key (bob) for the price of two fees per strike, and its faults never added up
+    to jail. Now only a job the genesis coordinator assigned, or a passed spot check, works one off."""
+    rpc, s = rules["rpc"], rules["signer"]  # (miner2 was slashed below the minimum stake above)
+    faulty = submit_direct(rpc, s, ("miner1",))
+    commit(rpc, s, "miner1", "fail_job", job_id=faulty, reason="gave up")
+    struck = stake(rpc, "miner1")
+    assert struck["strikes"] >= 1
+    for _ in range(2):
+        job_id = s.next_job_id("bob")
+        commit(rpc, s, "bob", "submit_job", **direct_fields("bob", job_id, ("miner1",)))
+        commit(rpc, s, "miner1", "record_receipt", **receipt_fields(job_id, miner="miner1"),
+               sealed_result=sealed_result("bob", job_id))
+        assert rpc.query(f"/job/{job_id}")["status"] == "completed"
+    after = stake(rpc, "miner1")
+    assert (after["strikes"], after["completed"]) == (struck["strikes"], struck["completed"] + 2)
+    assert audit.check(audit.read(rpc)).ok

@@ -266,6 +266,20 @@ def test_job_events_name_the_coordinator(chain, signer):
     assert dict(job_event.attributes)["coordinator"] == KEYS["bob"].address and job_event.indexed("coordinator")
 
 
+def test_a_registered_coordinators_jobs_do_not_work_off_strikes(chain, signer):
+    """bob may be miner1's own sybil: jobs it assigns say nothing about miner1 (only the genesis
+    coordinator's, or a passed spot check, work a strike off)."""
+    join(chain, signer)
+    ok(chain, signer.tx("miner1", "register_miner", **register_fields(capacity=4)))
+    faulty, served = submit(chain, signer), submit(chain, signer)
+    ok(chain, signer.tx("bob", "assign_job", job_id=faulty, miner=KEYS["miner1"].address),
+       signer.tx("bob", "assign_job", job_id=served, miner=KEYS["miner1"].address))
+    ok(chain, signer.tx("miner1", "fail_job", job_id=faulty))
+    ok(chain, signer.tx("bob", "record_receipt", **receipt_fields(served)))
+    miner = st.get_miner(chain.view(), KEYS["miner1"].address)
+    assert (miner.strikes, miner.completed) == (1, 1)
+
+
 # --- queries ---------------------------------------------------------------------------
 
 def test_coordinator_queries_list_the_genesis_one_first(chain, signer):

@@ -527,3 +527,37 @@ def test_the_cli_caps_a_direct_job_at_its_dearest_candidate():
     assert price_cap(0, picked) == 35_000
     assert price_cap(30_000, picked) == 30_000  # the client's own cap stands
     assert price_cap(0, []) == 0  # a coordinator's job: no candidates, no cap
+
+
+# --- strikes are worked off only by completions the miner could not arrange ----------------------
+
+def test_self_dealt_direct_jobs_do_not_work_off_strikes(chain, signer):
+    """A miner's sybil client (bob) names it in direct jobs: before, each completion worked off a
+    strike for the price of two fees, so faults never added up to jail. Now only a job the genesis
+    coordinator assigned, or a passed spot check, works one off."""
+    register(chain, signer, "miner1", capacity=4)
+    faulty = submit_direct(chain, signer, ("miner1",))
+    ok(chain, signer.tx("miner1", "fail_job", job_id=faulty, reason="gave up"))
+    assert miner(chain, "miner1").strikes == 1
+    for _ in range(3):
+        job_id = submit_direct(chain, signer, ("miner1",), client="bob")
+        ok(chain, signer.tx("miner1", "record_receipt", **receipt_fields(job_id), sealed_result=b"x" * 60))
+        assert chain.job(job_id).status == "completed"
+    assert (miner(chain, "miner1").strikes, miner(chain, "miner1").completed) == (1, 3)
+    vouched = signer.next_job_id("alice")
+    ok(chain, signer.tx("alice", "submit_job", **submit_fields()))
+    ok(chain, signer.tx("coordinator", "assign_job", job_id=vouched, miner=KEYS["miner1"].address))
+    ok(chain, signer.tx("coordinator", "record_receipt", **receipt_fields(vouched)))
+    assert miner(chain, "miner1").strikes == 0
+
+
+def test_a_direct_job_that_passes_its_spot_check_works_off_a_strike(signer):
+    chain = Chain(ALWAYS_CHECKED)
+    register(chain, signer, "miner1", "miner2")
+    faulty = submit_direct(chain, signer, ("miner1",))
+    ok(chain, signer.tx("miner1", "fail_job", job_id=faulty))
+    job_id = submit_direct(chain, signer, ("miner1",))
+    ok(chain, direct_receipt(chain, signer, job_id, "miner1"))
+    assert chain.job(job_id).checker == KEYS["miner2"].address and miner(chain, "miner1").strikes == 1
+    ok(chain, signer.tx("miner2", "record_check", **receipt_fields(job_id, miner="miner2", compute_time_ms=10_000)))
+    assert chain.job(job_id).check_status == "passed" and miner(chain, "miner1").strikes == 0
