@@ -18,6 +18,7 @@ from aitbc.cli.tx.options import MODE
 @json_option
 @pass_ctx
 def decline_job(ctx: Context, job_id: str, reason: str, signer: str, mode: str) -> None:
-    """(assigned miner of a direct job) Give JOB_ID back: no strike; the chain assigns another candidate,
-    or the job is refunded at its deadline."""
+    """(assigned miner of a direct job) Give JOB_ID back: the chain assigns another candidate, or the job
+    is refunded at its deadline. No strike within the chain's decline_grace_s of the assignment; later,
+    a strike (as fail-job)."""
     send(ctx, signer, "decline_job", mode, job_id=job_id, reason=reason)
