@@ -479,8 +479,8 @@ def dispute_result(state: State, tx: SignedTx) -> None:
 
     Under a spot check the check fails at once (the held payment is refunded, checkers that
     re-ran are paid); once completed and paid, the payment comes back out of the slash (the rest
-    is burned as always). Accepted until `check_window_blocks` after the receipt's block, while
-    the miner's stake cannot have left; once per job. Revealing the key makes the prompt and the
+    is burned as always). Accepted for `unbonding_period_s` after the receipt's block, while the
+    miner's stake cannot have left; once per job. Revealing the key makes the prompt and the
     result public. Raises JobNotFound, Unauthorized, BadJobStatus, InvalidField, ResultMatches.
     """
     msg = tx.msg
@@ -496,9 +496,12 @@ def dispute_result(state: State, tx: SignedTx) -> None:
     params = st.get_params(state)
     receipt = st.get_receipt(state, job.receipt_id)
     assert receipt is not None, f"job {job.id} has a result but no receipt"
-    closes = receipt.block_height + params.check_window_blocks
-    if state.height > closes:
-        raise BadJobStatus(job.id, f"past its dispute window (closed at height {closes})", action)
+    # The miner could unbond no earlier than its receipt (the job held a slot until then), and
+    # unbonded stake is released no earlier than unbonding_period_s later: until then it is there.
+    closes = receipt.block_time_ns + params.unbonding_period_s * NS
+    if state.time_ns >= closes:
+        raise BadJobStatus(job.id, f"past its dispute window ({params.unbonding_period_s} s after its receipt, "
+                           f"block time {closes} ns)", action)
     disputes.prove_unreadable(job, msg)
     reason = "its sealed result does not open to its result hash (proven by its client)"
     job = replace(job, disputed_height=state.height)

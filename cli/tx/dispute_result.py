@@ -24,7 +24,7 @@ def dispute_result(ctx: Context, job_id: str, signer: str, mode: str) -> None:
 
     Sends the job key with the job's sealed prompt and result, so both become readable to anyone.
     Refused for a result that opens and matches (checked here first), and after the dispute window
-    (the chain's check_window_blocks after the receipt's block)."""
+    (the chain's unbonding_period_s after the receipt's block)."""
     key = signing_key(ctx, signer)
     sent = direct_jobs.dispute(ctx, key, chain_query(ctx, f"/job/{job_id}"), mode)
     if not sent["height"]:

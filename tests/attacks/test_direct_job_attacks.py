@@ -289,12 +289,10 @@ def stake(rpc: ChainRPC, name: str) -> dict:
 @pytest.fixture(scope="module")
 def rules(tmp_path_factory):
     """A node where nothing expires during a test, no receipt is spot-checked (results are paid at
-    once), a decline in any later block than the assignment is late (decline_grace_s 0), and a
-    dispute stays open for 1000 blocks; miner1 and miner2 with encryption keys; the CLI's home
-    holds alice's key."""
+    once) and a decline in any later block than the assignment is late (decline_grace_s 0);
+    miner1 and miner2 with encryption keys; the CLI's home holds alice's key."""
     home = tmp_path_factory.mktemp("direct-rules")
-    node = start_chain(home / "node", pending_timeout_s=3600, job_timeout_s=3600, decline_grace_s=0,
-                       check_window_blocks=1000)
+    node = start_chain(home / "node", pending_timeout_s=3600, job_timeout_s=3600, decline_grace_s=0)
     rpc = ChainRPC(node.rpc)
     try:
         signer = Signer(fee=None)

@@ -484,7 +484,7 @@ def test_an_honest_result_cannot_be_disputed(chain, signer):
 
 
 def test_dispute_refusals(signer):
-    chain = Chain(replace(PARAMS, check_window_blocks=20))
+    chain = Chain()
     register(chain, signer, "miner1")
     job_id, sealed_prompt = done_direct_job(chain, signer, GARBAGE)
     other_id, other_prompt = done_direct_job(chain, signer, GARBAGE, prompt="another prompt")
@@ -509,12 +509,18 @@ def test_dispute_refusals(signer):
                                                   "prompt_bytes": fields["prompt_bytes"]}))
     ok(chain, signer.tx("miner1", "record_receipt", **receipt_fields(lied), sealed_result=GARBAGE))
     assert refused(chain, signer, dispute(signer, lied, fields["direct"].sealed_prompt, GARBAGE)) == Code.INVALID_FIELD
-    # the window: check_window_blocks after the receipt's block, while the miner's stake cannot have left
-    receipt_height = st.get_receipt(chain.view(), chain.job(other_id).receipt_id).block_height
-    while chain.height < receipt_height + 20:
-        ok(chain)
-    assert refused(chain, signer, dispute(signer, other_id, other_prompt, GARBAGE)) == Code.BAD_JOB_STATUS
-    assert chain.job(other_id).disputed_height == 0
+    # the window: unbonding_period_s after the receipt's block, while the miner's stake cannot have left,
+    # even if it unbonded at once
+    ok(chain, signer.tx("miner1", "unbond"))
+    receipt_ns = st.get_receipt(chain.view(), chain.job(other_id).receipt_id).block_time_ns
+    closes = receipt_ns + PARAMS.unbonding_period_s * 10**9
+    chain.block([], seconds=(closes - chain.time_ns) / 10**9 - 2)
+    ok(chain, dispute(signer, other_id, other_prompt, GARBAGE))  # a second before: the unbonding stake answers
+    assert miner(chain, "miner1").unbonding == STAKE - STAKE * PARAMS.slash_bps // 10_000
+    assert chain.job(other_id).compensation == chain.job(other_id).payment
+    # job_id's receipt came two blocks earlier: its window has closed
+    assert refused(chain, signer, dispute(signer, job_id, sealed_prompt, GARBAGE)) == Code.BAD_JOB_STATUS
+    assert chain.job(job_id).disputed_height == 0
 
 
 # --- the client's default price cap ----------------------------------------------------------
