@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from aitbc import jobspec, sealing, tx as txlib
+from aitbc import jobspec, sealing, tx as txlib, units
 from aitbc.cli import direct_jobs
 from aitbc.cli.chain_access import amount_arg, chain_query, resolve_address
 from aitbc.cli.context import CLIError, Context, json_option, pass_ctx
@@ -69,10 +69,12 @@ def submit_job(ctx: Context, model: str, prompt: str, max_reward: int, temperatu
     sent = broadcast_signed(ctx, raw, "submit_job", key.address, mode, quiet=True)
     sent["job_id"] = job_id
     sent["candidates"] = [c.address for c in candidates]
+    sent["max_price_per_second"] = fields["max_price_per_second"]
     if not wait:
         where = f" at height {sent['height']}" if sent["height"] else " (in the mempool)"
+        cap = units.format_amount(fields["max_price_per_second"]) + "/s" if fields["max_price_per_second"] else "none"
         ctx.emit(sent, f"submit_job {sent['hash']} accepted{where}\nJob ID: {job_id}"
-                 + (f"\nCandidates: {', '.join(sent['candidates'])}" if candidates else ""))
+                 + (f"\nCandidates: {', '.join(sent['candidates'])}\nPrice cap: {cap}" if candidates else ""))
         return
     ctx.progress(f"submitted {job_id} (tx {sent['hash'][:16]}..., candidates {', '.join(sent['candidates'])})")
     show_result(ctx, key, direct_jobs.follow(ctx, key, job_id, timeout), txlib.body_of(raw).fee)
