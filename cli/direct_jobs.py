@@ -193,8 +193,8 @@ def open_result(ctx: Context, client: PrivateKey, job: dict[str, Any]) -> tuple[
         raise CLIError(f"job {job_id} has no receipt ({job['status']}" + (f": {job['reason']}" if job.get("reason")
                                                                           else "") + ")")
     if job.get("client") and job["client"] != client.address:
-        raise CLIError(f"job {job_id} is {job['client']}'s, not {client.address}'s: only its client's key opens "
-                       "its result (--from)")
+        raise ResultMismatch(f"the sealed result of job {job_id} does not open with {client.address}'s key: only "
+                             f"its client {job['client']} can open it (--from)")
     receipt = chain_query(ctx, f"/receipt/{job_id}")
     tx = fetch_tx(ctx, job["receipt_tx"], int(receipt.get("block_height") or 0))
     if tx.kind != "record_receipt" or not tx.msg.sealed_result:
