@@ -222,6 +222,8 @@ def dispute(ctx: Context, client: PrivateKey, job: dict[str, Any], mode: str) ->
     job_id = job["id"]
     if not job.get("candidates"):
         raise CLIError(f"job {job_id} is a coordinator's job: its result is not sealed on chain")
+    if job["client"] != client.address:
+        raise CLIError(f"job {job_id} is {job['client']}'s: only its client can dispute its result (--from)")
     try:
         open_result(ctx, client, job)
     except ResultMismatch:
