@@ -177,8 +177,10 @@ def _price_cap(job: StoredJob) -> int:
 
 async def assign_pending(coord: Coordinator) -> None:
     store = coord.store
+    if not _any_miner_online(coord):
+        return  # first: reading the queue's models costs a pass over every queued job
     models = store.models_with_status("pending")
-    if not models or not _any_miner_online(coord):
+    if not models:
         return
     pool = {c.address: c for c in await candidates(coord)}
     if not any(selection.eligible(pool.values(), model) for model in models):
