@@ -60,11 +60,11 @@ def test_register_coordinator_signs_url_and_bond(run):
     assert (sent.msg.url, sent.msg.bond) == (URL, 250_000_000)
 
 
-def test_unregister_coordinator_refused_while_busy_says_why(run):
-    run.node.code, run.node.log = int(Code.COORDINATOR_BUSY), "2 open jobs name this coordinator"
+def test_unregister_coordinator_refused_says_why(run):
+    run.node.code, run.node.log = int(Code.COORDINATOR_LEAVING), "already leaving"
     result = run("tx", "unregister-coordinator", "--from", "bob")
     assert result.exit_code == 4 and run.node.sent[-1].kind == "unregister_coordinator"
-    assert "COORDINATOR_BUSY (code 30): 2 open jobs name this coordinator" in result.output
+    assert "COORDINATOR_LEAVING (code 31): already leaving" in result.output
 
 
 def test_query_coordinators_table(run):
@@ -74,6 +74,14 @@ def test_query_coordinators_table(run):
     assert header.split() == ["address", "url", "bond", "open", "jobs"]
     assert genesis.split() == [addr("coordinator"), "-", "-", "-", "genesis"]
     assert bob.split() == [addr("bob"), URL, "250", "AITBC", "2"]
+
+
+def test_query_coordinators_marks_a_leaving_one(run):
+    bob = addr("bob")
+    leaving = {**run.node.answers[f"/coordinator/{bob}"], "leaving_height": 31}
+    run.node.answers["/coordinators"] = [GENESIS_COORDINATOR, leaving]
+    row = run("query", "coordinators").output.splitlines()[-1]
+    assert row.split()[-4:] == ["leaving", "since", "height", "31"]
 
 
 def test_query_coordinators_json_is_the_nodes_answer(run):
