@@ -359,12 +359,19 @@ class Store:
         rows = self._exec("SELECT * FROM txs WHERE status = ? ORDER BY created_at", (status,))
         return [TxRecord(**dict(r)) for r in rows]
 
-    def sent_tx_ages(self) -> list[tuple[str, float]]:
-        """(hash, seen_at) of every tx sent and not yet settled, oldest first: what the tracker
-        looks for in new blocks, without reading each tx whole."""
+    def sent_tx_ages(self) -> list[tuple[str, float, str]]:
+        """(hash, seen_at, kind) of every tx sent and not yet settled, oldest first: what the
+        tracker looks for in new blocks, without reading each tx whole."""
         self._write_deferred()
-        return [(r[0], r[1]) for r in self._exec(
-            "SELECT hash, seen_at FROM txs WHERE status = 'sent' ORDER BY created_at")]
+        return [(r[0], r[1], r[2]) for r in self._exec(
+            "SELECT hash, seen_at, kind FROM txs WHERE status = 'sent' ORDER BY created_at")]
+
+    def settle_sent_txs(self, settled: list[tuple[str, str, int, str, int]]) -> None:
+        """(hash, status, code, log, height) for many sent txs, in one transaction."""
+        with self.transaction():
+            self._db.executemany("UPDATE txs SET status = ?, code = ?, log = ?, height = ? "
+                                 "WHERE hash = ? AND status = 'sent'",
+                                 [(status, code, log, height, h) for h, status, code, log, height in settled])
 
     def job_txs_in_flight(self, job_id: str, kinds: tuple[str, ...] | None = None) -> list[TxRecord]:
         self._write_deferred()

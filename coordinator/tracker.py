@@ -42,10 +42,19 @@ async def track(coord: Coordinator) -> None:
     # block up to it, so reading blocks up to the head misses none of the txs read.
     head, catching_up = await coord.chain.head()
     sent = store.sent_tx_ages()
-    outcomes = await _outcomes(coord, [h for h, _ in sent], head)
+    outcomes = await _outcomes(coord, [h for h, _, _ in sent], head)
+    # A client's submit_job in a block without error asks nothing more of us (the job was
+    # ours since intake): those are written together, one commit for the lot.
+    plain = {h: outcomes.pop(h) for h, _, kind in sent
+             if kind == "submit_job" and h in outcomes and outcomes[h].code == 0}
+    if plain:
+        store.settle_sent_txs([(h, "committed", 0, o.log, o.height) for h, o in plain.items()])
+        coord.metrics.tx_settled.labels(kind="submit_job", state="committed").inc(len(plain))
     mempool: tuple[set[str], bool] | None = None
     now = time.time()
-    for tx_hash, seen_at in sent:
+    for tx_hash, seen_at, _ in sent:
+        if tx_hash in plain:
+            continue
         outcome = outcomes.get(tx_hash)
         if outcome is None and now - seen_at <= coord.settings.tx_lost_after_s:
             continue  # most likely in the mempool still: judged once it has been a while

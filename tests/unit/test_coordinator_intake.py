@@ -95,7 +95,7 @@ def test_a_transaction_keeps_the_job_and_its_tx_together(store):
 def test_a_deferred_sent_mark_is_seen_by_every_reader_and_survives_close(store, tmp_path):
     new_job(store)
     store.mark_sent("Tjob_1", 5.0)
-    assert store.sent_tx_ages() == [("Tjob_1", 5.0)] and store.txs_with_status("stored") == []
+    assert store.sent_tx_ages() == [("Tjob_1", 5.0, "submit_job")] and store.txs_with_status("stored") == []
     new_job(store, "job_2")
     store.mark_sent("Tjob_2", 6.0)
     store.close()
