@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -304,6 +305,7 @@ def intake(coordinator: CoordinatorProcess, chain: ChainStack, seconds: float, c
         spy = procs.spawn([str(Path(env.python()).parent / "py-spy"), "record", "-p", str(coordinator.proc.pid),
                            "-o", str(profile), "-f", "raw", "-r", "100", "-d", str(int(seconds)), "--nonblocking"],
                           coordinator.root / "py-spy.log")
+    load_before = [round(x, 2) for x in os.getloadavg()]
     pids = {"coordinator": coordinator.proc.pid, "app": chain.node.app.pid, "cometbft": chain.node.cometbft.pid}
     cpu0 = {name: env.cpu_seconds(pid) for name, pid in pids.items()}
     via_coordinator = asyncio.run(_drive(
@@ -324,6 +326,7 @@ def intake(coordinator: CoordinatorProcess, chain: ChainStack, seconds: float, c
     bare["cpu_ms_per_accepted"] = _cpu_per(pids, cpu0, bare["accepted"])
     ratio = via_coordinator["accepted_per_s"] / bare["accepted_per_s"] if bare["accepted_per_s"] else None
     return {"seconds": seconds, "concurrency": concurrency, "coordinator": via_coordinator,
+            "load_average": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]},
             "node_broadcast_tx_sync": bare, "ratio": round(ratio, 3) if ratio else None}
 
 
