@@ -106,8 +106,8 @@ class Application(BaseApplication):
         self._restore_unrecorded = snapshots is not None and snapshots.restored_unrecorded()
         self._genesis_changes: dict[bytes, bytes | None] = {}
         self._block: Overlay | None = None
-        self._block_applied: list[Applied] | None = None  # FinalizeBlock's txs, for the check state
-        self.check_state = CheckState(store)
+        self._block_txs: list[bytes] | None = None  # FinalizeBlock's txs, for the check state
+        self.check_state = CheckState(store, self.decode)
         self._pending_hash = b""
         self._pending_chain = self._pending_digest = b""
         self._verified: OrderedDict[bytes, txlib.SignedTx] = OrderedDict()
@@ -281,7 +281,7 @@ class Application(BaseApplication):
         # while every tx succeeds.
         reused = self.check_state.reusable(req.txs) if clean_start else []
         self.metrics.reuse["finalize"] += len(reused)
-        applied: list[Applied] | None = [] if clean_start else None
+        all_ok = True
         new_result = response.tx_results.add
         for i, raw in enumerate(req.txs):
             kind = UNDECODABLE
@@ -297,17 +297,16 @@ class Application(BaseApplication):
                 except TxError as err:
                     add_abci_events(new_result(code=err.code, log=err.log, codespace=CODESPACE).events, err.events)
                     self.metrics.tx_finalized(kind, err.code)
-                    applied = None
+                    all_ok = False
                     continue
                 finally:
                     self._forget(raw)
-                entry = Applied(raw, kind, work.store.changes, work.events)
+                entry = Applied(raw, kind, signed.sender, work.store.changes, work.events)
                 work.store.merge_into_parent()
-            if applied is not None:
-                applied.append(entry)
             add_abci_events(new_result(code=Code.OK).events, entry.events)
             self.metrics.tx_finalized(entry.kind, Code.OK)
-        self._block, self._block_applied = block, applied
+        self._block = block
+        self._block_txs = list(req.txs) if clean_start and all_ok else None
         self._last_time_ns = state.time_ns
         self._pending_chain = block_app_hash(self._chain, req.height, block.changes)
         self._pending_digest = state_digest.updated(self._digest, self.store, block.changes)
@@ -330,9 +329,8 @@ class Application(BaseApplication):
         self.metrics.height = height
         self.height, self.app_hash = height, self._pending_hash
         self._chain, self._digest = self._pending_chain, self._pending_digest
-        self._block, self._genesis_changes = None, {}
-        self.check_state.committed(height, self._last_time_ns, self.chain_id, self._block_applied)
-        self._block_applied = None
+        self.check_state.committed(height, self._last_time_ns, self.chain_id, self._block_txs, self._block.changes)
+        self._block, self._block_txs, self._genesis_changes = None, None, {}
         if self._restore_unrecorded:  # a Commit after a restore: CometBFT has recorded its height
             self.snapshots.clear_restored()
             self._restore_unrecorded = False

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import traceback
 
 from aitbc.abci_app.base import REQUESTS, BaseApplication
@@ -27,7 +28,23 @@ from aitbc.pb.tendermint.abci import types_pb2 as abci
 log = logging.getLogger("aitbc.abci")
 
 MAX_MESSAGE = 64 * 1024 * 1024
-READ_CHUNK = 256 * 1024
+READ_CHUNK = 8 * 1024 * 1024  # all that is there: a proposal of 30 000 txs is a 5 MB request
+# How much CometBFT can have sent that we have not answered yet, kernel and stream
+# buffers together: before every Commit CometBFT waits until each CheckTx it sent is
+# answered (FlushAppConn), so a deep backlog of CheckTx stretches every block. Left to
+# itself, Linux grows a loopback receive buffer to tens of MB (tens of thousands of
+# CheckTx, seconds of work); this keeps it to a few thousand and pushes back on
+# CometBFT (and so on its RPC clients) instead.
+RECEIVE_BUFFER = 256 * 1024
+# Requests answered before the other connections get a turn: a read on the mempool
+# connection can bring tens of thousands of CheckTx; a proposal on the consensus
+# connection must not wait for all of them (the next block waits on it).
+TURN = 256
+# A message this big (a proposal, a block) arrives over many reads, one per turn of the
+# event loop: until it is in, the other connections answer nothing, so that it is not
+# read in 256 KiB pieces between turns of CheckTx work. Bounded, in case one never ends.
+BIG_MESSAGE = 64 * 1024
+MAX_WAIT_TURNS = 10_000
 
 
 def encode_varint(value: int) -> bytes:
@@ -178,13 +195,15 @@ class ABCIServer:
         self.address = address
         self._server: asyncio.base_events.Server | None = None
         self.failed = asyncio.Event()
+        self._receiving: set[int] = set()  # connections part-way through a BIG_MESSAGE
 
     async def start(self) -> None:
         if self.address.startswith("unix://"):
-            self._server = await asyncio.start_unix_server(self._serve, path=self.address[len("unix://"):])
+            self._server = await asyncio.start_unix_server(self._serve, path=self.address[len("unix://"):],
+                                                           limit=RECEIVE_BUFFER)
         else:
             host, port = self.address.removeprefix("tcp://").rsplit(":", 1)
-            self._server = await asyncio.start_server(self._serve, host=host, port=int(port))
+            self._server = await asyncio.start_server(self._serve, host=host, port=int(port), limit=RECEIVE_BUFFER)
         log.info("ABCI server listening on %s", self.address)
 
     async def close(self) -> None:
@@ -192,8 +211,18 @@ class ABCIServer:
             self._server.close()
             await self._server.wait_closed()
 
+    async def _let_big_messages_in(self, me: int) -> None:
+        for _ in range(MAX_WAIT_TURNS):
+            if not self._receiving - {me}:
+                return
+            await asyncio.sleep(0)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         buf = bytearray()
+        me = id(writer)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
         try:
             while True:
                 chunk = await reader.read(READ_CHUNK)
@@ -202,19 +231,28 @@ class ABCIServer:
                 buf += chunk
                 messages, consumed = split_frames(buf)
                 del buf[:consumed]
-                out, failed = answer_all(self.app, messages)
-                if failed:
-                    self.failed.set()
-                # The answers to everything this read brought (pipelined CheckTx
-                # and the Flush after them), in order, in one write: one send()
-                # per read instead of one per answer. drain() only waits when
-                # CometBFT reads slower than we answer.
-                if out:
-                    writer.write(b"".join(out))
+                header = decode_varint(buf, 0)
+                if header is not None and header[0] >= BIG_MESSAGE:
+                    self._receiving.add(me)
+                else:
+                    self._receiving.discard(me)
+                for start in range(0, len(messages), TURN):
+                    if start:
+                        await asyncio.sleep(0)  # the other connections' turn
+                    await self._let_big_messages_in(me)
+                    out, failed = answer_all(self.app, messages[start:start + TURN])
+                    if failed:
+                        self.failed.set()
+                    # The answers, in order, in one write per turn (pipelined CheckTx
+                    # and the Flush after them): one send() for many answers.
+                    if out:
+                        writer.write(b"".join(out))
+                # drain() only waits when CometBFT reads slower than we answer.
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             return  # CometBFT went away, or we are shutting down
         finally:
+            self._receiving.discard(me)
             writer.close()
 
 
