@@ -8,6 +8,9 @@ one adds completed jobs with their receipts and idle miners. Each round is one
 block of 200 transfers, 100 submit_job, 100 assign_job (of pending jobs in
 state) and 100 record_receipt (of assigned jobs in state), CheckTx'd first as
 on a node; FinalizeBlock is timed, then Commit.
+Memory: after the timed blocks, a process of its own opens the app on the same store
+(as a node restarting on it) and runs RSS_BLOCKS more blocks of the same kind; its
+resident set size (VmRSS, and the peak VmHWM) is what the app holds with that state.
 Usage: python -m bench.state_size [--jobs 1000 100000] [--miners 10000] [--rounds 4]
 (1 000 jobs are also measured with only 100 miners: the smallest state.)
 """
@@ -17,8 +20,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import pickle
+import subprocess
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from aitbc.abci_app import records, state as st
@@ -34,6 +40,7 @@ from aitbc.pb.tendermint.abci import types_pb2 as abci
 from aitbc.ops.factories import CHAIN_ID, KEYS, SUBMIT_OPTIONS, Signer, submit_fields
 
 NS = 1_000_000_000
+RSS_BLOCKS = 3
 MODEL = "aitbc-tiny"
 PER_ROUND = {"transfer": 200, "submit_job": 100, "assign_job": 100, "record_receipt": 100}
 PROMPT_HASH = hashlib.sha256(b"What is machine learning?").digest()
@@ -125,8 +132,9 @@ def round_txs(signer: Signer, built: dict[str, Any], r: int) -> list[bytes]:
 
 
 def measure_size(jobs: int, miners: int, rounds: int) -> dict[str, Any]:
-    open_jobs = 2 * (rounds + 1) * PER_ROUND["assign_job"]
-    with tempfile.TemporaryDirectory(prefix="aitbc-bench-") as directory:
+    open_jobs = 2 * (rounds + 1 + RSS_BLOCKS) * PER_ROUND["assign_job"]
+    with tempfile.TemporaryDirectory(prefix="aitbc-bench-") as directory, \
+            tempfile.TemporaryDirectory(prefix="aitbc-bench-") as scratch:
         app = fresh_app(directory)
         try:
             app.finalize_block(abci.RequestFinalizeBlock(height=1, time=finalize_time(1)))
@@ -135,7 +143,8 @@ def measure_size(jobs: int, miners: int, rounds: int) -> dict[str, Any]:
             built = build_state(app, jobs, miners, open_jobs)
             build_s = time.perf_counter() - t
             signer, times, checks = wallet(), [], []
-            blocks = [round_txs(signer, built, r) for r in range(rounds + 1)]
+            blocks = [round_txs(signer, built, r) for r in range(rounds + 1 + RSS_BLOCKS)]
+            blocks, later = blocks[:rounds + 1], blocks[rounds + 1:]
             for i, txs in enumerate(blocks):
                 checked = check(app, txs) * 1000
                 elapsed, response = finalize(app, txs)
@@ -147,8 +156,39 @@ def measure_size(jobs: int, miners: int, rounds: int) -> dict[str, Any]:
                     checks.append(checked)
         finally:
             app.store.close()
+        rss = app_rss(directory, later, Path(scratch))
     return {"jobs": jobs, "miners": miners, "records_written": built["records"], "build_s": round(build_s, 1),
-            "finalize_ms": env.spread(times, 2), "checktx_ms": env.spread(checks, 2), "txs_per_block": len(blocks[0])}
+            "finalize_ms": env.spread(times, 2), "checktx_ms": env.spread(checks, 2), "txs_per_block": len(blocks[0]),
+            "app_rss_mib": rss}
+
+
+def app_rss(store_path: str, blocks: list[list[bytes]], scratch: Path) -> dict[str, float]:
+    """The app's memory in a process of its own on the store at `store_path` (see the module doc)."""
+    (scratch / "blocks.pickle").write_bytes(pickle.dumps(blocks))
+    out = subprocess.run([env.python(), "-m", "bench.state_size", "--rss-probe", store_path, str(scratch)],
+                         check=True, capture_output=True, text=True, cwd=env.ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _status_mib(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def _rss_probe(store_path: str, scratch: str) -> None:
+    blocks = pickle.loads((Path(scratch) / "blocks.pickle").read_bytes())
+    started = _status_mib("VmRSS")  # the interpreter and the modules, before any state
+    app = Application(LevelDBStore(store_path))
+    opened = _status_mib("VmRSS")
+    for txs in blocks:
+        check(app, txs)
+        _, response = finalize(app, txs)
+        assert not [r.log for r in response.tx_results if r.code]
+        app.commit(abci.RequestCommit())
+    print(json.dumps({"modules": started, "opened": opened, "after_blocks": _status_mib("VmRSS"),
+                      "peak": _status_mib("VmHWM"), "blocks": len(blocks)}))
 
 
 def finalize_time(height: int):
@@ -173,7 +213,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, nargs="+", default=[1000, 100_000])
     parser.add_argument("--miners", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rss-probe", nargs=2, metavar=("STORE", "SCRATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rss_probe:
+        _rss_probe(*args.rss_probe)
+        return
     print(json.dumps(measure(tuple(args.jobs), args.miners, args.rounds)))
 
 
