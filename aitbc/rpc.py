@@ -145,7 +145,7 @@ class _PlainHTTP:
     between asyncio's streams and the bytes: for the hot path (broadcast batches), where httpx
     cost more CPU per request than the rest of a job submission (docs/benchmarks.md)."""
 
-    def __init__(self, url: str, timeout: float, idle: int = 8):
+    def __init__(self, url: str, timeout: float, idle: int = 32):
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.path = (parts.path or "/").encode()

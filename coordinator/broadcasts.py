@@ -1,14 +1,17 @@
-"""broadcast_tx_sync for many txs at once: JSON-RPC batches instead of one HTTP request per tx.
+"""broadcast_tx_sync for many txs at once, each signer's in order, the signers side by side.
 
 Every tx the coordinator sends (clients' submit_job and cancel_job, its own txs) waits
-in a lane chosen by its signer's public key. A lane sends what waits in it as one batch
-of at most `batch` calls, and only then its next batch: CometBFT runs a batch's calls in
-order, so one signer's txs reach CheckTx in the order they were given. A lone tx goes
-out at once (a batch of one); under load, the txs that arrive while a lane's batch is at
-the node go together in its next one, so the HTTP cost per tx falls as the load rises.
+in its signer's lane. A lane sends one request at a time: what waits in it, as one
+JSON-RPC batch of at most `batch` calls (CometBFT runs a batch's calls in order), so one
+signer's txs reach CheckTx in the order they were given. Different signers' lanes send
+side by side, as separate clients would.
 
-Why: under intake load the coordinator spent a third of its CPU in httpx, one request
-per tx (bench/results/profiles/coordinator_intake.pyspy.txt, docs/benchmarks.md).
+Why not one batch for everyone: CometBFT answers a broadcast_tx_sync once the app's
+CheckTx answer is back, and its ABCI socket client sends CheckTx requests on a flush
+timer (20 ms) or a full buffer. Calls in one batch run one after another, each waiting
+for a flush, while calls side by side share one. Batching across signers made the
+coordinator's broadcasts wait 40 ms where the node alone answers in 8
+(docs/benchmarks.md, Coordinator intake).
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from aitbc.rpc import BroadcastResult, RPCError
 log = logging.getLogger("coordinator.chain")
 
 DEFAULT_BATCH = 10   # CometBFT's rpc.max_request_batch_size default
-DEFAULT_LANES = 8
 
 
 class _Lane:
@@ -34,33 +36,43 @@ class _Lane:
 
 
 class Broadcasts:
-    """Batches broadcast_tx_sync calls to one node (`rpc`: an AsyncChainRPC)."""
+    """broadcast_tx_sync to one node (`rpc`: an AsyncChainRPC with broadcast_many), per signer."""
 
-    def __init__(self, rpc: Any, batch: int = DEFAULT_BATCH, lanes: int = DEFAULT_LANES):
+    def __init__(self, rpc: Any, batch: int = DEFAULT_BATCH):
         self.rpc = rpc
         self.batch = max(1, batch)
-        self._lanes = [_Lane() for _ in range(max(1, lanes))]
+        self._lanes: dict[bytes, _Lane] = {}
         self.batches_sent = 0
         self.txs_sent = 0
 
-    def _lane_of(self, raw: bytes) -> _Lane:
+    @staticmethod
+    def _signer(raw: bytes) -> bytes:
         try:
-            key = tx_pb2.Tx.FromString(raw).public_key
+            return tx_pb2.Tx.FromString(raw).public_key
         except Exception:  # noqa: BLE001 - not ours to judge here; CheckTx will say what is wrong
-            key = b""
-        return self._lanes[int.from_bytes(key[:4] or b"\0", "big") % len(self._lanes)]
+            return b""
 
     async def send(self, raw: bytes) -> BroadcastResult:
         """The tx's CheckTx answer. Raises what the node answered this tx (RPCError, e.g. already
         in the cache) or NodeUnavailable."""
-        lane = self._lane_of(raw)
+        signer = self._signer(raw)
+        lane = self._lanes.get(signer)
+        if lane is None:
+            lane = self._lanes[signer] = _Lane()
         future: asyncio.Future[BroadcastResult] = asyncio.get_running_loop().create_future()
         lane.waiting.append((raw, future))
         if lane.task is None or lane.task.done():
-            lane.task = asyncio.create_task(self._drain(lane), name="broadcasts")
+            lane.task = asyncio.create_task(self._drain(signer, lane), name="broadcasts")
         return await future
 
-    async def _drain(self, lane: _Lane) -> None:
+    async def _drain(self, signer: bytes, lane: _Lane) -> None:
+        try:
+            await self._send_waiting(lane)
+        finally:
+            if not lane.waiting and self._lanes.get(signer) is lane:
+                del self._lanes[signer]  # a signer with nothing waiting holds nothing
+
+    async def _send_waiting(self, lane: _Lane) -> None:
         while lane.waiting:
             items = [lane.waiting.popleft() for _ in range(min(self.batch, len(lane.waiting)))]
             try:

@@ -42,8 +42,8 @@ class Chain:
     def __init__(self, rpc: AsyncChainRPC, backoff_s: float = 0.2, broadcast_batch: int = DEFAULT_BATCH):
         self.rpc = rpc
         self.backoff_s = backoff_s
-        # broadcast_tx_sync in JSON-RPC batches (broadcasts.py); a stand-in RPC without
-        # batch calls gets one request per tx.
+        # broadcast_tx_sync per signer, side by side (broadcasts.py); a stand-in RPC without
+        # batch calls gets one plain request per tx.
         self.broadcasts = Broadcasts(rpc, broadcast_batch) if hasattr(rpc, "broadcast_many") else None
 
     async def _retry(self, what: str, call):

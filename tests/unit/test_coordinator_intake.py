@@ -42,17 +42,19 @@ def transfers(name: str, count: int) -> list[bytes]:
             for nonce in range(count)]
 
 
-def test_broadcasts_batch_and_keep_each_signers_order():
+def test_broadcasts_batch_each_signers_txs_in_order():
     rpc = BatchRPC()
     alice, carol = transfers("alice", 25), transfers("bob", 7)
 
     async def send_all():
-        broadcasts = Broadcasts(rpc, batch=10, lanes=4)
+        broadcasts = Broadcasts(rpc, batch=10)
         return await asyncio.gather(*(broadcasts.send(tx) for tx in alice + carol))
 
     results = asyncio.run(send_all())
     assert [r.hash for r in results] == [txlib.tx_hash(tx) for tx in alice + carol] and all(r.ok for r in results)
     assert all(len(batch) <= 10 for batch in rpc.batches) and len(rpc.batches) < len(alice) + len(carol)
+    # one signer per batch: different signers' txs go side by side, not one after another
+    assert all(all(tx in alice for tx in batch) or all(tx in carol for tx in batch) for batch in rpc.batches)
     sent = [tx for batch in rpc.batches for tx in batch]
     assert [tx for tx in sent if tx in alice] == alice and [tx for tx in sent if tx in carol] == carol
 
@@ -61,7 +63,7 @@ def test_a_node_refusing_the_batch_size_gets_smaller_batches():
     rpc = BatchRPC(max_batch=3)
 
     async def send_all():
-        broadcasts = Broadcasts(rpc, batch=10, lanes=1)
+        broadcasts = Broadcasts(rpc, batch=10)
         return broadcasts, await asyncio.gather(*(broadcasts.send(tx) for tx in transfers("alice", 12)))
 
     broadcasts, results = asyncio.run(send_all())
