@@ -359,6 +359,10 @@ class Store:
         rows = self._exec("SELECT * FROM txs WHERE status = ? ORDER BY created_at", (status,))
         return [TxRecord(**dict(r)) for r in rows]
 
+    def has_sent_txs(self) -> bool:
+        self._write_deferred()
+        return self._exec("SELECT 1 FROM txs WHERE status = 'sent' LIMIT 1").fetchone() is not None
+
     def sent_tx_ages(self) -> list[tuple[str, float, str]]:
         """(hash, seen_at, kind) of every tx sent and not yet settled, oldest first: what the
         tracker looks for in new blocks, without reading each tx whole."""

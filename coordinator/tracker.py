@@ -35,7 +35,7 @@ async def track(coord: Coordinator) -> None:
     store = coord.store
     for tx in store.txs_with_status("stored"):
         await broadcast_stored(coord, tx)
-    if not store.sent_tx_ages():
+    if not store.has_sent_txs():
         coord.followed_height = None  # nothing to follow: the next pass starts from the node's head
         return
     # The head first, then the txs: a tx stored after the head was read cannot be in a
