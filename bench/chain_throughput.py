@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -151,6 +152,7 @@ def run(app: str, seconds: float = 30, warmup: float = 5, senders: int = 32, rat
             spec_path, out_path = Path(directory) / "load.json", Path(directory) / "load.out.json"
             spec_path.write_text(json.dumps(spec))
             first = node.height()
+            load_before = os.getloadavg()
             cpu0 = {"app": env.cpu_seconds(node.app.pid), "cometbft": env.cpu_seconds(node.cometbft.pid)}
             generator = procs.spawn([env.python(), "-m", "bench.loadgen", str(spec_path), str(out_path)],
                                     home / "logs" / "loadgen.log", {"PYTHONPATH": str(env.ROOT)})
@@ -160,6 +162,7 @@ def run(app: str, seconds: float = 30, warmup: float = 5, senders: int = 32, rat
             t0 = time.monotonic()
             generator.wait(seconds + 120)
             wall = time.monotonic() - t0
+            load_after = os.getloadavg()
             cpu = {"app": env.cpu_seconds(node.app.pid) - cpu0["app"],
                    "cometbft": env.cpu_seconds(node.cometbft.pid) - cpu0["cometbft"]}
             if spy is not None:
@@ -191,6 +194,8 @@ def run(app: str, seconds: float = 30, warmup: float = 5, senders: int = 32, rat
         "blocks_in_window": len(busy), "txs_per_block": env.spread([r["txs"] for r in busy], 0),
         "block_interval_s": env.spread([b["time"] - a["time"] for a, b in zip(busy, busy[1:])], 3),
         "cpu_util": {k: round(v / wall, 2) for k, v in cpu.items()},
+        # The machine's load average (1, 5, 15 min) as the load started and once it stopped.
+        "load_avg": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in load_after]},
         "settings": {"senders": senders, "connections": connections, "batch": BATCH, "mempool_size": mempool_size,
                      "max_outstanding": mempool_size, "timeout_commit": "1s",
                      "broadcast": "broadcast_tx_async (JSON-RPC batches)"},
