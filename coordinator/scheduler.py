@@ -31,6 +31,8 @@ NUDGE_GAP_S = 0.02  # between assignment passes that new jobs start (intake at f
 
 MINER_REFUSALS = (Code.MINER_AT_CAPACITY, Code.MODEL_NOT_SERVED, Code.MINER_NOT_FOUND, Code.STAKE_TOO_LOW,
                   Code.MINER_JAILED, Code.PRICE_ABOVE_CAP)
+# Refusals that hold for any job, not only this one (model and price are per job).
+MINER_WIDE_REFUSALS = (Code.MINER_AT_CAPACITY, Code.MINER_NOT_FOUND, Code.STAKE_TOO_LOW, Code.MINER_JAILED)
 
 
 async def run(coord: Coordinator) -> None:
@@ -193,9 +195,11 @@ async def assign_pending(coord: Coordinator) -> None:
             if fresh is None or fresh.status != "pending":
                 continue
             chosen = await _assign(coord, fresh, pool)
-        if chosen is not None:
+        if chosen is not None and chosen in pool:
             c = pool[chosen]
             pool[chosen] = selection.Candidate(**{**c.__dict__, "local_active_jobs": c.local_active_jobs + 1})
+        if not any(selection.eligible(pool.values(), model) for model in models):
+            return  # every miner is full or refused: the rest waits for the next pass
 
 
 def _delivered_by(job: StoredJob) -> str | None:
@@ -226,6 +230,10 @@ async def _assign(coord: Coordinator, job: StoredJob, pool: dict[str, selection.
             return chosen.address
         if result.code in MINER_REFUSALS:
             refused.add(chosen.address)
+            if result.code in MINER_WIDE_REFUSALS:
+                # No other job of this pass can go to it either: without this, every queued
+                # job cost a refused assign_job (a stopped miner still looks online for a while).
+                pool.pop(chosen.address, None)
             continue
         job_state.needs_reconcile(coord.store, job.id)  # the job itself is not assignable (closed?)
         return None
