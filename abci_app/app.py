@@ -22,7 +22,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from aitbc.abci_app import query, state as st, state_digest, transition
 from aitbc.abci_app.base import BaseApplication
 from aitbc.abci_app.check_state import Applied, CheckState
-from aitbc.abci_app.events import Event
+from aitbc.abci_app.events import INDEXED, Event
 from aitbc.abci_app.metrics import UNDECODABLE, AppMetrics
 from aitbc.abci_app.records import Genesis
 from aitbc.abci_app.snapshots import Restore, Snapshots, wipe
@@ -78,8 +78,9 @@ def add_abci_events(target, events: list[Event]) -> None:
     for e in events:
         out = target.add(type=e.type)
         add = out.attributes.add
+        indexed = INDEXED.get(e.type, ())  # Event.indexed, looked up once per event
         for k, v in e.attributes:
-            add(key=k, value=v, index=e.indexed(k))
+            add(key=k, value=v, index=k in indexed)
 
 
 def _verified_all(chunk: list[txlib.Unverified]) -> list[txlib.SignedTx | TxError]:
