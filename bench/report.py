@@ -547,7 +547,7 @@ def _stack(st: dict[str, Any], images: dict[str, str]) -> list[str]:
     out += ["", f"Ratio coordinator / node: **{it['ratio']}**" + (f" (before: {bi['ratio']})" if bi else "")
             + (f"; load average (1 / 5 / 15 min) {_load(load['before'])} before, {_load(load['after'])} after the "
                "run, on 2 cores" if load else "") + ".", ""]
-    out += INTAKE_NOTES
+    out += _intake_notes(it, bi)
     out += ["The coordinator's profile under this load is in `bench/results/profiles/coordinator_intake.pyspy.txt`; "
             "its top functions by self time:", "",
             _frames_table(env.RESULTS / "profiles" / "coordinator_intake.pyspy.txt"), "",
@@ -563,48 +563,63 @@ def _inclusive_table(path: Path) -> str:
     return "| inclusive | function |\n|---:|---|\n" + "\n".join(f"| {pct} % | `{f}` |" for pct, f in frames) + "\n"
 
 
-# What the intake profiles showed and what was changed for it (issue 15). The figures quoted are
-# from runs of the same benchmark on this machine, noted with their commit.
-INTAKE_NOTES = [
-    "What the profiles showed, and what changed (the coordinator before: commit e1162cd; each step measured with "
-    "this benchmark's CPU ms per accepted submission, the machine shared with other work, so rates varied by 2x "
-    "from run to run while the CPU figures held):",
-    "",
-    "- **One HTTP request per tx, through httpx** (a third of the coordinator's samples in httpx/httpcore, its "
-    "connection pool scanning every connection per request). Now `broadcast_tx_sync` goes in JSON-RPC batches "
-    "(`coordinator/broadcasts.py`: up to 10 calls, CometBFT's `max_request_batch_size`; 8 lanes by signer, so one "
-    "key's txs reach CheckTx in order), over plain keep-alive connections (`aitbc/rpc.py` `_PlainHTTP`).",
-    "- **Following every tx in flight with one `tx` call per tx per tick**: with thousands of jobs queued, each tick "
-    "asked the node thousands of times, and the scheduler read every queued job (and its txs, one query each) "
-    "twice per tick even with no miner online. Now the tracker reads each new block once (`block` + "
-    "`block_results` in one batch request), asks by hash only when that is cheaper, and the scheduler first "
-    "checks whether any online miner could take any queued model.",
-    "- **SQLite**: the job and its submit tx are written in one transaction, and the tx's `sent` mark rides on "
-    "the next write (`Store.mark_sent`): one commit per submission instead of three; the tracker writes a "
-    "block's worth of committed submit txs in one transaction. The SQLite store is still "
-    "written before the broadcast (a crash leaves the tx `stored`, and the tracker sends it; docs/reliability.md).",
-    "- **A thread hand-off per request**: FastAPI ran the plain `def` dependency `get_coordinator` in its thread "
-    "pool; now async.",
-    "- **uvicorn's pure-Python HTTP parser (h11) and event loop**: httptools and uvloop are dependencies now, "
-    "which uvicorn picks up on its own (1.7 vs 2.0-2.3 CPU ms per job in A/B runs minutes apart).",
-    "- Smaller: callers finding the offered-model cache stale share one read (they all read at once before), and "
-    "a chain call without a failure skips building a retry loop.",
-    "",
-    "CPU per accepted submission fell from 6.9 ms to 1.8 ms in the coordinator, and its CPU while idle with "
-    "thousands of jobs queued (during the node's run) from 0.7 ms per node tx to 0.02. The ratio "
-    "roughly doubled, and misses the 0.5 target. What is left is the price of an HTTP service in Python per "
-    "job: uvicorn + FastAPI + five middlewares, the tx's decode and signature check (~0.09 ms), the SQLite "
-    "transaction (~0.18 ms), the JSON log line (~0.08 ms: two handlers, and RotatingFileHandler formats each "
-    "record twice), and loopback socket writes, which this VM makes dear (a fifth of the samples, in "
-    "`StreamWriter.write` and the response's send). The node takes about 1.2 ms of CPU per tx (app + cometbft) "
-    "on its own, and cometbft about 1 ms more per tx when the same txs come through the coordinator: fewer "
-    "CheckTx are in flight at once, and CometBFT's ABCI socket client flushes on a 20 ms throttle timer "
-    "(`libs/timer.ThrottleTimer.fireRoutine` was a third of cometbft's CPU in a pprof of this run), so fewer "
-    "txs share each flush. With everything on 2 cores, one coordinator process cannot reach half the node's "
-    "bare rate here. What could: a second coordinator process for intake (the store is SQLite in WAL mode; the "
-    "in-memory streams and job locks would need a home), or intake off the Python request path.",
-    "",
-]
+# What the intake profiles showed and what was changed for it (issue 15); the figures of this
+# run and of the baseline are filled in from the results.
+def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
+    cpu = it["coordinator"].get("cpu_ms_per_accepted") or {}
+    node_cpu = it["node_broadcast_tx_sync"].get("cpu_ms_per_accepted") or {}
+    before = (bi or {}).get("coordinator", {}).get("cpu_ms_per_accepted") or {}
+    before_idle = (bi or {}).get("node_broadcast_tx_sync", {}).get("cpu_ms_per_accepted") or {}
+    return [
+        "What the profiles showed, and what changed (the coordinator before: commit e1162cd; each step measured "
+        "with this benchmark's CPU ms per accepted submission, the machine shared with other work, so rates varied "
+        "by up to 2x from run to run while the CPU figures held):",
+        "",
+        "- **One HTTP request per tx, through httpx** (a third of the coordinator's samples in httpx/httpcore, its "
+        "connection pool scanning every connection per request). Now `broadcast_tx_sync` goes over plain keep-alive "
+        "connections (`aitbc/rpc.py` `_PlainHTTP`), one lane per signer (`coordinator/broadcasts.py`: a signer's "
+        "waiting txs go as one JSON-RPC batch, in order; different signers side by side). A first version batched "
+        "across signers (8 lanes, up to 10 calls): fewer requests, but CometBFT runs a batch's calls one after "
+        "another and each waits for its ABCI socket client's flush (a 20 ms throttle timer), so a submission "
+        "waited ~40 ms for its CheckTx where the node alone answers in ~8 ms, and cometbft burned more CPU per tx "
+        "(`libs/timer.ThrottleTimer.fireRoutine` was a third of its CPU in a pprof of such a run). Side by side, "
+        "calls share flushes: the intake ratio went from ~0.3 to ~0.43 in A/B runs.",
+        "- **Following every tx in flight with one `tx` call per tx per tick**: with thousands of jobs queued, each "
+        "tick asked the node thousands of times, and the scheduler read every queued job (and its txs, one query "
+        "each) twice per tick even with no miner online. Now the tracker reads each new block once (`block` + "
+        "`block_results` in one batch request) and writes a block's committed submit txs in one transaction; the "
+        "scheduler first checks whether any miner is online at all, and a miner that refuses for a reason that "
+        "holds for every job (at capacity: a stopped miner looks online until its heartbeat is old) leaves the "
+        "pass instead of costing a refused `assign_job` per queued job."
+        + (f" The coordinator's CPU while idle with thousands of jobs queued (during the node's run) went from "
+           f"{before_idle.get('coordinator')} ms per node tx to {node_cpu.get('coordinator')}." if before_idle else ""),
+        "- **SQLite**: the job and its submit tx are written in one transaction, and the tx's `sent` mark rides on "
+        "the next write (`Store.mark_sent`): one commit per submission instead of three. The SQLite store is still "
+        "written before the broadcast (a crash leaves the tx `stored`, and the tracker sends it; "
+        "coordinator/README.md, How jobs move).",
+        "- **A thread hand-off per request**: FastAPI ran the plain `def` dependency `get_coordinator` in its "
+        "thread pool; now async.",
+        "- **uvicorn's pure-Python HTTP parser (h11) and asyncio's event loop**: httptools and uvloop are "
+        "dependencies now, which uvicorn picks up on its own (1.7 vs 2.0-2.3 CPU ms per job in A/B runs minutes "
+        "apart).",
+        "- Smaller: callers finding the offered-model cache stale share one read (they all read at once before), "
+        "and a chain call without a failure skips building a retry loop.",
+        "",
+        f"CPU per accepted submission in the coordinator: {cpu.get('coordinator')} ms"
+        + (f" (before: {before.get('coordinator')})" if before else "")
+        + f"; the node alone takes {round((node_cpu.get('app') or 0) + (node_cpu.get('cometbft') or 0), 2)} ms per "
+        f"tx (app + cometbft), and {round((cpu.get('app') or 0) + (cpu.get('cometbft') or 0), 2)} ms when the same "
+        "txs come through the coordinator (cometbft still pays more per tx when fewer CheckTx are in flight at "
+        "once). The ratio misses the 0.5 target. What is left in the coordinator is the price of an HTTP service "
+        "in Python per job: uvicorn + FastAPI + five middlewares, the tx's decode and signature check (~0.09 ms), "
+        "the SQLite transaction (~0.18 ms), the JSON log line (~0.08 ms: two handlers, and RotatingFileHandler "
+        "formats each record twice), and loopback socket writes, which this VM makes dear (`StreamWriter.write` "
+        "to the node is the largest single leaf in the profile below). With the node, the app, the load "
+        "generator and the coordinator on 2 cores, one coordinator process does not reach half the node's bare "
+        "rate here. What could: a second coordinator process for intake (the store is SQLite in WAL mode; the "
+        "in-memory streams and job locks would need a home), or intake off the Python request path.",
+        "",
+    ]
 
 
 def _p(s: dict[str, Any], unit: str) -> str:
