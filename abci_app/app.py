@@ -11,6 +11,7 @@ Three views of the state:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import time
@@ -83,15 +84,16 @@ def add_abci_events(target, events: list[Event]) -> None:
             add(key=k, value=v, index=k in indexed)
 
 
-def _verified_all(chunk: list[txlib.Unverified]) -> list[txlib.SignedTx | TxError]:
-    """Each tx once its signature checks out, or the BadSignature that refuses it."""
-    out: list[txlib.SignedTx | TxError] = []
-    for unverified in chunk:
+def _verify_shared(parsed: list[txlib.Unverified], results: list, taken: itertools.count) -> None:
+    """Verify the txs of `parsed` whose index `taken` hands out, into `results`: each tx once its
+    signature checks out, or the BadSignature that refuses it."""
+    for i in taken:
+        if i >= len(parsed):
+            return
         try:
-            out.append(txlib.verified(unverified))
+            results[i] = txlib.verified(parsed[i])
         except TxError as err:
-            out.append(err)
-    return out
+            results[i] = err
 
 
 class Application(BaseApplication):
@@ -169,12 +171,16 @@ class Application(BaseApplication):
                 parsed.append(txlib.parse(raw))
             except TxError as err:
                 self._ahead[raw] = err
-        size = -(-len(parsed) // self._verify_threads)
-        chunks = [parsed[i:i + size] for i in range(0, len(parsed), size)]
-        others = [self._verifiers.submit(_verified_all, chunk) for chunk in chunks[1:]]
-        results = _verified_all(chunks[0]) if chunks else []
-        for future in others:
-            results += future.result()
+        # The threads take the next tx to verify from one counter, this one included: on a
+        # busy machine a helper may not run for a while, and then this thread does its share
+        # instead of waiting for it. It only waits for the txs a helper has taken.
+        results: list[txlib.SignedTx | TxError | None] = [None] * len(parsed)
+        taken = itertools.count()  # next() is atomic under the GIL
+        for _ in range(self._verify_threads - 1):
+            self._verifiers.submit(_verify_shared, parsed, results, taken)
+        _verify_shared(parsed, results, taken)
+        while None in results:
+            time.sleep(0)
         for unverified, result in zip(parsed, results):
             self._ahead[unverified.tx.raw] = result
 

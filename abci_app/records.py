@@ -57,9 +57,10 @@ def _codec(cls: type) -> _Codec:
 # Records are immutable and decode is a pure function of (class, bytes): the
 # records last encoded or decoded are kept by their bytes, so that reading back
 # what a tx just wrote (an account after its nonce bump, say) costs no parsing.
-# Bounded: it is emptied when full, so it never holds more than this many records.
+# Bounded: it is emptied when full, so it never holds more than this many records
+# (a decoded job is a few KiB: at most some tens of MiB, whatever the state's size).
 _DECODED: dict[tuple[type, bytes], Any] = {}
-DECODED_CACHE_SIZE = 50_000
+DECODED_CACHE_SIZE = 8_192
 
 
 def _remember(cls: type, data: bytes, record: Any) -> None:

@@ -419,7 +419,7 @@ def _state(ss: dict[str, Any]) -> list[str]:
             "bigger table (bloom filters and a 64 MiB block cache keep it small).", "",
             "Memory: the app's resident set (a process of its own opening the store, as a node restarting on it, "
             "then 3 blocks) does not grow with the jobs in state: nothing keeps a record per job. Start-up counts "
-            "the state for the metrics without keeping it; the caches are bounded (decoded records: 50 000; "
+            "the state for the metrics without keeping it (nor decoding through the records cache); the caches are bounded (decoded records: 8 192; "
             "verified txs: 64 MiB counted with their decoded size, ≈ 47 000 transfers; addresses: 10 000; "
             "checked miner proofs: 20 000; LevelDB's block cache: 64 MiB), and the check state's log holds the "
             "txs of the mempool, bounded by its size.", ""]
@@ -699,7 +699,7 @@ def _profiles() -> list[str]:
 
 
 _APP_PARTS = (("check_tx_batch", "CheckTx (batches from the socket)"), ("check_tx (", "CheckTx"),
-              ("_verified_all", "signature verification (both threads)"), ("execute (", "apply a tx (transition.execute)"),
+              ("_verify_shared", "signature verification (both threads)"), ("execute (", "apply a tx (transition.execute)"),
               ("recheck_confirms", "RECHECK confirmed without running"), ("rerun (", "RECHECK running the tx"),
               ("finalize_block", "FinalizeBlock"), ("add_abci_events", "events into FinalizeBlock's answer"),
               ("prepare_proposal", "PrepareProposal"), ("process_proposal", "ProcessProposal"),
