@@ -180,12 +180,17 @@ def billed_ms(receipt: dict[str, Any]) -> int:
     return min(receipt["compute_time_ms"], (receipt["prompt_tokens"] + receipt["tokens_generated"]) * ceiling)
 
 
-def audit(rpc: ChainRPC, attempts: int = 20) -> Report:
-    """Read a consistent snapshot (retrying across block boundaries) and check it."""
+def consistent_read(rpc: ChainRPC, attempts: int = 20) -> Snapshot:
+    """`read`, retried while blocks commit in the middle of it. Raises InconsistentRead."""
     last: Exception | None = None
     for _ in range(attempts):
         try:
-            return check(read(rpc))
+            return read(rpc)
         except InconsistentRead as err:
             last = err
     raise InconsistentRead(f"no consistent read in {attempts} attempts: {last}")
+
+
+def audit(rpc: ChainRPC, attempts: int = 20) -> Report:
+    """Read a consistent snapshot (retrying across block boundaries) and check it."""
+    return check(consistent_read(rpc, attempts))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from aitbc.audit import InconsistentRead, Snapshot, check, read
+from aitbc.audit import InconsistentRead, check, consistent_read
 from aitbc.rpc import NodeUnavailable
 from aitbc.cli.context import CLIError, Context, NetworkError, json_option, pass_ctx
 
@@ -13,25 +13,13 @@ class AuditFailed(CLIError):
     exit_code = 5
 
 
-def consistent_snapshot(rpc, attempts: int = 20) -> Snapshot:
-    """aitbc.audit.audit's retry across block boundaries, keeping the snapshot so that the
-    report can say how much it checked (aitbc.audit.Report carries no counts)."""
-    last: Exception | None = None
-    for _ in range(attempts):
-        try:
-            return read(rpc)
-        except InconsistentRead as err:
-            last = err
-    raise InconsistentRead(f"no consistent read in {attempts} attempts: {last}")
-
-
 @click.command()
 @json_option
 @pass_ctx
 def audit(ctx: Context) -> None:
     """Check supply, balances, escrow and receipts at one height; exit 5 if broken."""
     try:
-        snapshot = consistent_snapshot(ctx.rpc)
+        snapshot = consistent_read(ctx.rpc)
     except NodeUnavailable as err:
         raise NetworkError(str(err)) from None
     except InconsistentRead as err:

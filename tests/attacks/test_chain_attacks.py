@@ -58,7 +58,7 @@ def world(rpc):
 
 
 def state_of(rpc: ChainRPC) -> tuple:
-    snap = audit.read(rpc)
+    snap = audit.consistent_read(rpc)  # blocks keep coming while it reads
     return snap.accounts, snap.escrows, snap.jobs, snap.receipts, snap.miners
 
 

@@ -59,14 +59,9 @@ def submit_via(rpc: ChainRPC, signer: Signer, coordinator: str) -> str:
 def money(rpc: ChainRPC) -> tuple:
     """Everything an attack could move, read at one height: balances, escrows, jobs, receipts,
     miners' stake and slots, coordinators' bonds and counts, the supply's totals."""
-    for _ in range(20):
-        try:
-            snap = audit.read(rpc)
-        except audit.InconsistentRead:
-            continue
-        accounts = {a: v["balance"] for a, v in snap.accounts.items()}
-        return accounts, snap.escrows, snap.jobs, snap.receipts, snap.miners, snap.coordinators, snap.supply
-    raise AssertionError("no consistent read")
+    snap = audit.consistent_read(rpc)
+    accounts = {a: v["balance"] for a, v in snap.accounts.items()}
+    return accounts, snap.escrows, snap.jobs, snap.receipts, snap.miners, snap.coordinators, snap.supply
 
 
 def refused(rpc: ChainRPC, signer: Signer, name: str, kind: str, code: Code, **fields) -> str:
@@ -130,7 +125,7 @@ def unchanged(market):
     before = money(rpc)
     yield
     assert money(rpc) == before
-    assert audit.check(audit.read(rpc)).ok
+    assert audit.audit(rpc).ok
 
 
 def test_only_the_assigned_miner_records_a_direct_receipt(market, unchanged):
@@ -228,7 +223,7 @@ def test_a_declined_miner_never_gets_the_job_back(market):
     # the client takes its escrow back
     commit(rpc, s, "alice", "cancel_job", job_id=job)
     assert rpc.query(f"/job/{job}")["refund"] == declined["max_reward"]
-    assert audit.check(audit.read(rpc)).ok
+    assert audit.audit(rpc).ok
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +253,7 @@ def test_a_miner_cannot_decline_to_dodge_an_expiry(short):
     refused(rpc, s, "miner1", "record_receipt", Code.BAD_JOB_STATUS, **receipt_fields(job),
             sealed_result=sealed_result("alice", job))
     assert money(rpc) == before
-    assert audit.check(audit.read(rpc)).ok
+    assert audit.audit(rpc).ok
 
 
 # --- the red team's economic attacks: exact amounts -------------------------------------------
@@ -336,7 +331,7 @@ def test_naming_a_coordinator_in_cheap_jobs_cannot_hold_its_bond(rules):
     assert balance(rpc, "alice") == alice_before + submit_fields()["max_reward"]
     with pytest.raises(QueryFailed):
         rpc.query(f"/coordinator/{bob}")
-    assert fee(rpc, left) > 0 and audit.check(audit.read(rpc)).ok
+    assert fee(rpc, left) > 0 and audit.audit(rpc).ok
 
 
 def test_a_miner_that_sits_on_a_job_and_declines_late_gets_a_strike(rules):
@@ -354,7 +349,7 @@ def test_a_miner_that_sits_on_a_job_and_declines_late_gets_a_strike(rules):
     assert (declined["status"], declined["declined"]) == ("pending", [KEYS["miner1"].address])
     commit(rpc, s, "alice", "cancel_job", job_id=job)
     assert rpc.query(f"/job/{job}")["refund"] == declined["max_reward"]
-    assert audit.check(audit.read(rpc)).ok
+    assert audit.audit(rpc).ok
 
 
 def test_a_miner_that_seals_garbage_behind_the_right_hash_is_proven_and_pays_back(rules):
@@ -384,7 +379,7 @@ def test_a_miner_that_seals_garbage_behind_the_right_hash_is_proven_and_pays_bac
     before = money(rpc)
     again = cli("tx", "dispute-result", job_id, "--from", "alice")
     assert again.exit_code != 0
-    assert money(rpc) == before and audit.check(audit.read(rpc)).ok
+    assert money(rpc) == before and audit.audit(rpc).ok
     resync(rpc, s, "alice")
 
 
@@ -408,7 +403,7 @@ def test_an_honest_result_cannot_be_disputed(rules):
             sealed_result=honest, job_key=sealing.job_key(KEYS["alice"], "job_other"))
     refused(rpc, s, "bob", "dispute_result", Code.UNAUTHORIZED, job_id=job_id, sealed_prompt=sealed_prompt,
             sealed_result=honest, job_key=sealing.job_key(KEYS["alice"], job_id))
-    assert money(rpc) == before and audit.check(audit.read(rpc)).ok
+    assert money(rpc) == before and audit.audit(rpc).ok
 
 
 def test_a_candidate_cannot_raise_its_price_under_a_cli_job(rules):
@@ -444,7 +439,7 @@ def test_a_candidate_cannot_raise_its_price_under_a_cli_job(rules):
         time.sleep(0.2)
     taken = rpc.query(f"/job/{job_id}")
     assert (taken["status"], taken["price_per_second"]) == ("assigned", price)
-    assert audit.check(audit.read(rpc)).ok
+    assert audit.audit(rpc).ok
 
 
 def test_a_miners_sybil_client_cannot_work_off_its_strikes(rules):
@@ -464,4 +459,4 @@ def test_a_miners_sybil_client_cannot_work_off_its_strikes(rules):
         assert rpc.query(f"/job/{job_id}")["status"] == "completed"
     after = stake(rpc, "miner1")
     assert (after["strikes"], after["completed"]) == (struck["strikes"], struck["completed"] + 2)
-    assert audit.check(audit.read(rpc)).ok
+    assert audit.audit(rpc).ok

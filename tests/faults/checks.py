@@ -26,12 +26,7 @@ from aitbc.ops.harness.marketplace import FaultStack, app_hashes_agree, wait_syn
 def snapshot(stack: FaultStack, index: int = 0) -> audit.Snapshot:
     rpc = stack.rpc(index)
     try:
-        for _ in range(20):
-            try:
-                return audit.read(rpc)
-            except audit.InconsistentRead:
-                continue
-        raise AssertionError("no consistent read of the chain in 20 attempts")
+        return audit.consistent_read(rpc)
     finally:
         rpc.close()
 
