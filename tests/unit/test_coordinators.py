@@ -11,10 +11,10 @@ import pytest
 from aitbc.abci_app import events, invariants, query, state as st, transition
 from aitbc.abci_app.records import Coordinator
 from aitbc.codes import Code
-from aitbc.errors import TxError
 from aitbc.ops.factories import (
     BALANCE, KEYS, PARAMS, Chain, Signer, receipt_fields, register_fields, submit_fields,
 )
+from tests.unit.block_steps import ok, refused
 
 BOND = PARAMS.min_coordinator_bond
 URL = "http://127.0.0.1:18100"
@@ -29,32 +29,6 @@ def chain() -> Chain:
 @pytest.fixture
 def signer() -> Signer:
     return Signer()
-
-
-def ok(chain: Chain, *txs: bytes, seconds: float = 1.0) -> None:
-    results = chain.block(list(txs), seconds)
-    assert results == [0] * len(txs), [getattr(r, "log", r) for r in results]
-    assert invariants.broken(chain.view()) == []
-
-
-def refused(chain: Chain, signer: Signer, raw: bytes) -> int:
-    """Apply `raw` in a block; it must fail, moving nothing but its sender's nonce (fees are 0 here)."""
-    chain.begin()
-    block = chain._block
-
-    def state() -> tuple[dict, dict]:
-        items = dict(block.store.iterate(b"", b"\xff"))
-        balances = {name: st.get_account(block, k.address).balance for name, k in KEYS.items()}
-        return {k: v for k, v in items.items() if not k.startswith(b"acct/")}, balances
-
-    before = state()
-    result = chain.apply(raw)
-    assert isinstance(result, TxError), "tx should have been refused"
-    assert result.log
-    assert state() == before
-    chain.end()
-    signer.forget(raw, result)
-    return result.code
 
 
 def coordinator(chain: Chain, name: str = "bob"):

@@ -9,14 +9,14 @@ from dataclasses import replace
 
 import pytest
 
-from aitbc.abci_app import assignment, invariants, state as st
+from aitbc.abci_app import assignment, state as st
 from aitbc import sealing, tx as txlib
 from aitbc.codes import Code
-from aitbc.errors import TxError
 from aitbc.ops.factories import (
     BALANCE, KEYS, PARAMS, Chain, Signer, direct_fields, receipt_fields, register_fields, sealed_result,
     submit_fields,
 )
+from tests.unit.block_steps import ok, refused
 
 STAKE = 100_000_000
 ALWAYS_CHECKED = replace(PARAMS, check_share_bps=10_000, check_window_blocks=20)
@@ -30,32 +30,6 @@ def chain() -> Chain:
 @pytest.fixture
 def signer() -> Signer:
     return Signer()
-
-
-def ok(chain: Chain, *txs: bytes, seconds: float = 1.0) -> None:
-    results = chain.block(list(txs), seconds)
-    assert results == [0] * len(txs), [getattr(r, "log", r) for r in results]
-    assert invariants.broken(chain.view()) == []
-
-
-def refused(chain: Chain, signer: Signer, raw: bytes) -> int:
-    """Apply `raw` in a block; it must fail, moving nothing but its sender's nonce (fees are 0 here)."""
-    chain.begin()
-    block = chain._block
-
-    def state() -> tuple[dict, dict]:
-        items = dict(block.store.iterate(b"", b"\xff"))
-        balances = {name: st.get_account(block, k.address).balance for name, k in KEYS.items()}
-        return {k: v for k, v in items.items() if not k.startswith(b"acct/")}, balances
-
-    before = state()
-    result = chain.apply(raw)
-    assert isinstance(result, TxError), "tx should have been refused"
-    assert result.log
-    assert state() == before
-    chain.end()
-    signer.forget(raw, result)
-    return result.code
 
 
 def register(chain: Chain, signer: Signer, *names: str, sealing_key: bool = True, **fields) -> None:
