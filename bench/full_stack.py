@@ -44,7 +44,7 @@ from aitbc.crypto import PrivateKey
 from aitbc.rpc import ChainRPC
 from aitbc import jobspec
 from aitbc.miner.ollama_client import OllamaClient
-from aitbc.ops import nodehome, procs
+from aitbc.ops import procs
 from aitbc.ops.factories import CHAIN_ID, KEYS
 from aitbc.ops.harness import (
     CLIENT_API_KEY, ChainStack, CoordinatorProcess, MinerProcess, StubRequest, StubServer, serve_model, wait_for,
@@ -332,33 +332,9 @@ def intake(coordinator: CoordinatorProcess, chain: ChainStack, seconds: float, c
 
 # --- a shorter block time -------------------------------------------------------------------
 
-class _ChainWithBlockTime(ChainStack):
-    """ChainStack with another consensus.timeout_commit: the block time is a config choice."""
-
-    def __init__(self, home: Path, timeout_commit: str, **params: int):
-        super().__init__(home, **params)
-        self.timeout_commit = timeout_commit
-
-    def start(self) -> "ChainStack":
-        ports = nodehome.Ports(rpc=procs.free_port(), p2p=procs.free_port(), abci=procs.free_port())
-        nodehome.init_home(self.home, CHAIN_ID, ports, dict(KEYS), params=self.params or None, balance=1_000_000_000)
-        config = self.home / "cometbft" / "config" / "config.toml"
-        config.write_text(nodehome.set_toml(config.read_text(), "consensus", "timeout_commit",
-                                            json.dumps(self.timeout_commit)))
-        self.node = nodehome.Node(self.home, python=sys.executable)
-        try:
-            self.node.start()
-            self.node.wait_for_height(1)
-        except BaseException:
-            self.node.stop()
-            raise
-        self.rpc = ChainRPC(self.node.rpc)
-        return self
-
-
 def overhead_with_block_time(root: Path, ollama_url: str, jobs: int, timeout_commit: str) -> dict[str, Any]:
     """job_overhead on a chain whose timeout_commit is `timeout_commit` (1 s elsewhere)."""
-    chain = _ChainWithBlockTime(root / "chain", timeout_commit, pending_timeout_s=120, job_timeout_s=600)
+    chain = ChainStack(root / "chain", timeout_commit=timeout_commit, pending_timeout_s=120, job_timeout_s=600)
     coordinator = miner = None
     try:
         chain.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,13 @@ STAKE = 100_000_000          # the chain's default minimum stake (100 AITBC)
 
 
 class ChainStack:
-    """A single-node chain with the factory keys funded; `params` override genesis parameters."""
+    """A single-node chain with the factory keys funded; `params` override genesis parameters,
+    `timeout_commit` (e.g. "250ms") the block time of the cometbft config."""
 
-    def __init__(self, home: Path, **params: int):
+    def __init__(self, home: Path, timeout_commit: str | None = None, **params: int):
         self.home = home
         self.params = params
+        self.timeout_commit = timeout_commit
         self.node: nodehome.Node | None = None
         self.rpc: ChainRPC | None = None
 
@@ -30,6 +33,10 @@ class ChainStack:
         ports = nodehome.Ports(rpc=procs.free_port(), p2p=procs.free_port(), abci=procs.free_port())
         nodehome.init_home(self.home, CHAIN_ID, ports, dict(KEYS), params=self.params or None,
                            balance=1_000_000_000)
+        if self.timeout_commit is not None:
+            config = self.home / "cometbft" / "config" / "config.toml"
+            config.write_text(nodehome.set_toml(config.read_text(), "consensus", "timeout_commit",
+                                                json.dumps(self.timeout_commit)))
         self.node = nodehome.Node(self.home, python=sys.executable)
         try:
             self.node.start()
