@@ -119,7 +119,7 @@ class DirectMarket(FaultStack):
         for index, (name, (key_name, _)) in enumerate(COORDINATORS.items()):
             data = self.root / f"coordinator-{name}"
             coordinator = CoordinatorProcess(
-                self.root, self.node_url(index % self.validators), key=self.keys[key_name],
+                self.root, self.node_url(self._coordinator_node(name)), key=self.keys[key_name],
                 client_api_keys=(self.api_keys[name],), admin_api_keys=(), data_dir=data,
                 log_path=data / "coordinator.out", home=data / "home", ready_timeout=60,
                 **self.coordinator_settings)
@@ -275,11 +275,25 @@ class DirectMarket(FaultStack):
         url = self.coordinators[coordinator].url
         with CoordinatorClient(url, self.api_keys[coordinator], timeout=10, backoff_s=0.2) as api:
             chain = api.chain()
-            nonce = int(self.query(f"/nonce/{self.keys[client].address}")["nonce"])
+            # The coordinator's own node: its mempool already holds this client's last job (a
+            # broadcast_tx_sync answer), which another node may not have heard of yet.
+            nonce = int(self._query_on(self._coordinator_node(coordinator),
+                                       f"/nonce/{self.keys[client].address}")["nonce"])
             body = sign_job(self.keys[client], chain.chain_id, nonce, prompt, MODEL, max_reward,
                             JobOptions(temperature=temperature, seed=seed, num_predict=num_predict),
                             coordinator=chain.job_coordinator)
             return api.submit_job(body).job_id
+
+    def _coordinator_node(self, coordinator: str) -> int:
+        """The validator `coordinator` talks to (start_coordinators: the n-th on the n-th node)."""
+        return list(COORDINATORS).index(coordinator) % self.validators
+
+    def _query_on(self, node: int, path: str) -> Any:
+        rpc = self.rpc(node)
+        try:
+            return rpc.query(path)
+        finally:
+            rpc.close()
 
     def coordinator_address(self, coordinator: str) -> str:
         """The address a job of `coordinator` holds on chain (its submit_job's "" is the genesis one's)."""
