@@ -21,8 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-# Standard LogRecord fields, and uvicorn's ANSI-coloured copy of the message.
-_RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "color_message"}
+# Where a record keeps its JSON line once made (see JsonFormatter.format).
+_JSON_LINE = "_aitbc_json_line"
+# Standard LogRecord fields, uvicorn's ANSI-coloured copy of the message, and our cached line.
+_RESERVED = (set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
+             | {"message", "asctime", "color_message", _JSON_LINE})
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,6 +34,16 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
+        # One record is formatted up to three times otherwise: the JSON console, and the
+        # rotating file handler twice (its size check formats the record, then emit does).
+        cached = record.__dict__.get(_JSON_LINE)
+        if cached is not None and cached[0] == self.service:
+            return cached[1]
+        line = self._line(record)
+        record.__dict__[_JSON_LINE] = (self.service, line)
+        return line
+
+    def _line(self, record: logging.LogRecord) -> str:
         line = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),

@@ -3,10 +3,11 @@ AITBC_LOG_DIR instead of the data directory (the real services: tests/integratio
 
 from __future__ import annotations
 
+import json
 import logging
 import pytest
 
-from aitbc.logs import BACKUPS, MAX_BYTES, resolve_log_file, setup_logging
+from aitbc.logs import BACKUPS, MAX_BYTES, JsonFormatter, resolve_log_file, setup_logging
 
 
 @pytest.fixture
@@ -31,6 +32,22 @@ def test_a_log_rolls_over_and_stays_bounded(tmp_path, restore_root_logger):
     sizes = [p.stat().st_size for p in tmp_path.iterdir()]
     assert max(sizes) <= 2000 and sum(sizes) <= 4 * 2000
     assert "line 499" in log_file.read_text()  # the newest lines are in the current file
+
+
+def test_a_record_is_made_into_json_once_for_the_console_and_the_file(tmp_path, restore_root_logger, monkeypatch,
+                                                                    capsys):
+    made = []
+    line_of = JsonFormatter._line
+    monkeypatch.setattr(JsonFormatter, "_line", lambda self, record: made.append(record) or line_of(self, record))
+    log_file = tmp_path / "coordinator.log"
+    setup_logging("coordinator", log_file, console="json")
+    logging.getLogger("coordinator.jobs").info("job submitted", extra={"job_id": "job_1", "max_reward": 7})
+    console = capsys.readouterr().err.strip()
+    assert len(made) == 1  # not once per handler, nor again for the rotating file's size check
+    assert log_file.read_text().strip() == console
+    assert {k: v for k, v in json.loads(console).items() if k != "ts"} == {
+        "level": "info", "service": "coordinator", "logger": "coordinator.jobs", "msg": "job submitted",
+        "job_id": "job_1", "max_reward": 7}
 
 
 def test_the_default_bound_is_ten_mib_times_five():
