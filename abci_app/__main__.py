@@ -10,6 +10,7 @@ import logging
 import shutil
 from pathlib import Path
 
+from aitbc import collector
 from aitbc.abci_app.app import Application
 from aitbc.abci_app.server import serve
 from aitbc.abci_app.snapshots import DEFAULT_INTERVAL, DEFAULT_KEEP, Snapshots
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         except OSError as err:  # metrics are worth a warning, not a node that will not start
             log.warning("no metrics: cannot listen on %s (%s)", args.metrics_address, err.strerror)
     log.info("starting at height %d app_hash %s", app.height, app.app_hash.hex())
+    collector.tune()
     try:
         asyncio.run(serve(app, args.address))
     finally:

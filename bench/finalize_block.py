@@ -49,7 +49,18 @@ def fresh_app(directory: str) -> Application:
     params = replace(PARAMS, max_capacity=1_000_000, min_fee=Params().min_fee, fee_per_byte=Params().fee_per_byte)
     app.init_chain(abci.RequestInitChain(chain_id=CHAIN_ID, app_state_bytes=json.dumps(genesis(params).to_json()).encode(),
                                          time=Timestamp(seconds=T0)))
+    _collector_as_in_a_node()
     return app
+
+
+def _collector_as_in_a_node() -> None:
+    """The garbage collector as the app's process sets it after start-up; an app from before
+    aitbc/collector.py (bench/baseline.py) keeps CPython's defaults, as its node did."""
+    try:
+        from aitbc import collector  # noqa: PLC0415
+    except ImportError:
+        return
+    collector.tune()
 
 
 def check(app: Application, txs: list[bytes], recheck: bool = False) -> float:

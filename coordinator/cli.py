@@ -65,6 +65,7 @@ def start(log_level: str, log_dir: Path | None, **flags: Any) -> None:
     """
     import uvicorn
 
+    from aitbc import collector
     from aitbc.logs import resolve_log_file, setup_logging
     from aitbc.coordinator.http.app import create_app
     from aitbc.coordinator.core import StartupError
@@ -83,6 +84,7 @@ def start(log_level: str, log_dir: Path | None, **flags: Any) -> None:
     logging.getLogger("coordinator").info("starting", extra={
         "event": "starting", "host": settings.host, "port": settings.port, "node": settings.node,
         "data_dir": str(settings.data_dir), "queue_timeout_s": settings.queue_timeout_s})
+    collector.tune()
     # log_config=None: uvicorn's records go through our JSON handlers too.
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, log_level=log_level)
 
