@@ -125,6 +125,15 @@ def _frames_table(path: Path) -> str:
     return "| self time | function |\n|---:|---|\n" + rows + "\n"
 
 
+def _yardsticks(results: dict[str, Any]) -> str:
+    """Each result's CPU yardstick (env.cpu_yardstick), or a dash for one written before it existed."""
+    named = dict(results)
+    base = env.read_result("baseline")
+    if base:
+        named["baseline"] = base
+    return ", ".join(f"{name} {r['machine'].get('ed25519_verify_us', '—')}" for name, r in named.items())
+
+
 def render(results: dict[str, Any], images: dict[str, str]) -> str:
     any_result = next(iter(results.values()))
     m, v = any_result["machine"], any_result["versions"]
@@ -146,6 +155,8 @@ def render(results: dict[str, Any], images: dict[str, str]) -> str:
         f"| Python | {v['python']} (protobuf {v['protobuf']}, {v['protobuf_backend']} backend) |",
         f"| Ollama | {v['ollama']} |",
         f"| run at | {any_result['when']} |",
+        f"| CPU yardstick: one ed25519 verification (libsodium), CPU µs, when each result was written | "
+        f"{_yardsticks(results)} |",
         "",
         "Everything runs on this one machine, on loopback: the node, the app, the load generator,",
         "the coordinator, the miner and Ollama share its cores.",
@@ -321,6 +332,11 @@ def _chain(ct: dict[str, Any], sat: dict[str, Any] | None, images: dict[str, str
         "- `abci_app/records.py`, `transition.py`, `ledger.py`: records are encoded with a %d template where "
         "they hold only ints (the same canonical JSON bytes: no new chain version), the ante step and the "
         "message run on one overlay, and the nonce and fee are one write.",
+        "- `aitbc/collector.py`: the app's and the coordinator's processes run Python's garbage collector "
+        "less often (thresholds 20 000 / 20 / 100) and freeze what start-up made. Measured with gc.callbacks in "
+        "`make bench-quick` runs: the app under saturation spent 8 % of its CPU in collections with CPython's "
+        "defaults and 2.5 % with these; the coordinator during intake 4 % and under 1 %. The saturation ratio "
+        "moved less than its run-to-run spread (0.694 → 0.732, medians of 3).",
         "",
     ]
     base = env.read_result("baseline")
@@ -332,8 +348,9 @@ def _chain(ct: dict[str, Any], sat: dict[str, Any] | None, images: dict[str, str
         verdict = "meets" if sat["ratio"] and sat["ratio"] >= 0.9 else "misses"
         out += [f"In that regime the ratio is {sat['ratio']}, which {verdict} the 0.9 target. In process (next "
                 f"section), CheckTx + one RECHECK + FinalizeBlock of a transfer take ≈ {round(per_tx, 1)} µs of "
-                f"one core, most of it CheckTx, and most of that ed25519 verification (36 µs in libsodium on a quiet "
-                f"machine, more when the 2 cores are shared; once per tx per node, as before; on two threads in the "
+                f"one core, most of it CheckTx, and most of that ed25519 verification (libsodium: 36 µs on this VM "
+                f"on 2026-11-29, {fb['machine'].get('ed25519_verify_us', '—')} µs when these in-process figures "
+                f"were taken, see the yardstick above; once per tx per node, as before; on two threads in the "
                 f"socket server). What remains per tx: that verification, the protobuf decoding "
                 f"and checks of CheckTx, the events of each tx in FinalizeBlock's answer, and CometBFT's own CPU "
                 f"({sat['results']['kvstore']['cpu_util']['cometbft']} cores to take "
@@ -410,7 +427,9 @@ def _state(ss: dict[str, Any]) -> list[str]:
             "already in state) on a small and a big state. The big state is written straight into LevelDB "
             "(records encoded as the state machine encodes them, then compacted), not run through consensus; "
             f"{ss['settings']['rounds']} blocks per state, each CheckTx'd first as on a node, FinalizeBlock timed; one "
-            "block before them warms the caches after loading and is not counted.",
+            "block before them warms the caches after loading and is not counted. The states are built first and "
+            "their blocks run in turns (round r of every state, then round r + 1), so that a machine whose speed "
+            "drifts from minute to minute slows all of them alike.",
             "", "| jobs | miners | records written | FinalizeBlock (500 txs) | CheckTx (500 txs) | app RSS after "
             "3 blocks (store opened) |",
             "|---:|---:|---:|---|---|---|", *rows, "",
@@ -418,7 +437,11 @@ def _state(ss: dict[str, Any]) -> list[str]:
             f"smallest state (1 000 jobs, 100 miners): {ss['ratio_vs_minimal']}. Target < {ss['target_ratio']}. "
             "Nothing in FinalizeBlock scans the state: expiry reads only the deadline index up to the block time, "
             "and the app hash covers only what the block changed; what remains is LevelDB's read cost for a "
-            "bigger table (bloom filters and a 64 MiB block cache keep it small).", "",
+            "bigger table (bloom filters and a 64 MiB block cache keep it small). Not explained yet: profiled in "
+            "a process per state (cProfile), the same blocks took the same time on either state (LevelDB gets "
+            "alike, 5.6 µs each), while in this benchmark's one process the big state's blocks are slower. Before "
+            "FinalizeBlock was measured after CheckTx (2026-11-29) the ratio was 1.02, when a block's time was "
+            "mostly signature checks, the same on either state.", "",
             "Memory: the app's resident set (a process of its own opening the store, as a node restarting on it, "
             "then 3 blocks) is larger with a bigger state because start-up reads every record once, to count "
             "the jobs by status for the metrics: that fills LevelDB's block cache (at most 64 MiB) and leaves "

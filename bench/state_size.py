@@ -7,7 +7,8 @@ Both states hold the same open jobs that the measured blocks act on; the big
 one adds completed jobs with their receipts and idle miners. Each round is one
 block of 200 transfers, 100 submit_job, 100 assign_job (of pending jobs in
 state) and 100 record_receipt (of assigned jobs in state), CheckTx'd first as
-on a node; FinalizeBlock is timed, then Commit.
+on a node; FinalizeBlock is timed, then Commit. The states are built first and their
+blocks run in turns, so that each state meets the machine as the others do.
 Memory: after the timed blocks, a process of its own opens the app on the same store
 (as a node restarting on it) and runs RSS_BLOCKS more blocks of the same kind; its
 resident set size (VmRSS, and the peak VmHWM) is what the app holds with that state.
@@ -131,35 +132,40 @@ def round_txs(signer: Signer, built: dict[str, Any], r: int) -> list[bytes]:
     return txs
 
 
-def measure_size(jobs: int, miners: int, rounds: int) -> dict[str, Any]:
+def _prepare(jobs: int, miners: int, rounds: int, directory: str) -> dict[str, Any]:
+    """A fresh app on `directory` holding `jobs` jobs and `miners` miners, and its blocks."""
     open_jobs = 2 * (rounds + 1 + RSS_BLOCKS) * PER_ROUND["assign_job"]
-    with tempfile.TemporaryDirectory(prefix="aitbc-bench-") as directory, \
-            tempfile.TemporaryDirectory(prefix="aitbc-bench-") as scratch:
-        app = fresh_app(directory)
-        try:
-            app.finalize_block(abci.RequestFinalizeBlock(height=1, time=finalize_time(1)))
-            app.commit(abci.RequestCommit())
-            t = time.perf_counter()
-            built = build_state(app, jobs, miners, open_jobs)
-            build_s = time.perf_counter() - t
-            signer, times, checks = wallet(), [], []
-            blocks = [round_txs(signer, built, r) for r in range(rounds + 1 + RSS_BLOCKS)]
-            blocks, later = blocks[:rounds + 1], blocks[rounds + 1:]
-            for i, txs in enumerate(blocks):
-                checked = check(app, txs) * 1000
-                elapsed, response = finalize(app, txs)
-                bad = [r.log for r in response.tx_results if r.code]
-                assert not bad, bad[:3]
-                app.commit(abci.RequestCommit())
-                if i:  # the first block after loading warms LevelDB's and the OS's caches: not counted
-                    times.append(elapsed * 1000)
-                    checks.append(checked)
-        finally:
-            app.store.close()
-        rss = app_rss(directory, later, Path(scratch))
-    return {"jobs": jobs, "miners": miners, "records_written": built["records"], "build_s": round(build_s, 1),
-            "finalize_ms": env.spread(times, 2), "checktx_ms": env.spread(checks, 2), "txs_per_block": len(blocks[0]),
-            "app_rss_mib": rss}
+    app = fresh_app(directory)
+    app.finalize_block(abci.RequestFinalizeBlock(height=1, time=finalize_time(1)))
+    app.commit(abci.RequestCommit())
+    t = time.perf_counter()
+    built = build_state(app, jobs, miners, open_jobs)
+    build_s = time.perf_counter() - t
+    signer = wallet()
+    blocks = [round_txs(signer, built, r) for r in range(rounds + 1 + RSS_BLOCKS)]
+    return {"jobs": jobs, "miners": miners, "app": app, "directory": directory, "records": built["records"],
+            "build_s": build_s, "blocks": blocks[:rounds + 1], "later": blocks[rounds + 1:], "times": [],
+            "checks": []}
+
+
+def _run_block(size: dict[str, Any], i: int) -> None:
+    """CheckTx, then FinalizeBlock (timed) and Commit, of the state's block `i`."""
+    app, txs = size["app"], size["blocks"][i]
+    checked = check(app, txs) * 1000
+    elapsed, response = finalize(app, txs)
+    bad = [r.log for r in response.tx_results if r.code]
+    assert not bad, bad[:3]
+    app.commit(abci.RequestCommit())
+    if i:  # the first block after loading warms LevelDB's and the OS's caches: not counted
+        size["times"].append(elapsed * 1000)
+        size["checks"].append(checked)
+
+
+def _measured(size: dict[str, Any], scratch: Path) -> dict[str, Any]:
+    return {"jobs": size["jobs"], "miners": size["miners"], "records_written": size["records"],
+            "build_s": round(size["build_s"], 1), "finalize_ms": env.spread(size["times"], 2),
+            "checktx_ms": env.spread(size["checks"], 2), "txs_per_block": len(size["blocks"][0]),
+            "app_rss_mib": app_rss(size["directory"], size["later"], scratch)}
 
 
 def app_rss(store_path: str, blocks: list[list[bytes]], scratch: Path) -> dict[str, float]:
@@ -199,11 +205,30 @@ def finalize_time(height: int):
 
 def measure(sizes: tuple[int, ...] = (1000, 100_000), miners: int = 10_000, rounds: int = 4) -> dict[str, Any]:
     """Every size with `miners` miners (the ratio: largest / smallest), and the smallest
-    with only 100 miners as well (the ratio against the smallest state of all)."""
-    runs = [measure_size(size, miners, rounds) for size in sizes]
-    minimal = measure_size(min(sizes), min(miners, 100), rounds)
+    with only 100 miners as well (the ratio against the smallest state of all).
+
+    All the states are built first and their blocks then run in turns (round r of each
+    state, then round r + 1): this shared machine's speed drifts by tens of percent
+    from one minute to the next, which a state measured after another would take for
+    an effect of its size."""
+    shapes = [(size, miners) for size in sizes] + [(min(sizes), min(miners, 100))]
+    with tempfile.TemporaryDirectory(prefix="aitbc-bench-") as directory, \
+            tempfile.TemporaryDirectory(prefix="aitbc-bench-") as scratch:
+        prepared = []
+        try:
+            for n, (jobs, holders) in enumerate(shapes):
+                prepared.append(_prepare(jobs, holders, rounds, f"{directory}/state{n}"))
+            for i in range(rounds + 1):
+                for size in prepared:
+                    _run_block(size, i)
+        finally:
+            for size in prepared:
+                size["app"].store.close()
+        measured = [_measured(size, Path(scratch)) for size in prepared]
+    runs, minimal = measured[:-1], measured[-1]
     big = runs[-1]["finalize_ms"]["median"]
-    return {"settings": {"block": PER_ROUND, "rounds": rounds, "store": "LevelDB (plyvel), compacted after loading"},
+    return {"settings": {"block": PER_ROUND, "rounds": rounds, "store": "LevelDB (plyvel), compacted after loading",
+                         "order": "states built first, then their blocks in turns"},
             "runs": runs, "minimal": minimal, "ratio": round(big / runs[0]["finalize_ms"]["median"], 3),
             "ratio_vs_minimal": round(big / minimal["finalize_ms"]["median"], 3), "target_ratio": 1.3}
 
