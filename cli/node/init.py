@@ -24,13 +24,17 @@ from aitbc.cli.node.home import HOME, default_home
               help="[env: AITBC_NODE_P2P_PORT]")
 @click.option("--abci-port", default=26658, show_default=True, envvar="AITBC_NODE_ABCI_PORT",
               help="[env: AITBC_NODE_ABCI_PORT]")
+@click.option("--metrics-port", default=0, envvar="AITBC_NODE_METRICS_PORT",
+              help="cometbft's Prometheus /metrics; 0 = a free port [env: AITBC_NODE_METRICS_PORT; default: 0]")
+@click.option("--app-metrics-port", default=0, envvar="AITBC_NODE_APP_METRICS_PORT",
+              help="the app's Prometheus /metrics; 0 = a free port [env: AITBC_NODE_APP_METRICS_PORT; default: 0]")
 @click.option("--pending-timeout", default=60, show_default=True, help="Seconds an unassigned job waits before it expires.")
 @click.option("--job-timeout", default=600, show_default=True, help="Seconds an assigned job may run before it expires.")
 @click.option("--force", is_flag=True, help="Delete an existing home first (its chain data is lost).")
 @json_option
 @pass_ctx
 def init(ctx: Context, home: Path | None, chain_id: str, rpc_port: int, p2p_port: int, abci_port: int,
-         pending_timeout: int, job_timeout: int, force: bool) -> None:
+         metrics_port: int, app_metrics_port: int, pending_timeout: int, job_timeout: int, force: bool) -> None:
     """Write a node home with a genesis funding the dev keys
     (validator, coordinator, alice, bob, miner1), created if missing.
 
@@ -48,7 +52,7 @@ def init(ctx: Context, home: Path | None, chain_id: str, rpc_port: int, p2p_port
         except KeyError_:
             dev_keys[name] = ctx.keyring.add(name)
     try:
-        nodehome.init_home(home, chain_id, nodehome.Ports(rpc_port, p2p_port, abci_port), dev_keys,
+        nodehome.init_home(home, chain_id, nodehome.Ports(rpc_port, p2p_port, abci_port, metrics_port, app_metrics_port), dev_keys,
                            params={"pending_timeout_s": pending_timeout, "job_timeout_s": job_timeout})
     except ToolMissing as err:
         raise CLIError(str(err)) from None

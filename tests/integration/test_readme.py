@@ -73,9 +73,13 @@ def run(script: str, env: dict[str, str], timeout: float) -> tuple[int, str, str
 
 
 def node_env(tmp_path: Path) -> dict[str, str]:
-    rpc, p2p, abci = (procs.free_port() for _ in range(3))
+    # Every port from this process, metrics too: `aitbc node init` would otherwise pick those
+    # itself, and could take one this test hands to a later service (CI: the miner's port
+    # answered with the app's metrics).
+    rpc, p2p, abci, metrics, app_metrics = (procs.free_port() for _ in range(5))
     return {**os.environ, "AITBC_HOME": str(tmp_path / "home"), "AITBC_NODE": f"http://127.0.0.1:{rpc}",
-            "AITBC_NODE_RPC_PORT": str(rpc), "AITBC_NODE_P2P_PORT": str(p2p), "AITBC_NODE_ABCI_PORT": str(abci)}
+            "AITBC_NODE_RPC_PORT": str(rpc), "AITBC_NODE_P2P_PORT": str(p2p), "AITBC_NODE_ABCI_PORT": str(abci),
+            "AITBC_NODE_METRICS_PORT": str(metrics), "AITBC_NODE_APP_METRICS_PORT": str(app_metrics)}
 
 
 def test_the_chain_block_runs_as_written(tmp_path):
