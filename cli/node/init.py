@@ -52,7 +52,8 @@ def init(ctx: Context, home: Path | None, chain_id: str, rpc_port: int, p2p_port
         except KeyError_:
             dev_keys[name] = ctx.keyring.add(name)
     try:
-        nodehome.init_home(home, chain_id, nodehome.Ports(rpc_port, p2p_port, abci_port, metrics_port, app_metrics_port), dev_keys,
+        ports = nodehome.Ports(rpc_port, p2p_port, abci_port, metrics_port, app_metrics_port)
+        nodehome.init_home(home, chain_id, ports, dev_keys,
                            params={"pending_timeout_s": pending_timeout, "job_timeout_s": job_timeout})
     except ToolMissing as err:
         raise CLIError(str(err)) from None
