@@ -38,6 +38,7 @@ from aitbc.api.coordinator_client import CoordinatorClient, sign_job
 from aitbc.api.coordinator_models import JobOptions
 from aitbc.keyring import Keyring
 from aitbc.ops import procs
+from aitbc.ops.harness import load
 from aitbc.ops.harness.chain import MODEL
 from aitbc.ops.harness.polling import wait_for
 from aitbc.ops.harness.marketplace import CHAIN_ID, FaultStack, key, query_any
@@ -277,7 +278,7 @@ class DirectMarket(FaultStack):
             chain = api.chain()
             # The coordinator's own node: its mempool already holds this client's last job (a
             # broadcast_tx_sync answer), which another node may not have heard of yet.
-            nonce = int(self._query_on(self._coordinator_node(coordinator),
+            nonce = int(load.query_any([self.node_url(self._coordinator_node(coordinator))],
                                        f"/nonce/{self.keys[client].address}")["nonce"])
             body = sign_job(self.keys[client], chain.chain_id, nonce, prompt, MODEL, max_reward,
                             JobOptions(temperature=temperature, seed=seed, num_predict=num_predict),
@@ -287,13 +288,6 @@ class DirectMarket(FaultStack):
     def _coordinator_node(self, coordinator: str) -> int:
         """The validator `coordinator` talks to (start_coordinators: the n-th on the n-th node)."""
         return list(COORDINATORS).index(coordinator) % self.validators
-
-    def _query_on(self, node: int, path: str) -> Any:
-        rpc = self.rpc(node)
-        try:
-            return rpc.query(path)
-        finally:
-            rpc.close()
 
     def coordinator_address(self, coordinator: str) -> str:
         """The address a job of `coordinator` holds on chain (its submit_job's "" is the genesis one's)."""
