@@ -46,7 +46,9 @@ START_OPTIONS = [
     ("--price", "price_per_second", str, "price per compute second, e.g. 0.02aitbc [default: chain param]"),
     ("--ms-per-token", "ms_per_token", int, "ceiling on billed ms per token; a job pays at most tokens x this "
                                             "[default: the chain's max_ms_per_token]"),
-    ("--ollama-timeout", "ollama_timeout_s", float, "seconds one generation may take [default: 300]"),
+    ("--ollama-timeout", "ollama_timeout_s", float, "seconds one generation may take; never more than the chain's "
+                                                 "job_timeout_s less 10 % (min 5 s), so a stuck job is given up "
+                                                 "before it expires [default: 300]"),
     ("--num-thread", "num_thread", int, "Ollama num_thread for every job [default: Ollama's choice]"),
     ("--heartbeat-interval", "heartbeat_interval_s", float, "seconds between heartbeats [default: 5]"),
     ("--report-retry", "report_retry_s", float, "seconds to retry an unacknowledged result [default: 300]"),

@@ -116,7 +116,7 @@ class MinerDaemon:
         self.chain_action = await ensure_registered(self.chain, self.key, info, offer)
         self.runner = JobRunner(self.key, info.chain_id, models, s.capacity, self.ollama, self.link, self.outbox,
                                 self.metrics, s.ollama_timeout_s, s.num_thread, s.fault_tamper_share,
-                                s.fault_inflate_time_x)
+                                s.fault_inflate_time_x, job_timeout_s=info.job_timeout_s)
         resumed: list[str] = []
         if s.uses_coordinator:
             resumed = self.outbox.load()

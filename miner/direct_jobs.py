@@ -139,7 +139,7 @@ class DirectJobs:
                 pass
             raise
         except Exception as exc:  # noqa: BLE001 - every failure must reach the chain
-            reason, error = describe_failure(exc, job["model"], self.runner.ollama_timeout_s)
+            reason, error = describe_failure(exc, job["model"], self.runner.generation_timeout_s)
             if reason == "internal":
                 log.exception("direct job crashed", extra={"job_id": job_id})
             if reason in DECLINE_ON:
@@ -276,7 +276,7 @@ class DirectJobs:
             log.error("direct check not run", extra={"job_id": job_id, "reason": str(why)})
             return
         except Exception as exc:  # noqa: BLE001 - logged; the check window closes without it
-            reason, error = describe_failure(exc, job["model"], self.runner.ollama_timeout_s)
+            reason, error = describe_failure(exc, job["model"], self.runner.generation_timeout_s)
             self.runner.finish(record, "failed")
             self.metrics.jobs_failed.labels(reason).inc()
             log.error("direct check failed", extra={"job_id": job_id, "reason": reason, "error": error})

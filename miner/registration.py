@@ -44,6 +44,7 @@ class ChainInfo:
     price_per_second: int
     min_fee: int = txlib.DEFAULT_MIN_FEE           # the fee rule the miner's own txs pay
     fee_per_byte: int = txlib.DEFAULT_FEE_PER_BYTE
+    job_timeout_s: int | None = None               # an assigned job expires (and slashes) this long after
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,8 @@ async def chain_info(chain: Chain, node_url: str) -> ChainInfo:
     return ChainInfo(chain_id=params["chain_id"], coordinator=params["coordinator"],
                      min_miner_stake=int(params["min_miner_stake"]), price_per_second=int(params["price_per_second"]),
                      min_fee=int(params.get("min_fee", txlib.DEFAULT_MIN_FEE)),
-                     fee_per_byte=int(params.get("fee_per_byte", txlib.DEFAULT_FEE_PER_BYTE)))
+                     fee_per_byte=int(params.get("fee_per_byte", txlib.DEFAULT_FEE_PER_BYTE)),
+                     job_timeout_s=int(params["job_timeout_s"]) if "job_timeout_s" in params else None)
 
 
 def encryption_key_of(key: PrivateKey) -> bytes:

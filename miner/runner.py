@@ -51,6 +51,10 @@ class Generator(Protocol):
 
 
 DIGEST_TTL_S = 30.0  # a model re-created under the same name gets a new digest
+# What a failure report needs to reach the chain before the job's deadline (miner -> coordinator
+# or node -> a block): a share of the job timeout, and never less than a few blocks.
+REPORT_MARGIN_SHARE = 0.1
+REPORT_MARGIN_MIN_S = 5.0
 
 
 def tamper(result: str) -> str:
@@ -134,7 +138,8 @@ def _record_key(assignment: JobAssignment) -> str:
 class JobRunner:
     def __init__(self, key: PrivateKey, chain_id: str, models: list[str], capacity: int, ollama: Generator,
                  link: CoordinatorLink, outbox: Outbox, metrics: MinerMetrics, ollama_timeout_s: float = 300.0,
-                 num_thread: int | None = None, tamper_share: float = 0.0, inflate_time_x: float = 1.0):
+                 num_thread: int | None = None, tamper_share: float = 0.0, inflate_time_x: float = 1.0,
+                 job_timeout_s: float | None = None):
         self.key, self.chain_id, self.models, self.capacity = key, chain_id, list(models), capacity
         # TEST ONLY fault switch: this share of results is altered before signing, so
         # tests can show that spot checks catch and slash a cheating miner. Off by default.
@@ -144,7 +149,8 @@ class JobRunner:
         self.inflate_time_x = inflate_time_x
         self._digests: dict[str, tuple[float, str]] = {}
         self.ollama, self.link, self.outbox, self.metrics = ollama, link, outbox, metrics
-        self.ollama_timeout_s, self.num_thread = ollama_timeout_s, num_thread
+        self.num_thread = num_thread
+        self.generation_timeout_s = generation_limit(ollama_timeout_s, job_timeout_s)
         self._offered = {base_name(m) for m in models}
         self._jobs: OrderedDict[str, JobRecord] = OrderedDict()
         metrics.capacity.set(capacity)
@@ -271,7 +277,7 @@ class JobRunner:
         except Exception as exc:  # noqa: BLE001 - every failure must reach the coordinator
             if chunks:
                 await chunks.abort()
-            reason, error = describe_failure(exc, model, self.ollama_timeout_s)
+            reason, error = describe_failure(exc, model, self.generation_timeout_s)
             if reason == "internal":
                 log.exception("job crashed", extra={"job_id": job_id})
             self.finish(record, "failed")
@@ -335,10 +341,10 @@ class JobRunner:
                 if a.job_data.type == "chat":
                     messages, stop = jobspec.parse_chat_prompt(a.job_data.prompt)
                     answer = await self.ollama.chat(model, messages, {**options, "stop": stop} if stop else options,
-                                                    timeout=self.ollama_timeout_s, on_text=on_text)
+                                                    timeout=self.generation_timeout_s, on_text=on_text)
                 else:
                     answer = await self.ollama.generate(model, a.job_data.prompt, options,
-                                                        timeout=self.ollama_timeout_s, on_text=on_text)
+                                                        timeout=self.generation_timeout_s, on_text=on_text)
             outcome = "ok"
         finally:
             wall_s = time.monotonic() - start
@@ -396,6 +402,17 @@ class JobRunner:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def generation_limit(ollama_timeout_s: float, job_timeout_s: float | None) -> float:
+    """Seconds one generation may take: the operator's Ollama timeout, but short enough that the
+    failure is reported before the chain's job deadline. An assigned job that expires costs the
+    miner stake and a strike; one it gives up in time costs nothing (through a coordinator) or a
+    strike (a direct job). A generation stuck behind others in a busy Ollama must not outlive it."""
+    if not job_timeout_s:
+        return ollama_timeout_s
+    margin = max(REPORT_MARGIN_MIN_S, job_timeout_s * REPORT_MARGIN_SHARE)
+    return max(1.0, min(ollama_timeout_s, job_timeout_s - margin))
 
 
 def describe_failure(exc: BaseException, model: str, timeout_s: float) -> tuple[str, str]:

@@ -83,6 +83,7 @@ class FakeOllama:
     def __init__(self, models: tuple[str, ...] = (f"{MODEL}:latest",)):
         self.models = models
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.timeouts: list[float | None] = []  # what each call was given for the whole generation
         self.behaviour: Callable[[str, str], None] | None = None
         self.release = threading.Event()  # set by a test to let blocked generations finish
         self.release.set()
@@ -100,6 +101,7 @@ class FakeOllama:
                        timeout: float | None = None, *, on_text: Callable[[str], None] | None = None
                        ) -> GenerateResult:
         self.calls.append((model, prompt, options or {}))
+        self.timeouts.append(timeout)
         while not self.release.is_set():  # a threading.Event: tests run in another thread
             await asyncio.sleep(0.005)
         if self.behaviour is not None:

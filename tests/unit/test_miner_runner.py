@@ -8,14 +8,14 @@ from pathlib import Path
 import httpx
 
 from aitbc.miner.ollama_client import OllamaUnavailable
-from aitbc.miner.runner import describe_failure
-from tests.unit.test_miner_fakes import FakeCoordinator, FakeOllama, assignment, daemon
+from aitbc.miner.runner import describe_failure, generation_limit
+from tests.unit.test_miner_fakes import FakeChain, FakeCoordinator, FakeOllama, assignment, daemon
 
 
 def run_one(tmp_path: Path, ollama: FakeOllama, coordinator: FakeCoordinator, stop_early: bool = False,
-            **settings) -> None:
+            chain: FakeChain | None = None, **settings) -> None:
     async def go() -> None:
-        miner = daemon(tmp_path, ollama=ollama, coordinator=coordinator, **settings)
+        miner = daemon(tmp_path, chain=chain, ollama=ollama, coordinator=coordinator, **settings)
         await miner.start()
         miner.runner.assign(assignment("job_1"))
         while not ollama.calls:
@@ -47,3 +47,22 @@ def test_timeout_message() -> None:
     exc.__cause__ = httpx.ReadTimeout("slow")
     assert describe_failure(exc, "m", 300) == ("timeout", "Ollama did not answer within 300 s")
     assert describe_failure(RuntimeError("boom"), "m", 1)[0] == "internal"
+
+
+def test_a_generation_ends_before_the_chain_would_expire_the_job() -> None:
+    """A job stuck behind others in Ollama is given up (no stake lost) before its deadline
+    (expiry slashes): the Ollama timeout is capped at job_timeout_s less a margin for the report."""
+    assert generation_limit(300, None) == 300
+    assert generation_limit(300, 600) == 300      # the chain's default: the operator's timeout holds
+    assert generation_limit(300, 60) == 54        # 10 % for the report to reach a block
+    assert generation_limit(300, 20) == 15        # and never less than 5 s of it
+    assert generation_limit(30, 60) == 30
+    assert generation_limit(300, 3) == 1
+
+
+def test_the_chains_job_timeout_caps_each_ollama_call(tmp_path: Path) -> None:
+    chain = FakeChain()
+    chain.params["job_timeout_s"] = 60
+    ollama = FakeOllama()
+    run_one(tmp_path, ollama, FakeCoordinator(), chain=chain, ollama_timeout_s=300)
+    assert ollama.timeouts == [54]
