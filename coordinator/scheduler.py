@@ -153,6 +153,8 @@ def _any_miner_online(coord: Coordinator) -> bool:
 
 
 async def candidates(coord: Coordinator) -> list[selection.Candidate]:
+    info, _ = coord.require_chain()
+    min_stake = int(info.params.get("min_miner_stake", 1))
     local_active = coord.store.active_jobs_by_miner()
     now = time.time()
     result = []
@@ -165,7 +167,7 @@ async def candidates(coord: Coordinator) -> list[selection.Candidate]:
             failed=int(chain_miner["failed"]), online=local is not None and coord.miner_online(local.last_seen, now),
             endpoint=(local.endpoint if local else "") or chain_miner.get("endpoint", ""),
             price_per_second=int(chain_miner["price_per_second"]),
-            jailed=int(chain_miner.get("jailed_until_ns", 0)) > time.time_ns(),
+            jailed=int(chain_miner.get("jailed_until_ns", 0)) > time.time_ns(), min_stake=min_stake,
         ))
     return result
 

@@ -1,6 +1,7 @@
 """Miner selection: score = stake weight x reputation x free capacity share.
 
-Only miners within the job's price cap (if any) and not jailed are eligible.
+Only miners within the job's price cap (if any), not jailed and with at least
+the chain's minimum stake are eligible.
 Exact fractions, so equal scores are really equal; ties go to the cheaper
 miner, then to the lowest address. Checkers are not chosen here: the chain
 draws them.
@@ -27,6 +28,7 @@ class Candidate:
     endpoint: str
     price_per_second: int = 0
     jailed: bool = False
+    min_stake: int = 1         # the chain's min_miner_stake: a miner slashed below it is refused (STAKE_TOO_LOW)
 
     @property
     def busy(self) -> int:
@@ -45,7 +47,7 @@ def reputation(completed: int, failed: int) -> Fraction:
 
 def eligible(candidates: Iterable[Candidate], model: str, max_price: int = 0) -> list[Candidate]:
     """Miners that may take a job for `model` now; `max_price` 0 means no cap."""
-    return [c for c in candidates if c.online and c.stake > 0 and not c.jailed and model in c.models and c.free > 0
+    return [c for c in candidates if c.online and c.stake >= max(c.min_stake, 1) and not c.jailed and model in c.models and c.free > 0
             and (not max_price or c.price_per_second <= max_price)]
 
 

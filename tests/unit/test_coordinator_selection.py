@@ -24,6 +24,13 @@ def test_only_online_miners_with_the_model_and_free_capacity():
     assert [c.address for c in rank(pool, "m")] == ["f"]
 
 
+def test_a_miner_slashed_below_the_minimum_stake_is_not_chosen():
+    # The chain refuses its assign_job (STAKE_TOO_LOW); asking anyway costs a tx per queued job.
+    pool = [Candidate(**{**miner("a", stake=99).__dict__, "min_stake": 100}),
+            Candidate(**{**miner("b", stake=100).__dict__, "min_stake": 100})]
+    assert [c.address for c in rank(pool, "m")] == ["b"]
+
+
 def test_busy_counts_the_larger_of_chain_and_local():
     c = miner("a", capacity=3, chain_active=1, local_active=2)
     assert c.free == 1
