@@ -16,11 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from aitbc import audit
+from aitbc.rpc import QueryFailed
 from aitbc.ops.harness.load import FINAL, LoadGenerator
-from aitbc.ops.harness.marketplace import FaultStack, app_hashes_agree, wait_synced
+from aitbc.ops.harness.marketplace import FaultStack, app_hashes_agree, query_any, wait_synced
 
 
 def snapshot(stack: FaultStack, index: int = 0) -> audit.Snapshot:
@@ -114,7 +116,38 @@ def checkpoint(stack: FaultStack, load: LoadGenerator, phase: str, since_height:
         resumed = time.monotonic()
         job = load.completed_job_after(resumed, probe_timeout)
         result["probe"] = {"completed_job": job.job_id if job else None, "answers": load.answers_after(resumed)}
+        if job is None:
+            result["probe"]["why"] = probe_diagnosis(stack, load, resumed)
     return result
+
+
+def probe_diagnosis(stack: FaultStack, load: LoadGenerator, since: float) -> dict[str, Any]:
+    """Where the probe's jobs stopped: what the coordinator and the chain say of the newest ones,
+    the miners as the chain and the coordinator see them, and whether the block watcher keeps up."""
+    with load.lock:
+        newest = sorted((j for j in load.jobs.values() if j.submitted_at > since),
+                        key=lambda j: j.submitted_at)[-5:]
+    seen: dict[str, Any] = {"watched_height": load.watched_height, "watcher_errors": load.watcher_errors,
+                            "threads_alive": {t.name: t.is_alive() for t in load._threads}}
+    try:
+        seen["top"] = stack.top()
+        seen["chain_miners"] = [{k: m.get(k) for k in ("address", "stake", "capacity", "active_jobs", "strikes",
+                                                        "jailed_until_ns", "completed", "failed")}
+                                for m in query_any(stack, "/miners")]
+        seen["jobs"] = {j.job_id: {"load": j.status, "coordinator": load._coordinator_status(j.job_id),
+                                   "chain": _chain_status(stack, j.job_id)} for j in newest}
+        seen["coordinator_miners"] = httpx.get(f"{stack.coordinator_url}/v1/miners", timeout=5).json()
+    except Exception as err:  # noqa: BLE001 - a diagnosis reports what it could not read
+        seen["error"] = f"{type(err).__name__}: {err}"
+    return seen
+
+
+def _chain_status(stack: FaultStack, job_id: str) -> str:
+    try:
+        job = query_any(stack, f"/job/{job_id}")
+    except QueryFailed:
+        return "not on chain"
+    return f"{job['status']} {job.get('reason', '')} miner={job.get('miner', '')}".strip()
 
 
 def assert_restored(result: dict[str, Any]) -> None:
@@ -122,4 +155,4 @@ def assert_restored(result: dict[str, Any]) -> None:
     probe = result.get("probe") or {}
     assert probe.get("completed_job"), (
         f"after {result['phase']} the job client got no job completed within the probe's time; the "
-        f"coordinator answered its new jobs: {probe.get('answers')}")
+        f"coordinator answered its new jobs: {probe.get('answers')}; where they stopped: {probe.get('why')}")
