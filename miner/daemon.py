@@ -34,7 +34,7 @@ from aitbc.miner.chain_watch import ChainWatch
 from aitbc.miner.direct_jobs import DirectJobs
 from aitbc.miner.own_txs import OwnTxs
 from aitbc.miner.registration import Chain, ChainInfo, Offer, StartupError, chain_info, encryption_key_of, \
-    ensure_registered, load_key, offered_models
+    ensure_registered, load_key, offered_models, standing
 from aitbc.api.miner_models import JobAssignment
 from aitbc.miner.runner import ChainUnreachable, Generator, JobRunner, NotAssignedOnChain, NotYetOnChain
 from aitbc.miner.settings import MinerSettings
@@ -227,17 +227,30 @@ class MinerDaemon:
             ollama = "ok"
         except (OllamaError, asyncio.TimeoutError) as exc:
             ollama = str(exc) or "timed out"
+        standing = await self._standing()
         runner = self.runner
         return MinerHealth(
-            status="ok" if ollama == "ok" else "degraded", address=self.address,
+            status="ok" if ollama == "ok" and standing in ("ok", None) else "degraded", address=self.address,
             models=runner.models if runner else [], capacity=self.settings.capacity,
             active_jobs=runner.active_jobs if runner else 0, ollama=ollama,
             chain_id=self.info.chain_id if self.info else None,
             coordinator=self.presence.state if self.presence else
             (None if self.settings.uses_coordinator else "none (direct jobs only)"),
             pending_reports=len(self.outbox),
-            chain_events=self.watch.state if self.watch else None,
+            chain_events=self.watch.state if self.watch else None, standing=standing,
         )
+
+    async def _standing(self) -> str | None:
+        """The chain's view of this miner (registration.standing); None before start or when the node does not answer."""
+        if self.info is None:
+            return None
+        try:
+            record = await asyncio.wait_for(self.chain.query(f"/miner/{self.address}"), timeout=3)
+        except QueryFailed:
+            record = None
+        except (ChainError, asyncio.TimeoutError):
+            return None
+        return standing(record, self.info, time.time_ns())
 
     async def stop(self) -> None:
         if self._stopped:

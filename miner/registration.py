@@ -125,6 +125,21 @@ async def _on_chain(chain: Chain, address: str) -> dict[str, Any] | None:
     return miner if miner and int(miner.get("stake", 0)) > 0 else None  # stake 0: unbonded
 
 
+def standing(record: dict[str, Any] | None, info: ChainInfo, now_ns: int) -> str:
+    """"ok", or why the chain gives this miner (its `/miner/<address>` record) no job now."""
+    if record is None:
+        return "not registered on chain (unbonded?): restart the miner to register it again"
+    stake = int(record.get("stake", 0))
+    if stake < info.min_miner_stake:
+        return (f"stake {format_amount(stake)} is below the chain's minimum {format_amount(info.min_miner_stake)} "
+                f"(slashed?): no jobs until stake is added (`aitbc tx update-miner --add-stake ...`, or restart "
+                "the miner: it tops up to its --stake)")
+    jailed_until = int(record.get("jailed_until_ns", 0))
+    if jailed_until > now_ns:
+        return f"jailed for {(jailed_until - now_ns) / 1e9:.0f} s more (repeated expiries or slashes): no jobs until then"
+    return "ok"
+
+
 def _matches(miner: dict[str, Any], offer: Offer) -> bool:
     return (set(miner["models"]) == set(offer.models) and int(miner["capacity"]) == offer.capacity
             and int(miner["price_per_second"]) == offer.price_per_second and miner["endpoint"] == offer.endpoint

@@ -46,3 +46,4 @@ class MinerHealth(BaseModel):
     coordinator: str | None = None    # "registered" or why not
     pending_reports: int = 0          # finished results the coordinator has not acknowledged
     chain_events: str | None = None   # the watch for direct jobs: "subscribed" or "connecting"
+    standing: str | None = None       # "ok", or why the chain gives this miner no job (stake, jail)

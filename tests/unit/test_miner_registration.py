@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from aitbc.miner.ollama_client import ModelEntry, OllamaUnavailable
-from aitbc.miner.registration import ChainInfo, Offer, StartupError, ensure_registered, load_key, offered_models
-from tests.unit.test_miner_fakes import COORDINATOR, MINER, FakeChain, FakeOllama
+from aitbc.miner.registration import (
+    ChainInfo, Offer, StartupError, ensure_registered, load_key, offered_models, standing,
+)
+from tests.unit.test_miner_fakes import COORDINATOR, MINER, FakeChain, FakeOllama, daemon
 
 INFO = ChainInfo("aitbc-unit", COORDINATOR.address, min_miner_stake=100_000_000, price_per_second=20_000)
 
@@ -71,3 +73,29 @@ def test_load_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
     Keyring().add("miner7", MINER)
     assert load_key("miner7").address == MINER.address
+
+
+def test_standing_says_why_the_chain_gives_no_job() -> None:
+    info = ChainInfo(chain_id="c", coordinator=COORDINATOR.address, min_miner_stake=100_000_000, price_per_second=1)
+    assert standing({"stake": 100_000_000, "jailed_until_ns": 0}, info, 10) == "ok"
+    low = standing({"stake": 99_000_000, "jailed_until_ns": 0}, info, 10)
+    assert "below the chain's minimum" in low and "--add-stake" in low
+    assert standing({"stake": 100_000_000, "jailed_until_ns": 70 * 10**9}, info, 10 * 10**9).startswith(
+        "jailed for 60 s more")
+    assert "not registered" in standing(None, info, 10)
+
+
+def test_health_is_degraded_once_a_slash_takes_the_stake_below_the_minimum(tmp_path: Path) -> None:
+    chain = FakeChain()
+
+    async def go() -> tuple[str, str | None, str, str | None]:
+        miner = daemon(tmp_path, chain=chain)
+        await miner.start()
+        before = await miner.health()
+        chain.miners[MINER.address]["stake"] = 99_000_000  # what an expiry slash of 1 % does to the minimum
+        after = await miner.health()
+        await miner.stop()
+        return before.status, before.standing, after.status, after.standing
+
+    status, ok, degraded, why = asyncio.run(go())
+    assert (status, ok, degraded) == ("ok", "ok", "degraded") and "below the chain's minimum" in why
