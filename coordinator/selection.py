@@ -47,8 +47,8 @@ def reputation(completed: int, failed: int) -> Fraction:
 
 def eligible(candidates: Iterable[Candidate], model: str, max_price: int = 0) -> list[Candidate]:
     """Miners that may take a job for `model` now; `max_price` 0 means no cap."""
-    return [c for c in candidates if c.online and c.stake >= max(c.min_stake, 1) and not c.jailed and model in c.models and c.free > 0
-            and (not max_price or c.price_per_second <= max_price)]
+    return [c for c in candidates if c.online and c.stake >= max(c.min_stake, 1) and not c.jailed
+            and model in c.models and c.free > 0 and (not max_price or c.price_per_second <= max_price)]
 
 
 def score(candidate: Candidate, max_stake: int) -> Fraction:

@@ -241,7 +241,8 @@ class MinerDaemon:
         )
 
     async def _standing(self) -> str | None:
-        """The chain's view of this miner (registration.standing); None before start or when the node does not answer."""
+        """The chain's view of this miner (registration.standing); None before start or when the
+        node does not answer."""
         if self.info is None:
             return None
         try:

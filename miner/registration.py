@@ -136,7 +136,8 @@ def standing(record: dict[str, Any] | None, info: ChainInfo, now_ns: int) -> str
                 "the miner: it tops up to its --stake)")
     jailed_until = int(record.get("jailed_until_ns", 0))
     if jailed_until > now_ns:
-        return f"jailed for {(jailed_until - now_ns) / 1e9:.0f} s more (repeated expiries or slashes): no jobs until then"
+        return (f"jailed for {(jailed_until - now_ns) / 1e9:.0f} s more (repeated expiries or slashes): "
+                "no jobs until then")
     return "ok"
 
 
