@@ -27,7 +27,7 @@ NAMES = ("finalize_block", "state_size", "chain_throughput", "chain_saturation",
 def settings(quick: bool) -> dict[str, dict[str, Any]]:
     if quick:
         return {"finalize_block": {"txs": 500, "rounds": 3},
-                "state_size": {"sizes": (1000, 100_000), "miners": 10_000, "rounds": 3},
+                "state_size": {"sizes": (2000, 100_000), "miners": 10_000, "rounds": 3},
                 "chain_throughput": {"seconds": 12, "warmup": 3, "runs": 1},
                 # A short run with a mempool that does not bound blocks: saturated_ratio.
                 "chain_saturation": {"seconds": 12, "warmup": 3, "mempool_size": 30_000, "profile": False},
@@ -36,7 +36,7 @@ def settings(quick: bool) -> dict[str, dict[str, Any]]:
                 "gateway_stream": {"runs": 3, "models": ("smollm2:135m",), "demo": False},
                 "direct_jobs": {"pairs": 5, "poll_s": 1.0}}
     return {"finalize_block": {"txs": 2000, "rounds": 7},
-            "state_size": {"sizes": (1000, 100_000), "miners": 10_000, "rounds": 4},
+            "state_size": {"sizes": (2000, 100_000), "miners": 10_000, "rounds": 4},
             "chain_throughput": {"seconds": 30, "warmup": 5, "runs": 3},
             "chain_saturation": {"seconds": 30, "warmup": 5, "mempool_size": 30_000, "runs": 3},
             "stack": {"jobs": 50, "miner_runs": 30, "intake_seconds": 20, "short_block_jobs": 20},
@@ -163,7 +163,7 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
                     verifications_per_signature=fb["verification"]["verifications_per_signature"])
     ss = results.get("state_size")
     if ss:
-        line.update(state_100k_vs_1k_ratio=ss["ratio"])
+        line.update(state_size_ratio=ss["ratio"])
     ct = results.get("chain_throughput")
     if ct:
         line.update(chain_aitbc_tx_s=ct["summary"]["aitbc"]["median"], chain_kvstore_tx_s=ct["summary"]["kvstore"]["median"],

@@ -31,10 +31,16 @@ def test_finalize_block_on_tiny_blocks() -> None:
 
 
 def test_state_size_on_a_tiny_state() -> None:
-    out = state_size.measure(sizes=(20, 40), miners=5, rounds=1)
-    assert [r["jobs"] for r in out["runs"]] == [20, 40] and out["ratio"] > 0
+    small = state_size.open_jobs_needed(rounds=1)  # every block acts on open jobs of its state
+    out = state_size.measure(sizes=(small, small + 200), miners=5, rounds=1)
+    assert [r["jobs"] for r in out["runs"]] == [small, small + 200] and out["ratio"] > 0
     rss = out["runs"][0]["app_rss_mib"]
     assert rss["blocks"] == state_size.RSS_BLOCKS and rss["after_blocks"] >= rss["modules"] > 0
+
+
+def test_state_size_refuses_a_state_too_small_for_its_blocks() -> None:
+    with pytest.raises(ValueError, match="cannot feed"):
+        state_size.measure(sizes=(20, 40), miners=5, rounds=1)
 
 
 def test_throughput_helpers() -> None:
