@@ -23,7 +23,7 @@ TRIED = {"requests": 0, "refused": 0}
 
 
 def snapshot(chain, coordinator) -> tuple:
-    snap = audit.read(chain.rpc)
+    snap = audit.consistent_read(chain.rpc)  # retried when a block commits mid-read
     jobs = httpx.get(f"{coordinator.url}/v1/jobs", headers={"X-Api-Key": ADMIN_API_KEY}).json()
     return snap.accounts, snap.jobs, snap.escrows, len(jobs["jobs"])
 
