@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,16 +64,14 @@ def test_a_job_ollama_never_answers_is_failed_before_it_can_expire(tmp_path, cha
         frozen = True
 
         client = coordinator.client()
-        submitted = time.monotonic()
         job_id = client.submit_job(chain.sign_job("alice")).job_id
         on_chain = wait_for(lambda: (j := chain.job(job_id)) and j["status"] in ("failed", "expired") and j,
                             JOB_TIMEOUT_S + 15, "job closed on chain")
-        given_up_after = time.monotonic() - submitted
-        assert on_chain["status"] == "failed", on_chain  # not "expired": that would have slashed the miner
+        # "failed", not "expired": the miner gave up before the deadline (an expiry would have slashed it)
+        assert on_chain["status"] == "failed", on_chain
         job = wait_for(lambda: (j := client.get_job(job_id)).status == "failed" and j, 15, "job failed")
         # the miner's cap: job_timeout_s less 10 %, at least 5 s (miner/runner.py generation_limit)
         assert job.status == "failed" and "did not answer within 15 s" in (job.error or ""), job
-        assert given_up_after < JOB_TIMEOUT_S, given_up_after
         after = chain.rpc.query(f"/miner/{address}")
         assert (after["stake"], after["strikes"], after["jailed_until_ns"]) == \
             (before["stake"], before["strikes"], before["jailed_until_ns"]), after
