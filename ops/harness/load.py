@@ -143,6 +143,10 @@ class LoadGenerator:
         for thread in self._threads:
             thread.join(self.submit_retry_s + 15)
 
+    def threads_alive(self) -> dict[str, bool]:
+        """Each background thread of the load (the watcher, the job and transfer senders): still running?"""
+        return {thread.name: thread.is_alive() for thread in self._threads}
+
     def stop_sending(self) -> None:
         """Stop new jobs and transfers; the watcher keeps following blocks."""
         self.pause_jobs()
@@ -388,13 +392,15 @@ class LoadGenerator:
     def _query_any(self, path: str) -> Any:
         return query_any(self.node_urls, path, self.rpc_timeout)
 
-    def _chain_job(self, job_id: str) -> dict[str, Any] | None:
+    def chain_job(self, job_id: str) -> dict[str, Any] | None:
+        """The job's record on chain (any node that answers), or None while it is not in a block."""
         try:
             return self._query_any(f"/job/{job_id}")
         except QueryFailed:
             return None
 
-    def _coordinator_status(self, job_id: str) -> str:
+    def coordinator_status(self, job_id: str) -> str:
+        """What the coordinator says of the job, or "unknown (<error>)" when it does not answer."""
         try:
             with CoordinatorClient(self.coordinator_url, self.api_key, timeout=5, backoff_s=0.2) as client:
                 return client.get_job(job_id).status
@@ -469,11 +475,11 @@ class LoadGenerator:
                     t.dropped = True
 
     def _refresh_job(self, job: JobRec) -> None:
-        record = self._chain_job(job.job_id)
+        record = self.chain_job(job.job_id)
         if record is None:
             # never on chain: final once the coordinator has given up on it (nothing was locked)
             if job.outcome == "accepted" and job.final_at is None \
-                    and self._coordinator_status(job.job_id) in FINAL:
+                    and self.coordinator_status(job.job_id) in FINAL:
                 job.final_at, job.status = time.monotonic(), "failed before chain"
             return
         job.status = record["status"]
@@ -503,7 +509,7 @@ class LoadGenerator:
                 continue
             if job.outcome in ("unknown", "trying"):
                 # no answer in time: fine if it never reached the chain (nothing locked)
-                if job.record is None and self._chain_job(job.job_id) is None:
+                if job.record is None and self.chain_job(job.job_id) is None:
                     rejected[f"no answer ({job.reason})"] += 1
                     continue
                 if job.record is None:
@@ -513,8 +519,8 @@ class LoadGenerator:
             out["accepted"] += 1
             record = job.record
             if record is None:
-                on_chain = self._chain_job(job.job_id)
-                if on_chain is None and self._coordinator_status(job.job_id) == "failed":
+                on_chain = self.chain_job(job.job_id)
+                if on_chain is None and self.coordinator_status(job.job_id) == "failed":
                     out["failed_before_chain"] += 1  # never funded: nothing to refund
                     continue
                 out["lost"] += 1

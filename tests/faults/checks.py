@@ -20,7 +20,6 @@ import httpx
 import pytest
 
 from aitbc import audit
-from aitbc.rpc import QueryFailed
 from aitbc.ops.harness.load import FINAL, LoadGenerator
 from aitbc.ops.harness.marketplace import FaultStack, app_hashes_agree, query_any, wait_synced
 
@@ -128,24 +127,22 @@ def probe_diagnosis(stack: FaultStack, load: LoadGenerator, since: float) -> dic
         newest = sorted((j for j in load.jobs.values() if j.submitted_at > since),
                         key=lambda j: j.submitted_at)[-5:]
     seen: dict[str, Any] = {"watched_height": load.watched_height, "watcher_errors": load.watcher_errors,
-                            "threads_alive": {t.name: t.is_alive() for t in load._threads}}
+                            "threads_alive": load.threads_alive()}
     try:
         seen["top"] = stack.top()
         seen["chain_miners"] = [{k: m.get(k) for k in ("address", "stake", "capacity", "active_jobs", "strikes",
                                                         "jailed_until_ns", "completed", "failed")}
                                 for m in query_any(stack, "/miners")]
-        seen["jobs"] = {j.job_id: {"load": j.status, "coordinator": load._coordinator_status(j.job_id),
-                                   "chain": _chain_status(stack, j.job_id)} for j in newest}
+        seen["jobs"] = {j.job_id: {"load": j.status, "coordinator": str(load.coordinator_status(j.job_id)),
+                                   "chain": _chain_status(load.chain_job(j.job_id))} for j in newest}
         seen["coordinator_miners"] = httpx.get(f"{stack.coordinator_url}/v1/miners", timeout=5).json()
     except Exception as err:  # noqa: BLE001 - a diagnosis reports what it could not read
         seen["error"] = f"{type(err).__name__}: {err}"
     return seen
 
 
-def _chain_status(stack: FaultStack, job_id: str) -> str:
-    try:
-        job = query_any(stack, f"/job/{job_id}")
-    except QueryFailed:
+def _chain_status(job: dict[str, Any] | None) -> str:
+    if job is None:
         return "not on chain"
     return f"{job['status']} {job.get('reason', '')} miner={job.get('miner', '')}".strip()
 

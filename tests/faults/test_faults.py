@@ -252,7 +252,7 @@ def test_coordinator_killed_and_a_miner_killed_mid_job(stack, load):
                          "refund": record["refund"], "closed_at_height": record["finished_height"]}}
     result = checkpoint(stack, load, "coordinator_and_miner_kill9", since)
     seen["their_final_status"] = {j: load.jobs[j].record["status"] if load.jobs[j].record
-                                  else f"{load._coordinator_status(j)} (coordinator; never on chain)"
+                                  else f"{load.coordinator_status(j)} (coordinator; never on chain)"
                                   for j in caught}
     assert all(status.split()[0] in FINAL for status in seen["their_final_status"].values()), seen
     _record("coordinator_and_miner_kill9", started, seen, result)
