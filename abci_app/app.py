@@ -26,6 +26,7 @@ from aitbc.abci_app.check_state import Applied, CheckState
 from aitbc.abci_app.events import INDEXED, Event
 from aitbc.abci_app.metrics import UNDECODABLE, AppMetrics
 from aitbc.abci_app.records import Genesis
+from aitbc.abci_app.recent_results import RecentResults
 from aitbc.abci_app.snapshots import Restore, Snapshots, wipe
 from aitbc.abci_app.state import State
 from aitbc.abci_app.store import Overlay, Store
@@ -113,6 +114,9 @@ class Application(BaseApplication):
         self._genesis_changes: dict[bytes, bytes | None] = {}
         self._block: Overlay | None = None
         self._block_txs: list[bytes] | None = None  # FinalizeBlock's txs, for the check state
+        # FinalizeBlock's tx count and failures, kept at Commit for /tx_results (recent_results.py).
+        self._block_outcome: tuple[int, list[tuple[int, int, str]]] = (0, [])
+        self.recent_results = RecentResults()
         self.check_state = CheckState(store, self.decode)
         self._pending_hash = b""
         self._pending_chain = self._pending_digest = b""
@@ -291,7 +295,7 @@ class Application(BaseApplication):
         # while every tx succeeds.
         reused = self.check_state.reusable(req.txs) if clean_start else []
         self.metrics.reuse["finalize"] += len(reused)
-        all_ok = True
+        failed: list[tuple[int, int, str]] = []
         new_result = response.tx_results.add
         for i, raw in enumerate(req.txs):
             kind = UNDECODABLE
@@ -307,7 +311,7 @@ class Application(BaseApplication):
                 except TxError as err:
                     add_abci_events(new_result(code=err.code, log=err.log, codespace=CODESPACE).events, err.events)
                     self.metrics.tx_finalized(kind, err.code)
-                    all_ok = False
+                    failed.append((i, err.code, err.log))
                     continue
                 finally:
                     self._forget(raw)
@@ -316,7 +320,8 @@ class Application(BaseApplication):
             add_abci_events(new_result(code=Code.OK).events, entry.events)
             self.metrics.tx_finalized(entry.kind, Code.OK)
         self._block = block
-        self._block_txs = list(req.txs) if clean_start and all_ok else None
+        self._block_txs = list(req.txs) if clean_start and not failed else None
+        self._block_outcome = (len(req.txs), failed)
         self._last_time_ns = state.time_ns
         self._pending_chain = block_app_hash(self._chain, req.height, block.changes)
         self._pending_digest = state_digest.updated(self._digest, self.store, block.changes)
@@ -340,6 +345,7 @@ class Application(BaseApplication):
         self.height, self.app_hash = height, self._pending_hash
         self._chain, self._digest = self._pending_chain, self._pending_digest
         self.check_state.committed(height, self._last_time_ns, self.chain_id, self._block_txs, self._block.changes)
+        self.recent_results.record(height, *self._block_outcome)
         self._block, self._block_txs, self._genesis_changes = None, None, {}
         if self._restore_unrecorded:  # a Commit after a restore: CometBFT has recorded its height
             self.snapshots.clear_restored()
@@ -352,7 +358,7 @@ class Application(BaseApplication):
     def query(self, req: abci.RequestQuery) -> abci.ResponseQuery:
         committed = State(Overlay(self.store), self.height, self._last_time_ns, self.chain_id)
         try:
-            answer = query.answer(committed, self.check, req.path)
+            answer = query.answer(committed, self.check, req.path, self.recent_results)
         except query.QueryError as err:
             return abci.ResponseQuery(code=err.code, log=str(err), codespace=CODESPACE, height=self.height)
         return abci.ResponseQuery(code=Code.OK, value=query.encode(answer), height=self.height)

@@ -2,6 +2,7 @@
 
 /account/<addr>  /nonce/<addr>  /job/<id>  /jobs/open  /checks/open  /receipt/<id or job id>
 /miner/<addr>  /miners  /coordinator/<addr>  /coordinators  /params  /supply
+/tx_results/<height> (which txs of a recent block failed: not state, see recent_results.py)
 and, for audits, pages of everything: /accounts /jobs /escrows /receipts
 (``?after=<last key seen>&limit=<n, at most 1000>``). /jobs/open and /checks/open
 answer at most 1000 jobs a call (``?after=<last job id>``); /miners is bounded by
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from aitbc.abci_app import records, state as st
+from aitbc.abci_app.recent_results import RecentResults
 from aitbc.abci_app.state import State
 from aitbc.codes import Code
 from aitbc.tx import receipt_id_for
@@ -113,7 +115,7 @@ def _page(state: State, prefix: str, cls, query: str) -> dict[str, Any]:
     return {"items": items, "next": items[-1]["key"] if len(items) == limit else None}
 
 
-def answer(state: State, check_state: State, path: str) -> Any:
+def answer(state: State, check_state: State, path: str, recent: RecentResults | None = None) -> Any:
     """The JSON-able answer for `path`. Raises QueryError."""
     path, _, query_string = path.partition("?")
     parts = [p for p in path.split("/") if p]
@@ -146,13 +148,17 @@ def answer(state: State, check_state: State, path: str) -> Any:
         case ["params"]:
             return {**asdict(st.get_params(state)), "coordinator": st.get_coordinator(state),
                     "chain_id": st.get_chain_id(state)}
+        case ["tx_results", height] if height.isdigit():
+            outcome = recent.get(int(height)) if recent is not None else None
+            return _need(outcome, f"the tx results of height {height} (this node keeps the last "
+                                  f"{recent.keep if recent else 0} it committed since it started)").as_json()
         case ["supply"]:
             supply = st.get_supply(state)
             return {**asdict(supply),
                     "circulating": supply.total - supply.escrow - supply.staked - supply.burned - supply.fees}
     raise QueryError(Code.UNKNOWN_QUERY, f"unknown query path {path!r}; try /account/<addr>, /job/<id>, "
                      "/jobs/open, /checks/open, /receipt/<id>, /miner/<addr>, /miners, /coordinator/<addr>, "
-                     "/coordinators, /params, /supply, "
+                     "/coordinators, /params, /supply, /tx_results/<height>, "
                      "/accounts, /jobs, /escrows, /receipts")
 
 

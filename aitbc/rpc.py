@@ -73,7 +73,8 @@ def _broadcast_result(method: str, result: dict[str, Any]) -> BroadcastResult:
     return BroadcastResult(result["hash"], int(result.get("code", 0)), result.get("log", ""))
 
 
-def _query_value(path: str, result: dict[str, Any]) -> Any:
+def query_value(path: str, result: dict[str, Any]) -> Any:
+    """The decoded JSON value of an `abci_query` result (`path` names it in errors). Raises QueryFailed."""
     return _query_value_at(path, result)[0]
 
 
@@ -115,7 +116,7 @@ class ChainRPC:
         return _broadcast_result(method, self.call(method, tx=_b64(tx)))
 
     def query(self, path: str) -> Any:
-        return _query_value(path, self.call("abci_query", path=path, data=""))
+        return query_value(path, self.call("abci_query", path=path, data=""))
 
     def query_at(self, path: str) -> tuple[Any, int]:
         """The answer and the committed height it was read at."""
@@ -291,7 +292,7 @@ class AsyncChainRPC:
         return [a if isinstance(a, RPCError) else _broadcast_result(method, a) for a in answers]
 
     async def query(self, path: str) -> Any:
-        return _query_value(path, await self.call("abci_query", path=path, data=""))
+        return query_value(path, await self.call("abci_query", path=path, data=""))
 
     async def status(self) -> dict[str, Any]:
         return await self.call("status")

@@ -13,7 +13,9 @@ from aitbc import tx as txlib
 from aitbc.api.retry import ATTEMPTS, async_retrying
 from aitbc.codes import Code
 from aitbc.crypto import PrivateKey
-from aitbc.rpc import AsyncChainRPC, BroadcastResult, ChainError, NodeUnavailable, QueryFailed, RPCError
+from aitbc.rpc import (
+    AsyncChainRPC, BroadcastResult, ChainError, NodeUnavailable, QueryFailed, RPCError, query_value,
+)
 from aitbc.coordinator.broadcasts import DEFAULT_BATCH, Broadcasts
 from aitbc.coordinator.errors import ChainUnavailable
 from aitbc.coordinator.metrics import Metrics
@@ -149,28 +151,52 @@ class Chain:
         return int(sync.get("latest_block_height", 0)), bool(sync.get("catching_up"))
 
     async def block_outcomes(self, height: int) -> dict[str, TxOutcome] | None:
-        """The result of every tx in block `height` by tx hash, from one batch request whatever
-        the number of txs (`block` and `block_results`, no tx indexer needed); None while the
-        node has stored the block but not yet its results."""
-        calls = [("block", {"height": str(height)}), ("block_results", {"height": str(height)})]
+        """The result of every tx in block `height` by tx hash, whatever the number of txs, with
+        no tx indexer needed; None while the node has stored the block but not yet its results.
+
+        One batch request: the block (its txs) and the app's `/tx_results/<height>` (which of them
+        failed). CometBFT's `block_results` says the same with every tx's events, about 1 KB of
+        JSON per tx that the node renders and we parse; it is read only for a height the app
+        no longer keeps (it keeps the last few it committed since it started)."""
+        path = f"/tx_results/{height}"
+        answers = await self._batch([("block", {"height": str(height)}),
+                                     ("abci_query", {"path": path, "data": ""})])
+        if answers is None:
+            return None
+        block, query = answers
+        hashes = [txlib.tx_hash(base64.b64decode(raw))
+                  for raw in (block.get("block") or {}).get("data", {}).get("txs") or []]
         try:
-            if hasattr(self.rpc, "call_batch"):
-                block, results = await self._retry("block", lambda: self.rpc.call_batch(calls))
+            kept = query_value(path, query)
+        except QueryFailed:
+            kept = None
+        if kept is not None and kept.get("height") == height and kept.get("txs") == len(hashes):
+            failed = {int(i): (int(code), log) for i, code, log in kept.get("failed", [])}
+            return {h: TxOutcome(height, *failed.get(i, (0, ""))) for i, h in enumerate(hashes)}
+        answers = await self._batch([("block_results", {"height": str(height)})])
+        if answers is None:
+            return None
+        outcomes = answers[0].get("txs_results") or []
+        if len(outcomes) != len(hashes):
+            return None
+        return {h: TxOutcome(height, int(r.get("code", 0)), r.get("log", "")) for h, r in zip(hashes, outcomes)}
+
+    async def _batch(self, calls: list[tuple[str, dict[str, str]]]) -> list[Any] | None:
+        """The answers to `calls`, in one batch request when the RPC takes batches; None when the
+        node has no such height yet (not executed, or above its head)."""
+        try:
+            if hasattr(self.rpc, "call_batch") and len(calls) > 1:  # CometBFT answers a batch of one unwrapped
+                answers = await self._retry(calls[0][0], lambda: self.rpc.call_batch(calls))
             else:
-                block, results = [await self._retry(m, lambda m=m, p=p: self.rpc.call(m, **p)) for m, p in calls]
+                answers = [await self._retry(m, lambda m=m, p=p: self.rpc.call(m, **p)) for m, p in calls]
         except RPCError as exc:  # the batch refused whole, or a stand-in RPC's error
-            block = results = exc
-        for answer in (block, results):
+            answers = [exc]
+        for answer in answers:
             if isinstance(answer, RPCError):
                 if "results" in str(answer) or "height" in str(answer):
-                    return None  # not executed yet, or above the node's height
+                    return None
                 raise answer
-        raws = (block.get("block") or {}).get("data", {}).get("txs") or []
-        outcomes = results.get("txs_results") or []
-        if len(outcomes) != len(raws):
-            return None
-        return {txlib.tx_hash(base64.b64decode(raw)): TxOutcome(height, int(r.get("code", 0)), r.get("log", ""))
-                for raw, r in zip(raws, outcomes)}
+        return answers
 
     async def aclose(self) -> None:
         await self.rpc.aclose()

@@ -1,9 +1,10 @@
 """Following every tx the coordinator broadcast (its own and clients') until it
 is in a block, and acting when one failed there or vanished from the mempool.
 
-Each pass reads the blocks committed since the last one (`block` and
-`block_results`: two calls per block, however many txs are in flight) and
-settles the txs it finds there. Asking the node about every tx in flight, one
+Each pass reads the blocks committed since the last one (the block and the
+app's `/tx_results/<height>`, or CometBFT's `block_results` for a height the app
+no longer keeps: one batch request per block, however many txs are in flight)
+and settles the txs it finds there. Asking the node about every tx in flight, one
 `tx` call each, is kept for when that is cheaper or there is no earlier pass
 to continue from (the first pass after a start, or after a long gap): at
 intake rates thousands of txs are in flight, and a call per tx per pass was

@@ -152,3 +152,41 @@ def test_paged_audit_queries(app):
     assert len(addresses) == 6 and addresses == sorted(addresses)
     assert query(app, "/escrows")[1] == {"items": [], "next": None}
     assert query(app, "/accounts?limit=x")[0] == Code.UNKNOWN_QUERY
+
+
+def test_tx_results_query_names_the_failed_txs_of_recent_blocks(app):
+    """/tx_results/<height>: the block's tx count and its failures by index, as FinalizeBlock
+    answered them (what a coordinator needs instead of block_results' events)."""
+    signer = Signer()
+    init(app)
+    good = signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=5)
+    result = block(app, [good, b"not a tx", signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=5)])
+    codes = [r.code for r in result.tx_results]
+    assert codes[0] == 0 and codes[1] != 0 and codes[2] == 0
+    code, answer = query(app, f"/tx_results/{app.height}")
+    assert code == Code.OK
+    assert answer == {"height": app.height, "txs": 3,
+                      "failed": [[1, result.tx_results[1].code, result.tx_results[1].log]]}
+    block(app, [])
+    assert query(app, f"/tx_results/{app.height}")[1] == {"height": app.height, "txs": 0, "failed": []}
+    # Heights not committed yet, never kept, or not a height: refused, not guessed.
+    assert query(app, f"/tx_results/{app.height + 1}")[0] == Code.NOT_FOUND
+    assert query(app, "/tx_results/0")[0] == Code.NOT_FOUND
+    assert query(app, "/tx_results/tip")[0] == Code.UNKNOWN_QUERY
+
+
+def test_tx_results_are_kept_for_the_last_heights_only(tmp_path):
+    store = LevelDBStore(str(tmp_path / "db"))
+    try:
+        app = Application(store)
+        app.recent_results.keep = 3
+        init(app)
+        for _ in range(5):
+            block(app, [])
+        assert [query(app, f"/tx_results/{h}")[0] == Code.OK for h in range(1, 6)] == [False, False, True, True, True]
+        # Not state: a restarted app has none, and its app hash is the same without it.
+        again = Application(store)
+        assert again.app_hash == app.app_hash
+        assert query(again, f"/tx_results/{app.height}")[0] == Code.NOT_FOUND
+    finally:
+        store.close()
