@@ -53,7 +53,11 @@ def coordinator() -> None:
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--log-dir", type=click.Path(path_type=Path, file_okay=False),
               help="Folder of coordinator.log (rotated at 10 MiB, 5 kept) [env: AITBC_LOG_DIR; default: the data dir].")
-def start(log_level: str, log_dir: Path | None, **flags: Any) -> None:
+@click.option("--access-log/--no-access-log", default=False,
+              help="A log line per HTTP request (uvicorn's access log) [default: off: the coordinator logs "
+                   "each job's events, /metrics counts requests by route and status, and a client polling "
+                   "its job would be most of the log].")
+def start(log_level: str, log_dir: Path | None, access_log: bool, **flags: Any) -> None:
     """Run the coordinator (uvicorn) until Ctrl-C.
 
     Its key is the chain's genesis coordinator or one registered on chain (`aitbc tx
@@ -86,7 +90,8 @@ def start(log_level: str, log_dir: Path | None, **flags: Any) -> None:
         "data_dir": str(settings.data_dir), "queue_timeout_s": settings.queue_timeout_s})
     collector.tune()
     # log_config=None: uvicorn's records go through our JSON handlers too.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, log_level=log_level)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, log_level=log_level,
+                access_log=access_log)
 
 
 @coordinator.command("add-key")
