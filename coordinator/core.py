@@ -24,6 +24,7 @@ from aitbc.coordinator.model_offers import ModelOffers
 from aitbc.coordinator.push_tasks import PushTasks
 from aitbc.coordinator.ratelimit import RateLimiter
 from aitbc.coordinator.settings import CoordinatorSettings
+from aitbc.coordinator.group_commit import GroupCommit
 from aitbc.coordinator.store import Store
 from aitbc.api.miner_client import MinerClient
 
@@ -76,6 +77,7 @@ class Coordinator:
         self.settings = settings
         self.key = key or load_key(settings)
         self.store = Store(settings.db_path)
+        self.writes = GroupCommit(self.store)  # writes that must be committed before a broadcast
         self.metrics = Metrics()
         self.keys = ApiKeys(self.store, settings.api_key_pepper)
         for role in ("client", "admin"):

@@ -39,19 +39,23 @@ async def submit(coord: Coordinator, principal: Principal, body: JobCreate) -> t
             else:
                 raise Conflict(f"job {job_id} already exists (nonce {signed.nonce} of {signed.sender} is used)")
         validation.check_model_offered(body.model, await coord.model_offers.including(body.model))
-        # Stored before the broadcast, the job and its tx in one transaction: a crash in
-        # between leaves both for the tracker to send.
+        # The seed the chain runs the job with (derived from the job id when the client gave none).
+        options = body.options.model_copy(update={"seed": txlib.job_seed(job_id, body.options.seed)}).model_dump_json()
+
+        def write() -> StoredJob:
+            job = job_state.insert_pending(
+                store, id=job_id, api_key_hash=principal.key_hash, client=signed.sender, type=body.type,
+                model=body.model, prompt=body.prompt, max_reward=signed.msg.max_reward, options=options,
+                signed_tx=signed.raw, tx_hash=signed.hash,
+            )
+            store.add_tx(signed.hash, job_id, "submit_job", signed.raw, "stored")
+            return job
+
+        # Committed before the broadcast, the job and its tx together (with other submissions'
+        # writes of the same moment: group_commit.py): a crash in between leaves both for the
+        # tracker to send.
         try:
-            with store.transaction():
-                job = job_state.insert_pending(
-                    store, id=job_id, api_key_hash=principal.key_hash, client=signed.sender, type=body.type,
-                    model=body.model, prompt=body.prompt, max_reward=signed.msg.max_reward,
-                    # The seed the chain runs the job with (derived from the job id when the client gave none).
-                    options=body.options.model_copy(update={"seed": txlib.job_seed(job_id, body.options.seed)})
-                    .model_dump_json(),
-                    signed_tx=signed.raw, tx_hash=signed.hash,
-                )
-                store.add_tx(signed.hash, job_id, "submit_job", signed.raw, "stored")
+            job = await coord.writes.run(write)
         except sqlite3.IntegrityError:
             raise Conflict(f"job {job_id} already exists") from None
         try:

@@ -205,6 +205,20 @@ class Store:
                 raise
             self._db.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside a transaction: what is written inside is undone on its own when it raises,
+        and the transaction goes on."""
+        with self._lock:
+            self._db.execute("SAVEPOINT write")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK TO write")
+                self._db.execute("RELEASE write")
+                raise
+            self._db.execute("RELEASE write")
+
     def ping(self) -> bool:
         with self._lock:
             return self._db.execute("SELECT 1").fetchone()[0] == 1

@@ -5,6 +5,7 @@ pending (API view and CLI text)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ from aitbc.api.coordinator_models import JobPublic
 from aitbc.cli.jobs.text import job_text
 from aitbc.coordinator import job_state
 from aitbc.coordinator.broadcasts import Broadcasts
+from aitbc.coordinator.group_commit import GroupCommit
 from aitbc.coordinator.http.views import job_public
 from aitbc.coordinator.store import Store
 from aitbc.ops.factories import CHAIN_ID, KEYS
@@ -92,6 +94,67 @@ def test_a_transaction_keeps_the_job_and_its_tx_together(store):
     with pytest.raises(sqlite3.IntegrityError):
         new_job(store)  # the same job again: neither row is written twice
     assert store.get_tx("Tjob_1").status == "stored" and len(store.txs_in_flight()) == 1
+
+
+def job_write(store, job_id):
+    def write():
+        job = job_state.insert_pending(store, id=job_id, api_key_hash="h", client="c", type="inference",
+                                       model="m", prompt="p", options="{}", max_reward=7, signed_tx=b"",
+                                       tx_hash=f"T{job_id}")
+        store.add_tx(f"T{job_id}", job_id, "submit_job", b"raw", "stored")
+        return job
+    return write
+
+
+def test_writes_of_one_moment_share_a_commit_and_a_failed_one_is_undone_alone(store):
+    new_job(store, "job_taken")
+    writes = GroupCommit(store)
+
+    async def submit_all():
+        return await asyncio.gather(*(writes.run(job_write(store, job_id))
+                                      for job_id in ("job_a", "job_taken", "job_b")), return_exceptions=True)
+
+    a, taken, b = asyncio.run(submit_all())
+    assert (a.id, b.id) == ("job_a", "job_b") and isinstance(taken, sqlite3.IntegrityError)
+    assert (writes.commits, writes.writes) == (1, 3)
+    assert {t.hash for t in store.txs_in_flight()} == {"Tjob_taken", "Tjob_a", "Tjob_b"}
+    # The failed write's tx row (written before its job row failed) went with it: the one
+    # there is the first job's.
+    assert store.get_tx("Tjob_taken").status == "stored" and store.get_job("job_taken").prompt == "p"
+
+
+def test_a_write_whose_caller_gave_up_before_the_commit_is_not_made(store):
+    writes = GroupCommit(store)
+
+    async def give_up():
+        waiting = asyncio.ensure_future(writes.run(job_write(store, "job_gone")))
+        kept = asyncio.ensure_future(writes.run(job_write(store, "job_kept")))
+        await asyncio.sleep(0)  # both are waiting for the commit
+        waiting.cancel()
+        return await kept
+
+    assert asyncio.run(give_up()).id == "job_kept"
+    assert store.get_job("job_gone") is None and store.get_job("job_kept") is not None
+
+
+def test_a_failed_commit_reaches_every_writer_and_keeps_nothing(store, monkeypatch):
+    writes = GroupCommit(store)
+    real = store.transaction
+
+    @contextlib.contextmanager
+    def commit_fails():
+        with real():
+            yield
+            raise sqlite3.OperationalError("disk I/O error")  # at COMMIT: all of it is rolled back
+
+    monkeypatch.setattr(store, "transaction", commit_fails)
+
+    async def both():
+        return await asyncio.gather(*(writes.run(job_write(store, job_id)) for job_id in ("job_x", "job_y")),
+                                    return_exceptions=True)
+
+    assert [type(e) for e in asyncio.run(both())] == [sqlite3.OperationalError] * 2
+    assert store.get_job("job_x") is None and store.get_job("job_y") is None and writes.commits == 0
 
 
 def test_a_deferred_sent_mark_is_seen_by_every_reader_and_survives_close(store, tmp_path):
