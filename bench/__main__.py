@@ -31,7 +31,7 @@ def settings(quick: bool) -> dict[str, dict[str, Any]]:
                 "chain_throughput": {"seconds": 12, "warmup": 3, "runs": 1},
                 # A short run with a mempool that does not bound blocks: saturated_ratio.
                 "chain_saturation": {"seconds": 12, "warmup": 3, "mempool_size": 30_000, "profile": False},
-                "stack": {"jobs": 12, "miner_runs": 10, "intake_seconds": 6},
+                "stack": {"jobs": 12, "miner_runs": 10, "intake_seconds": 6, "intake_rounds": 2},
                 "profile_inprocess": {"txs": 0},
                 "gateway_stream": {"runs": 3, "models": ("smollm2:135m",), "demo": False},
                 "direct_jobs": {"pairs": 5, "poll_s": 1.0}}
@@ -39,7 +39,8 @@ def settings(quick: bool) -> dict[str, dict[str, Any]]:
             "state_size": {"sizes": (2000, 100_000), "miners": 10_000, "rounds": 4},
             "chain_throughput": {"seconds": 30, "warmup": 5, "runs": 3},
             "chain_saturation": {"seconds": 30, "warmup": 5, "mempool_size": 30_000, "runs": 3},
-            "stack": {"jobs": 50, "miner_runs": 30, "intake_seconds": 20, "short_block_jobs": 20},
+            "stack": {"jobs": 50, "miner_runs": 30, "intake_seconds": 20, "intake_rounds": 3,
+                      "short_block_jobs": 20},
             "profile_inprocess": {"txs": 3000},
             "gateway_stream": {"runs": 10, "models": ("smollm2:135m", "aitbc-tiny"), "demo": True},
             "direct_jobs": {"pairs": 30, "poll_s": 1.0}}
@@ -95,8 +96,8 @@ def run_chain_saturation(s: dict[str, Any], profiles: Path) -> dict[str, Any] | 
 def run_stack(s: dict[str, Any], profiles: Path) -> dict[str, Any]:
     from bench import full_stack
 
-    return full_stack.run(s["jobs"], s["miner_runs"], s["intake_seconds"], profile_dir=profiles,
-                          short_block_jobs=s.get("short_block_jobs", 0))
+    return full_stack.run(s["jobs"], s["miner_runs"], s["intake_seconds"], intake_rounds=s.get("intake_rounds", 1),
+                          profile_dir=profiles, short_block_jobs=s.get("short_block_jobs", 0))
 
 
 def run_profile_inprocess(s: dict[str, Any], profiles: Path) -> dict[str, Any] | None:

@@ -13,10 +13,11 @@ process harness (aitbc.ops.harness).
   minus Ollama's total_duration; optionally again on a chain with shorter blocks.
 - coordinator intake: job submissions accepted per second by one coordinator
   (it runs CheckTx through broadcast_tx_sync), next to the node's own
-  broadcast_tx_sync rate for the same kind of txs, at the same concurrency, with
-  the CPU time each process spent per accepted submission.
+  broadcast_tx_sync rate for the same kind of txs, at the same concurrency, in
+  alternating windows, with the CPU time each process spent per accepted submission.
 
-Usage: python -m bench.full_stack [--jobs 50] [--miner-runs 30] [--intake-seconds 20] [--short-block-jobs 0]
+Usage: python -m bench.full_stack [--jobs 50] [--miner-runs 30] [--intake-seconds 20] [--intake-rounds 3]
+                                  [--short-block-jobs 0]
 """
 
 from __future__ import annotations
@@ -244,24 +245,27 @@ def _submit_bodies(keys: list[PrivateKey], per_key: int, start_nonce: dict[str, 
 
 
 async def _drive(host: str, port: int, requests: list[list[bytes]], path: bytes, headers: bytes,
-                 seconds: float, ok) -> dict[str, Any]:
-    """One connection per stream, one request at a time, for `seconds`."""
+                 seconds: float, ok, start: list[int] | None = None) -> dict[str, Any]:
+    """One connection per stream, one request at a time, for `seconds`; stream i from its
+    request `start[i]` on. `sent` says where each stream stopped."""
     accepted = rejected = ran_dry = 0
     latencies: list[float] = []
     errors: dict[str, int] = {}
+    sent = list(start or [0] * len(requests))
     deadline = time.monotonic() + seconds
 
-    async def one(stream: list[bytes]) -> None:
+    async def one(i: int, stream: list[bytes]) -> None:
         nonlocal accepted, rejected, ran_dry
         conn = Conn(host, port)
         await conn.open()
         try:
-            for body in stream:
+            for body in stream[sent[i]:]:
                 if time.monotonic() >= deadline:
                     return
                 t = time.perf_counter()
                 status, answer = await conn.request(body, path, headers)
                 latencies.append(time.perf_counter() - t)
+                sent[i] += 1
                 if ok(status, answer):
                     accepted += 1
                 else:
@@ -273,61 +277,109 @@ async def _drive(host: str, port: int, requests: list[list[bytes]], path: bytes,
             conn.close()
 
     t0 = time.monotonic()
-    await asyncio.gather(*(one(s) for s in requests))
+    await asyncio.gather(*(one(i, s) for i, s in enumerate(requests)))
     elapsed = time.monotonic() - t0
     return {"accepted": accepted, "rejected": rejected, "streams_ran_dry": ran_dry, "seconds": round(elapsed, 2),
             "accepted_per_s": round(accepted / elapsed, 1), "latency_ms": env.spread([x * 1000 for x in latencies], 1),
-            "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:5])}
-
-
-def _cpu_per(pids: dict[str, int], since: dict[str, float], accepted: int) -> dict[str, float | None]:
-    """CPU ms (user + system) each process spent per accepted submission since `since`: unlike the
-    rates, this does not depend on what else the machine's cores were doing at the time."""
-    return {name: round(1000 * (env.cpu_seconds(pid) - since[name]) / accepted, 3) if accepted else None
-            for name, pid in pids.items()}
+            "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:5]), "sent": sent, "latencies": latencies}
 
 
 def intake(coordinator: CoordinatorProcess, chain: ChainStack, seconds: float, concurrency: int,
-           rate_hint: int = 2000, node_rate_hint: int = 3000, profile: Path | None = None) -> dict[str, Any]:
-    """With `profile`, py-spy records the coordinator while it takes submissions (raw stacks)."""
+           rate_hint: int = 1500, node_rate_hint: int = 2500, profile: Path | None = None,
+           rounds: int = 3) -> dict[str, Any]:
+    """`rounds` times the coordinator for `seconds` and the node for `seconds`, each round's two
+    windows side by side in time (the coordinator first in odd rounds, the node first in even
+    ones), since this shared machine's speed drifts from one minute to the next (the rates of
+    one run measured 20 s apart varied by up to 1.4x) and the state grows with every round.
+    The ratio is the median of the rounds' ratios. The chain's jobs must not expire during the
+    rounds (pending_timeout_s well above their length): expiries would load only the windows
+    they fall in. With `profile`, py-spy records the coordinator's first window (raw stacks)."""
     keys = [PrivateKey(bytes([7, i]) * 16) for i in range(2 * concurrency)]
     fund(chain, keys)
     # Enough pre-signed txs that no stream runs dry before the time is up at these rates.
-    per_key, node_per_key = (int(hint * seconds / concurrency) + 20 for hint in (rate_hint, node_rate_hint))
+    per_key, node_per_key = (int(hint * seconds * rounds / concurrency) + 20 for hint in (rate_hint, node_rate_hint))
     env.log(f"intake: pre-signing {concurrency * (per_key + node_per_key)} submit_job txs")
-    coord_streams = _submit_bodies(keys[:concurrency], per_key, {})
-    node_streams = _submit_bodies(keys[concurrency:], node_per_key, {})
+    coord_streams = [[body for body, _ in s] for s in _submit_bodies(keys[:concurrency], per_key, {})]
+    node_streams = [[json.dumps({"jsonrpc": "2.0", "id": 1, "method": "broadcast_tx_sync",
+                                 "params": {"tx": base64.b64encode(raw).decode()}}).encode() for _, raw in s]
+                    for s in _submit_bodies(keys[concurrency:], node_per_key, {})]
     host = "127.0.0.1"
-    coord_port = int(coordinator.url.rsplit(":", 1)[1])
+    coord_port, node_port = (int(url.rsplit(":", 1)[1]) for url in (coordinator.url, chain.url))
     api_headers = f"X-Api-Key: {CLIENT_API_KEY}\r\n".encode()
-    spy = None
-    if profile is not None:
-        spy = procs.spawn([str(Path(env.python()).parent / "py-spy"), "record", "-p", str(coordinator.proc.pid),
-                           "-o", str(profile), "-f", "raw", "-r", "100", "-d", str(int(seconds)), "--nonblocking"],
-                          coordinator.root / "py-spy.log")
     load_before = [round(x, 2) for x in os.getloadavg()]
-    pids = {"coordinator": coordinator.proc.pid, "app": chain.node.app.pid, "cometbft": chain.node.cometbft.pid}
-    cpu0 = {name: env.cpu_seconds(pid) for name, pid in pids.items()}
-    via_coordinator = asyncio.run(_drive(
-        host, coord_port, [[body for body, _ in s] for s in coord_streams], b"/v1/jobs", api_headers, seconds,
-        lambda status, _answer: status in (200, 201)))
-    via_coordinator["cpu_ms_per_accepted"] = _cpu_per(pids, cpu0, via_coordinator["accepted"])
-    if spy is not None:
-        spy.wait(60)
-    wait_for(lambda: int(httpx.get(f"{chain.url}/num_unconfirmed_txs").json()["result"]["total"]) == 0, 60,
-             "mempool drained")
-    node_port = int(chain.url.rsplit(":", 1)[1])
-    calls = [[json.dumps({"jsonrpc": "2.0", "id": 1, "method": "broadcast_tx_sync",
-                          "params": {"tx": base64.b64encode(raw).decode()}}).encode() for _, raw in s]
-             for s in node_streams]
-    cpu0 = {name: env.cpu_seconds(pid) for name, pid in pids.items()}
-    bare = asyncio.run(_drive(host, node_port, calls, b"/", b"", seconds,
-                              lambda status, answer: status == 200 and b'"code":0' in answer))
-    bare["cpu_ms_per_accepted"] = _cpu_per(pids, cpu0, bare["accepted"])
-    ratio = via_coordinator["accepted_per_s"] / bare["accepted_per_s"] if bare["accepted_per_s"] else None
-    return {"seconds": seconds, "concurrency": concurrency, "coordinator": via_coordinator,
+    pids = {"coordinator": coordinator.proc.pid, "app": chain.node.app.pid, "cometbft": chain.node.cometbft.pid,
+            "load generator": os.getpid()}
+    windows: dict[str, list[dict[str, Any]]] = {"coordinator": [], "node_broadcast_tx_sync": []}
+    coord_at, node_at = [0] * concurrency, [0] * concurrency
+
+    def drained() -> None:
+        wait_for(lambda: int(httpx.get(f"{chain.url}/num_unconfirmed_txs").json()["result"]["total"]) == 0, 60,
+                 "mempool drained")
+
+    def coordinator_window(spy_on: bool) -> None:
+        nonlocal coord_at
+        spy = None
+        if spy_on:
+            spy = procs.spawn([str(Path(env.python()).parent / "py-spy"), "record", "-p", str(coordinator.proc.pid),
+                               "-o", str(profile), "-f", "raw", "-r", "100", "-d", str(int(seconds)), "--nonblocking"],
+                              coordinator.root / "py-spy.log")
+        drained()
+        cpu0 = {name: env.cpu_seconds(pid) for name, pid in pids.items()}
+        window = asyncio.run(_drive(host, coord_port, coord_streams, b"/v1/jobs", api_headers, seconds,
+                                    lambda status, _answer: status in (200, 201), coord_at))
+        window["cpu"] = {name: env.cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+        coord_at = window.pop("sent")
+        windows["coordinator"].append(window)
+        if spy is not None:
+            spy.wait(60)
+
+    def node_window() -> None:
+        nonlocal node_at
+        drained()
+        cpu0 = {name: env.cpu_seconds(pid) for name, pid in pids.items()}
+        window = asyncio.run(_drive(host, node_port, node_streams, b"/", b"", seconds,
+                                    lambda status, answer: status == 200 and b'"code":0' in answer, node_at))
+        window["cpu"] = {name: env.cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+        node_at = window.pop("sent")
+        windows["node_broadcast_tx_sync"].append(window)
+
+    for round_no in range(rounds):
+        if round_no % 2 == 0:
+            coordinator_window(profile is not None and round_no == 0)
+            node_window()
+        else:
+            node_window()
+            coordinator_window(False)
+        env.log(f"intake round {round_no + 1}: coordinator {windows['coordinator'][-1]['accepted_per_s']}/s, "
+                f"node {windows['node_broadcast_tx_sync'][-1]['accepted_per_s']}/s")
+    ratios = [round(c["accepted_per_s"] / n["accepted_per_s"], 3) if n["accepted_per_s"] else None
+              for c, n in zip(windows["coordinator"], windows["node_broadcast_tx_sync"])]
+    known = [r for r in ratios if r is not None]
+    return {"seconds": seconds, "rounds": rounds, "concurrency": concurrency,
+            "coordinator": _overall(windows["coordinator"]),
+            "node_broadcast_tx_sync": _overall(windows["node_broadcast_tx_sync"]),
             "load_average": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]},
-            "node_broadcast_tx_sync": bare, "ratio": round(ratio, 3) if ratio else None}
+            "round_ratios": ratios, "ratio": env.spread(known, 3)["median"] if known else None}
+
+
+def _overall(windows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The windows of one side together: the rate over their summed time, the latency spread of
+    all their requests, the CPU ms each process spent per accepted submission."""
+    accepted = sum(w["accepted"] for w in windows)
+    elapsed = sum(w["seconds"] for w in windows)
+    errors: dict[str, int] = {}
+    for w in windows:
+        for key, count in w["errors"].items():
+            errors[key] = errors.get(key, 0) + count
+    cpu = {name: sum(w["cpu"][name] for w in windows) for name in windows[0]["cpu"]}
+    return {"accepted": accepted, "rejected": sum(w["rejected"] for w in windows),
+            "streams_ran_dry": sum(w["streams_ran_dry"] for w in windows), "seconds": round(elapsed, 2),
+            "accepted_per_s": round(accepted / elapsed, 1) if elapsed else 0.0,
+            "per_round_per_s": [w["accepted_per_s"] for w in windows],
+            "latency_ms": env.spread([x * 1000 for w in windows for x in w.pop("latencies")], 1),
+            "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:5]),
+            "cpu_ms_per_accepted": {name: round(1000 * seconds / accepted, 3) if accepted else None
+                                    for name, seconds in cpu.items()}}
 
 
 # --- a shorter block time -------------------------------------------------------------------
@@ -356,6 +408,7 @@ def overhead_with_block_time(root: Path, ollama_url: str, jobs: int, timeout_com
 # --- the stack -----------------------------------------------------------------------------
 
 def run(jobs: int = 50, miner_runs: int = 30, intake_seconds: float = 20, concurrency: int = 16,
+        intake_rounds: int = 3,
         profile_dir: Path | None = None, short_block_jobs: int = 0,
         short_block: str = "250ms") -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -363,7 +416,8 @@ def run(jobs: int = 50, miner_runs: int = 30, intake_seconds: float = 20, concur
         root = Path(directory)
         model_path = root / "aitbc-tiny.gguf"
         write_tiny_model(model_path)
-        chain = ChainStack(root / "chain", pending_timeout_s=120, job_timeout_s=600)
+        # No job expires during the intake rounds (see intake).
+        chain = ChainStack(root / "chain", pending_timeout_s=3600, job_timeout_s=600)
         ollama = coordinator = miner = None
         try:
             chain.start()
@@ -380,7 +434,7 @@ def run(jobs: int = 50, miner_runs: int = 30, intake_seconds: float = 20, concur
             miner.stop()  # intake only queues jobs: no inference competing for the CPU
             miner = None
             env.log("stack: coordinator intake")
-            out["intake"] = intake(coordinator, chain, intake_seconds, concurrency,
+            out["intake"] = intake(coordinator, chain, intake_seconds, concurrency, rounds=intake_rounds,
                                    profile=profile_dir / "coordinator_intake.pyspy.txt" if profile_dir else None)
             if short_block_jobs:
                 coordinator.stop()
@@ -405,9 +459,10 @@ def main() -> None:
     parser.add_argument("--miner-runs", type=int, default=30)
     parser.add_argument("--intake-seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--intake-rounds", type=int, default=3, help="coordinator then node, this many times")
     parser.add_argument("--short-block-jobs", type=int, default=0, help="job overhead again with 250 ms blocks")
     args = parser.parse_args()
-    out = run(args.jobs, args.miner_runs, args.intake_seconds, args.concurrency,
+    out = run(args.jobs, args.miner_runs, args.intake_seconds, args.concurrency, args.intake_rounds,
               short_block_jobs=args.short_block_jobs)
     for name in ("job_overhead", "job_overhead_short_blocks"):
         out.get(name, {}).pop("rows", None)
