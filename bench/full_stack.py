@@ -310,46 +310,40 @@ def intake(coordinator: CoordinatorProcess, chain: ChainStack, seconds: float, c
     pids = {"coordinator": coordinator.proc.pid, "app": chain.node.app.pid, "cometbft": chain.node.cometbft.pid,
             "load generator": os.getpid()}
     windows: dict[str, list[dict[str, Any]]] = {"coordinator": [], "node_broadcast_tx_sync": []}
-    coord_at, node_at = [0] * concurrency, [0] * concurrency
+    # Each side: where to send, its pre-signed streams (continued where the last window left
+    # them), and what counts as accepted.
+    sides = {
+        "coordinator": (coord_port, coord_streams, b"/v1/jobs", api_headers,
+                        lambda status, _answer: status in (200, 201)),
+        "node_broadcast_tx_sync": (node_port, node_streams, b"/", b"",
+                                   lambda status, answer: status == 200 and b'"code":0' in answer),
+    }
+    at = {side: [0] * concurrency for side in sides}
 
-    def drained() -> None:
-        wait_for(lambda: int(httpx.get(f"{chain.url}/num_unconfirmed_txs").json()["result"]["total"]) == 0, 60,
-                 "mempool drained")
-
-    def coordinator_window(spy_on: bool) -> None:
-        nonlocal coord_at
+    def window(side: str, spy_on: bool = False) -> None:
+        port, streams, path, headers, ok = sides[side]
         spy = None
         if spy_on:
             spy = procs.spawn([str(Path(env.python()).parent / "py-spy"), "record", "-p", str(coordinator.proc.pid),
                                "-o", str(profile), "-f", "raw", "-r", "100", "-d", str(int(seconds)), "--nonblocking"],
                               coordinator.root / "py-spy.log")
-        drained()
+        wait_for(lambda: int(httpx.get(f"{chain.url}/num_unconfirmed_txs").json()["result"]["total"]) == 0, 60,
+                 "mempool drained")
         cpu0 = {name: env.cpu_seconds(pid) for name, pid in pids.items()}
-        window = asyncio.run(_drive(host, coord_port, coord_streams, b"/v1/jobs", api_headers, seconds,
-                                    lambda status, _answer: status in (200, 201), coord_at))
-        window["cpu"] = {name: env.cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
-        coord_at = window.pop("sent")
-        windows["coordinator"].append(window)
+        result = asyncio.run(_drive(host, port, streams, path, headers, seconds, ok, at[side]))
+        result["cpu"] = {name: env.cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+        at[side] = result.pop("sent")
+        windows[side].append(result)
         if spy is not None:
             spy.wait(60)
 
-    def node_window() -> None:
-        nonlocal node_at
-        drained()
-        cpu0 = {name: env.cpu_seconds(pid) for name, pid in pids.items()}
-        window = asyncio.run(_drive(host, node_port, node_streams, b"/", b"", seconds,
-                                    lambda status, answer: status == 200 and b'"code":0' in answer, node_at))
-        window["cpu"] = {name: env.cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
-        node_at = window.pop("sent")
-        windows["node_broadcast_tx_sync"].append(window)
-
     for round_no in range(rounds):
         if round_no % 2 == 0:
-            coordinator_window(profile is not None and round_no == 0)
-            node_window()
+            window("coordinator", spy_on=profile is not None and round_no == 0)
+            window("node_broadcast_tx_sync")
         else:
-            node_window()
-            coordinator_window(False)
+            window("node_broadcast_tx_sync")
+            window("coordinator")
         env.log(f"intake round {round_no + 1}: coordinator {windows['coordinator'][-1]['accepted_per_s']}/s, "
                 f"node {windows['node_broadcast_tx_sync'][-1]['accepted_per_s']}/s")
     ratios = [round(c["accepted_per_s"] / n["accepted_per_s"], 3) if n["accepted_per_s"] else None
@@ -376,7 +370,7 @@ def _overall(windows: list[dict[str, Any]]) -> dict[str, Any]:
             "streams_ran_dry": sum(w["streams_ran_dry"] for w in windows), "seconds": round(elapsed, 2),
             "accepted_per_s": round(accepted / elapsed, 1) if elapsed else 0.0,
             "per_round_per_s": [w["accepted_per_s"] for w in windows],
-            "latency_ms": env.spread([x * 1000 for w in windows for x in w.pop("latencies")], 1),
+            "latency_ms": env.spread([x * 1000 for w in windows for x in w["latencies"]], 1),
             "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:5]),
             "cpu_ms_per_accepted": {name: round(1000 * seconds / accepted, 3) if accepted else None
                                     for name, seconds in cpu.items()}}
