@@ -4,6 +4,7 @@ nor the coordinator's job list changes."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -11,12 +12,14 @@ import time
 import httpx
 import pytest
 
-from aitbc import audit
+from aitbc import audit, tx as txlib
+from aitbc.api.coordinator_client import sign_job
 from aitbc.crypto import PrivateKey
 from aitbc.signed_http import sign_request
 from aitbc.api.coordinator_models import MAX_PROMPT_CHARS
-from aitbc.ops.factories import KEYS
-from aitbc.ops.harness import ADMIN_API_KEY, CLIENT_API_KEY, MODEL
+from aitbc.ops.factories import CHAIN_ID, KEYS
+from aitbc.ops.harness import ADMIN_API_KEY, CLIENT_API_KEY, MODEL, wait_for
+from aitbc.rpc import QueryFailed, RPCError
 
 pytestmark = pytest.mark.attacks
 TRIED = {"requests": 0, "refused": 0}
@@ -96,3 +99,51 @@ def test_flood_past_the_rate_limit_is_429_and_harmless(chain, coordinator_factor
     other = httpx.get(f"{coordinator.url}/v1/jobs", headers={"X-Api-Key": ADMIN_API_KEY})
     assert other.status_code == 200
     assert snapshot(chain, coordinator) == before
+
+
+def test_two_jobs_for_one_escrow_raced_side_by_side_get_one(chain, coordinator_factory, hand_miner):
+    """A client sends, all at once, two differently worded jobs for each of its next nonces, hoping
+    that two of them get past the coordinator while the chain locks one escrow per nonce.
+    Submissions arriving together share one store commit (coordinator/group_commit.py), so the
+    race is real: for every nonce one is taken (201) and the other refused (409), the taken one's
+    tx is the one on chain with one escrow of max_reward, and the coordinator holds one job each."""
+    chain.register_miner("miner1", hand_miner.endpoint)  # the model is offered; no miner is online
+    coordinator = coordinator_factory(rate_limit_per_minute=10_000, rate_limit_burst=1_000)
+    first = chain.next_nonce("alice")
+    nonces = range(first, first + 8)
+    bodies = [sign_job(KEYS["alice"], CHAIN_ID, n, f"{wording} {n}", MODEL, 1_000_000).model_dump(mode="json")
+              for n in nonces for wording in ("say it one way", "say it another way")]
+
+    async def send_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=60, headers={"X-Api-Key": CLIENT_API_KEY}) as client:
+            return await asyncio.gather(*(client.post(f"{coordinator.url}/v1/jobs", json=b) for b in bodies))
+
+    answers = asyncio.run(send_all())
+    TRIED["requests"] += len(answers)
+    taken: dict[str, str] = {}  # job id -> tx hash of the taken submission
+    for n, pair in zip(nonces, zip(answers[0::2], answers[1::2])):
+        assert sorted(a.status_code for a in pair) == [201, 409], [(a.status_code, a.text) for a in pair]
+        winner, loser = sorted(pair, key=lambda a: a.status_code)
+        assert "already exists" in loser.json()["detail"], loser.text
+        TRIED["refused"] += 1
+        taken[winner.json()["job_id"]] = winner.json()["tx_hash"]
+    refused_hashes = {txlib.tx_hash(base64.b64decode(b["signed_tx"])) for b in bodies} - set(taken.values())
+
+    wait_for(lambda: all(_on_chain(chain, j) for j in taken), 30, "the taken jobs in blocks")
+    snap = audit.consistent_read(chain.rpc)
+    assert {j: snap.escrows.get(j) for j in taken} == {j: 1_000_000 for j in taken}
+    assert all(snap.jobs[j]["client"] == KEYS["alice"].address for j in taken)
+    for tx_hash in taken.values():
+        assert chain.rpc.tx(tx_hash)["tx_result"]["code"] == 0
+    for tx_hash in refused_hashes:
+        with pytest.raises(RPCError):
+            chain.rpc.tx(tx_hash)  # never broadcast
+    listed = httpx.get(f"{coordinator.url}/v1/jobs", headers={"X-Api-Key": ADMIN_API_KEY}).json()["jobs"]
+    assert sorted((j["job_id"], j["tx_hash"]) for j in listed) == sorted(taken.items())
+
+
+def _on_chain(chain, job_id: str) -> bool:
+    try:
+        return chain.rpc.query(f"/job/{job_id}")["status"] == "pending"
+    except QueryFailed:
+        return False
