@@ -10,7 +10,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from aitbc import collector
+from aitbc import collector, crypto
 from aitbc.abci_app.app import Application
 from aitbc.abci_app.server import serve
 from aitbc.abci_app.snapshots import DEFAULT_INTERVAL, DEFAULT_KEEP, Snapshots
@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--snapshot-keep", type=int,
                         help=f"keep the newest K snapshots [default: node.json snapshots.keep, else {DEFAULT_KEEP}]")
     args = parser.parse_args(argv)
+    try:
+        crypto.require_chain_rule()
+    except crypto.ChainRuleMissing as err:
+        parser.exit(2, f"aitbc app: {err}\n")
     home = Path(args.home)
     setup_logging("app", resolve_log_file(home / "logs" / "app.log", args.log_dir))
     db_path = home / "data" / "aitbc.db"

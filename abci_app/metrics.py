@@ -90,6 +90,10 @@ class AppMetrics:
             buckets=DURATION_BUCKETS, registry=self.registry)
         self.block_txs = Histogram("aitbc_app_block_txs", "Transactions per finalized block",
                                    buckets=TXS_PER_BLOCK_BUCKETS, registry=self.registry)
+        self.signature_batch = Histogram(
+            "aitbc_app_signature_batch_size",
+            "Signatures checked together (CheckTx requests that arrived together, a proposal, a block)",
+            buckets=TXS_PER_BLOCK_BUCKETS, registry=self.registry)
         # (tx type, code) -> txs finalized; (code, 'new'|'recheck') -> CheckTx refusals.
         # Codes stay numbers here; their names are looked up at scrape time.
         self.txs: Counter[tuple[str, int]] = Counter()

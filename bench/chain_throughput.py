@@ -94,7 +94,8 @@ def committed_rate(rows: list[dict[str, Any]], start: float, end: float) -> tupl
 
 
 def init_node(home: Path, senders: list[PrivateKey], mempool_size: int = MEMPOOL_SIZE) -> nodehome.Ports:
-    ports = nodehome.Ports(procs.free_port(), procs.free_port(), procs.free_port())
+    # The app's /metrics (no cometbft metrics: the same config as kvstore's node).
+    ports = nodehome.Ports(procs.free_port(), procs.free_port(), procs.free_port(), app_metrics=procs.free_port())
     keys = {f"s{i}": k for i, k in enumerate(senders)} | {"coordinator": PrivateKey(b"\x02" * 32)}
     nodehome.init_home(home, CHAIN_ID, ports, keys)
     path = home / "cometbft" / "config" / "config.toml"
@@ -114,6 +115,22 @@ def _backlog_at_proposal(samples: list[list[float]], block_times: list[float]) -
         if before:
             out.append(before[-1])
     return out
+
+
+def _signature_batches(port: int) -> dict[str, float] | None:
+    """How many signatures the app checked per native batch over the whole run (its /metrics)."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return None
+    values = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("aitbc_app_signature_batch_size_sum", "aitbc_app_signature_batch_size_count"):
+            values[name.rsplit("_", 1)[1]] = float(value)
+    if not values.get("count"):
+        return None
+    return {"batches": int(values["count"]), "mean": round(values["sum"] / values["count"], 1)}
 
 
 def _wait_drained(rpc: str, timeout: float) -> bool:
@@ -171,6 +188,7 @@ def run(app: str, seconds: float = 30, warmup: float = 5, senders: int = 32, rat
             drained = _wait_drained(node.rpc, 60)
             last = node.height()
             rows = blocks(node.rpc, first, last)
+            batches = _signature_batches(ports.app_metrics) if app == "aitbc" else None
         finally:
             procs.stop(spy)
             node.stop()
@@ -191,6 +209,7 @@ def run(app: str, seconds: float = 30, warmup: float = 5, senders: int = 32, rat
                                 "blocks": len(at_proposal)},
         "backlog": {"min": min(window, default=0), "median": statistics.median(window) if window else 0,
                     "max": max(window, default=0), "samples": len(window)},
+        "signatures_per_batch": batches,
         "blocks_in_window": len(busy), "txs_per_block": env.spread([r["txs"] for r in busy], 0),
         "block_interval_s": env.spread([b["time"] - a["time"] for a, b in zip(busy, busy[1:])], 3),
         "cpu_util": {k: round(v / wall, 2) for k, v in cpu.items()},

