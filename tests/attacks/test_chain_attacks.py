@@ -12,13 +12,14 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from aitbc import audit, tx as txlib
+from aitbc import audit, crypto, tx as txlib
 from aitbc.codes import Code
 from aitbc.crypto import PrivateKey
 from aitbc.rpc import ChainRPC, RPCError
 from aitbc.pb.aitbc_pb import tx_pb2
 from aitbc.ops.factories import BALANCE, CHAIN_ID, KEYS, Signer, receipt_fields, register_fields, submit_fields
 from tests.integration.chain_fixtures import start_chain
+from tests.unit.test_signature_rule import IDENTITY, mixed_order_r_signature
 
 pytestmark = pytest.mark.attacks
 FUZZ_TXS = 10_000
@@ -193,3 +194,34 @@ def test_targeted_attacks_are_rejected_with_their_codes(rpc, world):
         assert log, name
     assert "already exists" in expect_rejected(rpc, world["receipt"])  # exact replay of a committed tx
     assert state_of(rpc) == before
+
+
+class _FixedSigner:
+    """A 'key' that signs with a function of the message: for signatures no PrivateKey makes."""
+
+    def __init__(self, public_key: bytes, sign):
+        self.public_key, self.address, self.sign = public_key, crypto.address_of(public_key), sign
+
+
+def test_signatures_under_the_chain_rule_through_a_real_node(rpc, world):
+    """A small-order public key, for which anyone can make a signature that satisfies the ZIP-215
+    equation, cannot spend what was sent to its address; a signer's own crafted signature (R
+    with a small-order component: ZIP-215 takes it, libsodium does not) passes CheckTx and
+    FinalizeBlock alike."""
+    s: Signer = world["signer"]
+    anyone = _FixedSigner(IDENTITY, lambda message: IDENTITY + bytes(32))
+    crafty_seed = bytes(range(1, 33))
+    crafty = _FixedSigner(crypto.PrivateKey(crafty_seed).public_key,
+                          lambda message: mixed_order_r_signature(crafty_seed, message)[1])
+    for target in (anyone, crafty):
+        assert rpc.broadcast(s.tx("alice", "transfer", to=target.address, amount=50_000), "commit").ok
+    before = rpc.query(f"/account/{anyone.address}")
+    steal = txlib.build(anyone, CHAIN_ID, 0, "transfer", to=KEYS["bob"].address, amount=1)
+    assert "signature does not match" in expect_rejected(rpc, steal, {Code.BAD_SIGNATURE})
+    assert rpc.query(f"/account/{anyone.address}") == before
+    own = txlib.build(crafty, CHAIN_ID, 0, "transfer", to=KEYS["bob"].address, amount=7)
+    assert not crypto.libsodium_verify(crafty.public_key, tx_pb2.Tx.FromString(own).body,
+                                       tx_pb2.Tx.FromString(own).signature)
+    committed = rpc.broadcast(own, "commit")
+    assert committed.ok, committed.log
+    assert rpc.query(f"/account/{crafty.address}")["nonce"] == 1
