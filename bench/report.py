@@ -389,7 +389,8 @@ def _before_after(base: dict[str, Any]) -> list[str]:
 
 
 _FINALIZE_NAMES = {
-    "transfer_checktx_us": "transfer, CheckTx (decode + verify + apply to check state)",
+    "transfer_checktx_us": "transfer, CheckTx (decode + verify + apply to check state), 64 per batch as the socket brings them",
+    "transfer_checktx_single_us": "transfer, CheckTx one at a time (a lone tx; its signature checked alone)",
     "transfer_warm_us": "transfer, FinalizeBlock after CheckTx (the block is what this node checked)",
     "transfer_recheck_us": "transfer, RECHECK after such a block",
     "transfer_recheck_rerun_us": "transfer, RECHECK after a block made elsewhere (runs the tx)",

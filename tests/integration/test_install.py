@@ -63,7 +63,7 @@ def test_a_fresh_venv_runs_a_node_a_transfer_and_a_query_in_an_empty_directory(v
     empty.mkdir()
     env = {"PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "HOME": os.environ["HOME"],
            "AITBC_HOME": str(tmp_path / "home")}
-    for name in ("AITBC_TOOLS", "AITBC_COMETBFT"):  # where set-up cached the cometbft binary
+    for name in ("AITBC_TOOLS", "AITBC_COMETBFT", "AITBC_ED25519_LIB"):  # where set-up cached cometbft and the app's library
         if name in os.environ:
             env[name] = os.environ[name]
     located = _run([str(venv / "bin" / "python"), "-c", "import aitbc, aitbc.pb; print(aitbc.__file__)"],
