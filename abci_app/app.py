@@ -88,11 +88,15 @@ def add_abci_events(target, events: list[Event]) -> None:
 
 def _verify_shared(chunks: list[list[txlib.Unverified]], results: list, taken: itertools.count) -> None:
     """Verify the chunks of `chunks` whose index `taken` hands out, into `results`: per chunk,
-    each tx once its signature checks out, or the BadSignature that refuses it."""
+    each tx once its signature checks out, or the BadSignature that refuses it; or the
+    exception that stopped it, for the caller to raise (a lost one would leave it waiting)."""
     for i in taken:
         if i >= len(chunks):
             return
-        results[i] = txlib.verified_many(chunks[i])
+        try:
+            results[i] = txlib.verified_many(chunks[i])
+        except BaseException as err:  # noqa: BLE001 - handed to the caller, which raises it
+            results[i] = err
 
 
 class Application(BaseApplication):
@@ -123,6 +127,9 @@ class Application(BaseApplication):
         self._verified_bytes = 0
         # Decoded and verified ahead of their CheckTx, within one batch (check_tx_batch).
         self._ahead: dict[bytes, txlib.SignedTx | TxError] = {}
+        # The last accepted proposal's txs, decoded, for its FinalizeBlock: one proposal at a
+        # time, so a proposer cannot fill the cache of verified txs with junk it signed.
+        self._proposed: dict[bytes, txlib.SignedTx] = {}
         self._verify_threads = max(1, verify_threads)
         self._verifiers = (ThreadPoolExecutor(self._verify_threads - 1, thread_name_prefix="verify")
                            if self._verify_threads > 1 else None)
@@ -153,7 +160,7 @@ class Application(BaseApplication):
 
     def decode(self, raw: bytes) -> txlib.SignedTx:
         """Decode and verify a tx, reusing what CheckTx already verified."""
-        cached = self._verified.get(raw)
+        cached = self._verified.get(raw) or self._proposed.get(raw)
         if cached is not None:
             return cached
         ahead = self._ahead.pop(raw, None)
@@ -188,6 +195,9 @@ class Application(BaseApplication):
         _verify_shared(chunks, results, taken)
         while None in results:
             time.sleep(0)
+        for answers in results:
+            if isinstance(answers, BaseException):
+                raise answers
         for chunk, answers in zip(chunks, results):
             for unverified, result in zip(chunk, answers):
                 self._ahead[unverified.tx.raw] = result
@@ -277,17 +287,20 @@ class Application(BaseApplication):
 
     def process_proposal(self, req: abci.RequestProcessProposal) -> abci.ResponseProcessProposal:
         status = abci.ResponseProcessProposal.ACCEPT
+        self._proposed = {}
         self._verify_ahead([raw for raw in req.txs if raw not in self._verified])
+        decoded = {}
         try:
             for raw in req.txs:
                 try:
-                    # Kept for FinalizeBlock, which forgets each tx it runs (bounded by the block).
-                    self._remember(self.decode(raw))
+                    decoded[raw] = self.decode(raw)
                 except TxError:
                     status = abci.ResponseProcessProposal.REJECT
                     break
         finally:
             self._ahead.clear()
+        if status == abci.ResponseProcessProposal.ACCEPT:
+            self._proposed = decoded
         return abci.ResponseProcessProposal(status=status)
 
     def finalize_block(self, req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
@@ -306,7 +319,8 @@ class Application(BaseApplication):
         self.metrics.reuse["finalize"] += len(reused)
         failed: list[tuple[int, int, str]] = []
         new_result = response.tx_results.add
-        self._verify_ahead([raw for raw in req.txs[len(reused):] if raw not in self._verified])
+        self._verify_ahead([raw for raw in req.txs[len(reused):]
+                            if raw not in self._verified and raw not in self._proposed])
         for i, raw in enumerate(req.txs):
             kind = UNDECODABLE
             if i < len(reused):
@@ -330,6 +344,7 @@ class Application(BaseApplication):
             add_abci_events(new_result(code=Code.OK).events, entry.events)
             self.metrics.tx_finalized(entry.kind, Code.OK)
         self._ahead.clear()
+        self._proposed = {}
         self._block = block
         self._block_txs = list(req.txs) if clean_start and not failed else None
         self._block_outcome = (len(req.txs), failed)

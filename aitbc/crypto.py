@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import re
 from collections.abc import Sequence
 
@@ -24,6 +25,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from aitbc import ed25519_native
 
+log = logging.getLogger("aitbc.crypto")
 ADDRESS_PREFIX = "aitbc"
 ADDRESS_RE = re.compile(r"^aitbc[0-9a-f]{40}$")
 PUBLIC_KEY_SIZE = 32
@@ -40,9 +42,25 @@ def is_address(text: str) -> bool:
 
 
 @functools.cache
-def _native() -> ed25519_native.NativeVerifier | None:
+def _loaded() -> tuple[ed25519_native.NativeVerifier | None, str]:
     # Loaded on first use: a process that only signs (the CLI) never starts the Go runtime.
-    return ed25519_native.load()
+    # An unusable library is remembered like a missing one: the process falls back (a client)
+    # or refuses to start (the app) with the reason, rather than failing on every signature.
+    try:
+        native = ed25519_native.load()
+    except ed25519_native.LibraryError as err:
+        log.warning("%s; checking signatures with libsodium (stricter than the chain)", err)
+        return None, str(err)
+    return native, "" if native else f"the chain's ed25519 library is missing ({ed25519_native.library_path()})"
+
+
+def _native() -> ed25519_native.NativeVerifier | None:
+    return _loaded()[0]
+
+
+def chain_rule_loaded() -> bool:
+    """Whether signatures are checked under the chain's rule here (else libsodium's, stricter)."""
+    return _native() is not None
 
 
 class ChainRuleMissing(RuntimeError):
@@ -51,9 +69,10 @@ class ChainRuleMissing(RuntimeError):
 
 def require_chain_rule() -> None:
     """Raise ChainRuleMissing unless signatures are checked under the chain's rule (ZIP-215)."""
-    if _native() is None:
-        raise ChainRuleMissing(f"the chain's ed25519 library is missing ({ed25519_native.library_path()}): "
-                               "run `make setup`, or set AITBC_ED25519_LIB to a built libaitbc_ed25519.so")
+    native, problem = _loaded()
+    if native is None:
+        raise ChainRuleMissing(f"{problem}: run `make setup`, or set AITBC_ED25519_LIB to a built "
+                               "libaitbc_ed25519.so")
 
 
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:

@@ -31,24 +31,34 @@ def library_path() -> Path:
     return tools_dir() / f"aitbc-ed25519-v{LIBRARY_VERSION}" / LIBRARY_NAME
 
 
+class LibraryError(OSError):
+    """The library is there but unusable: not a shared library, or not the version expected."""
+
+
 class NativeVerifier:
     """Batches of (public key, message, signature) checked under the chain's rule."""
 
     def __init__(self, path: Path):
-        lib = ctypes.CDLL(str(path))
-        found = lib.aitbc_ed25519_version()
+        try:
+            lib = ctypes.CDLL(str(path))
+            found = lib.aitbc_ed25519_version()
+        except (OSError, AttributeError) as err:
+            raise LibraryError(f"{path} is not a usable libaitbc_ed25519 ({err})") from None
         if found != LIBRARY_VERSION:
-            raise OSError(f"{path} is version {found}, this code needs {LIBRARY_VERSION}: run `make setup`")
+            raise LibraryError(f"{path} is version {found}, this code needs version {LIBRARY_VERSION}")
         self._batch = lib.aitbc_ed25519_verify_batch
         self._batch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
                                 ctypes.c_void_p, ctypes.c_char_p]
         self._batch.restype = ctypes.c_int
 
     def verify_many(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
-        """Whether each signature is valid; the caller has checked the key and signature sizes."""
+        """Whether each signature is valid. Raises ValueError for a key or signature of the
+        wrong size (crypto.verify_many answers those False without asking)."""
         if not items:
             return []
         keys, messages, signatures = zip(*items)
+        if any(len(k) != 32 for k in keys) or any(len(s) != 64 for s in signatures):
+            raise ValueError("ed25519 public keys are 32 bytes and signatures 64")
         lengths = array.array("I", map(len, messages))
         out = ctypes.create_string_buffer(len(items))
         self._batch(len(items), b"".join(keys), b"".join(signatures), b"".join(messages),
@@ -57,7 +67,7 @@ class NativeVerifier:
 
 
 def load() -> NativeVerifier | None:
-    """The library if it is there and of the right version, else None."""
+    """The library, or None where there is none. Raises LibraryError for one that is unusable."""
     path = library_path()
     if not path.is_file():
         return None

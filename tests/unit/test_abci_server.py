@@ -81,6 +81,40 @@ def test_a_batch_verified_on_threads_is_answered_in_order_as_one_at_a_time(tmp_p
     assert calls == []  # verified once, in CheckTx
 
 
+def test_an_error_on_a_verify_thread_reaches_the_caller_instead_of_a_hang(tmp_path, monkeypatch):
+    """A verify thread that fails must not leave CheckTx waiting forever for its answer: the
+    error reaches the socket server, which halts the node."""
+    import threading
+
+    signer = Signer()
+    txs = [signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1) for _ in range(4 * app_module.VERIFY_CHUNK_MIN)]
+    app = fresh(tmp_path, "threaded", 2)
+    real = app_module.txlib.verified_many
+    calls = []
+
+    def fails_once(chunk):
+        calls.append(1)
+        if len(calls) == 2:
+            raise MemoryError("out of memory on a verify thread")
+        return real(chunk)
+
+    monkeypatch.setattr(app_module.txlib, "verified_many", fails_once)
+    outcome = []
+    caller = threading.Thread(target=lambda: outcome.append(_raised(app.check_tx_batch, [(t, False) for t in txs])))
+    caller.start()
+    caller.join(10)
+    assert not caller.is_alive(), "check_tx_batch never returned"
+    assert isinstance(outcome[0], MemoryError)
+
+
+def _raised(call, *args):
+    try:
+        call(*args)
+    except BaseException as err:  # noqa: BLE001 - the test looks at it
+        return err
+    return None
+
+
 def test_answer_all_batches_consecutive_check_tx_and_keeps_order(tmp_path):
     app = fresh(tmp_path, "db", 2)
     signer = Signer()

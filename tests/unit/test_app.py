@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from aitbc.abci_app.app import Application
 from aitbc.abci_app.store import LevelDBStore
-from aitbc import crypto
+from aitbc import crypto, tx as txlib
 from aitbc.codes import Code
 from aitbc.pb.tendermint.abci import types_pb2 as abci
 from aitbc.ops.factories import BALANCE, CHAIN_ID, KEYS, Signer, genesis, receipt_fields, register_fields, submit_fields
@@ -130,6 +130,29 @@ def test_signatures_are_verified_once_per_tx(app, monkeypatch):
     app.process_proposal(abci.RequestProcessProposal(txs=[raw]))
     assert block(app, [raw]).tx_results[0].code == 0
     assert len(calls) == 1
+
+
+def test_a_proposal_is_verified_once_and_a_rejected_one_is_not_kept(app, monkeypatch):
+    """ProcessProposal checks a block made elsewhere in one batch and hands the decoded txs to
+    its FinalizeBlock; a rejected proposal's txs are not kept (a proposer cannot fill the
+    cache of verified txs with txs nobody will run)."""
+    init(app)
+    signer = Signer()
+    stranger = crypto.PrivateKey(bytes([7]) * 32)  # an unfunded key: decodes, cannot pay
+    junk_but_signed = [txlib.build(stranger, CHAIN_ID, n, "transfer", to=KEYS["bob"].address, amount=1)
+                       for n in range(20)]
+    checked = []
+    real_verify = crypto.verify_many
+    monkeypatch.setattr(crypto, "verify_many", lambda items: checked.extend(items) or real_verify(items))
+    rejected = app.process_proposal(abci.RequestProcessProposal(txs=junk_but_signed + [b"junk"]))
+    assert rejected.status == abci.ResponseProcessProposal.REJECT
+    assert len(checked) == 20 and not app._verified and not app._proposed
+    good = [signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1) for _ in range(3)]
+    checked.clear()
+    assert app.process_proposal(abci.RequestProcessProposal(txs=good)).status == abci.ResponseProcessProposal.ACCEPT
+    assert len(checked) == 3
+    assert [r.code for r in block(app, good).tx_results] == [0, 0, 0]
+    assert len(checked) == 3 and not app._proposed and not app._verified  # not verified again, nothing kept
 
 
 def test_proposals(app):

@@ -98,3 +98,18 @@ def test_without_the_library_a_client_is_stricter_and_the_app_will_not_start(tmp
     assert app.returncode == 2
     assert "the chain's ed25519 library is missing" in app.stderr and "make setup" in app.stderr
     assert not (tmp_path / "home" / "data").exists()  # nothing opened
+
+
+def test_an_unusable_library_is_reported_once_and_treated_as_missing(tmp_path):
+    not_a_library = tmp_path / "libaitbc_ed25519.so"
+    not_a_library.write_text("not a shared library")
+    env = {**os.environ, "AITBC_ED25519_LIB": str(not_a_library)}
+    honest = crypto.PrivateKey(bytes(32))
+    code = (f"from aitbc import crypto; print(crypto.verify({honest.public_key!r}, b'm', {honest.sign(b'm')!r}), "
+            f"crypto.verify({honest.public_key!r}, b'n', {honest.sign(b'm')!r}), crypto.chain_rule_loaded())")
+    client = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert client.stdout.split() == ["True", "False", "False"], client.stderr
+    assert client.stderr.count("is not a usable libaitbc_ed25519") == 1
+    app = subprocess.run([sys.executable, "-m", "aitbc.abci_app", "--home", str(tmp_path / "home")],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert app.returncode == 2 and "is not a usable libaitbc_ed25519" in app.stderr and "make setup" in app.stderr
