@@ -117,20 +117,28 @@ def _backlog_at_proposal(samples: list[list[float]], block_times: list[float]) -
     return out
 
 
-def _signature_batches(port: int) -> dict[str, float] | None:
-    """How many signatures the app checked per native batch over the whole run (its /metrics)."""
+def _app_counters(port: int) -> dict[str, Any] | None:
+    """From the app's /metrics over the whole run: signatures per native batch, and how many
+    block txs FinalizeBlock took as CheckTx applied them (abci_app/check_state.py)."""
     try:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     except httpx.HTTPError:
         return None
-    values = {}
+    values: dict[str, float] = {}
     for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in ("aitbc_app_signature_batch_size_sum", "aitbc_app_signature_batch_size_count"):
-            values[name.rsplit("_", 1)[1]] = float(value)
-    if not values.get("count"):
-        return None
-    return {"batches": int(values["count"]), "mean": round(values["sum"] / values["count"], 1)}
+        name, _, value = line.rpartition(" ")
+        if name.startswith(("aitbc_app_signature_batch_size_", 'aitbc_app_reused_total{', "aitbc_app_txs_total{")):
+            key = name.split("{")[0] + (name[name.index("{"):] if "{" in name and "reused" in name else "")
+            values[key] = values.get(key, 0) + float(value)
+    batches = values.get("aitbc_app_signature_batch_size_count", 0)
+    finalized = values.get("aitbc_app_txs_total", 0)
+    return {"signature_batches": int(batches),
+            "signatures_per_batch": round(values.get("aitbc_app_signature_batch_size_sum", 0) / batches, 1)
+            if batches else None,
+            "txs_finalized": int(finalized),
+            "finalized_as_checked": int(values.get('aitbc_app_reused_total{what="finalize"}', 0)),
+            "rechecks_confirmed": int(values.get('aitbc_app_reused_total{what="recheck_confirmed"}', 0)),
+            "rechecks_rerun": int(values.get('aitbc_app_reused_total{what="recheck_rerun"}', 0))}
 
 
 def _wait_drained(rpc: str, timeout: float) -> bool:
@@ -188,7 +196,7 @@ def run(app: str, seconds: float = 30, warmup: float = 5, senders: int = 32, rat
             drained = _wait_drained(node.rpc, 60)
             last = node.height()
             rows = blocks(node.rpc, first, last)
-            batches = _signature_batches(ports.app_metrics) if app == "aitbc" else None
+            counters = _app_counters(ports.app_metrics) if app == "aitbc" else None
         finally:
             procs.stop(spy)
             node.stop()
@@ -209,7 +217,7 @@ def run(app: str, seconds: float = 30, warmup: float = 5, senders: int = 32, rat
                                 "blocks": len(at_proposal)},
         "backlog": {"min": min(window, default=0), "median": statistics.median(window) if window else 0,
                     "max": max(window, default=0), "samples": len(window)},
-        "signatures_per_batch": batches,
+        "app_counters": counters,
         "blocks_in_window": len(busy), "txs_per_block": env.spread([r["txs"] for r in busy], 0),
         "block_interval_s": env.spread([b["time"] - a["time"] for a, b in zip(busy, busy[1:])], 3),
         "cpu_util": {k: round(v / wall, 2) for k, v in cpu.items()},

@@ -124,7 +124,7 @@ def lifecycles(signer: Signer, count: int) -> tuple[list[bytes], list[bytes], li
     return submits, assigns, receipts
 
 
-def one_round(txs: int) -> dict[str, float]:
+def one_round(txs: int, checktx_batch: int = CHECKTX_BATCH) -> dict[str, float]:
     """µs per tx of every measured step, on a fresh LevelDB state."""
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="aitbc-bench-") as directory:
@@ -133,7 +133,7 @@ def one_round(txs: int) -> dict[str, float]:
             run_block(app, [], warm=True)
             pool = transfers(signer, 2 * txs)  # the mempool: two blocks' worth
             first, second = pool[:txs], pool[txs:]
-            out["transfer_checktx_us"] = check(app, pool, batch=CHECKTX_BATCH) / len(pool) * 1e6
+            out["transfer_checktx_us"] = check(app, pool, batch=checktx_batch) / len(pool) * 1e6
             out["transfer_warm_us"] = finalize_ok(app, first) / txs * 1e6
             out["transfer_recheck_us"] = check(app, second, recheck=True) / txs * 1e6
             app.check_state.forget()  # as after a block made elsewhere: each RECHECK runs its tx
