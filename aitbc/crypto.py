@@ -5,11 +5,11 @@ SHA-256 of the public key: short, checkable and derivable by anyone who has
 the public key, which every transaction carries.
 
 A signature is valid when ZIP-215 says so and its public key is not of small order
-(native/ed25519/ed25519.go says why). Without the
-native library (a client installed without `make setup`) `verify` falls back to libsodium's
-strict check, which accepts a subset of what ZIP-215 accepts: every signature an honest
-signer makes, never one the chain refuses. The app refuses to run without the library
-(`require_chain_rule`), since nodes must agree on every signature.
+(native/ed25519/ed25519.go says why). Without the native library (a client installed
+without `make setup`) `verify` falls back to libsodium's strict check, which accepts a
+subset of that: every signature an honest signer makes, never one the chain refuses. The
+app refuses to run without the library (`require_chain_rule`): nodes must agree on every
+signature.
 """
 
 from __future__ import annotations

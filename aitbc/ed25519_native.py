@@ -1,4 +1,5 @@
-"""The chain's ed25519 rule (ZIP-215, small-order keys refused), from the small Go library in native/ed25519.
+"""The chain's ed25519 rule (ZIP-215, small-order keys refused), from the small Go
+library in native/ed25519.
 
 `make setup` builds it (curve25519-voi through cgo) into the per-user tool cache; this
 module finds it there, or at $AITBC_ED25519_LIB. ctypes releases the GIL for each call,
@@ -13,7 +14,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-# Keep in step with native/ed25519/ed25519.go (`version`) and scripts/setup.sh.
+# Keep in step with native/ed25519/ed25519.go (`version`, which says when to bump it) and
+# ED25519_VERSION in scripts/setup.sh.
 LIBRARY_VERSION = 1
 LIBRARY_NAME = "libaitbc_ed25519.so"
 

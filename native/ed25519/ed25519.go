@@ -20,7 +20,8 @@ import (
 	"github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
-// version is what aitbc/crypto.py expects; bump both together when the interface changes.
+// version names the interface and the rule: nodes must agree on it. Bump it with LIBRARY_VERSION
+// in aitbc/ed25519_native.py and ED25519_VERSION in scripts/setup.sh whenever either changes.
 const version = 1
 
 var options = &ed25519.Options{Verify: &ed25519.VerifyOptions{
