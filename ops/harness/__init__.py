@@ -19,7 +19,7 @@ by module.
 Nothing here imports pytest: fixtures wrap these classes in tests/conftest.py.
 """
 
-from aitbc.ops.harness.polling import wait_for
+from aitbc.ops.harness.polling import indexed_tx, wait_for
 from aitbc.ops.harness.stub_http import StubRequest, StubServer
 from aitbc.ops.harness.chain import MODEL, STAKE, ChainStack
 from aitbc.ops.harness.services import (
@@ -31,5 +31,5 @@ from aitbc.ops.harness.ollama import serve_model, tiny_model_file
 __all__ = [
     "ADMIN_API_KEY", "CLIENT_API_KEY", "MODEL", "OTHER_CLIENT_API_KEY", "ROOT", "STAKE", "ChainStack",
     "CoordinatorProcess", "HandMiner", "MinerProcess", "Service", "StubRequest", "StubServer", "serve_model",
-    "tiny_model_file", "wait_for",
+    "tiny_model_file", "wait_for", "indexed_tx",
 ]

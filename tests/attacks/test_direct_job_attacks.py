@@ -29,6 +29,7 @@ from aitbc.rpc import ChainRPC, QueryFailed, RPCError
 from aitbc.ops.factories import (
     KEYS, Signer, direct_fields, receipt_fields, register_fields, sealed_result, submit_fields,
 )
+from aitbc.ops.harness import indexed_tx
 from tests.integration.chain_fixtures import start_chain
 
 pytestmark = pytest.mark.attacks
@@ -263,13 +264,8 @@ def balance(rpc: ChainRPC, name: str) -> int:
 
 
 def fee(rpc: ChainRPC, tx_hash: str) -> int:
-    """What a committed tx burned (the node's tx index may lag its block by a moment)."""
-    for _ in range(50):
-        try:
-            return txlib.body_of(base64.b64decode(rpc.tx(tx_hash)["tx"])).fee
-        except RPCError:
-            time.sleep(0.1)
-    raise AssertionError(f"tx {tx_hash} never reached the node's index")
+    """What a committed tx burned."""
+    return txlib.body_of(base64.b64decode(indexed_tx(rpc, tx_hash)["tx"])).fee
 
 
 def resync(rpc: ChainRPC, signer: Signer, name: str) -> None:

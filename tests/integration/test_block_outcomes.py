@@ -11,6 +11,7 @@ import pytest
 
 from aitbc.coordinator.chain import Chain, TxOutcome
 from aitbc.ops import procs
+from aitbc.ops.harness import indexed_tx
 from aitbc.ops.factories import KEYS, Signer
 from aitbc.rpc import AsyncChainRPC, ChainRPC, QueryFailed
 from aitbc import tx as txlib
@@ -61,9 +62,7 @@ def test_block_outcomes_from_the_app_and_after_its_restart_from_block_results(tm
         for raw in sent:
             assert rpc.broadcast(raw, "sync").ok
         heights = {rpc.broadcast(signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1), "commit").height}
-        # CometBFT's tx indexer runs behind the commit that broadcast_tx_commit waits for.
-        procs.wait_until(lambda: all(rpc.tx(txlib.tx_hash(raw)) for raw in sent), 30, "the sent txs indexed")
-        heights |= {rpc.tx(txlib.tx_hash(raw))["height"] for raw in sent}
+        heights |= {indexed_tx(rpc, txlib.tx_hash(raw))["height"] for raw in sent}
         for height in sorted(int(h) for h in heights):
             kept = rpc.query(f"/tx_results/{height}")
             assert kept["height"] == height and kept["failed"] == []

@@ -31,7 +31,7 @@ from aitbc.cli.main import cli as root
 from aitbc.keyring import Keyring
 from aitbc.miner.ollama_client import ModelInfo
 from aitbc.ops.factories import CHAIN_ID, KEYS
-from aitbc.ops.harness import ChainStack, MinerProcess, wait_for
+from aitbc.ops.harness import ChainStack, MinerProcess, indexed_tx, wait_for
 from aitbc.ops.ollama_server import TINY_MODEL_NAME, OllamaServer
 from tests.integration.ollama_fixtures import (  # noqa: F401 (fixtures)
     ollama_server, tiny_model, tiny_model_path,
@@ -102,7 +102,7 @@ def _final(chain: ChainStack, job_id: str, timeout: float = 90) -> dict:
 
 
 def _tx_bytes(chain: ChainStack, tx_hash: str) -> bytes:
-    return base64.b64decode(chain.rpc.tx(tx_hash)["tx"])
+    return base64.b64decode(indexed_tx(chain.rpc, tx_hash)["tx"])
 
 
 def _direct_submit(chain: ChainStack, candidates: dict[str, bytes], prompt: str = PROMPT) -> str:
