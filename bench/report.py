@@ -343,8 +343,8 @@ def _chain(ct: dict[str, Any], sat: dict[str, Any] | None, images: dict[str, str
         "same quarter hour. README, \"Transactions\", says what the rule accepts; "
         "tests/unit/test_signature_rule.py pins it. Against the app just before it (`python -m bench.baseline "
         "e8dcfdc`, alternated 3 times on 2026-12-01, yardstick 96 µs), in process: FinalizeBlock of transfers "
-        "this node had not checked 194.1 → 92.6 µs each, a batch of 64 CheckTx about a quarter less CPU (4 alternated runs of 6 000 transfers: 111–142 against "
-        "132–194 µs each), one CheckTx "
+        "this node had not checked 194.1 → 92.6 µs each, a batch of 64 CheckTx about a quarter less CPU (4 alternated runs of 6 000 transfers, µs each: "
+        "111–142 against 132–179 on one verify thread, 121–152 against 161–195 on two), one CheckTx "
         "alone 167.5 → 170.2 (no gain); on the saturated node no gain could be seen: ratio 0.817 (0.634–0.821) "
         "before, 0.719 (0.663–0.836) after, the app's CPU per committed tx unchanged (194–220 µs against "
         "200–245) and cometbft's higher (244–273 µs against 221–255), for a reason not found yet.",
