@@ -22,7 +22,7 @@ LIBRARY_NAME = "libaitbc_ed25519.so"
 
 def tools_dir() -> Path:
     """The per-user cache that set-up builds external tools into."""
-    return Path(os.environ.get("AITBC_TOOLS", Path.home() / ".cache" / "aitbc" / "tools"))
+    return Path(os.environ.get("AITBC_TOOLS") or Path.home() / ".cache" / "aitbc" / "tools")
 
 
 def library_path() -> Path:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from aitbc import tx as txlib
 
@@ -124,21 +125,19 @@ def _app_counters(port: int) -> dict[str, Any] | None:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     except httpx.HTTPError:
         return None
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        name, _, value = line.rpartition(" ")
-        if name.startswith(("aitbc_app_signature_batch_size_", 'aitbc_app_reused_total{', "aitbc_app_txs_total{")):
-            key = name.split("{")[0] + (name[name.index("{"):] if "{" in name and "reused" in name else "")
-            values[key] = values.get(key, 0) + float(value)
-    batches = values.get("aitbc_app_signature_batch_size_count", 0)
-    finalized = values.get("aitbc_app_txs_total", 0)
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+    def total(name: str, **labels: str) -> float:
+        return sum(s.value for s in samples if s.name == name and labels.items() <= s.labels.items())
+
+    batches = total("aitbc_app_signature_batch_size_count")
     return {"signature_batches": int(batches),
-            "signatures_per_batch": round(values.get("aitbc_app_signature_batch_size_sum", 0) / batches, 1)
+            "signatures_per_batch": round(total("aitbc_app_signature_batch_size_sum") / batches, 1)
             if batches else None,
-            "txs_finalized": int(finalized),
-            "finalized_as_checked": int(values.get('aitbc_app_reused_total{what="finalize"}', 0)),
-            "rechecks_confirmed": int(values.get('aitbc_app_reused_total{what="recheck_confirmed"}', 0)),
-            "rechecks_rerun": int(values.get('aitbc_app_reused_total{what="recheck_rerun"}', 0))}
+            "txs_finalized": int(total("aitbc_app_txs_total")),
+            "finalized_as_checked": int(total("aitbc_app_reused_total", what="finalize")),
+            "rechecks_confirmed": int(total("aitbc_app_reused_total", what="recheck_confirmed")),
+            "rechecks_rerun": int(total("aitbc_app_reused_total", what="recheck_rerun"))}
 
 
 def _wait_drained(rpc: str, timeout: float) -> bool:

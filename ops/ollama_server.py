@@ -28,10 +28,10 @@ from types import TracebackType
 import httpx
 
 from aitbc.ops.procs import port_free
+from aitbc.ops.tools import OLLAMA_VERSION, tools_dir
 
 from aitbc.miner.ollama_client import OllamaError
 
-OLLAMA_VERSION = "v0.11.4"
 TINY_MODEL_NAME = "aitbc-tiny"
 DEFAULT_MODEL_PATH = Path("build/models/aitbc-tiny.gguf")
 
@@ -63,8 +63,7 @@ def find_ollama() -> Path:
     on_path = shutil.which("ollama")
     if on_path:
         return Path(on_path)
-    tools = Path(os.environ.get("AITBC_TOOLS") or Path.home() / ".cache" / "aitbc" / "tools")
-    cached = tools / f"ollama-{OLLAMA_VERSION}" / "ollama"
+    cached = tools_dir() / f"ollama-{OLLAMA_VERSION}" / "ollama"
     if os.access(cached, os.X_OK):
         return cached
     raise OllamaNotInstalled(

@@ -4,6 +4,7 @@ bytes, and a batch of new txs verified on several threads answered exactly as on
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -84,8 +85,6 @@ def test_a_batch_verified_on_threads_is_answered_in_order_as_one_at_a_time(tmp_p
 def test_an_error_on_a_verify_thread_reaches_the_caller_instead_of_a_hang(tmp_path, monkeypatch):
     """A verify thread that fails must not leave CheckTx waiting forever for its answer: the
     error reaches the socket server, which halts the node."""
-    import threading
-
     signer = Signer()
     txs = [signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1) for _ in range(4 * app_module.VERIFY_CHUNK_MIN)]
     app = fresh(tmp_path, "threaded", 2)
