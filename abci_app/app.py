@@ -22,7 +22,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from aitbc.abci_app import query, state as st, state_digest, transition
 from aitbc.abci_app.base import BaseApplication
-from aitbc.abci_app.check_state import Applied, CheckState
+from aitbc.abci_app.check_state import Applied, CheckState, writes_on
 from aitbc.abci_app.events import INDEXED, Event
 from aitbc.abci_app.metrics import UNDECODABLE, AppMetrics
 from aitbc.abci_app.records import Genesis
@@ -312,11 +312,12 @@ class Application(BaseApplication):
         response = abci.ResponseFinalizeBlock()
         add_abci_events(response.events, transition.begin_block(state))
         clean_start = not block.changes
-        # The first txs as CheckTx applied them, when they read here what they read there
-        # (check_state.py); and the txs as applied, for the check state's RECHECK, kept
-        # while every tx succeeds.
+        # Txs as CheckTx applied them, when they read here what they read there: the first
+        # ones by the log's order, any other one by the values it read (check_state.py).
+        # And the txs as applied, for the check state's RECHECK, kept while every tx succeeds.
         reused = self.check_state.reusable(req.txs) if clean_start else []
-        self.metrics.reuse["finalize"] += len(reused)
+        logged = self.check_state.entries() if len(reused) < len(req.txs) else {}
+        taken = len(reused)
         failed: list[tuple[int, int, str]] = []
         new_result = response.tx_results.add
         self._verify_ahead([raw for raw in req.txs[len(reused):]
@@ -327,6 +328,10 @@ class Application(BaseApplication):
                 entry = reused[i]
                 block.changes.update(entry.writes)
                 self._forget(raw)
+            elif (entry := logged.get(raw)) is not None and (writes := writes_on(entry, block)) is not None:
+                block.changes.update(writes)
+                self._forget(raw)
+                taken += 1
             else:
                 try:
                     signed = self.decode(raw)
@@ -343,6 +348,7 @@ class Application(BaseApplication):
                 work.store.merge_into_parent()
             add_abci_events(new_result(code=Code.OK).events, entry.events)
             self.metrics.tx_finalized(entry.kind, Code.OK)
+        self.metrics.reuse["finalize"] += taken
         self._ahead.clear()
         self._proposed = {}
         self._block = block

@@ -8,15 +8,21 @@ state plus the writes of `applied`, in order, and each entry was run on the view
 made of the entries before it (right after a block, the txs still waiting for
 their RECHECK are in the view too, see below).
 
-FinalizeBlock (`reusable`). When the block's start (expiries, payouts) wrote
-nothing and the block's first txs are the log's first entries in the same order,
-each of them reads in the block exactly the bytes it read here. For a kind whose
-outcome depends on the state alone (`STATE_ONLY_KINDS`: a transfer never looks at
-the block's height, time or hash), its writes and events in the block are then
-the ones it made here, so the block takes them as they are. From the first tx
-that is not such an entry on, every tx runs as usual. Another node, which never
-saw these txs, runs them and gets the same writes: the app hash does not depend
-on the path (tests/unit/test_check_state.py replays mixed blocks both ways).
+FinalizeBlock. For a kind whose outcome depends on the state alone
+(`STATE_ONLY_KINDS`: a transfer never looks at the block's height, time or hash),
+a tx that reads in the block the bytes it read here makes the writes and events
+it made here, so the block takes them as they are. Two ways to know:
+- `reusable`: when the block's start (expiries, payouts) wrote nothing and the
+  block's first txs are the log's first entries in the same order, each of them
+  reads what it read here, by the invariant;
+- `writes_on`: past that prefix, each entry kept what it read, and a tx of the
+  block whose entry reads the same values in the block is taken too, wherever it
+  stands. Except the records it only added to (the recipient's account, the supply
+  record's burned fees: `Overlay.get_to_add`): their change carries over onto
+  whatever the block holds, so transfers to one account commute.
+Every other tx runs as usual. Another node, which never saw these txs, runs them
+and gets the same writes: the app hash does not depend on the path
+(tests/unit/test_check_state.py replays mixed, reordered blocks both ways).
 
 RECHECK. After every block CometBFT sends a RECHECK of each tx still in its
 mempool, in mempool order, and drops those the app now refuses: a tx whose nonce
@@ -43,7 +49,7 @@ plus the entries up to the first one missing, and the confirmed ones after it ru
 again on it.
 
 Memory: the log holds the txs of the mempool (bounded by its size) and of the
-block being made.
+block being made, each with the few records it read and wrote.
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Callable, NamedTuple
 
-from aitbc.abci_app import state as st, transition
+from aitbc.abci_app import records, state as st, transition
 from aitbc.abci_app.events import Event
 from aitbc.abci_app.state import State
 from aitbc.abci_app.store import Overlay, Readable
@@ -66,14 +72,37 @@ LOOKAHEAD = 64
 
 
 class Applied(NamedTuple):
-    """A tx applied to a state: its bytes, kind, sender, writes (key -> value, None = deleted)
-    and events."""
+    """A tx applied to a state: its bytes, kind, sender, writes (key -> value, None = deleted),
+    events, and what the keys it read held then (a ReadingOverlay's `reads` and `added`;
+    None: not kept, or it walked a range)."""
 
     raw: bytes
     kind: str
     sender: str
     writes: dict[bytes, bytes | None]
     events: list[Event]
+    reads: dict[bytes, bytes | None] | None = None
+    added: dict[bytes, tuple[bytes | None, type]] | None = None
+
+
+def writes_on(entry: Applied, view: Readable) -> dict[bytes, bytes | None] | None:
+    """The writes `entry`'s tx makes when it runs on `view`, known without running it, or
+    None when it must run: a kind outside STATE_ONLY_KINDS, reads not kept, or a key it
+    decided on that holds something else in `view`. A key it only added to takes its change
+    onto whatever `view` holds."""
+    if entry.kind not in STATE_ONLY_KINDS or entry.reads is None or entry.added is None:
+        return None
+    for key, value in entry.reads.items():
+        if view.get(key) != value:
+            return None
+    writes = entry.writes
+    for key, (read, record) in entry.added.items():
+        now = view.get(key)
+        if now != read and key in writes:
+            if writes is entry.writes:
+                writes = dict(writes)
+            writes[key] = records.moved(record, now, read, entry.writes[key])
+    return writes
 
 
 def _account_key(address: str) -> bytes:
@@ -173,10 +202,12 @@ class CheckState:
         self._apply(signed)
 
     def _apply(self, signed: SignedTx) -> None:
-        work = transition.execute(self.state, signed)
-        writes = work.store.changes
-        work.store.merge_into_parent()
-        self.applied.append(Applied(signed.raw, signed.kind, signed.sender, writes, work.events))
+        work = transition.execute(self.state, signed, keep_reads=True)
+        overlay = work.store
+        writes = overlay.changes
+        overlay.merge_into_parent()
+        reads, added = (None, None) if overlay.iterated else (overlay.reads, overlay.added)
+        self.applied.append(Applied(signed.raw, signed.kind, signed.sender, writes, work.events, reads, added))
 
     def _settle(self) -> None:
         """End the RECHECKs of the last block: keep in the view the entries up to the first
@@ -208,6 +239,12 @@ class CheckState:
                 break
             found.append(entry)
         return found
+
+    def entries(self) -> dict[bytes, Applied]:
+        """Every entry held, by tx bytes (the latest run of a tx when it ran twice)."""
+        held = {entry.raw: entry for entry in self._waiting}
+        held.update((entry.raw, entry) for entry in self.applied)
+        return held
 
     def committed(self, height: int, time_ns: int, chain_id: str, block_txs: list[bytes] | None,
                   block_writes: dict[bytes, bytes | None]) -> None:

@@ -15,7 +15,7 @@ from aitbc.errors import InsufficientFunds, UnknownAccount
 
 def credit(state: State, address: str, amount: int) -> None:
     """Add to a balance, creating the account on first receipt of funds."""
-    account = st.get_account(state, address) or Account()
+    account = st.get_account(state, address, to_add=True) or Account()
     st.set_account(state, address, evolve(account, balance=account.balance + amount))
 
 
@@ -130,5 +130,5 @@ def charge_tx(state: State, address: str, account: Account, fee: int) -> None:
 
 
 def _burn_fee(state: State, fee: int) -> None:
-    supply = st.get_supply(state)
+    supply = st.get_supply(state, to_add=True)
     st.set_supply(state, evolve(supply, fees=supply.fees + fee))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from aitbc.abci_app import records
 from aitbc.abci_app.events import Event
 from aitbc.abci_app.records import Account, Coordinator, Job, Miner, Params, Receipt, Supply
-from aitbc.abci_app.store import Overlay
+from aitbc.abci_app.store import Overlay, ReadingOverlay
 
 
 @dataclass
@@ -40,13 +40,15 @@ class State:
     events: list[Event] = field(default_factory=list)
     block_hash: bytes = b""  # of the block being finalized; empty in CheckTx
 
-    def child(self) -> "State":
-        """A nested overlay for one tx: merged on success, dropped on error."""
-        return State(Overlay(self.store), self.height, self.time_ns, self.chain_id, block_hash=self.block_hash)
+    def child(self, keep_reads: bool = False) -> "State":
+        """A nested overlay for one tx: merged on success, dropped on error; a ReadingOverlay
+        when `keep_reads`."""
+        overlay = ReadingOverlay(self.store) if keep_reads else Overlay(self.store)
+        return State(overlay, self.height, self.time_ns, self.chain_id, block_hash=self.block_hash)
 
 
-def _get(state: State, key: str, cls):
-    data = state.store.get(key.encode())
+def _get(state: State, key: str, cls, to_add: bool = False):
+    data = state.store.get_to_add(key.encode(), cls) if to_add else state.store.get(key.encode())
     return None if data is None else records.decode(cls, data)
 
 
@@ -64,8 +66,9 @@ def prefix_range(prefix: str) -> tuple[bytes, bytes]:
     return prefix.encode(), (prefix[:-1] + "0").encode()
 
 
-def get_account(state: State, address: str) -> Account | None:
-    return _get(state, ACCOUNT_PREFIX + address, Account)
+def get_account(state: State, address: str, to_add: bool = False) -> Account | None:
+    """`to_add`: for a caller that only adds to the account (Overlay.get_to_add)."""
+    return _get(state, ACCOUNT_PREFIX + address, Account, to_add)
 
 
 def set_account(state: State, address: str, account: Account) -> None:
@@ -220,12 +223,17 @@ def set_params(state: State, params: Params) -> None:
     _put(state, "meta/params", params)
 
 
-def get_supply(state: State) -> Supply:
-    return _get(state, "meta/supply", Supply) or Supply()
+_SUPPLY = "meta/supply"
+SUPPLY_KEY = _SUPPLY.encode()
+
+
+def get_supply(state: State, to_add: bool = False) -> Supply:
+    """`to_add`: for a caller that only adds to the totals (Overlay.get_to_add)."""
+    return _get(state, _SUPPLY, Supply, to_add) or Supply()
 
 
 def set_supply(state: State, supply: Supply) -> None:
-    _put(state, "meta/supply", supply)
+    _put(state, _SUPPLY, supply)
 
 
 def get_coordinator(state: State) -> str:

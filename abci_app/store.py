@@ -130,6 +130,11 @@ class Overlay:
         value = self.changes.get(key, _ABSENT)  # one lookup, not `in` and then `[]`
         return self.parent.get(key) if value is _ABSENT else value
 
+    def get_to_add(self, key: bytes, record: type) -> bytes | None:
+        """`get`, for a caller that only adds to the value's fields (a `record` of ints) and
+        decides nothing on them: a credit, a fee burned."""
+        return self.get(key)
+
     def set(self, key: bytes, value: bytes) -> None:
         self.changes[key] = value
 
@@ -152,3 +157,42 @@ class Overlay:
         assert isinstance(self.parent, Overlay)
         self.parent.changes.update(self.changes)
         self.changes = {}
+
+
+class ReadingOverlay(Overlay):
+    """An Overlay that keeps what each key it read from its parent held then, so a caller can
+    tell later whether another state gives the same outcome: `reads` for the keys it decided
+    on, `added` (key -> (value, record type)) for those it only added to (`get_to_add`), whose
+    change carries over onto any value; `iterated` when it walked a range, which neither covers."""
+
+    def __init__(self, parent: Readable):
+        super().__init__(parent)
+        self.reads: dict[bytes, bytes | None] = {}
+        self.added: dict[bytes, tuple[bytes | None, type]] = {}
+        self.iterated = False
+
+    def get(self, key: bytes) -> bytes | None:
+        if self.added and key in self.added:  # decided on after all: the value it had counts
+            self.reads[key] = self.added.pop(key)[0]
+        value = self.changes.get(key, _ABSENT)
+        if value is not _ABSENT:
+            return value
+        value = self.reads.get(key, _ABSENT)
+        if value is _ABSENT:
+            value = self.reads[key] = self.parent.get(key)
+        return value
+
+    def get_to_add(self, key: bytes, record: type) -> bytes | None:
+        value = self.changes.get(key, _ABSENT)
+        if value is not _ABSENT:
+            return value
+        if key in self.reads:
+            return self.reads[key]
+        kept = self.added.get(key)
+        if kept is None:
+            kept = self.added[key] = (self.parent.get(key), record)
+        return kept[0]
+
+    def iterate(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
+        self.iterated = True
+        return super().iterate(start, stop)

@@ -75,9 +75,10 @@ def apply_tx(state: State, tx: SignedTx, charge_failed: bool = False) -> list[Ev
     return work.events
 
 
-def execute(state: State, tx: SignedTx, charge_failed: bool = False) -> State:
+def execute(state: State, tx: SignedTx, charge_failed: bool = False, keep_reads: bool = False) -> State:
     """`apply_tx` up to its last step: the tx's own overlay (its writes, not yet merged
-    into `state`) and its events, so the caller can see what the tx wrote.
+    into `state`) and its events, so the caller can see what the tx wrote (and, with
+    `keep_reads`, what it read: a ReadingOverlay).
 
     Both steps write to that one overlay (every layer is a lookup on each read of the
     tx): the ante step's few writes are copied before the message runs, and put back
@@ -85,7 +86,7 @@ def execute(state: State, tx: SignedTx, charge_failed: bool = False) -> State:
     """
     if tx.chain_id != state.chain_id:
         raise WrongChainId(state.chain_id, tx.chain_id)
-    work = state.child()
+    work = state.child(keep_reads)
     account = st.get_account(work, tx.sender)
     if account is None:
         raise UnknownAccount(tx.sender)

@@ -170,22 +170,103 @@ def test_a_waiting_job_tx_runs_again_at_the_new_height(app):
     assert app.check_state.reruns == 2  # the job tx and everything after it
 
 
-def test_finalize_reuses_checked_transfers_only_up_to_the_first_other_tx(app, monkeypatch):
+def runs_of(monkeypatch) -> list[str]:
+    """The kinds of the txs FinalizeBlock (or CheckTx) runs from now on, in order."""
     from aitbc.abci_app import transition
 
+    runs: list[str] = []
+    real = transition.execute
+    monkeypatch.setattr(transition, "execute", lambda *a, **k: runs.append(a[1].kind) or real(*a, **k))
+    return runs
+
+
+def fresh_node_hash(tmp_path, blocks: list[list[bytes]]) -> bytes:
+    """The app hash of a node that never saw the txs and finalized `blocks` after the fixture's."""
+    store = LevelDBStore(str(tmp_path / "fresh"))
+    other = Application(store)
+    init(other)
+    block(other, [])
+    for txs in blocks:
+        block(other, txs)
+    store.close()
+    return other.app_hash
+
+
+def test_finalize_takes_a_checked_transfer_after_a_job_tx_when_it_reads_what_it_read(app, monkeypatch):
     signer = Signer()
     txs = [pay(signer), pay(signer), signer.tx("alice", "submit_job", **submit_fields()), pay(signer)]
     assert [check(app, t) for t in txs] == [0] * 4
-    runs = []
-    real = transition.execute
-    monkeypatch.setattr(transition, "execute", lambda *a, **k: runs.append(a[1].kind) or real(*a, **k))
+    runs = runs_of(monkeypatch)
     assert [r.code for r in block(app, txs).tx_results] == [0] * 4
-    assert runs == ["submit_job", "transfer"]
+    assert runs == ["submit_job"]  # alice's last transfer read the account the job left, here as there
 
 
-def test_an_expiry_at_the_block_start_stops_any_reuse(tmp_path, monkeypatch):
-    from aitbc.abci_app import transition
+def test_finalize_takes_checked_transfers_in_another_order_and_moves_the_fees_over(app, monkeypatch, tmp_path):
+    signer = Signer()
+    txs = [to_miner(signer, name, amount) for name, amount in (("alice", 5), ("bob", 7), ("coordinator", 9))]
+    assert [check(app, t) for t in txs] == [0] * 3
+    supply_before = chainstate.get_supply(app.check)
+    runs = runs_of(monkeypatch)
+    reordered = txs[::-1]  # all to one recipient, and each read the supply record another one wrote
+    assert [r.code for r in block(app, reordered).tx_results] == [0] * 3
+    assert runs == []
+    assert app.app_hash == fresh_node_hash(tmp_path, [reordered])
+    assert chainstate.get_account(app.check, KEYS["miner2"].address).balance == BALANCE + 21
+    assert chainstate.get_supply(app.check) == supply_before  # CheckTx had burned the same fees
 
+
+def test_finalize_runs_a_checked_transfer_whose_sender_a_tx_it_never_saw_paid(app, monkeypatch, tmp_path):
+    signer = Signer()
+    mine = pay(signer, sender="alice")
+    assert check(app, mine) == 0
+    unseen = signer.tx("coordinator", "transfer", to=KEYS["alice"].address, amount=3)  # from another node's mempool
+    runs = runs_of(monkeypatch)
+    assert [r.code for r in block(app, [unseen, mine]).tx_results] == [0, 0]
+    assert runs == ["transfer", "transfer"]
+    assert app.app_hash == fresh_node_hash(tmp_path, [[unseen, mine]])
+
+
+def test_finalize_runs_a_checked_transfer_that_another_order_gives_another_nonce(app, monkeypatch):
+    signer = Signer()
+    first, second = pay(signer), pay(signer)
+    assert [check(app, t) for t in (first, second)] == [0, 0]
+    runs = runs_of(monkeypatch)
+    results = block(app, [second, first]).tx_results  # a proposer that swapped one sender's nonces
+    assert runs == ["transfer"]  # the second read nonce 1 here: it runs, and is refused
+    assert [r.code for r in results] == [Code.NONCE_TOO_HIGH, 0]  # the first still reads what it read
+
+
+def test_a_reading_overlay_keeps_what_was_decided_on_apart_from_what_was_only_added_to():
+    from aitbc.abci_app.records import Account
+    from aitbc.abci_app.store import MemoryStore, Overlay, ReadingOverlay
+
+    store = MemoryStore()
+    store.write({b"a/1": b"x", b"b": b"y", b"s": b"1", b"t": b"2"})
+    overlay = ReadingOverlay(Overlay(store))
+    overlay.set(b"c", b"z")
+    assert (overlay.get(b"b"), overlay.get(b"c"), overlay.get(b"d")) == (b"y", b"z", None)
+    assert (overlay.get_to_add(b"s", Account), overlay.get_to_add(b"t", Account)) == (b"1", b"2")
+    overlay.set(b"t", b"3")
+    assert overlay.get(b"t") == b"3"  # added to, then decided on: its first value counts
+    assert overlay.reads == {b"b": b"y", b"d": None, b"t": b"2"}  # not what it wrote itself
+    assert overlay.added == {b"s": (b"1", Account)} and not overlay.iterated
+    list(overlay.iterate(b"a/", b"a0"))
+    assert overlay.iterated
+
+
+def test_a_change_made_by_adding_carries_over_field_by_field():
+    from aitbc.abci_app import records
+    from aitbc.abci_app.records import Account, Supply
+
+    read, written = Supply(total=100, fees=3), Supply(total=100, fees=5)
+    now = Supply(total=100, escrow=10, fees=9)
+    moved = records.moved(Supply, records.encode(now), records.encode(read), records.encode(written))
+    assert records.decode(Supply, moved) == Supply(total=100, escrow=10, fees=11)
+    created = records.moved(Account, records.encode(Account(balance=4, nonce=2)), None, records.encode(Account(balance=7)))
+    assert records.decode(Account, created) == Account(balance=11, nonce=2)
+
+
+def test_an_expiry_that_refunds_the_sender_makes_its_checked_transfers_run(tmp_path, monkeypatch):
     store = LevelDBStore(str(tmp_path / "db"))
     app = Application(store)
     init(app)
@@ -193,10 +274,8 @@ def test_an_expiry_at_the_block_start_stops_any_reuse(tmp_path, monkeypatch):
     block(app, [signer.tx("alice", "submit_job", **submit_fields())])
     txs = [pay(signer), pay(signer)]
     assert [check(app, t) for t in txs] == [0, 0]
-    runs = []
-    real = transition.execute
-    monkeypatch.setattr(transition, "execute", lambda *a, **k: runs.append(a[1].kind) or real(*a, **k))
-    result = block(app, txs, seconds=120)  # past the pending timeout: the job expires first
+    runs = runs_of(monkeypatch)
+    result = block(app, txs, seconds=120)  # past the pending timeout: alice's job expires first
     assert any(e.type == "job" for e in result.events)
     assert runs == ["transfer", "transfer"]
     store.close()
@@ -299,8 +378,8 @@ def test_a_node_that_checked_the_txs_commits_what_a_node_that_never_saw_them_com
         if i + 1 < len(blocks):
             for raw in blocks[i + 1][0]:
                 check(a, raw)  # the next block's txs wait in the mempool meanwhile
-        if rng.random() < reorder and len(txs) > 1:
-            txs = txs[1:] + txs[:1]  # a proposer that ordered them otherwise
+        if rng.random() < reorder and len(txs) > 1:  # a proposer that ordered them otherwise
+            txs = txs[1:] + txs[:1] if rng.random() < 0.5 else rng.sample(txs, len(txs))
         t += seconds
         request = abci.RequestFinalizeBlock(txs=txs, height=a.height + 1, time=Timestamp(seconds=t),
                                             hash=hashlib.sha256(f"block {a.height + 1}".encode()).digest())
@@ -311,5 +390,6 @@ def test_a_node_that_checked_the_txs_commits_what_a_node_that_never_saw_them_com
             for raw in mempool_order(rng, blocks[i + 1][0], swap, drop):
                 recheck(a, raw)
     assert a.app_hash == b.app_hash
+    assert a.metrics.reuse["finalize"] > 0 and b.metrics.reuse["finalize"] == 0
     for app in apps:
         app.store.close()
