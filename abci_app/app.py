@@ -22,7 +22,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from aitbc.abci_app import query, state as st, state_digest, transition
 from aitbc.abci_app.base import BaseApplication
-from aitbc.abci_app.check_state import Applied, CheckState, writes_on
+from aitbc.abci_app.check_state import Applied, CheckState, Replay
 from aitbc.abci_app.events import INDEXED, Event
 from aitbc.abci_app.metrics import UNDECODABLE, AppMetrics
 from aitbc.abci_app.records import Genesis
@@ -317,7 +317,7 @@ class Application(BaseApplication):
         # And the txs as applied, for the check state's RECHECK, kept while every tx succeeds.
         reused = self.check_state.reusable(req.txs) if clean_start else []
         logged = self.check_state.entries() if len(reused) < len(req.txs) else {}
-        taken = len(reused)
+        replay, taken = Replay(block), len(reused)
         failed: list[tuple[int, int, str]] = []
         new_result = response.tx_results.add
         self._verify_ahead([raw for raw in req.txs[len(reused):]
@@ -328,11 +328,11 @@ class Application(BaseApplication):
                 entry = reused[i]
                 block.changes.update(entry.writes)
                 self._forget(raw)
-            elif (entry := logged.get(raw)) is not None and (writes := writes_on(entry, block)) is not None:
-                block.changes.update(writes)
+            elif (entry := logged.get(raw)) is not None and replay.take(entry):
                 self._forget(raw)
                 taken += 1
             else:
+                replay.flush()
                 try:
                     signed = self.decode(raw)
                     kind = signed.kind
@@ -348,6 +348,7 @@ class Application(BaseApplication):
                 work.store.merge_into_parent()
             add_abci_events(new_result(code=Code.OK).events, entry.events)
             self.metrics.tx_finalized(entry.kind, Code.OK)
+        replay.flush()
         self.metrics.reuse["finalize"] += taken
         self._ahead.clear()
         self._proposed = {}

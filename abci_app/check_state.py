@@ -15,10 +15,10 @@ it made here, so the block takes them as they are. Two ways to know:
 - `reusable`: when the block's start (expiries, payouts) wrote nothing and the
   block's first txs are the log's first entries in the same order, each of them
   reads what it read here, by the invariant;
-- `writes_on`: past that prefix, each entry kept what it read, and a tx of the
+- `Replay`: past that prefix, each entry kept what it read, and a tx of the
   block whose entry reads the same values in the block is taken too, wherever it
   stands. Except the records it only added to (the recipient's account, the supply
-  record's burned fees: `Overlay.get_to_add`): their change carries over onto
+  record's burned fees: `state.add_to_account`, `add_to_supply`): the amounts carry over onto
   whatever the block holds, so transfers to one account commute.
 Every other tx runs as usual. Another node, which never saw these txs, runs them
 and gets the same writes: the app hash does not depend on the path
@@ -82,27 +82,53 @@ class Applied(NamedTuple):
     writes: dict[bytes, bytes | None]
     events: list[Event]
     reads: dict[bytes, bytes | None] | None = None
-    added: dict[bytes, tuple[bytes | None, type]] | None = None
+    added: dict[bytes, tuple[bytes | None, type, dict[str, int]]] | None = None
 
 
-def writes_on(entry: Applied, view: Readable) -> dict[bytes, bytes | None] | None:
-    """The writes `entry`'s tx makes when it runs on `view`, known without running it, or
-    None when it must run: a kind outside STATE_ONLY_KINDS, reads not kept, or a key it
-    decided on that holds something else in `view`. A key it only added to takes its change
-    onto whatever `view` holds."""
-    if entry.kind not in STATE_ONLY_KINDS or entry.reads is None or entry.added is None:
-        return None
-    for key, value in entry.reads.items():
-        if view.get(key) != value:
-            return None
-    writes = entry.writes
-    for key, (read, record) in entry.added.items():
-        now = view.get(key)
-        if now != read and key in writes:
-            if writes is entry.writes:
-                writes = dict(writes)
-            writes[key] = records.moved(record, now, read, entry.writes[key])
-    return writes
+class Replay:
+    """Takes logged entries into a block by the values they read (module doc). `take` applies
+    an entry's writes to `block` when every key it decided on holds there what it held in
+    CheckTx. The changes of the records entries only added to wait in `pending` until a read
+    needs them: `flush` writes them, and the caller flushes before it runs a tx itself and at
+    the block's end."""
+
+    def __init__(self, block: Overlay):
+        self.block = block
+        self.pending: dict[bytes, tuple[type, dict[str, int]]] = {}
+
+    def take(self, entry: Applied) -> bool:
+        """Apply `entry`'s writes to the block if its tx would make them there; else change nothing."""
+        if entry.kind not in STATE_ONLY_KINDS or entry.reads is None or entry.added is None:
+            return False
+        pending, get = self.pending, self.block.get
+        for key, value in entry.reads.items():
+            if key in pending:
+                self.flush(key)
+            if get(key) != value:
+                return False
+        changes, added = self.block.changes, entry.added
+        for key, value in entry.writes.items():
+            kept = added.get(key)
+            if kept is None:
+                if key in pending:
+                    self.flush(key)
+                changes[key] = value
+            elif key in pending:
+                total = pending[key][1]
+                for name, amount in kept[2].items():
+                    total[name] = total.get(name, 0) + amount
+            else:
+                pending[key] = (kept[1], dict(kept[2]))
+        return True
+
+    def flush(self, key: bytes | None = None) -> None:
+        """Write the pending change of `key` (None: of every key) into the block."""
+        for one in [key] if key is not None else list(self.pending):
+            record, amounts = self.pending.pop(one)
+            data = self.block.get(one)
+            held = record() if data is None else records.decode(record, data)
+            self.block.changes[one] = records.encode(records.evolve(
+                held, **{name: getattr(held, name) + amount for name, amount in amounts.items()}))
 
 
 def _account_key(address: str) -> bytes:

@@ -15,8 +15,7 @@ from aitbc.errors import InsufficientFunds, UnknownAccount
 
 def credit(state: State, address: str, amount: int) -> None:
     """Add to a balance, creating the account on first receipt of funds."""
-    account = st.get_account(state, address, to_add=True) or Account()
-    st.set_account(state, address, evolve(account, balance=account.balance + amount))
+    st.add_to_account(state, address, balance=amount)
 
 
 def debit(state: State, address: str, amount: int) -> None:
@@ -130,5 +129,4 @@ def charge_tx(state: State, address: str, account: Account, fee: int) -> None:
 
 
 def _burn_fee(state: State, fee: int) -> None:
-    supply = st.get_supply(state, to_add=True)
-    st.set_supply(state, evolve(supply, fees=supply.fees + fee))
+    st.add_to_supply(state, fees=fee)

@@ -104,14 +104,6 @@ def decode(cls: type[T], data: bytes) -> T:
     return record
 
 
-def moved(cls: type, now: bytes | None, read: bytes | None, written: bytes) -> bytes:
-    """A record of ints `written` by adding to `read`, with that change put onto `now`
-    instead, field by field (None: no record yet, every field at its default)."""
-    base, before, after = (cls() if data is None else decode(cls, data) for data in (now, read, written))
-    return encode(cls(**{name: getattr(base, name) + getattr(after, name) - getattr(before, name)
-                         for name in cls.__dataclass_fields__}))
-
-
 def evolve(record: T, **changes: Any) -> T:
     """`dataclasses.replace` for these flat frozen records (no __post_init__, no InitVar),
     without its walk over every field on each call: a copy with `changes` set."""

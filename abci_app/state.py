@@ -47,9 +47,19 @@ class State:
         return State(overlay, self.height, self.time_ns, self.chain_id, block_hash=self.block_hash)
 
 
-def _get(state: State, key: str, cls, to_add: bool = False):
-    data = state.store.get_to_add(key.encode(), cls) if to_add else state.store.get(key.encode())
+def _get(state: State, key: str, cls):
+    data = state.store.get(key.encode())
     return None if data is None else records.decode(cls, data)
+
+
+def _add(state: State, key: str, cls, **amounts: int) -> None:
+    """Add `amounts` to fields of the record of ints at `key` (at its defaults when absent),
+    telling the overlay that nothing is decided on its value (Overlay.get_to_add)."""
+    encoded = key.encode()
+    data = state.store.get_to_add(encoded, cls, amounts)
+    record = cls() if data is None else records.decode(cls, data)
+    state.store.set(encoded, records.encode(records.evolve(
+        record, **{name: getattr(record, name) + amount for name, amount in amounts.items()})))
 
 
 def _put(state: State, key: str, record) -> None:
@@ -66,9 +76,13 @@ def prefix_range(prefix: str) -> tuple[bytes, bytes]:
     return prefix.encode(), (prefix[:-1] + "0").encode()
 
 
-def get_account(state: State, address: str, to_add: bool = False) -> Account | None:
-    """`to_add`: for a caller that only adds to the account (Overlay.get_to_add)."""
-    return _get(state, ACCOUNT_PREFIX + address, Account, to_add)
+def get_account(state: State, address: str) -> Account | None:
+    return _get(state, ACCOUNT_PREFIX + address, Account)
+
+
+def add_to_account(state: State, address: str, **amounts: int) -> None:
+    """Add to an account's fields (creating it), deciding nothing on them: a credit."""
+    _add(state, ACCOUNT_PREFIX + address, Account, **amounts)
 
 
 def set_account(state: State, address: str, account: Account) -> None:
@@ -227,9 +241,13 @@ _SUPPLY = "meta/supply"
 SUPPLY_KEY = _SUPPLY.encode()
 
 
-def get_supply(state: State, to_add: bool = False) -> Supply:
-    """`to_add`: for a caller that only adds to the totals (Overlay.get_to_add)."""
-    return _get(state, _SUPPLY, Supply, to_add) or Supply()
+def get_supply(state: State) -> Supply:
+    return _get(state, _SUPPLY, Supply) or Supply()
+
+
+def add_to_supply(state: State, **amounts: int) -> None:
+    """Add to supply's totals, deciding nothing on them: a fee burned."""
+    _add(state, _SUPPLY, Supply, **amounts)
 
 
 def set_supply(state: State, supply: Supply) -> None:

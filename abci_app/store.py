@@ -130,9 +130,9 @@ class Overlay:
         value = self.changes.get(key, _ABSENT)  # one lookup, not `in` and then `[]`
         return self.parent.get(key) if value is _ABSENT else value
 
-    def get_to_add(self, key: bytes, record: type) -> bytes | None:
-        """`get`, for a caller that only adds to the value's fields (a `record` of ints) and
-        decides nothing on them: a credit, a fee burned."""
+    def get_to_add(self, key: bytes, record: type, amounts: dict[str, int]) -> bytes | None:
+        """`get`, for a caller that will only add `amounts` to fields of the `record` of ints
+        held there, and decides nothing on its value: a credit, a fee burned."""
         return self.get(key)
 
     def set(self, key: bytes, value: bytes) -> None:
@@ -162,13 +162,14 @@ class Overlay:
 class ReadingOverlay(Overlay):
     """An Overlay that keeps what each key it read from its parent held then, so a caller can
     tell later whether another state gives the same outcome: `reads` for the keys it decided
-    on, `added` (key -> (value, record type)) for those it only added to (`get_to_add`), whose
-    change carries over onto any value; `iterated` when it walked a range, which neither covers."""
+    on, `added` (key -> (value, record type, amounts)) for those it only added to
+    (`get_to_add`), whose change carries over onto any value; `iterated` when it walked a
+    range, which neither covers."""
 
     def __init__(self, parent: Readable):
         super().__init__(parent)
         self.reads: dict[bytes, bytes | None] = {}
-        self.added: dict[bytes, tuple[bytes | None, type]] = {}
+        self.added: dict[bytes, tuple[bytes | None, type, dict[str, int]]] = {}
         self.iterated = False
 
     def get(self, key: bytes) -> bytes | None:
@@ -182,16 +183,21 @@ class ReadingOverlay(Overlay):
             value = self.reads[key] = self.parent.get(key)
         return value
 
-    def get_to_add(self, key: bytes, record: type) -> bytes | None:
-        value = self.changes.get(key, _ABSENT)
-        if value is not _ABSENT:
-            return value
-        if key in self.reads:
-            return self.reads[key]
+    def get_to_add(self, key: bytes, record: type, amounts: dict[str, int]) -> bytes | None:
         kept = self.added.get(key)
-        if kept is None:
-            kept = self.added[key] = (self.parent.get(key), record)
-        return kept[0]
+        if kept is not None:  # added to before: the amounts sum up
+            total = kept[2]
+            for name, amount in amounts.items():
+                total[name] = total.get(name, 0) + amount
+        else:
+            value = self.changes.get(key, _ABSENT)
+            if value is not _ABSENT:  # it wrote the key itself first: that is what it adds to
+                return value
+            if key in self.reads:
+                return self.reads[key]
+            self.added[key] = (self.parent.get(key), record, dict(amounts))
+        value = self.changes.get(key, _ABSENT)
+        return self.added[key][0] if value is _ABSENT else value
 
     def iterate(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
         self.iterated = True

@@ -105,7 +105,8 @@ def chain_run(app: str, site: Path | None, seconds: float, workdir: Path) -> dic
     run.pop("series")
     return {"committed_tx_per_s": run["committed_tx_per_s"], "txs_per_block": run["txs_per_block"]["median"],
             "block_interval_s": run["block_interval_s"]["median"], "cpu_util": run["cpu_util"],
-            "backlog_at_proposal_min": run["backlog_at_proposal"]["min"], "load_before": [round(x, 2) for x in load]}
+            "backlog_at_proposal_min": run["backlog_at_proposal"]["min"], "load_before": [round(x, 2) for x in load],
+            "app_counters": run.get("app_counters")}
 
 
 def measure(rev: str, rounds: int, seconds: float, txs: int) -> dict[str, Any]:

@@ -113,6 +113,20 @@ def transfers(signer: Signer, count: int) -> list[bytes]:
     return [signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1) for _ in range(count)]
 
 
+def interleaved_transfers(signer: Signer, count: int) -> tuple[list[bytes], list[bytes]]:
+    """`count` transfers from four senders to a fifth, in the order CheckTx sees them (the senders
+    in turn) and in the order a proposer put them in (sender after sender, each one's in nonce order)."""
+    senders = ("alice", "bob", "coordinator", "miner1")
+    rows = {name: [] for name in senders}
+    checked = []
+    for i in range(count):
+        name = senders[i % len(senders)]
+        raw = signer.tx(name, "transfer", to=KEYS["miner2"].address, amount=1)
+        rows[name].append(raw)
+        checked.append(raw)
+    return checked, [raw for name in senders for raw in rows[name]]
+
+
 def lifecycles(signer: Signer, count: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
     """(submit_job, assign_job, record_receipt) txs for `count` jobs."""
     ids, submits = [], []
@@ -141,6 +155,9 @@ def one_round(txs: int, checktx_batch: int = CHECKTX_BATCH) -> dict[str, float]:
             app.check_state.forget()  # a block made elsewhere, of txs this node has verified
             out["transfer_run_us"] = finalize_ok(app, second) / txs * 1e6
             out["transfer_cold_us"] = run_block(app, transfers(signer, txs), warm=False) / txs * 1e6
+            checked, proposed = interleaved_transfers(signer, txs)
+            check(app, checked, batch=checktx_batch)
+            out["transfer_warm_reordered_us"] = finalize_ok(app, proposed) / txs * 1e6
             run_block(app, [signer.tx("miner1", "register_miner", **{**register_fields(), "capacity": txs})], True)
             submits, assigns, receipts = lifecycles(signer, max(1, txs // 3))
             times = {kind: run_block(app, block, warm=True) / len(block) * 1e6

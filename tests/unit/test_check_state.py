@@ -215,6 +215,18 @@ def test_finalize_takes_checked_transfers_in_another_order_and_moves_the_fees_ov
     assert chainstate.get_supply(app.check) == supply_before  # CheckTx had burned the same fees
 
 
+def test_a_recipient_that_then_spends_reads_the_credits_carried_over(app, monkeypatch, tmp_path):
+    signer = Signer()
+    credits = [to_miner(signer, "alice", 5), to_miner(signer, "bob", 7)]
+    spend = signer.tx("miner2", "transfer", to=KEYS["alice"].address, amount=BALANCE + 10)  # needs both credits
+    assert [check(app, t) for t in [*credits, spend]] == [0, 0, 0]
+    runs = runs_of(monkeypatch)
+    proposed = [credits[1], credits[0], spend]
+    assert [r.code for r in block(app, proposed).tx_results] == [0, 0, 0]
+    assert runs == []
+    assert app.app_hash == fresh_node_hash(tmp_path, [proposed])
+
+
 def test_finalize_runs_a_checked_transfer_whose_sender_a_tx_it_never_saw_paid(app, monkeypatch, tmp_path):
     signer = Signer()
     mine = pay(signer, sender="alice")
@@ -245,25 +257,17 @@ def test_a_reading_overlay_keeps_what_was_decided_on_apart_from_what_was_only_ad
     overlay = ReadingOverlay(Overlay(store))
     overlay.set(b"c", b"z")
     assert (overlay.get(b"b"), overlay.get(b"c"), overlay.get(b"d")) == (b"y", b"z", None)
-    assert (overlay.get_to_add(b"s", Account), overlay.get_to_add(b"t", Account)) == (b"1", b"2")
+    assert overlay.get_to_add(b"s", Account, {"balance": 1}) == b"1"
+    overlay.set(b"s", b"2")
+    assert overlay.get_to_add(b"s", Account, {"balance": 2, "nonce": 1}) == b"2"  # the amounts sum up
+    assert overlay.get_to_add(b"t", Account, {"balance": 1}) == b"2"
     overlay.set(b"t", b"3")
     assert overlay.get(b"t") == b"3"  # added to, then decided on: its first value counts
+    assert overlay.get_to_add(b"b", Account, {"balance": 1}) == b"y"  # decided on first: stays so
     assert overlay.reads == {b"b": b"y", b"d": None, b"t": b"2"}  # not what it wrote itself
-    assert overlay.added == {b"s": (b"1", Account)} and not overlay.iterated
+    assert overlay.added == {b"s": (b"1", Account, {"balance": 3, "nonce": 1})} and not overlay.iterated
     list(overlay.iterate(b"a/", b"a0"))
     assert overlay.iterated
-
-
-def test_a_change_made_by_adding_carries_over_field_by_field():
-    from aitbc.abci_app import records
-    from aitbc.abci_app.records import Account, Supply
-
-    read, written = Supply(total=100, fees=3), Supply(total=100, fees=5)
-    now = Supply(total=100, escrow=10, fees=9)
-    moved = records.moved(Supply, records.encode(now), records.encode(read), records.encode(written))
-    assert records.decode(Supply, moved) == Supply(total=100, escrow=10, fees=11)
-    created = records.moved(Account, records.encode(Account(balance=4, nonce=2)), None, records.encode(Account(balance=7)))
-    assert records.decode(Account, created) == Account(balance=11, nonce=2)
 
 
 def test_an_expiry_that_refunds_the_sender_makes_its_checked_transfers_run(tmp_path, monkeypatch):
