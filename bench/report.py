@@ -417,6 +417,8 @@ _FINALIZE_NAMES = {
     "transfer_recheck_rerun_us": "transfer, RECHECK after a block made elsewhere (runs the tx)",
     "transfer_run_us": "transfer, FinalizeBlock of a block made elsewhere (signature verified in CheckTx)",
     "transfer_cold_us": "transfer, FinalizeBlock without CheckTx first (verifies the signature)",
+    "transfer_warm_reordered_us": "transfer, FinalizeBlock after CheckTx, in another order than CheckTx saw "
+                                  "(four senders to one recipient: taken by the values read, not run)",
     "submit_job_warm_us": "submit_job, FinalizeBlock", "assign_job_warm_us": "assign_job, FinalizeBlock",
     "record_receipt_warm_us": "record_receipt, FinalizeBlock (miner proof checked)",
     "job_tx_warm_us": "job lifecycle, mean of its three txs, FinalizeBlock"}
