@@ -6,11 +6,13 @@ tx_search answers, a validator stopped (the chain goes on) and started again
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from aitbc import crypto
 from aitbc.ops import procs, testnet as tn
 from aitbc.keyring import Keyring
 from aitbc.rpc import ChainRPC
@@ -109,6 +111,42 @@ def test_txs_sent_to_different_nodes_give_one_state(net):
     assert receipts[0]["billed_ms"] == min(12_500, 31 * receipts[0]["ms_per_token"])
     assert receipts[0]["amount_paid"] == receipts[0]["billed_ms"] * receipts[0]["price_per_second"] // 1000 > 0
     assert_same_app_hashes(net, list(range(VALIDATORS)), last + 1)
+
+
+def test_transfers_each_node_checked_in_its_own_order_give_one_state(net):
+    """Four senders, each sending its transfers to one new account through its own node at once:
+    each node checks them in the order they reach it, and the blocks take them in their proposer's
+    order, which FinalizeBlock replays by the values each tx read (abci_app/check_state.py)."""
+    rpcs, signer = [net.rpc(i) for i in range(VALIDATORS)], Signer(fee=None)
+    senders, per_sender, amount = ("alice", "bob", "coordinator", "miner1"), 40, 3
+    recipient = crypto.PrivateKey.generate().address
+    assert not rpcs[0].query(f"/account/{recipient}")["exists"]  # created by the first credit
+    start = max(h for h in net.net.heights().values() if h)
+    for name in senders:
+        signer.nonces[KEYS[name].address] = rpcs[0].query(f"/nonce/{KEYS[name].address}")["nonce"]
+    before = {name: rpcs[0].query(f"/account/{KEYS[name].address}")["balance"] for name in senders}
+    fees_before = rpcs[0].query("/supply")["fees"]
+    batches = {name: [signer.tx(name, "transfer", to=recipient, amount=amount) for _ in range(per_sender)]
+               for name in senders}
+
+    def send(index: int, name: str) -> list[str]:
+        return [r.code_name for r in (rpcs[index].broadcast(raw, "sync") for raw in batches[name]) if not r.ok]
+
+    with ThreadPoolExecutor(len(senders)) as pool:
+        refused = list(pool.map(send, range(len(senders)), senders))
+    assert refused == [[]] * len(senders)
+    goal = {name: signer.nonces[KEYS[name].address] for name in senders}
+    wait_for(lambda: all(rpcs[0].query(f"/nonce/{KEYS[n].address}")["nonce"] == goal[n] for n in senders),
+             timeout=60, what="every transfer committed")
+    top = max(h for h in net.net.heights().values() if h)
+    net.net.wait_for_height(top + 1, timeout=30)
+    assert top > start
+    assert_same_app_hashes(net, list(range(VALIDATORS)), top + 1)
+    assert rpcs[3].query(f"/account/{recipient}")["balance"] == len(senders) * per_sender * amount
+    for name in senders:  # this signer's txs are all of this test's: `offered` is what they paid in fees
+        spent = before[name] - rpcs[3].query(f"/account/{KEYS[name].address}")["balance"]
+        assert spent == per_sender * amount + signer.offered[name], name
+    assert rpcs[3].query("/supply")["fees"] - fees_before == sum(signer.offered[name] for name in senders)
 
 
 def test_stopped_validator_chain_goes_on_then_catches_up(net):
