@@ -58,7 +58,7 @@ def _add(state: State, key: str, cls, **amounts: int) -> None:
     encoded = key.encode()
     data = state.store.get_to_add(encoded, cls, amounts)
     record = cls() if data is None else records.decode(cls, data)
-    state.store.set(encoded, records.encode(records.evolve(
+    state.store.set_added(encoded, records.encode(records.evolve(
         record, **{name: getattr(record, name) + amount for name, amount in amounts.items()})))
 
 

@@ -138,6 +138,10 @@ class Overlay:
     def set(self, key: bytes, value: bytes) -> None:
         self.changes[key] = value
 
+    def set_added(self, key: bytes, value: bytes) -> None:
+        """`set`, for the value a `get_to_add` caller computed by adding its amounts."""
+        self.changes[key] = value
+
     def delete(self, key: bytes) -> None:
         self.changes[key] = DELETED
 
@@ -198,6 +202,16 @@ class ReadingOverlay(Overlay):
             self.added[key] = (self.parent.get(key), record, dict(amounts))
         value = self.changes.get(key, _ABSENT)
         return self.added[key][0] if value is _ABSENT else value
+
+    def set(self, key: bytes, value: bytes) -> None:
+        if self.added:  # a write of its own replaces what was added: its value no longer depends on it
+            self.added.pop(key, None)
+        self.changes[key] = value
+
+    def delete(self, key: bytes) -> None:
+        if self.added:
+            self.added.pop(key, None)
+        self.changes[key] = DELETED
 
     def iterate(self, start: bytes, stop: bytes) -> Iterator[tuple[bytes, bytes]]:
         self.iterated = True

@@ -258,14 +258,19 @@ def test_a_reading_overlay_keeps_what_was_decided_on_apart_from_what_was_only_ad
     overlay.set(b"c", b"z")
     assert (overlay.get(b"b"), overlay.get(b"c"), overlay.get(b"d")) == (b"y", b"z", None)
     assert overlay.get_to_add(b"s", Account, {"balance": 1}) == b"1"
-    overlay.set(b"s", b"2")
+    overlay.set_added(b"s", b"2")
     assert overlay.get_to_add(b"s", Account, {"balance": 2, "nonce": 1}) == b"2"  # the amounts sum up
     assert overlay.get_to_add(b"t", Account, {"balance": 1}) == b"2"
-    overlay.set(b"t", b"3")
+    overlay.set_added(b"t", b"3")
     assert overlay.get(b"t") == b"3"  # added to, then decided on: its first value counts
     assert overlay.get_to_add(b"b", Account, {"balance": 1}) == b"y"  # decided on first: stays so
     assert overlay.reads == {b"b": b"y", b"d": None, b"t": b"2"}  # not what it wrote itself
     assert overlay.added == {b"s": (b"1", Account, {"balance": 3, "nonce": 1})} and not overlay.iterated
+    overlay.get_to_add(b"u", Account, {"balance": 1})
+    overlay.set_added(b"u", b"4")
+    assert b"u" in overlay.added
+    overlay.set(b"u", b"5")  # then written outright: the value no longer depends on what was added to
+    assert b"u" not in overlay.added and b"u" not in overlay.reads
     list(overlay.iterate(b"a/", b"a0"))
     assert overlay.iterated
 
