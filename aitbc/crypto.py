@@ -27,7 +27,7 @@ from aitbc import ed25519_native
 
 log = logging.getLogger("aitbc.crypto")
 ADDRESS_PREFIX = "aitbc"
-ADDRESS_RE = re.compile(r"^aitbc[0-9a-f]{40}$")
+ADDRESS_RE = re.compile(r"^aitbc[0-9a-f]{40}\Z")
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 MAX_ENDPOINT_CHARS = 256
 SCHEMES = ("http", "https")
 DEFAULT_PORTS = {"http": 80, "https": 443}
-_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 # Characters that only a path, query, fragment, userinfo, escape or zone id would need.
 _FORBIDDEN = set("?#@%\\ \t\r\n") | {chr(c) for c in range(32)} | {"\x7f"}
 

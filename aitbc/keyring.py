@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aitbc.crypto import PrivateKey
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 
 
 class KeyError_(LookupError):

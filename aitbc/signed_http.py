@@ -36,7 +36,7 @@ H_TARGET = "X-Aitbc-Target"
 H_MINER = "X-Miner-Key"  # the flowchart's header: the miner's address
 MAX_SKEW_S = 60
 DOMAIN = "AITBC-REQUEST-1"  # a signature over a request is never valid as anything else
-NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
+NONCE_RE = re.compile(r"^[0-9a-f]{32}\Z")
 MAX_TARGET_CHARS = 320
 
 

@@ -11,15 +11,15 @@ import re
 from typing import Any
 
 from aitbc import tx as txlib
+from aitbc.crypto import ADDRESS_RE
 from aitbc.codes import Code, code_name
 from aitbc.errors import TxError
 from aitbc.rpc import ChainRPC, QueryFailed, RPCError, decode_events
 
-HEIGHT_RE = re.compile(r"^\d{1,19}$")
-HASH_RE = re.compile(r"^[0-9A-Fa-f]{64}$")
-ADDRESS_RE = re.compile(r"^aitbc[0-9a-f]{40}$")
-JOB_RE = re.compile(r"^job_[0-9a-f]{16}$")
-RECEIPT_RE = re.compile(r"^rcpt_[0-9a-f]{16}$")
+HEIGHT_RE = re.compile(r"^\d{1,19}\Z")
+HASH_RE = re.compile(r"^[0-9A-Fa-f]{64}\Z")
+JOB_RE = re.compile(r"^job_[0-9a-f]{16}\Z")
+RECEIPT_RE = re.compile(r"^rcpt_[0-9a-f]{16}\Z")
 MAX_PER_PAGE = 100  # CometBFT's cap for tx_search
 
 

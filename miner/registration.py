@@ -20,7 +20,7 @@ from aitbc.units import format_amount
 from aitbc.miner.ollama_client import ModelEntry, OllamaError, OllamaUnavailable
 
 log = logging.getLogger("miner.registration")
-SEED_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+SEED_RE = re.compile(r"^[0-9a-fA-F]{64}\Z")
 
 
 class StartupError(Exception):

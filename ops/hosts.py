@@ -31,8 +31,8 @@ DEFAULT_P2P = 26656
 PORTS_PER_NODE = 5  # P2P, RPC, ABCI, cometbft metrics, app metrics
 OVERRIDES = "hosts"  # ops/cometbft-config/hosts.toml
 HOSTS_FILE = "hosts.json"
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
-_PEER = re.compile(r"^[0-9a-f]{40}@[^@:\s]+:\d{1,5}$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z")
+_PEER = re.compile(r"^[0-9a-f]{40}@[^@:\s]+:\d{1,5}\Z")
 
 
 class HostsError(ValueError):

@@ -171,6 +171,8 @@ def test_targeted_attacks_are_rejected_with_their_codes(rpc, world):
                                     to=KEYS["bob"].address, amount=1), {Code.NONCE_TOO_LOW}),
         ("overspend", s.tx_with_nonce_offset("bob", 0, "transfer", to=KEYS["alice"].address, amount=BALANCE + 1),
          {Code.INSUFFICIENT_FUNDS}),
+        ("recipient with a trailing newline: an address no key could spend from", s.tx_with_nonce_offset(
+            "bob", 0, "transfer", to=KEYS["alice"].address + "\n", amount=1), {Code.INVALID_FIELD}),
         ("account that does not exist", txlib.build(stranger, CHAIN_ID, 0, "transfer", to=KEYS["bob"].address,
                                                     amount=1), {Code.UNKNOWN_ACCOUNT}),
         ("miner claims a job assigned to another", s.tx_with_nonce_offset(

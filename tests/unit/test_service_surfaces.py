@@ -551,3 +551,19 @@ def test_miner_runs_only_the_job_the_client_paid_for():
     for field, value in (("prompt_hash", "00" * 32), ("model", "other"), ("seed", 8), ("num_predict", 99)):
         with pytest.raises(NotAssignedOnChain, match=field):
             _check_matches_chain(push, {**chain_job, field: value})
+
+
+def test_no_pattern_takes_a_trailing_newline():
+    """`$` also matches before a final newline: each whole-string pattern ends in \\Z instead."""
+    from aitbc import crypto, endpoints, keyring, signed_http
+    from aitbc.explorer import chain
+    from aitbc.miner import registration
+    from aitbc.ops import hosts
+
+    address = KEYS["alice"].address
+    assert crypto.is_address(address) and not crypto.is_address(address + "\n")
+    for pattern, good in ((keyring.NAME_RE, "alice"), (signed_http.NONCE_RE, "0" * 32),
+                          (registration.SEED_RE, "a" * 64), (chain.HEIGHT_RE, "12"), (chain.JOB_RE, "job_" + "0" * 16),
+                          (hosts._PEER, "0" * 40 + "@host:26656"), (hosts._HOSTNAME, "node-1.example"),
+                          (endpoints._LABEL, "node-1")):
+        assert pattern.match(good) and not pattern.match(good + "\n"), pattern.pattern

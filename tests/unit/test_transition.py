@@ -195,6 +195,7 @@ def bad_signature_tx() -> bytes:
     (lambda s: txlib.build(__import__("aitbc.crypto", fromlist=["x"]).PrivateKey.generate(), CHAIN_ID, 0,
                            "transfer", to=KEYS["bob"].address, amount=1), Code.UNKNOWN_ACCOUNT),
     (lambda s: s.tx("alice", "transfer", to="not-an-address", amount=1), Code.INVALID_FIELD),
+    (lambda s: s.tx("alice", "transfer", to=KEYS["bob"].address + "\n", amount=1), Code.INVALID_FIELD),
     (lambda s: s.tx("alice", "transfer", to=KEYS["bob"].address, amount=0), Code.INVALID_FIELD),
     (lambda s: s.tx("alice", "submit_job", **{**submit_fields(), "job_type": "mining"}), Code.INVALID_FIELD),
     (lambda s: s.tx("alice", "assign_job", job_id="job_x", miner=KEYS["miner1"].address), Code.UNAUTHORIZED),
