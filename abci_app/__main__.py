@@ -1,5 +1,6 @@
 """Run the ABCI application: python -m aitbc.abci_app --home DIR [--address tcp://127.0.0.1:26658]
-[--metrics-address 127.0.0.1:26661] [--log-dir DIR] [--snapshot-interval N --snapshot-keep K]."""
+[--metrics-address 127.0.0.1:26661] [--log-dir DIR] [--snapshot-interval N --snapshot-keep K]
+[--verify-threads N]."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from aitbc import collector, crypto
-from aitbc.abci_app.app import Application
+from aitbc.abci_app.app import VERIFY_THREADS, Application
 from aitbc.abci_app.server import serve
 from aitbc.abci_app.snapshots import DEFAULT_INTERVAL, DEFAULT_KEEP, Snapshots
 from aitbc.abci_app.store import LevelDBStore
@@ -31,7 +32,12 @@ def main(argv: list[str] | None = None) -> None:
                              f"[default: node.json snapshots.interval, else {DEFAULT_INTERVAL}]")
     parser.add_argument("--snapshot-keep", type=int,
                         help=f"keep the newest K snapshots [default: node.json snapshots.keep, else {DEFAULT_KEEP}]")
+    parser.add_argument("--verify-threads", type=int, default=VERIFY_THREADS,
+                        help="threads that check signatures in batches, this one included "
+                             f"[default: half the cores, at most 4: {VERIFY_THREADS} here]")
     args = parser.parse_args(argv)
+    if args.verify_threads < 1:
+        parser.error("--verify-threads must be at least 1")
     try:
         crypto.require_chain_rule()
     except crypto.ChainRuleMissing as err:
@@ -42,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     db_path.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(f"{db_path}.restore", ignore_errors=True)  # a state-sync restore cut short
     store = LevelDBStore(str(db_path))
-    app = Application(store, snapshots=_snapshots(home, args))
+    app = Application(store, snapshots=_snapshots(home, args), verify_threads=args.verify_threads)
     log = logging.getLogger("aitbc.app")
     if args.metrics_address:
         try:

@@ -361,6 +361,12 @@ def _chain(ct: dict[str, Any], sat: dict[str, Any] | None, images: dict[str, str
         "order than CheckTx saw them 80.7 → 32.9 µs each (running them: about 70). CheckTx carries the "
         "bookkeeping (a few dict entries per tx): 5 alternated runs of batched CheckTx gave minima of 113–136 "
         "µs before and 115–140 after, no difference beyond the noise.",
+        "- `abci_app/app.py` `VERIFY_THREADS` (since 2026-12-01): half the cores by default (at most 4; "
+        "`--verify-threads N`), so one on this machine, where it was two. Under saturation, 4 alternated pairs "
+        "of 20 s runs (this tree, only the setting changed), committed transfers/s one against two: 3907.6 / "
+        "3585.8, 4978.2 / 4933.7, 5084.0 / 4660.2, 5130.4 / 4780.1; the app's CPU 0.65–0.69 cores against "
+        "0.69–0.75. CometBFT shares the two cores: a second verify thread gains no core, and its hand-offs "
+        "cost CPU.",
         "- `abci_app/records.py`, `transition.py`, `ledger.py`: records are encoded with a %d template where "
         "they hold only ints (the same canonical JSON bytes: no new chain version), the ante step and the "
         "message run on one overlay, and the nonce and fee are one write.",
