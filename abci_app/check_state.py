@@ -125,10 +125,7 @@ class Replay:
         """Write the pending change of `key` (None: of every key) into the block."""
         for one in [key] if key is not None else list(self.pending):
             record, amounts = self.pending.pop(one)
-            data = self.block.get(one)
-            held = record() if data is None else records.decode(record, data)
-            self.block.changes[one] = records.encode(records.evolve(
-                held, **{name: getattr(held, name) + amount for name, amount in amounts.items()}))
+            self.block.changes[one] = records.plus(record, self.block.get(one), amounts)
 
 
 def _account_key(address: str) -> bytes:

@@ -104,6 +104,13 @@ def decode(cls: type[T], data: bytes) -> T:
     return record
 
 
+def plus(cls: type, data: bytes | None, amounts: dict[str, int]) -> bytes:
+    """The record of ints encoded in `data` (None: every field at its default) with `amounts`
+    added to its fields, encoded."""
+    record = cls() if data is None else decode(cls, data)
+    return encode(evolve(record, **{name: getattr(record, name) + amount for name, amount in amounts.items()}))
+
+
 def evolve(record: T, **changes: Any) -> T:
     """`dataclasses.replace` for these flat frozen records (no __post_init__, no InitVar),
     without its walk over every field on each call: a copy with `changes` set."""

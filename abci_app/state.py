@@ -56,10 +56,7 @@ def _add(state: State, key: str, cls, **amounts: int) -> None:
     """Add `amounts` to fields of the record of ints at `key` (at its defaults when absent),
     telling the overlay that nothing is decided on its value (Overlay.get_to_add)."""
     encoded = key.encode()
-    data = state.store.get_to_add(encoded, cls, amounts)
-    record = cls() if data is None else records.decode(cls, data)
-    state.store.set_added(encoded, records.encode(records.evolve(
-        record, **{name: getattr(record, name) + amount for name, amount in amounts.items()})))
+    state.store.set_added(encoded, records.plus(cls, state.store.get_to_add(encoded, cls, amounts), amounts))
 
 
 def _put(state: State, key: str, record) -> None:
@@ -238,7 +235,6 @@ def set_params(state: State, params: Params) -> None:
 
 
 _SUPPLY = "meta/supply"
-SUPPLY_KEY = _SUPPLY.encode()
 
 
 def get_supply(state: State) -> Supply:

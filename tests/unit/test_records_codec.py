@@ -72,3 +72,9 @@ def test_evolve_is_dataclasses_replace():
     assert miner.stake == 1  # the original is untouched
     with pytest.raises(TypeError):
         records.evolve(miner, nope=1)
+
+
+def test_plus_adds_amounts_to_a_record_of_ints_or_to_its_defaults():
+    assert records.decode(Account, records.plus(Account, None, {"balance": 7})) == Account(balance=7)
+    held = records.encode(Supply(total=100, escrow=10, fees=9))
+    assert records.decode(Supply, records.plus(Supply, held, {"fees": 2, "escrow": -10})) == Supply(total=100, fees=11)
