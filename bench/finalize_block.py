@@ -7,7 +7,9 @@ worth pass CheckTx, a block takes the first half (`warm`: as CheckTx applied
 them, see abci_app/check_state.py), and the second half is rechecked (confirmed
 without running). Then the paths of a block made elsewhere: RECHECK running each
 tx again, and FinalizeBlock running txs whose signatures CheckTx verified
-(`run`); `cold` pays for verification in FinalizeBlock too. Every tx pays the
+(`run`); `cold` pays for verification in FinalizeBlock too; `warm_reordered` is a
+block of four senders' transfers in another order than CheckTx saw them (taken by
+the values they read, see Replay). Every tx pays the
 chain's default fee, so the supply record is written as on a real chain.
 Times are CPU time of the process (`time.process_time`), µs per tx.
 The state is LevelDB in a temporary directory, as on a node.
