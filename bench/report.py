@@ -392,7 +392,8 @@ def _chain(ct: dict[str, Any], sat: dict[str, Any] | None, images: dict[str, str
                 f"run); the rest is Python: the protobuf decoding and checks, and the transfer applied to the check "
                 f"state (four records encoded, two events). "
                 + (f"FinalizeBlock took {counters['finalized_as_checked']} of the {counters['txs_finalized']} block "
-                   f"txs of that run as CheckTx had applied them (abci_app/check_state.py) and ran the rest; "
+                   f"txs of that run as CheckTx had applied them (abci_app/check_state.py) and ran the other "
+                   f"{counters['txs_finalized'] - counters['finalized_as_checked']}; "
                    f"RECHECK confirmed {counters['rechecks_confirmed']} txs without running them and ran "
                    f"{counters['rechecks_rerun']}. "
                    if counters.get("txs_finalized") else "")
