@@ -17,9 +17,10 @@ it made here, so the block takes them as they are. Two ways to know:
   reads what it read here, by the invariant;
 - `Replay`: past that prefix, each entry kept what it read, and a tx of the
   block whose entry reads the same values in the block is taken too, wherever it
-  stands. Except the records it only added to (the recipient's account, the supply
-  record's burned fees: `state.add_to_account`, `add_to_supply`): the amounts carry over onto
-  whatever the block holds, so transfers to one account commute.
+  stands. Except the records it only added to (the recipient's account, the
+  supply record's burned fees: `state.add_to_account`, `add_to_supply`): the
+  amounts carry over onto whatever the block holds, so transfers to one account
+  commute.
 Every other tx runs as usual. Another node, which never saw these txs, runs them
 and gets the same writes: the app hash does not depend on the path
 (tests/unit/test_check_state.py replays mixed, reordered blocks both ways).

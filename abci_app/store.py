@@ -189,19 +189,19 @@ class ReadingOverlay(Overlay):
 
     def get_to_add(self, key: bytes, record: type, amounts: dict[str, int]) -> bytes | None:
         kept = self.added.get(key)
-        if kept is not None:  # added to before: the amounts sum up
+        if kept is not None:  # added to before (and written by that add): the amounts sum up
             total = kept[2]
             for name, amount in amounts.items():
                 total[name] = total.get(name, 0) + amount
-        else:
-            value = self.changes.get(key, _ABSENT)
-            if value is not _ABSENT:  # it wrote the key itself first: that is what it adds to
-                return value
-            if key in self.reads:
-                return self.reads[key]
-            self.added[key] = (self.parent.get(key), record, dict(amounts))
+            return self.changes.get(key, kept[0])
         value = self.changes.get(key, _ABSENT)
-        return self.added[key][0] if value is _ABSENT else value
+        if value is not _ABSENT:  # it wrote the key itself first: that is what it adds to
+            return value
+        if key in self.reads:
+            return self.reads[key]
+        value = self.parent.get(key)
+        self.added[key] = (value, record, dict(amounts))
+        return value
 
     def set(self, key: bytes, value: bytes) -> None:
         if self.added:  # a write of its own replaces what was added: its value no longer depends on it
