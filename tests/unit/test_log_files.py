@@ -61,3 +61,14 @@ def test_log_dir_flag_then_environment_then_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("AITBC_LOG_DIR", str(tmp_path / "var-log"))
     assert resolve_log_file(default) == tmp_path / "var-log" / "miner.log"
     assert resolve_log_file(default, tmp_path / "flag") == tmp_path / "flag" / "miner.log"
+
+
+def test_a_reopened_log_counts_from_the_size_it_has(tmp_path, restore_root_logger):
+    # RotatingLogFile keeps the size itself: after a restart it starts from the file's size.
+    log_file = tmp_path / "coordinator.log"
+    log_file.write_text("x" * 1990 + "\n")
+    setup_logging("coordinator", log_file, console="json", max_bytes=2000, backups=3)
+    logging.getLogger().handlers[0].setLevel(logging.CRITICAL)
+    logging.getLogger("x").info("after the restart")
+    assert (tmp_path / "coordinator.log.1").read_text() == "x" * 1990 + "\n"
+    assert "after the restart" in log_file.read_text()
