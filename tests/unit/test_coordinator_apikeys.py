@@ -49,3 +49,19 @@ def test_pepper_is_made_once_per_deployment(store):
     again = ApiKeys(store)  # a restart reads the same pepper back
     assert again.pepper == first.pepper
     assert again.authenticate(key).role == "admin"
+
+
+def test_a_key_added_by_another_process_works_at_once(store, tmp_path):
+    # The coordinator keeps the keys it found; `add-key` writes through its own connection.
+    keys = ApiKeys(store, pepper="fixed")
+    keys.add("first", "client")
+    assert keys.authenticate("first").role == "client"
+    with pytest.raises(Unauthenticated):
+        keys.authenticate("second")
+    other = Store(tmp_path / "c.db")
+    try:
+        ApiKeys(other, pepper="fixed").add("second", "admin")
+    finally:
+        other.close()
+    assert keys.authenticate("second").is_admin
+    assert keys.authenticate("first").role == "client"
