@@ -173,7 +173,8 @@ class _PlainHTTP:
         try:
             writer.write(b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
                          b"Content-Length: %d\r\n\r\n%s" % (self.path, self.host.encode(), self.port, len(body), body))
-            status, answer, keep = await asyncio.wait_for(self._response(reader), self.timeout)
+            async with asyncio.timeout(self.timeout):  # no task per request, as wait_for makes on 3.11
+                status, answer, keep = await self._response(reader)
         except BaseException:
             writer.close()
             raise
