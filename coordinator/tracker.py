@@ -37,10 +37,7 @@ async def track(coord: Coordinator) -> None:
     for tx in store.txs_with_status("stored"):
         await broadcast_stored(coord, tx)
     if not store.has_sent_txs():
-        # Nothing to follow. The height read so far stays: txs sent from now on are in later
-        # blocks, so the next pass reads the few blocks since rather than asking tx by tx (at
-        # intake rates, a call for each of the hundreds sent meanwhile); after a long gap
-        # (_outcomes) it asks tx by tx all the same.
+        coord.followed_height = None  # nothing to follow: the next pass starts from the node's head
         return
     # The head first, then the txs: a tx stored after the head was read cannot be in a
     # block up to it, so reading blocks up to the head misses none of the txs read.

@@ -288,18 +288,3 @@ def test_the_tracker_reads_each_new_block_once_instead_of_asking_per_tx(store):
     states = {t.hash: t.status for t in (store.get_tx(f"Tjob_{i}") for i in range(30))}
     assert [states[f"Tjob_{i}"] for i in (0, 19, 20, 28, 29)] == ["committed", "committed", "failed", "failed",
                                                                    "sent"]
-
-    # Once nothing is in flight, the height read so far stays: the txs sent after an idle
-    # moment are found in the blocks since, not asked for one by one.
-    chain.commit("Tjob_29")
-    asyncio.run(tracker.track(coord))
-    assert not store.has_sent_txs() and coord.followed_height == 3
-    asyncio.run(tracker.track(coord))  # idle: no call at all
-    chain.commit()
-    for i in range(30, 40):
-        new_job(store, f"job_{i}")
-        store.mark_sent(f"Tjob_{i}", 1e12)
-    chain.commit(*(f"Tjob_{i}" for i in range(30, 40)))
-    asyncio.run(tracker.track(coord))
-    assert chain.calls == {"block": 5, "tx": 30, "mempool": 0} and coord.followed_height == 5
-    assert all(store.get_tx(f"Tjob_{i}").status == "committed" for i in range(30, 40))
