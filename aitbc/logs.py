@@ -75,10 +75,10 @@ class TextFormatter(logging.Formatter):
 
 class RotatingLogFile(logging.handlers.RotatingFileHandler):
     """RotatingFileHandler that counts what it wrote instead of asking the file: the stdlib's
-    size check stats the path twice and seeks the file for every record, which at a line per
-    submitted job was a tenth of the coordinator's logging cost. Our lines are ASCII (json.dumps
-    escapes the rest), so characters are bytes. A file that is not a regular one (/dev/stdout)
-    never rolls over, as in the stdlib."""
+    size check stats the path twice and seeks the file for every record (the coordinator logs
+    a line per submitted job). Our lines are ASCII (json.dumps escapes the rest), so characters
+    are bytes. A file that is not a regular one (/dev/stdout) never rolls over, as in the
+    stdlib; one truncated by another program (logrotate's copytruncate) rolls over early once."""
 
     def __init__(self, filename: Path, max_bytes: int, backups: int):
         super().__init__(filename, maxBytes=max_bytes, backupCount=backups)
