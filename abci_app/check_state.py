@@ -61,7 +61,7 @@ from typing import Callable, NamedTuple
 from aitbc.abci_app import records, state as st, transition
 from aitbc.abci_app.events import Event
 from aitbc.abci_app.state import State
-from aitbc.abci_app.store import Overlay, Readable
+from aitbc.abci_app.store import Overlay, Readable, sum_into
 from aitbc.errors import TxError
 from aitbc.tx import SignedTx
 
@@ -115,9 +115,7 @@ class Replay:
                     self.flush(key)
                 changes[key] = value
             elif key in pending:
-                total = pending[key][1]
-                for name, amount in kept[2].items():
-                    total[name] = total.get(name, 0) + amount
+                sum_into(pending[key][1], kept[2])
             else:
                 pending[key] = (kept[1], dict(kept[2]))
         return True

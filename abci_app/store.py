@@ -163,6 +163,12 @@ class Overlay:
         self.changes = {}
 
 
+def sum_into(total: dict[str, int], amounts: dict[str, int]) -> None:
+    """Add `amounts` to `total`, field by field: adds to one record whose writes are not made yet."""
+    for name, amount in amounts.items():
+        total[name] = total.get(name, 0) + amount
+
+
 class ReadingOverlay(Overlay):
     """An Overlay that keeps what each key it read from its parent held then, so a caller can
     tell later whether another state gives the same outcome: `reads` for the keys it decided
@@ -190,9 +196,7 @@ class ReadingOverlay(Overlay):
     def get_to_add(self, key: bytes, record: type, amounts: dict[str, int]) -> bytes | None:
         kept = self.added.get(key)
         if kept is not None:  # added to before (and written by that add): the amounts sum up
-            total = kept[2]
-            for name, amount in amounts.items():
-                total[name] = total.get(name, 0) + amount
+            sum_into(kept[2], amounts)
             return self.changes.get(key, kept[0])
         value = self.changes.get(key, _ABSENT)
         if value is not _ABSENT:  # it wrote the key itself first: that is what it adds to
