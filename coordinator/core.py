@@ -105,6 +105,8 @@ class Coordinator:
         self.streams = JobStreams()  # live text of running jobs, in memory only
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.followed_height: int | None = None  # the last block the tracker read (tracker.py)
+        self.head_this_tick: int | None = None   # the node's head as this tick's tracker pass read it, if it did
+        self.checks_read_at: int | None = None   # the head of the last spot-check pass (spot_checks.py)
         self.jobs_waiting = asyncio.Event()      # set by intake: the scheduler assigns without waiting a tick
 
     def lock(self, job_id: str) -> asyncio.Lock:

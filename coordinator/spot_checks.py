@@ -27,8 +27,18 @@ log = logging.getLogger("coordinator.checks")
 
 
 async def run(coord: Coordinator) -> None:
-    """One pass: sync jobs under check, push re-runs to the checkers the chain drew."""
+    """One pass: sync jobs under check, push re-runs to the checkers the chain drew.
+
+    Skipped while the head the tracker read this tick is the one the last pass saw: the
+    chain opens, draws and closes checks only in blocks, and our txs of these jobs settle
+    only when the tracker reads a new block (a tick is a fraction of a block, and at
+    intake rates each pass's query was a fiftieth of the coordinator's CPU). Without a
+    head this tick (no txs in flight) every tick reads them, as a push that failed is
+    retried by the next pass."""
     coord.require_chain()
+    head = coord.head_this_tick
+    if head is not None and head == coord.checks_read_at:
+        return
     under_check = await coord.chain.open_checks()
     open_ids = {job["id"] for job in under_check}
     for job in coord.store.jobs_with_status("verifying"):
@@ -45,6 +55,7 @@ async def run(coord: Coordinator) -> None:
             continue  # the chain draws one at a later block
         if not coord.store.check_pushed(local.id, checker):
             coord.pushes.start(f"check:{local.id}:{checker}", functools.partial(_push, coord, local, checker))
+    coord.checks_read_at = head
 
 
 async def _push(coord: Coordinator, job: StoredJob, checker: str) -> None:

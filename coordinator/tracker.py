@@ -34,6 +34,7 @@ MAX_BLOCKS = 200      # blocks read in one pass at most; the next pass goes on
 async def track(coord: Coordinator) -> None:
     """One pass over the txs in flight."""
     store = coord.store
+    coord.head_this_tick = None
     for tx in store.txs_with_status("stored"):
         await broadcast_stored(coord, tx)
     if not store.has_sent_txs():
@@ -42,6 +43,7 @@ async def track(coord: Coordinator) -> None:
     # The head first, then the txs: a tx stored after the head was read cannot be in a
     # block up to it, so reading blocks up to the head misses none of the txs read.
     head, catching_up = await coord.chain.head()
+    coord.head_this_tick = head
     sent = store.sent_tx_ages()
     outcomes = await _outcomes(coord, [h for h, _, _ in sent], head)
     # A client's submit_job in a block without error asks nothing more of us (the job was
