@@ -136,6 +136,11 @@ def setup_logging(service: str, log_file: Path | None, level: int = logging.INFO
         file_handler = RotatingLogFile(log_file, max_bytes, backups)
         file_handler.setFormatter(JsonFormatter(service))
         handlers.append(file_handler)
+    # Our lines carry none of what a record otherwise collects on every call: the caller's file
+    # and line (a walk up the stack), the thread and the process (the logging HOWTO's
+    # "Optimization" settings); the coordinator logs a line per submitted job.
+    logging._srcfile = None  # noqa: SLF001 - the documented switch for caller information
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers.clear()
     for handler in handlers:
