@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
+import sqlite3
 
 import pytest
 from fastapi.testclient import TestClient
@@ -104,6 +106,28 @@ def test_submit_stores_broadcasts_and_answers_201(api, rpc):
     # a retry of the same request is answered again, not broadcast twice as a new job
     again = api.post("/v1/jobs", json=job_body())
     assert again.status_code == 200 and again.json()["job_id"] == data["job_id"]
+
+
+def test_a_submission_whose_commit_fails_keeps_nothing_and_broadcasts_nothing(api, rpc, monkeypatch):
+    """The job and its submit tx are committed together before the broadcast: a commit that
+    fails leaves neither, and the tx never reaches the node (its nonce stays the client's)."""
+    store = api.app.state.coordinator.store
+    real = store.transaction
+
+    @contextlib.contextmanager
+    def commit_fails():
+        with real():
+            yield
+            raise sqlite3.OperationalError("disk I/O error")  # at COMMIT: all of it is rolled back
+
+    monkeypatch.setattr(store, "transaction", commit_fails)
+    with pytest.raises(sqlite3.OperationalError):  # the test client raises what the server did (a 500)
+        api.post("/v1/jobs", json=job_body())
+    monkeypatch.setattr(store, "transaction", real)
+    job_id = txlib.job_id_for(ALICE.address, 0, CHAIN_ID)
+    assert store.get_job(job_id) is None and store.txs_in_flight() == [] and rpc.broadcasts == []
+    # and the same request, sent again, is taken as new
+    assert api.post("/v1/jobs", json=job_body()).status_code == 201 and len(rpc.broadcasts) == 1
 
 
 def test_jobs_are_visible_to_their_key_and_to_admin(api):

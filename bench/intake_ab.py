@@ -1,0 +1,113 @@
+"""Coordinator intake, an older commit's coordinator against this tree's, at the same moment.
+
+Alternated runs (bench/baseline.py) cannot see a difference of a few percent in the
+coordinator: this shared 2-core machine's speed moves by 15-20 % from one minute to the
+next. Here both coordinators run side by side on one chain (the same genesis key, their own
+stores), each driven by half the connections with pre-signed submissions from its own
+clients, in the same windows; whatever the machine does, it does to both. Per window: each
+one's accepted submissions/s, the CPU ms its process spent per accepted submission, and
+the ratio this tree / old. An A/A run (REV = HEAD on a clean tree) shows the instrument's
+own spread.
+
+Intake only: a miner is registered on chain so that the model is offered, and none runs,
+so neither coordinator signs a tx of its own (their nonces would collide).
+
+Usage: python -m bench.intake_ab REV [--rounds 4] [--seconds 10] [--connections 8]
+Prints one JSON line per window and a summary line; writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from aitbc.crypto import PrivateKey
+from aitbc.ops.factories import register_fields
+from aitbc.ops.harness import CLIENT_API_KEY, ChainStack, CoordinatorProcess
+from aitbc.ops.ollama_server import TINY_MODEL_NAME
+from bench import env
+from bench.baseline import export
+from bench.full_stack import NO_RATE_LIMIT, _drive, _send, _submit_bodies, fund
+
+SIDES = ("old", "new")
+
+
+def _window(ports: list[int], streams: list[list[list[bytes]]], at: list[list[int]], seconds: float,
+            new_first: bool) -> list[dict[str, Any]]:
+    headers = f"X-Api-Key: {CLIENT_API_KEY}\r\n".encode()
+    order = [1, 0] if new_first else [0, 1]
+
+    async def both() -> list[dict[str, Any]]:
+        results = await asyncio.gather(*(_drive("127.0.0.1", ports[i], streams[i], b"/v1/jobs", headers, seconds,
+                                                lambda status, _answer: status in (200, 201), at[i])
+                                         for i in order))
+        return [results[order.index(i)] for i in range(2)]
+
+    return asyncio.run(both())
+
+
+def measure(rev: str, rounds: int, seconds: float, connections: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="aitbc-intake-ab-") as directory:
+        root = Path(directory)
+        site = export(rev, root / "old")
+        chain = ChainStack(root / "chain", pending_timeout_s=3600, job_timeout_s=600)
+        coordinators: list[CoordinatorProcess] = []
+        try:
+            chain.start()
+            _send(chain, "miner1", "register_miner", **register_fields(models=(TINY_MODEL_NAME,)))
+            for side, first in zip(SIDES, (str(site), "")):
+                coordinator = CoordinatorProcess(root / f"coordinator-{side}", chain, tick_s=0.2, **NO_RATE_LIMIT)
+                coordinator.env["PYTHONPATH"] = os.pathsep.join(p for p in (first, str(env.ROOT)) if p)
+                coordinators.append(coordinator.start())
+            keys = [PrivateKey(bytes([11, i]) * 16) for i in range(2 * connections)]
+            fund(chain, keys)
+            per_key = int(800 * seconds * rounds / connections) + 20  # more than either can take at 800/s
+            env.log(f"intake_ab: pre-signing {2 * connections * per_key} submit_job txs")
+            bodies = [[body for body, _ in stream] for stream in _submit_bodies(keys, per_key, {})]
+            streams = [bodies[:connections], bodies[connections:]]
+            at = [[0] * connections, [0] * connections]
+            ports = [int(c.url.rsplit(":", 1)[1]) for c in coordinators]
+            windows = []
+            for round_no in range(rounds):
+                cpu0 = [env.cpu_seconds(c.proc.pid) for c in coordinators]
+                results = _window(ports, streams, at, seconds, new_first=round_no % 2 == 1)
+                row: dict[str, Any] = {}
+                for i, (side, result) in enumerate(zip(SIDES, results)):
+                    at[i] = result["sent"]
+                    cpu_ms = (env.cpu_seconds(coordinators[i].proc.pid) - cpu0[i]) * 1000
+                    row[side] = {"accepted_per_s": result["accepted_per_s"], "rejected": result["rejected"],
+                                 "cpu_ms_per_accepted": round(cpu_ms / max(result["accepted"], 1), 3),
+                                 "latency_ms_median": result["latency_ms"]["median"]}
+                row["rate_new_over_old"] = round(row["new"]["accepted_per_s"] / row["old"]["accepted_per_s"], 3)
+                row["cpu_new_over_old"] = round(row["new"]["cpu_ms_per_accepted"] / row["old"]["cpu_ms_per_accepted"], 3)
+                print(json.dumps(row), flush=True)
+                windows.append(row)
+        finally:
+            for coordinator in coordinators:
+                coordinator.stop()
+            chain.stop()
+    return {"rev": rev, "rounds": rounds, "seconds": seconds, "connections_each": connections,
+            "rate_new_over_old": env.spread([w["rate_new_over_old"] for w in windows], 3),
+            "cpu_new_over_old": env.spread([w["cpu_new_over_old"] for w in windows], 3),
+            "cpu_ms_per_accepted": {side: round(statistics.mean(w[side]["cpu_ms_per_accepted"] for w in windows), 3)
+                                    for side in SIDES}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("rev", help="the older commit (its coordinator is 'old')")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=8, help="per coordinator")
+    args = parser.parse_args()
+    print(json.dumps(measure(args.rev, args.rounds, args.seconds, args.connections)))
+
+
+if __name__ == "__main__":
+    main()
