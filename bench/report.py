@@ -733,8 +733,24 @@ def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
         "of taking turns out of a submission, sending a signer's first tx from the request's own task instead of "
         "a lane task and committing each submission alone instead of in a group, did not move the rate in 4 "
         "alternated pairs (ratios old / new 0.401 / 0.344, 0.426 / 0.386, 0.376 / 0.445, 0.45 / 0.377) and "
-        "were left out. With 32 connections on each side instead of 16, one run gave 559 against 1214 /s "
-        "(0.46).",
+        "were left out (the second measured side by side since: next point). With 32 connections on each side "
+        "instead of 16, one run gave 559 against 1214 /s (0.46).",
+        "- **Measuring a few percent: two coordinators side by side** (`python -m bench.intake_ab REV`, since "
+        "2026-12-01): an older commit's coordinator and this tree's on one chain, each driven by 8 connections in "
+        "the same 10 s windows, so that the machine's drift reaches both alike. Its own spread, HEAD against "
+        "itself over 8 windows: rate ratio 0.999 (0.964-1.045), CPU per job 0.998 (0.955-1.037). What it "
+        "showed: (1) the node client's calls other than broadcasts going over the plain keep-alive path too "
+        "(`AsyncChainRPC.call`; httpx is left for https), spot checks reading the chain's open checks once per "
+        "new head instead of on every tick (`coordinator/spot_checks.py`), and log records that skip the "
+        "caller, thread and process look-ups (`aitbc/logs.py`): against 67aa514, rate 1.002 (0.921-1.052) and "
+        "CPU 0.998 (0.94-1.034) over 8 windows, nothing intake can see (a first run of 4 windows had shown CPU "
+        "0.936); what they do halve is the idle coordinator's CPU, 0.014-0.015 against 0.006-0.009 ms per node "
+        "tx in the node's windows of 4 alternated runs each. (2) Committing each submission alone instead of in "
+        "the group commit: rate 1.133, 1.022 and 0.965 in three runs (4, 4 and 8 windows), CPU 1.015, 1.007 and "
+        "0.99: left out again. (3) For scale, this tree with its INFO lines off took 0.91 of the CPU per job of "
+        "the same tree with them (4 windows): a job's log line (its record, its JSON and two writes) is about a "
+        "tenth of the coordinator's work per job. Kept as it is: the lines are the audit trail, and a writer "
+        "thread would trade the two writes for a wake-up and GIL hand-offs on the same loop.",
         "",
         f"CPU per accepted submission in the coordinator: {cpu.get('coordinator')} ms"
         + (f" (before: {before.get('coordinator')})" if before else "")
@@ -749,7 +765,7 @@ def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
         "own CPU per job is what bounds its rate, through the turns its requests wait for as much as through "
         "the CPU itself. What is left in it is the price of an HTTP service "
         "in Python per job: uvicorn + FastAPI + five middlewares, the tx's decode and signature check (~0.09 ms), "
-        "the SQLite writes (shared commits, above), the job's JSON log line (two handlers, one formatting: "
+        "the SQLite writes (shared commits, above), the job's JSON log line (about a tenth; two handlers, one formatting: "
         "`aitbc/logs.py`), and loopback socket writes, which this VM makes dear (`StreamWriter.write` "
         "to the node is the largest single leaf in the profile below). With the node, the app, the load "
         "generator and the coordinator on 2 cores, one coordinator process does not reach half the node's bare "
