@@ -27,6 +27,7 @@ from aitbc.api.miner_models import JobAssignment, JobData
 
 log = logging.getLogger("coordinator.scheduler")
 
+QUEUE_PAGE = 64      # queued jobs read at a time by an assignment pass
 NUDGE_GAP_S = 0.02  # between assignment passes that new jobs start (intake at full speed sets it all the time)
 
 MINER_REFUSALS = (Code.MINER_AT_CAPACITY, Code.MODEL_NOT_SERVED, Code.MINER_NOT_FOUND, Code.STAKE_TOO_LOW,
@@ -92,8 +93,7 @@ async def tick(coord: Coordinator) -> None:
     await fail_offline_miners(coord)
     await assign_pending(coord)
     start_pushes(coord)
-    await spot_checks.run(coord)
-    coord.metrics.queue_depth.set(coord.store.count_status("pending"))
+    await spot_checks.run(coord)  # (the queue depth gauge is counted when /metrics is read)
 
 
 async def reconcile_marked(coord: Coordinator) -> None:
@@ -182,26 +182,40 @@ def _price_cap(job: StoredJob) -> int:
 async def assign_pending(coord: Coordinator) -> None:
     store = coord.store
     if not _any_miner_online(coord):
-        return  # first: reading the queue's models costs a pass over every queued job
+        return  # first: with nobody to take a job, no chain call
     models = store.models_with_status("pending")
     if not models:
         return
     pool = {c.address: c for c in await candidates(coord)}
-    if not any(selection.eligible(pool.values(), model) for model in models):
-        return  # nobody can take any of them now: no need to read every queued job
+    servable = _servable(pool, models)
+    if not servable:
+        return  # nobody can take any of them now: the queue is not read
     busy = store.jobs_with_txs_in_flight(except_sent=("submit_job",))
-    pending = [j for j in store.jobs_with_status("pending") if j.id not in busy and not j.needs_reconcile]
-    for job in pending:
-        async with coord.lock(job.id):
-            fresh = coord.store.get_job(job.id)
-            if fresh is None or fresh.status != "pending":
+    # The queue a page at a time, oldest first, only its jobs some miner could take: a pass
+    # usually ends within the first page (the miners are full), and the whole queue of a
+    # busy coordinator takes seconds to read.
+    after: tuple[float, str] | None = None
+    while page := store.jobs_with_status_after("pending", after, QUEUE_PAGE, servable):
+        after = (page[-1].submitted_at, page[-1].id)
+        for job in page:
+            if job.id in busy or job.needs_reconcile or job.model not in servable:
                 continue
-            chosen = await _assign(coord, fresh, pool)
-        if chosen is not None and chosen in pool:
-            c = pool[chosen]
-            pool[chosen] = selection.Candidate(**{**c.__dict__, "local_active_jobs": c.local_active_jobs + 1})
-        if not any(selection.eligible(pool.values(), model) for model in models):
-            return  # every miner is full or refused: the rest waits for the next pass
+            async with coord.lock(job.id):
+                fresh = coord.store.get_job(job.id)
+                if fresh is None or fresh.status != "pending":
+                    continue
+                chosen = await _assign(coord, fresh, pool)
+            if chosen is not None and chosen in pool:
+                c = pool[chosen]
+                pool[chosen] = selection.Candidate(**{**c.__dict__, "local_active_jobs": c.local_active_jobs + 1})
+            servable = _servable(pool, servable)
+            if not servable:
+                return  # every miner is full or refused: the rest waits for the next pass
+
+
+def _servable(pool: dict[str, selection.Candidate], models: set[str]) -> set[str]:
+    """The models of `models` that a miner of `pool` could take a job of now (price caps aside)."""
+    return {model for model in models if selection.eligible(pool.values(), model)}
 
 
 def _delivered_by(job: StoredJob) -> str | None:

@@ -33,7 +33,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     receipt_id TEXT, amount_paid INTEGER, refund INTEGER, block_height INTEGER, error TEXT,
     submitted_at REAL NOT NULL, assigned_at REAL, started_at REAL, completed_at REAL,
     needs_reconcile INTEGER NOT NULL DEFAULT 0, needs_push INTEGER NOT NULL DEFAULT 0, released_at REAL);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, submitted_at);
+-- The queue in submission order, read a page at a time (jobs_with_status_after); it replaces
+-- an index on (status, submitted_at) alone, which left the order of a page to a sort.
+DROP INDEX IF EXISTS jobs_status;
+CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, submitted_at, id);
+-- The models of a status, one seek each (models_with_status).
+CREATE INDEX IF NOT EXISTS jobs_status_model ON jobs (status, model);
 CREATE TABLE IF NOT EXISTS txs (
     hash TEXT PRIMARY KEY, job_id TEXT, kind TEXT NOT NULL, raw BLOB NOT NULL, status TEXT NOT NULL,
     code INTEGER, log TEXT, height INTEGER, created_at REAL NOT NULL, seen_at REAL NOT NULL);
@@ -293,8 +298,30 @@ class Store:
                           (status, before))
         return [StoredJob(**dict(r)) for r in rows]
 
+    def jobs_with_status_after(self, status: str, after: tuple[float, str] | None, limit: int,
+                               models: Iterable[str]) -> list[StoredJob]:
+        """Up to `limit` jobs of `status` for one of `models`, in submission order (submitted_at,
+        id), from just after the job whose (submitted_at, id) is `after` (None: the first). A
+        page of the queue: the whole queue of a busy coordinator takes seconds to read (50 000
+        jobs: 1.4 s)."""
+        models = list(models)
+        where = f"status = ? AND model IN ({', '.join('?' * len(models))})"
+        args: list[Any] = [status, *models]
+        if after is not None:
+            where += " AND (submitted_at, id) > (?, ?)"
+            args += after
+        rows = self._exec(f"SELECT * FROM jobs WHERE {where} ORDER BY submitted_at, id LIMIT ?", [*args, limit])
+        return [StoredJob(**dict(r)) for r in rows]
+
     def models_with_status(self, status: str) -> set[str]:
-        return {r[0] for r in self._exec("SELECT DISTINCT model FROM jobs WHERE status = ?", (status,))}
+        """The models of the jobs of `status`: one index seek per model, not a pass over the jobs."""
+        models: set[str] = set()
+        row = self._exec("SELECT model FROM jobs WHERE status = ? ORDER BY model LIMIT 1", (status,)).fetchone()
+        while row is not None:
+            models.add(row[0])
+            row = self._exec("SELECT model FROM jobs WHERE status = ? AND model > ? ORDER BY model LIMIT 1",
+                             (status, row[0])).fetchone()
+        return models
 
     def jobs_with_txs_in_flight(self, except_sent: tuple[str, ...] = ()) -> set[str]:
         """Ids of jobs with a tx not yet settled: any stored (not yet broadcast) one, and sent

@@ -1,0 +1,123 @@
+"""The coordinator's queue of pending jobs: read a page at a time in submission order, and an
+assignment pass that reads only as much of it as the miners can take."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from aitbc import tx as txlib
+from aitbc.coordinator import job_state, scheduler
+from aitbc.coordinator.core import Coordinator
+from aitbc.coordinator.settings import CoordinatorSettings
+from aitbc.coordinator.store import Store
+from aitbc.ops.factories import CHAIN_ID, KEYS
+from aitbc.rpc import BroadcastResult, QueryFailed
+
+MINER = KEYS["miner1"].address
+
+
+def queue(store: Store, models: list[str], at: float = 1000.0) -> list[str]:
+    """One pending job per entry of `models`, submitted in that order (every two at the same time)."""
+    ids = []
+    with store.transaction():
+        for i, model in enumerate(models):
+            job_id = f"job_{i:05d}"
+            job_state.insert_pending(store, id=job_id, api_key_hash="h", client="c", type="inference", model=model,
+                                     prompt="p", options="{}", max_reward=7, signed_tx=b"", tx_hash=f"T{job_id}")
+            store._exec("UPDATE jobs SET submitted_at = ? WHERE id = ?", (at + i // 2, job_id))
+            ids.append(job_id)
+    return ids
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "c.db")
+    yield s
+    s.close()
+
+
+def test_pages_follow_submission_order_through_ties_and_keep_to_the_models(store):
+    ids = queue(store, ["a", "b"] * 5 + ["a"] * 3)
+    pages, after = [], None
+    while page := store.jobs_with_status_after("pending", after, 3, {"a"}):
+        pages.append([j.id for j in page])
+        after = (page[-1].submitted_at, page[-1].id)
+    wanted = [i for i, m in zip(ids, ["a", "b"] * 5 + ["a"] * 3) if m == "a"]
+    assert [i for p in pages for i in p] == wanted and all(len(p) <= 3 for p in pages)
+    assert store.jobs_with_status_after("pending", None, 10, {"c"}) == []
+
+
+def test_the_models_of_a_status_are_all_found(store):
+    assert store.models_with_status("pending") == set()
+    queue(store, ["m3", "m1", "m2", "m1", "m3"])
+    assert store.models_with_status("pending") == {"m1", "m2", "m3"}
+    assert store.models_with_status("assigned") == set()
+
+
+class OneMinerRPC:
+    """A chain with one staked miner of `capacity` for model m1; every tx accepted."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.assigned: list[str] = []
+
+    async def query(self, path: str):
+        if path == "/params":
+            return {"chain_id": CHAIN_ID, "coordinator": KEYS["coordinator"].address, "price_per_second": 20_000,
+                    "min_miner_stake": 1}
+        if path == "/miners":
+            return [{"address": MINER, "stake": 100, "models": ["m1"], "capacity": self.capacity, "active_jobs": 0,
+                     "completed": 0, "failed": 0, "endpoint": "", "price_per_second": 1, "jailed_until_ns": 0}]
+        if path.startswith("/nonce/"):
+            return {"nonce": len(self.assigned)}
+        raise QueryFailed(path, 1, "not in this fake")
+
+    async def broadcast(self, raw: bytes, mode: str = "sync") -> BroadcastResult:
+        body = txlib.body_of(raw)
+        self.assigned.append(body.assign_job.job_id)
+        return BroadcastResult(txlib.tx_hash(raw), 0, "")
+
+    async def aclose(self) -> None:
+        pass
+
+
+def _pass(tmp_path, rpc: OneMinerRPC, models: list[str], monkeypatch) -> tuple[list[str], list[str], int]:
+    """(queued ids, ids assigned by one assignment pass, queued jobs it read)."""
+    read = []
+
+    async def main():
+        coord = Coordinator(CoordinatorSettings(data_dir=tmp_path), rpc=rpc, key=KEYS["coordinator"])
+        try:
+            await coord.connect()
+            coord.store.upsert_miner(MINER, "http://127.0.0.1:1", ["m1"], rpc.capacity, 0, time.time())
+            ids = queue(coord.store, models)
+            real = coord.store.jobs_with_status_after
+
+            def counted(*args, **kwargs):
+                page = real(*args, **kwargs)
+                read.extend(page)
+                return page
+
+            monkeypatch.setattr(coord.store, "jobs_with_status_after", counted)
+            await scheduler.assign_pending(coord)
+            return ids
+        finally:
+            await coord.aclose()
+
+    ids = asyncio.run(main())
+    return ids, rpc.assigned, len(read)
+
+
+def test_a_pass_over_a_long_queue_reads_one_page_when_the_miner_fills_up(tmp_path, monkeypatch):
+    ids, assigned, read = _pass(tmp_path, OneMinerRPC(capacity=2), ["m1"] * 1000, monkeypatch)
+    assert assigned == ids[:2]  # the oldest first
+    assert read == scheduler.QUEUE_PAGE
+
+
+def test_jobs_nobody_serves_are_not_read_and_do_not_hide_the_ones_behind_them(tmp_path, monkeypatch):
+    ids, assigned, read = _pass(tmp_path, OneMinerRPC(capacity=2), ["m2"] * 500 + ["m1"] * 3, monkeypatch)
+    assert assigned == ids[500:502]
+    assert read == 3  # only m1's jobs came out of the store
