@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import sqlite3
@@ -21,6 +20,7 @@ from aitbc.api.coordinator_client import sign_job
 from aitbc.api.coordinator_models import MAX_PROMPT_CHARS, JobOptions
 from aitbc.coordinator.settings import CoordinatorSettings
 from aitbc.ops.factories import CHAIN_ID, KEYS
+from tests.unit.store_faults import failing_commits
 
 ALICE = KEYS["alice"]
 CLIENT, OTHER, ADMIN = "client-key", "other-key", "admin-key"
@@ -113,14 +113,7 @@ def test_a_submission_whose_commit_fails_keeps_nothing_and_broadcasts_nothing(ap
     fails leaves neither, and the tx never reaches the node (its nonce stays the client's)."""
     store = api.app.state.coordinator.store
     real = store.transaction
-
-    @contextlib.contextmanager
-    def commit_fails():
-        with real():
-            yield
-            raise sqlite3.OperationalError("disk I/O error")  # at COMMIT: all of it is rolled back
-
-    monkeypatch.setattr(store, "transaction", commit_fails)
+    monkeypatch.setattr(store, "transaction", failing_commits(store))
     with pytest.raises(sqlite3.OperationalError):  # the test client raises what the server did (a 500)
         api.post("/v1/jobs", json=job_body())
     monkeypatch.setattr(store, "transaction", real)

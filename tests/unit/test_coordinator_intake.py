@@ -5,7 +5,6 @@ pending (API view and CLI text)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sqlite3
 from datetime import datetime, timezone
@@ -22,6 +21,7 @@ from aitbc.coordinator.http.views import job_public
 from aitbc.coordinator.store import Store
 from aitbc.ops.factories import CHAIN_ID, KEYS
 from aitbc.rpc import BroadcastResult, RPCError
+from tests.unit.store_faults import failing_commits
 
 
 class BatchRPC:
@@ -139,15 +139,7 @@ def test_a_write_whose_caller_gave_up_before_the_commit_is_not_made(store):
 
 def test_a_failed_commit_reaches_every_writer_and_keeps_nothing(store, monkeypatch):
     writes = GroupCommit(store)
-    real = store.transaction
-
-    @contextlib.contextmanager
-    def commit_fails():
-        with real():
-            yield
-            raise sqlite3.OperationalError("disk I/O error")  # at COMMIT: all of it is rolled back
-
-    monkeypatch.setattr(store, "transaction", commit_fails)
+    monkeypatch.setattr(store, "transaction", failing_commits(store))
 
     async def both():
         return await asyncio.gather(*(writes.run(job_write(store, job_id)) for job_id in ("job_x", "job_y")),
