@@ -31,10 +31,10 @@ async def run(coord: Coordinator) -> None:
 
     Skipped while the head the tracker read this tick is the one the last pass saw: the
     chain opens, draws and closes checks only in blocks, and our txs of these jobs settle
-    only when the tracker reads a new block (a tick is a fraction of a block, and at
-    intake rates each pass's query was a fiftieth of the coordinator's CPU). Without a
-    head this tick (no txs in flight) every tick reads them, as a push that failed is
-    retried by the next pass."""
+    only when the tracker reads a new block (a tick is a fraction of a block; at intake
+    rates each tick's query was 2 % of the coordinator's samples, and a query for the node's
+    app). Without a head this tick (no txs in flight) every tick reads them. A push that
+    failed is retried by the next pass either way."""
     coord.require_chain()
     head = coord.head_this_tick
     if head is not None and head == coord.checks_read_at:
