@@ -39,6 +39,9 @@ DROP INDEX IF EXISTS jobs_status;
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, submitted_at, id);
 -- The models of a status, one seek each (models_with_status).
 CREATE INDEX IF NOT EXISTS jobs_status_model ON jobs (status, model);
+-- A client's newest jobs, and everyone's (list_jobs): a page, not a pass over every job kept.
+CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (api_key_hash, submitted_at);
+CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (submitted_at);
 CREATE TABLE IF NOT EXISTS txs (
     hash TEXT PRIMARY KEY, job_id TEXT, kind TEXT NOT NULL, raw BLOB NOT NULL, status TEXT NOT NULL,
     code INTEGER, log TEXT, height INTEGER, created_at REAL NOT NULL, seen_at REAL NOT NULL);

@@ -19,12 +19,13 @@ from aitbc.rpc import BroadcastResult, QueryFailed
 MINER = KEYS["miner1"].address
 
 
-def queue(store: Store, models: list[str], at: float = 1000.0) -> list[str]:
-    """One pending job per entry of `models`, submitted in that order (every two at the same time)."""
+def queue(store: Store, models: list[str], at: float = 1000.0, first: int = 0) -> list[str]:
+    """One pending job per entry of `models`, submitted in that order (every two at the same time),
+    numbered from `first`."""
     ids = []
     with store.transaction():
         for i, model in enumerate(models):
-            job_id = f"job_{i:05d}"
+            job_id = f"job_{first + i:05d}"
             job_state.insert_pending(store, id=job_id, api_key_hash="h", client="c", type="inference", model=model,
                                      prompt="p", options="{}", max_reward=7, signed_tx=b"", tx_hash=f"T{job_id}")
             store._exec("UPDATE jobs SET submitted_at = ? WHERE id = ?", (at + i // 2, job_id))
@@ -121,3 +122,32 @@ def test_jobs_nobody_serves_are_not_read_and_do_not_hide_the_ones_behind_them(tm
     ids, assigned, read = _pass(tmp_path, OneMinerRPC(capacity=2), ["m2"] * 500 + ["m1"] * 3, monkeypatch)
     assert assigned == ids[500:502]
     assert read == 3  # only m1's jobs came out of the store
+
+
+def _steps(store: Store, read) -> int:
+    """SQLite VM steps (in hundreds) that `read()` takes: how much of the table it went through."""
+    steps = [0]
+    store._db.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1) or 0, 100)
+    try:
+        read()
+    finally:
+        store._db.set_progress_handler(None, 100)
+    return steps[0]
+
+
+def test_the_queue_and_the_job_lists_are_read_a_page_at_a_time_not_whole(store):
+    reads = {
+        "a queue page": lambda: store.jobs_with_status_after("pending", None, 64, {"m1"}),
+        "the queue's models": lambda: store.models_with_status("pending"),
+        "a client's newest jobs": lambda: store.list_jobs(api_key_hash="h", limit=50),
+        "everyone's newest jobs": lambda: store.list_jobs(limit=50),
+        "the newest pending jobs": lambda: store.list_jobs(status="pending", limit=50),
+        "the whole table (for scale)": lambda: store._exec("SELECT COUNT(prompt) FROM jobs").fetchone(),
+    }
+    queue(store, ["m1", "m2"] * 1000)
+    small = {what: _steps(store, read) for what, read in reads.items()}
+    queue(store, ["m1", "m2"] * 3000, first=2000, at=5000.0)  # four times the jobs
+    large = {what: _steps(store, read) for what, read in reads.items()}
+    assert large["the whole table (for scale)"] > 3 * small["the whole table (for scale)"] > 0
+    for what in list(reads)[:-1]:
+        assert large[what] <= small[what] * 1.2 + 2, (what, small[what], large[what])
