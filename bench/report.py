@@ -759,7 +759,9 @@ def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
         "miners are full; the queue's models take one index seek each; the depth is counted when `/metrics` is "
         "read. The same pass: 2.1-4.1 ms (the fake chain of tests/unit/test_coordinator_queue.py, both trees). "
         "Not part of the intake figures above, where no miner is online; side by side, its extra index cost "
-        "nothing visible (rate 1.004, CPU 0.99 over 8 windows).",
+        "nothing visible (rate 1.004, CPU 0.99 over 8 windows). Likewise `GET /v1/jobs`: a client's newest jobs "
+        "and the admin's list sorted every job kept, 38.5 and 118.8 ms with 50 000 jobs, now read by index "
+        "(`jobs_by_key`, `jobs_by_time`): 2.2 and 2.0 ms.",
         "",
         f"CPU per accepted submission in the coordinator: {cpu.get('coordinator')} ms"
         + (f" (before: {before.get('coordinator')})" if before else "")
