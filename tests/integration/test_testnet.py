@@ -136,7 +136,9 @@ def test_transfers_each_node_checked_in_its_own_order_give_one_state(net):
         refused = list(pool.map(send, range(len(senders)), senders))
     assert refused == [[]] * len(senders)
     goal = {name: signer.nonces[KEYS[name].address] for name in senders}
-    wait_for(lambda: all(rpcs[0].query(f"/nonce/{KEYS[n].address}")["nonce"] == goal[n] for n in senders),
+    # /account is the committed state (/nonce counts the mempool too: it can reach the goal
+    # before any block has taken these transfers)
+    wait_for(lambda: all(rpcs[0].query(f"/account/{KEYS[n].address}")["nonce"] == goal[n] for n in senders),
              timeout=60, what="every transfer committed")
     top = max(h for h in net.net.heights().values() if h)
     net.net.wait_for_height(top + 1, timeout=30)
