@@ -99,9 +99,13 @@ def _result(url: str, body: Any) -> Any:
     if not isinstance(body, dict) or ("result" not in body and "error" not in body):
         raise RPCError(f"{url}: not a JSON-RPC answer")
     if "error" in body:
-        err = body["error"]
-        raise RPCError(f"{err.get('message', 'error')}: {err.get('data', '')}")
+        raise _node_error(body["error"])
     return body["result"]
+
+
+def _node_error(err: dict[str, Any]) -> RPCError:
+    """The node's JSON-RPC error object, in its own words."""
+    return RPCError(f"{err.get('message', 'error')}: {err.get('data', '')}")
 
 
 class ChainRPC:
@@ -266,8 +270,7 @@ class AsyncChainRPC:
         answers = await self._post_json([{"jsonrpc": "2.0", "id": i, "method": method, "params": params}
                                          for i, (method, params) in enumerate(calls)])
         if not isinstance(answers, list):
-            err = answers.get("error") or {}
-            raise RPCError(f"{err.get('message', 'error')}: {err.get('data', '')}")
+            raise _node_error(answers.get("error") or {})
         by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
         out: list[Any] = []
         for i in range(len(calls)):
@@ -275,8 +278,7 @@ class AsyncChainRPC:
             if answer is None:
                 out.append(RPCError(f"{self.url}: no answer to call {i} of a batch"))
             elif "error" in answer:
-                err = answer["error"]
-                out.append(RPCError(f"{err.get('message', 'error')}: {err.get('data', '')}"))
+                out.append(_node_error(answer["error"]))
             else:
                 out.append(answer["result"])
         return out
