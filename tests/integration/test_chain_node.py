@@ -42,7 +42,9 @@ def test_transfers_and_search(rpc):
     height = committed(rpc, signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1_500_000))
     assert balance(rpc, "alice") == BALANCE - 1_500_000 - signer.offered["alice"]
     assert balance(rpc, "bob") == BALANCE + 1_500_000
-    found = rpc.tx_search(f"transfer.sender='{KEYS['alice'].address}'")
+    # CometBFT indexes a block's txs after its commit answers: the search may lag a moment
+    search = f"transfer.sender='{KEYS['alice'].address}'"
+    found = wait_for(lambda: (f := rpc.tx_search(search))["total_count"] != "0" and f, 10, "the transfer indexed")
     assert found["total_count"] == "1" and int(found["txs"][0]["height"]) == height
     # one sender, several txs with consecutive nonces in flight at once
     results = [rpc.broadcast(signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1), "sync")
