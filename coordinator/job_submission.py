@@ -46,7 +46,7 @@ async def submit(coord: Coordinator, principal: Principal, body: JobCreate) -> t
             job = job_state.insert_pending(
                 store, id=job_id, api_key_hash=principal.key_hash, client=signed.sender, type=body.type,
                 model=body.model, prompt=body.prompt, max_reward=signed.msg.max_reward, options=options,
-                signed_tx=signed.raw, tx_hash=signed.hash,
+                signed_tx=signed.raw, tx_hash=signed.hash, max_price_per_second=signed.msg.max_price_per_second,
             )
             store.add_tx(signed.hash, job_id, "submit_job", signed.raw, "stored")
             return job

@@ -172,13 +172,6 @@ async def candidates(coord: Coordinator) -> list[selection.Candidate]:
     return result
 
 
-def _price_cap(job: StoredJob) -> int:
-    """The client's cap on the price per second, from its signed submit tx (0: none)."""
-    if not job.signed_tx:
-        return 0  # a job recovered from the chain: the chain itself refuses miners above the cap
-    return txlib.body_of(job.signed_tx).submit_job.max_price_per_second  # verified at intake
-
-
 async def assign_pending(coord: Coordinator) -> None:
     store = coord.store
     if not _any_miner_online(coord):
@@ -187,18 +180,20 @@ async def assign_pending(coord: Coordinator) -> None:
     if not models:
         return
     pool = {c.address: c for c in await candidates(coord)}
-    servable = _servable(pool, models)
-    if not servable:
+    floors = _floors(pool, models)
+    if not floors:
         return  # nobody can take any of them now: the queue is not read
     busy = store.jobs_with_txs_in_flight(except_sent=("submit_job",))
     # The queue a page at a time, oldest first, only its jobs some miner could take: a pass
-    # usually ends within the first page (the miners are full), and the whole queue of a
-    # busy coordinator takes seconds to read.
+    # usually ends within the first page (the miners are full), the whole queue of a busy
+    # coordinator takes seconds to read, and jobs capped below every miner's price (which a
+    # client may queue at will) are left in the store, not read and tried on every pass.
     after: tuple[float, str] | None = None
-    while page := store.jobs_with_status_after("pending", after, QUEUE_PAGE, servable):
+    while page := store.jobs_with_status_after("pending", after, QUEUE_PAGE, floors):
         after = (page[-1].submitted_at, page[-1].id)
+        coord.metrics.queue_jobs_read.inc(len(page))
         for job in page:
-            if job.id in busy or job.needs_reconcile or job.model not in servable:
+            if job.id in busy or job.needs_reconcile or not _may_take(floors, job):
                 continue
             async with coord.lock(job.id):
                 fresh = coord.store.get_job(job.id)
@@ -208,14 +203,22 @@ async def assign_pending(coord: Coordinator) -> None:
             if chosen is not None and chosen in pool:
                 c = pool[chosen]
                 pool[chosen] = selection.Candidate(**{**c.__dict__, "local_active_jobs": c.local_active_jobs + 1})
-            servable = _servable(pool, servable)
-            if not servable:
+            floors = _floors(pool, set(floors))
+            if not floors:
                 return  # every miner is full or refused: the rest waits for the next pass
 
 
-def _servable(pool: dict[str, selection.Candidate], models: set[str]) -> set[str]:
-    """The models of `models` that a miner of `pool` could take a job of now (price caps aside)."""
-    return {model for model in models if selection.eligible(pool.values(), model)}
+def _floors(pool: dict[str, selection.Candidate], models: set[str]) -> dict[str, int]:
+    """For each model of `models` that a miner of `pool` could take a job of now, the lowest
+    price per second such a miner asks."""
+    floors = {model: selection.lowest_price(pool.values(), model) for model in models}
+    return {model: price for model, price in floors.items() if price is not None}
+
+
+def _may_take(floors: dict[str, int], job: StoredJob) -> bool:
+    """Whether a miner of the pass's pool could take `job` now (its model, within its cap)."""
+    floor = floors.get(job.model)
+    return floor is not None and (not job.max_price_per_second or job.max_price_per_second >= floor)
 
 
 def _delivered_by(job: StoredJob) -> str | None:
@@ -230,7 +233,7 @@ async def _assign(coord: Coordinator, job: StoredJob, pool: dict[str, selection.
     refused: set[str] = set()
     # A job re-queued after a node crash lost its txs goes back to the miner that already did it.
     preferred = _delivered_by(job)
-    cap = _price_cap(job)
+    cap = job.max_price_per_second
     while True:
         eligible = {c.address for c in selection.eligible(pool.values(), job.model, cap)} - refused
         if preferred in eligible:

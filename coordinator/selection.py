@@ -51,6 +51,12 @@ def eligible(candidates: Iterable[Candidate], model: str, max_price: int = 0) ->
             and model in c.models and c.free > 0 and (not max_price or c.price_per_second <= max_price)]
 
 
+def lowest_price(candidates: Iterable[Candidate], model: str) -> int | None:
+    """The lowest price per second a miner that may take a job for `model` now asks (None: no
+    such miner): a job capped below it has no miner (eligible with that cap is empty)."""
+    return min((c.price_per_second for c in eligible(candidates, model)), default=None)
+
+
 def score(candidate: Candidate, max_stake: int) -> Fraction:
     stake_weight = Fraction(candidate.stake, max_stake) if max_stake else Fraction(0)
     return stake_weight * reputation(candidate.completed, candidate.failed) * Fraction(candidate.free,

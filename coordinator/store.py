@@ -14,9 +14,9 @@ import threading
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
-from aitbc import jobspec
+from aitbc import jobspec, tx as txlib
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     result TEXT, result_hash TEXT, metrics TEXT, proof BLOB, proof_signature BLOB,
     receipt_id TEXT, amount_paid INTEGER, refund INTEGER, block_height INTEGER, error TEXT,
     submitted_at REAL NOT NULL, assigned_at REAL, started_at REAL, completed_at REAL,
-    needs_reconcile INTEGER NOT NULL DEFAULT 0, needs_push INTEGER NOT NULL DEFAULT 0, released_at REAL);
+    needs_reconcile INTEGER NOT NULL DEFAULT 0, needs_push INTEGER NOT NULL DEFAULT 0, released_at REAL,
+    max_price_per_second INTEGER NOT NULL DEFAULT 0);
 -- The queue in submission order, read a page at a time (jobs_with_status_after); it replaces
 -- an index on (status, submitted_at) alone, which left the order of a page to a sort.
 DROP INDEX IF EXISTS jobs_status;
@@ -54,7 +55,7 @@ CREATE TABLE IF NOT EXISTS check_pushes (
 """
 
 # Columns added after the first release, with their type: a db made before gets them at open.
-ADDED_COLUMNS = {"jobs": {"released_at": "REAL"}}
+ADDED_COLUMNS = {"jobs": {"released_at": "REAL", "max_price_per_second": "INTEGER NOT NULL DEFAULT 0"}}
 
 # Tx statuses: stored (not yet broadcast) -> sent (in the mempool) -> committed | failed
 # (in a block with a non-zero code) | rejected (CheckTx said no) | lost (vanished).
@@ -97,6 +98,9 @@ class StoredJob:
     # When the result went to the client: the miner's proof checked and its record_receipt
     # accepted by CheckTx; the receipt is pending until the tx is in a block.
     released_at: float | None = None
+    # The client's cap on a miner's price per second, from its signed submit tx (0: none): kept
+    # beside the tx so that the queue can be read without the jobs no miner may take now.
+    max_price_per_second: int = 0
 
     @property
     def is_final(self) -> bool:
@@ -190,6 +194,17 @@ class Store:
             for name, kind in columns.items():
                 if name not in have:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                    if (table, name) == ("jobs", "max_price_per_second"):
+                        self._fill_price_caps()
+
+    def _fill_price_caps(self) -> None:
+        """The cap of each job kept by a version before the column, from its signed tx (the
+        intake verified it), so that the queue's reads see every job's cap."""
+        rows = self._db.execute("SELECT id, signed_tx FROM jobs WHERE length(signed_tx) > 0").fetchall()
+        caps = [(txlib.body_of(raw).submit_job.max_price_per_second, job_id) for job_id, raw in rows]
+        with self._db:  # one transaction
+            self._db.executemany("UPDATE jobs SET max_price_per_second = ? WHERE id = ?",
+                                 [(cap, job_id) for cap, job_id in caps if cap])
 
     def close(self) -> None:
         with self._lock:
@@ -302,14 +317,19 @@ class Store:
         return [StoredJob(**dict(r)) for r in rows]
 
     def jobs_with_status_after(self, status: str, after: tuple[float, str] | None, limit: int,
-                               models: Iterable[str]) -> list[StoredJob]:
-        """Up to `limit` jobs of `status` for one of `models`, in submission order (submitted_at,
-        id), from just after the job whose (submitted_at, id) is `after` (None: the first). A
-        page of the queue: the whole queue of a busy coordinator takes seconds to read (50 000
-        jobs: 1.4 s)."""
-        models = list(models)
-        where = f"status = ? AND model IN ({', '.join('?' * len(models))})"
-        args: list[Any] = [status, *models]
+                               floors: Mapping[str, int]) -> list[StoredJob]:
+        """Up to `limit` jobs of `status` in submission order (submitted_at, id), from just after
+        the job whose (submitted_at, id) is `after` (None: the first), of the models in `floors`,
+        each with no price cap or one of at least its model's floor (the lowest price a miner
+        who could take it asks). A page of the queue without the jobs nobody may take: the whole
+        queue of a busy coordinator takes seconds to read (50 000 jobs: 1.4 s), and a client can
+        queue jobs capped below every miner's price at will."""
+        if not floors:
+            return []
+        models = " OR ".join("(model = ? AND (max_price_per_second = 0 OR max_price_per_second >= ?))"
+                             for _ in floors)
+        where = f"status = ? AND ({models})"
+        args: list[Any] = [status, *(v for item in floors.items() for v in item)]
         if after is not None:
             where += " AND (submitted_at, id) > (?, ?)"
             args += after

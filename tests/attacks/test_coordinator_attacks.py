@@ -152,3 +152,50 @@ def _on_chain(chain, job_id: str) -> bool:
         return chain.rpc.query(f"/job/{job_id}")["status"] == "pending"
     except QueryFailed:
         return False
+
+
+def _jobs_read(coordinator) -> float:
+    """The coordinator's count of queued jobs its assignment passes have read."""
+    for line in httpx.get(f"{coordinator.url}/metrics").text.splitlines():
+        if line.startswith("aitbc_queue_jobs_read_total "):
+            return float(line.split()[1])
+    raise AssertionError("aitbc_queue_jobs_read_total is not exported")
+
+
+def test_jobs_capped_below_every_miners_price_are_not_read_on_every_pass(chain, coordinator_factory, hand_miner):
+    """A client queues, at its rate limit, jobs whose price cap the only miner does not meet,
+    ahead of everyone else's. They are valid (escrow locked, fees paid) and wait for a cheaper
+    miner until they time out, refunded. An assignment pass that read and tried each of them
+    held the event loop for about 0.12 ms per job, on every tick and after every submission:
+    a few thousand such jobs, from a handful of keys, stalled the coordinator for everyone.
+    Now a pass reads only jobs some online miner may take: the job behind them is assigned, and
+    the passes after it read none of the capped ones."""
+    chain.register_miner("miner1", hand_miner.endpoint)  # at 20 000 uaitbc a second
+    coordinator = coordinator_factory(rate_limit_per_minute=10_000, rate_limit_burst=1_000)
+    hand_miner.join(coordinator.url)
+    hand_miner.start_heartbeats()
+    first = chain.next_nonce("alice")
+    capped = 50
+    headers = {"X-Api-Key": CLIENT_API_KEY}
+    capped_ids = []
+    for n in range(first, first + capped):
+        job = sign_job(KEYS["alice"], CHAIN_ID, n, f"cheap {n}", MODEL, 100_000, max_price_per_second=19_999)
+        answer = httpx.post(f"{coordinator.url}/v1/jobs", json=job.model_dump(mode="json"), headers=headers, timeout=30)
+        assert answer.status_code == 201, answer.text
+        capped_ids.append(answer.json()["job_id"])
+    fair = sign_job(KEYS["alice"], CHAIN_ID, first + capped, "at the going price", MODEL, 1_000_000,
+                    max_price_per_second=20_000)
+    answer = httpx.post(f"{coordinator.url}/v1/jobs", json=fair.model_dump(mode="json"), headers=headers, timeout=30)
+    assert answer.status_code == 201, answer.text
+    fair_id = answer.json()["job_id"]
+
+    assignment = hand_miner.assignments.get(timeout=60)
+    assert assignment["job_id"] == fair_id
+    read = _jobs_read(coordinator)
+    assert read < capped, read  # passes read the fair job, not the capped ones ahead of it
+    time.sleep(1.5)  # six ticks, each with a pass: the miner has a free slot for one more job
+    assert _jobs_read(coordinator) == read
+    assert hand_miner.assignments.empty()
+    wait_for(lambda: all(_on_chain(chain, j) for j in capped_ids), 30, "the capped jobs in blocks")
+    statuses = {httpx.get(f"{coordinator.url}/v1/jobs/{j}", headers=headers).json()["status"] for j in capped_ids}
+    assert statuses == {"pending"}  # still queued for a miner that meets their cap, escrow locked

@@ -19,15 +19,17 @@ from aitbc.rpc import BroadcastResult, QueryFailed
 MINER = KEYS["miner1"].address
 
 
-def queue(store: Store, models: list[str], at: float = 1000.0, first: int = 0) -> list[str]:
+def queue(store: Store, models: list[str], at: float = 1000.0, first: int = 0, caps: list[int] | None = None) -> list[str]:
     """One pending job per entry of `models`, submitted in that order (every two at the same time),
-    numbered from `first`."""
+    numbered from `first`, with the price caps `caps` (default: none)."""
     ids = []
+    caps = caps or [0] * len(models)
     with store.transaction():
-        for i, model in enumerate(models):
+        for i, (model, cap) in enumerate(zip(models, caps, strict=True)):
             job_id = f"job_{first + i:05d}"
             job_state.insert_pending(store, id=job_id, api_key_hash="h", client="c", type="inference", model=model,
-                                     prompt="p", options="{}", max_reward=7, signed_tx=b"", tx_hash=f"T{job_id}")
+                                     prompt="p", options="{}", max_reward=7, signed_tx=b"", tx_hash=f"T{job_id}",
+                                     max_price_per_second=cap)
             store._exec("UPDATE jobs SET submitted_at = ? WHERE id = ?", (at + i // 2, job_id))
             ids.append(job_id)
     return ids
@@ -43,12 +45,21 @@ def store(tmp_path):
 def test_pages_follow_submission_order_through_ties_and_keep_to_the_models(store):
     ids = queue(store, ["a", "b"] * 5 + ["a"] * 3)
     pages, after = [], None
-    while page := store.jobs_with_status_after("pending", after, 3, {"a"}):
+    while page := store.jobs_with_status_after("pending", after, 3, {"a": 1}):
         pages.append([j.id for j in page])
         after = (page[-1].submitted_at, page[-1].id)
     wanted = [i for i, m in zip(ids, ["a", "b"] * 5 + ["a"] * 3) if m == "a"]
     assert [i for p in pages for i in p] == wanted and all(len(p) <= 3 for p in pages)
-    assert store.jobs_with_status_after("pending", None, 10, {"c"}) == []
+    assert store.jobs_with_status_after("pending", None, 10, {"c": 1}) == []
+    assert store.jobs_with_status_after("pending", None, 10, {}) == []
+
+
+def test_pages_leave_out_the_jobs_capped_below_their_models_floor(store):
+    ids = queue(store, ["a", "a", "a", "b", "b", "a"], caps=[0, 99, 100, 5, 0, 101])
+    page = store.jobs_with_status_after("pending", None, 10, {"a": 100, "b": 6})
+    # a: no cap, or a cap of at least 100; b: no cap (5 is below its floor of 6)
+    assert [j.id for j in page] == [ids[0], ids[2], ids[4], ids[5]]
+    assert [j.max_price_per_second for j in page] == [0, 100, 0, 101]
 
 
 def test_the_models_of_a_status_are_all_found(store):
@@ -61,8 +72,9 @@ def test_the_models_of_a_status_are_all_found(store):
 class OneMinerRPC:
     """A chain with one staked miner of `capacity` for model m1; every tx accepted."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, price: int = 1) -> None:
         self.capacity = capacity
+        self.price = price
         self.assigned: list[str] = []
 
     async def query(self, path: str):
@@ -71,7 +83,7 @@ class OneMinerRPC:
                     "min_miner_stake": 1}
         if path == "/miners":
             return [{"address": MINER, "stake": 100, "models": ["m1"], "capacity": self.capacity, "active_jobs": 0,
-                     "completed": 0, "failed": 0, "endpoint": "", "price_per_second": 1, "jailed_until_ns": 0}]
+                     "completed": 0, "failed": 0, "endpoint": "", "price_per_second": self.price, "jailed_until_ns": 0}]
         if path.startswith("/nonce/"):
             return {"nonce": len(self.assigned)}
         raise QueryFailed(path, 1, "not in this fake")
@@ -85,7 +97,8 @@ class OneMinerRPC:
         pass
 
 
-def _pass(tmp_path, rpc: OneMinerRPC, models: list[str], monkeypatch) -> tuple[list[str], list[str], int]:
+def _pass(tmp_path, rpc: OneMinerRPC, models: list[str], monkeypatch,
+          caps: list[int] | None = None) -> tuple[list[str], list[str], int]:
     """(queued ids, ids assigned by one assignment pass, queued jobs it read)."""
     read = []
 
@@ -94,7 +107,7 @@ def _pass(tmp_path, rpc: OneMinerRPC, models: list[str], monkeypatch) -> tuple[l
         try:
             await coord.connect()
             coord.store.upsert_miner(MINER, "http://127.0.0.1:1", ["m1"], rpc.capacity, 0, time.time())
-            ids = queue(coord.store, models)
+            ids = queue(coord.store, models, caps=caps)
             real = coord.store.jobs_with_status_after
 
             def counted(*args, **kwargs):
@@ -124,6 +137,18 @@ def test_jobs_nobody_serves_are_not_read_and_do_not_hide_the_ones_behind_them(tm
     assert read == 3  # only m1's jobs came out of the store
 
 
+def test_jobs_capped_below_every_miners_price_are_not_read_and_do_not_hide_the_ones_behind_them(
+        tmp_path, monkeypatch):
+    """A client may queue jobs whose price cap no miner meets, as many as its rate limit lets it,
+    ahead of everyone else's: a pass that read and tried each of them would hold the event loop
+    for a tenth of a second per thousand, on every tick and after every submission."""
+    caps = [19_999] * 500 + [0, 20_000, 25_000]
+    ids, assigned, read = _pass(tmp_path, OneMinerRPC(capacity=3, price=20_000), ["m1"] * 503, monkeypatch,
+                                caps=caps)
+    assert assigned == ids[500:]
+    assert read == 3
+
+
 def _steps(store: Store, read) -> int:
     """SQLite VM steps (in hundreds) that `read()` takes: how much of the table it went through."""
     steps = [0]
@@ -137,7 +162,7 @@ def _steps(store: Store, read) -> int:
 
 def test_the_queue_and_the_job_lists_are_read_a_page_at_a_time_not_whole(store):
     reads = {
-        "a queue page": lambda: store.jobs_with_status_after("pending", None, 64, {"m1"}),
+        "a queue page": lambda: store.jobs_with_status_after("pending", None, 64, {"m1": 1}),
         "the queue's models": lambda: store.models_with_status("pending"),
         "a client's newest jobs": lambda: store.list_jobs(api_key_hash="h", limit=50),
         "everyone's newest jobs": lambda: store.list_jobs(limit=50),
@@ -151,3 +176,24 @@ def test_the_queue_and_the_job_lists_are_read_a_page_at_a_time_not_whole(store):
     assert large["the whole table (for scale)"] > 3 * small["the whole table (for scale)"] > 0
     for what in list(reads)[:-1]:
         assert large[what] <= small[what] * 1.2 + 2, (what, small[what], large[what])
+
+
+def test_a_store_from_before_the_cap_column_gets_each_jobs_cap_from_its_signed_tx(tmp_path):
+    def submit(nonce: int, cap: int) -> bytes:
+        return txlib.build(KEYS["alice"], CHAIN_ID, nonce, "submit_job", job_type="inference", model="m1",
+                           prompt_hash=b"\0" * 32, max_reward=7, max_price_per_second=cap, prompt_bytes=1)
+
+    old = Store(tmp_path / "c.db")
+    for job_id, raw in (("capped", submit(0, 700)), ("uncapped", submit(1, 0)), ("recovered", b"")):
+        job_state.insert_pending(old, id=job_id, api_key_hash="h", client="c", type="inference", model="m1",
+                                 prompt="p", options="{}", max_reward=7, signed_tx=raw, tx_hash=f"T{job_id}")
+    old._exec("ALTER TABLE jobs DROP COLUMN max_price_per_second")  # as an older version made it
+    old.close()
+    store = Store(tmp_path / "c.db")
+    try:
+        assert {j: store.get_job(j).max_price_per_second for j in ("capped", "uncapped", "recovered")} \
+            == {"capped": 700, "uncapped": 0, "recovered": 0}
+        assert [j.id for j in store.jobs_with_status_after("pending", None, 10, {"m1": 701})] \
+            == ["uncapped", "recovered"]
+    finally:
+        store.close()
