@@ -761,7 +761,13 @@ def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
         "Not part of the intake figures above, where no miner is online; side by side, its extra index cost "
         "nothing visible (rate 1.004, CPU 0.99 over 8 windows). Likewise `GET /v1/jobs`: a client's newest jobs "
         "and the admin's list sorted every job kept, 38.5 and 118.8 ms with 50 000 jobs, now read by index "
-        "(`jobs_by_key`, `jobs_by_time`): 2.2 and 2.0 ms.",
+        "(`jobs_by_key`, `jobs_by_time`): 2.2 and 2.0 ms. A client could still make every pass slow: jobs "
+        "capped below every miner's price, queued at its rate limit ahead of everyone's, were each read and tried "
+        "under their lock, about 0.12 ms a job (1 000 of them: 126-128 ms a pass, on every tick and after every "
+        "submission). The cap is a store column now and the page query leaves out, per model, the jobs capped "
+        "below the cheapest miner that could take one now: 0.9-3.5 ms with 1 000 of them ahead, 25-27 ms with "
+        "50 000 (SQLite walking the queue index); tests/attacks/test_coordinator_attacks.py shows it over HTTP "
+        "(the old filter read 1 679 queued jobs where this one reads fewer than 50).",
         "",
         f"CPU per accepted submission in the coordinator: {cpu.get('coordinator')} ms"
         + (f" (before: {before.get('coordinator')})" if before else "")
