@@ -123,6 +123,8 @@ class Application(BaseApplication):
         # FinalizeBlock's tx count and failures, kept at Commit for /tx_results (recent_results.py).
         self._block_outcome: tuple[int, list[tuple[int, int, str]]] = (0, [])
         self.recent_results = RecentResults()
+        # query.PER_STATE answers, each with the (height, app hash) it was built at
+        self._answers: dict[str, tuple[tuple[int, bytes], bytes]] = {}
         self.check_state = CheckState(store, self.decode)
         self._pending_hash = b""
         self._pending_chain = self._pending_digest = b""
@@ -392,12 +394,21 @@ class Application(BaseApplication):
 
     # --- queries ---------------------------------------------------------------
     def query(self, req: abci.RequestQuery) -> abci.ResponseQuery:
+        # (height, app hash) names the committed state: InitChain stages genesis without
+        # writing it, and a restored snapshot brings both anew.
+        built_from = (self.height, self.app_hash)
+        kept = self._answers.get(req.path)
+        if kept is not None and kept[0] == built_from:
+            return abci.ResponseQuery(code=Code.OK, value=kept[1], height=self.height)
         committed = State(Overlay(self.store), self.height, self._last_time_ns, self.chain_id)
         try:
             answer = query.answer(committed, self.check, req.path, self.recent_results)
         except query.QueryError as err:
             return abci.ResponseQuery(code=err.code, log=str(err), codespace=CODESPACE, height=self.height)
-        return abci.ResponseQuery(code=Code.OK, value=query.encode(answer), height=self.height)
+        value = query.encode(answer)
+        if req.path in query.PER_STATE:
+            self._answers[req.path] = (built_from, value)
+        return abci.ResponseQuery(code=Code.OK, value=value, height=self.height)
 
     # --- state sync --------------------------------------------------------------
     def list_snapshots(self, req: abci.RequestListSnapshots) -> abci.ResponseListSnapshots:

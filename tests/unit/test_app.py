@@ -213,3 +213,27 @@ def test_tx_results_are_kept_for_the_last_heights_only(tmp_path):
         assert query(again, f"/tx_results/{app.height}")[0] == Code.NOT_FOUND
     finally:
         store.close()
+
+
+def test_whole_state_answers_are_built_once_per_committed_state(app, monkeypatch):
+    """/miners renders every miner record: the app builds it once per committed state, not once
+    per call (a coordinator asks on every assignment pass, on the thread that runs CheckTx)."""
+    from aitbc.abci_app import query as queries
+    built: list[str] = []
+    real = queries.answer
+    monkeypatch.setattr(queries, "answer", lambda state, check, path, recent=None: built.append(path) or
+                        real(state, check, path, recent))
+    signer = Signer()
+    assert query(app, "/miners") == (0, [])  # before InitChain, and after it (genesis is staged, not written)
+    init(app)
+    assert query(app, "/miners") == (0, []) and built == ["/miners"]
+    block(app, [signer.tx("miner1", "register_miner", **register_fields())])
+    first = [query(app, "/miners") for _ in range(3)]
+    assert first[0][0] == 0 and [m["address"] for m in first[0][1]] == [KEYS["miner1"].address]
+    assert first == [first[0]] * 3 and built == ["/miners"] * 2
+    block(app, [signer.tx("miner2", "register_miner", **register_fields())])
+    assert len(query(app, "/miners")[1]) == 2 and built == ["/miners"] * 3
+    for _ in range(2):  # answers for one caller only (the mempool's nonce) or one record are not kept
+        query(app, f"/nonce/{KEYS['alice'].address}")
+        query(app, f"/miner/{KEYS['miner1'].address}")
+    assert built.count(f"/nonce/{KEYS['alice'].address}") == 2 and built.count(f"/miner/{KEYS['miner1'].address}") == 2
