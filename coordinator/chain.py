@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,7 @@ class Chain:
         # broadcast_tx_sync per signer, side by side (broadcasts.py); a stand-in RPC without
         # batch calls gets one plain request per tx.
         self.broadcasts = Broadcasts(rpc, broadcast_batch) if hasattr(rpc, "broadcast_many") else None
+        self._miners: tuple[float, list[dict[str, Any]]] | None = None  # (monotonic read time, /miners)
 
     async def _retry(self, what: str, call):
         async def attempt():  # a coroutine function, which tenacity awaits (`call` may be a lambda)
@@ -78,8 +80,15 @@ class Chain:
     async def params(self) -> dict[str, Any]:
         return await self.query("/params")
 
-    async def miners(self) -> list[dict[str, Any]]:
-        return await self.query("/miners")
+    async def miners(self, max_age_s: float = 0.0) -> list[dict[str, Any]]:
+        """Every miner on chain (not to be changed by the caller); one read less than
+        `max_age_s` ago is answered again."""
+        now = time.monotonic()
+        if self._miners is not None and now - self._miners[0] < max_age_s:
+            return self._miners[1]
+        miners = await self.query("/miners")
+        self._miners = (now, miners)
+        return miners
 
     async def miner(self, address: str) -> dict[str, Any] | None:
         return await self.query_or_none(f"/miner/{address}")

@@ -29,6 +29,10 @@ log = logging.getLogger("coordinator.scheduler")
 
 QUEUE_PAGE = 64      # queued jobs read at a time by an assignment pass
 NUDGE_GAP_S = 0.02  # between assignment passes that new jobs start (intake at full speed sets it all the time)
+# How old the chain's miner list a pass chooses from may be. The chain's view changes once a
+# block and already lags our own assignments (counted locally); reading it on each pass, up to
+# every NUDGE_GAP_S under intake, cost the node's app a rendering of every miner each time.
+MINER_LIST_MAX_AGE_S = 0.5
 
 MINER_REFUSALS = (Code.MINER_AT_CAPACITY, Code.MODEL_NOT_SERVED, Code.MINER_NOT_FOUND, Code.STAKE_TOO_LOW,
                   Code.MINER_JAILED, Code.PRICE_ABOVE_CAP)
@@ -158,7 +162,7 @@ async def candidates(coord: Coordinator) -> list[selection.Candidate]:
     local_active = coord.store.active_jobs_by_miner()
     now = time.time()
     result = []
-    for chain_miner in await coord.chain.miners():
+    for chain_miner in await coord.chain.miners(max_age_s=MINER_LIST_MAX_AGE_S):
         local = coord.store.get_miner(chain_miner["address"])
         result.append(selection.Candidate(
             address=chain_miner["address"], stake=int(chain_miner["stake"]), models=tuple(chain_miner["models"]),

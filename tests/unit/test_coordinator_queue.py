@@ -76,12 +76,14 @@ class OneMinerRPC:
         self.capacity = capacity
         self.price = price
         self.assigned: list[str] = []
+        self.miner_lists = 0
 
     async def query(self, path: str):
         if path == "/params":
             return {"chain_id": CHAIN_ID, "coordinator": KEYS["coordinator"].address, "price_per_second": 20_000,
                     "min_miner_stake": 1}
         if path == "/miners":
+            self.miner_lists += 1
             return [{"address": MINER, "stake": 100, "models": ["m1"], "capacity": self.capacity, "active_jobs": 0,
                      "completed": 0, "failed": 0, "endpoint": "", "price_per_second": self.price, "jailed_until_ns": 0}]
         if path.startswith("/nonce/"):
@@ -197,3 +199,28 @@ def test_a_store_from_before_the_cap_column_gets_each_jobs_cap_from_its_signed_t
             == ["uncapped", "recovered"]
     finally:
         store.close()
+
+
+def test_passes_close_together_read_the_chains_miner_list_once(tmp_path):
+    """Under intake a pass follows every submission (at most every NUDGE_GAP_S): each reading
+    /miners made the node's app render every miner record each time."""
+    rpc = OneMinerRPC(capacity=1)
+
+    async def main():
+        coord = Coordinator(CoordinatorSettings(data_dir=tmp_path), rpc=rpc, key=KEYS["coordinator"])
+        try:
+            await coord.connect()
+            coord.store.upsert_miner(MINER, "http://127.0.0.1:1", ["m1"], 1, 0, time.time())
+            ids = queue(coord.store, ["m1"] * 3)
+            for age in (None, 0.0, scheduler.MINER_LIST_MAX_AGE_S):
+                if age is not None:  # the list read by the last pass, as if read `age` s ago
+                    coord.chain._miners = (time.monotonic() - age, coord.chain._miners[1])
+                rpc.capacity += 1  # what the chain says now; a reused list does not know it yet
+                await scheduler.assign_pending(coord)
+            return ids
+        finally:
+            await coord.aclose()
+
+    ids = asyncio.run(main())
+    assert rpc.miner_lists == 2
+    assert rpc.assigned == ids[:3]  # capacity 2 from the first read, then 4 from the second
