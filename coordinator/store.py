@@ -187,24 +187,37 @@ class Store:
         private_files(path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
 
     def _add_missing_columns(self) -> None:
-        for table, columns in ADDED_COLUMNS.items():
-            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            if not have:
-                continue  # a new db: SCHEMA makes the table whole
-            for name, kind in columns.items():
-                if name not in have:
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-                    if (table, name) == ("jobs", "max_price_per_second"):
-                        self._fill_price_caps()
+        """Columns a store made by an older version lacks, each with what it would hold, in one
+        transaction (a crash leaves the store as it was, and the next start does it again)."""
+        self._db.execute("BEGIN")
+        try:
+            for table, columns in ADDED_COLUMNS.items():
+                have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                if not have:
+                    continue  # a new db: SCHEMA makes the table whole
+                for name, kind in columns.items():
+                    if name not in have:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                        if (table, name) == ("jobs", "max_price_per_second"):
+                            self._fill_price_caps()
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def _fill_price_caps(self) -> None:
         """The cap of each job kept by a version before the column, from its signed tx (the
-        intake verified it), so that the queue's reads see every job's cap."""
-        rows = self._db.execute("SELECT id, signed_tx FROM jobs WHERE length(signed_tx) > 0").fetchall()
-        caps = [(txlib.body_of(raw).submit_job.max_price_per_second, job_id) for job_id, raw in rows]
-        with self._db:  # one transaction
-            self._db.executemany("UPDATE jobs SET max_price_per_second = ? WHERE id = ?",
-                                 [(cap, job_id) for cap, job_id in caps if cap])
+        intake verified it), so that the queue's reads see every job's cap. A tx that does not
+        decode leaves 0 (no cap here; the chain still refuses a miner above the signed one)."""
+        caps = []
+        for job_id, raw in self._db.execute("SELECT id, signed_tx FROM jobs WHERE length(signed_tx) > 0"):
+            try:
+                cap = txlib.body_of(raw).submit_job.max_price_per_second
+            except Exception:  # noqa: BLE001 - a row this version cannot read keeps its default
+                continue
+            if cap:
+                caps.append((cap, job_id))
+        self._db.executemany("UPDATE jobs SET max_price_per_second = ? WHERE id = ?", caps)
 
     def close(self) -> None:
         with self._lock:

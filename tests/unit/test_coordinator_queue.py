@@ -186,17 +186,18 @@ def test_a_store_from_before_the_cap_column_gets_each_jobs_cap_from_its_signed_t
                            prompt_hash=b"\0" * 32, max_reward=7, max_price_per_second=cap, prompt_bytes=1)
 
     old = Store(tmp_path / "c.db")
-    for job_id, raw in (("capped", submit(0, 700)), ("uncapped", submit(1, 0)), ("recovered", b"")):
+    for job_id, raw in (("capped", submit(0, 700)), ("uncapped", submit(1, 0)), ("recovered", b""),
+                        ("garbled", b"\xff not a tx")):
         job_state.insert_pending(old, id=job_id, api_key_hash="h", client="c", type="inference", model="m1",
                                  prompt="p", options="{}", max_reward=7, signed_tx=raw, tx_hash=f"T{job_id}")
     old._exec("ALTER TABLE jobs DROP COLUMN max_price_per_second")  # as an older version made it
     old.close()
     store = Store(tmp_path / "c.db")
     try:
-        assert {j: store.get_job(j).max_price_per_second for j in ("capped", "uncapped", "recovered")} \
-            == {"capped": 700, "uncapped": 0, "recovered": 0}
-        assert [j.id for j in store.jobs_with_status_after("pending", None, 10, {"m1": 701})] \
-            == ["uncapped", "recovered"]
+        assert {j: store.get_job(j).max_price_per_second for j in ("capped", "uncapped", "recovered", "garbled")} \
+            == {"capped": 700, "uncapped": 0, "recovered": 0, "garbled": 0}
+        assert sorted(j.id for j in store.jobs_with_status_after("pending", None, 10, {"m1": 701})) \
+            == ["garbled", "recovered", "uncapped"]
     finally:
         store.close()
 
