@@ -13,7 +13,7 @@ from aitbc.coordinator.core import Coordinator
 from aitbc.coordinator.errors import ChainRejected, ChainUnavailable, Conflict
 from aitbc.coordinator.lifecycle import event
 from aitbc.api.coordinator_models import JobCreate
-from aitbc.coordinator.store import StoredJob
+from aitbc.coordinator.store import StoredJob, stored_int
 
 log = logging.getLogger("coordinator.jobs")
 
@@ -46,7 +46,8 @@ async def submit(coord: Coordinator, principal: Principal, body: JobCreate) -> t
             job = job_state.insert_pending(
                 store, id=job_id, api_key_hash=principal.key_hash, client=signed.sender, type=body.type,
                 model=body.model, prompt=body.prompt, max_reward=signed.msg.max_reward, options=options,
-                signed_tx=signed.raw, tx_hash=signed.hash, max_price_per_second=signed.msg.max_price_per_second,
+                signed_tx=signed.raw, tx_hash=signed.hash,
+                max_price_per_second=stored_int(signed.msg.max_price_per_second),
             )
             store.add_tx(signed.hash, job_id, "submit_job", signed.raw, "stored")
             return job

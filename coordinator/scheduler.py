@@ -33,6 +33,12 @@ NUDGE_GAP_S = 0.02  # between assignment passes that new jobs start (intake at f
 # block and already lags our own assignments (counted locally); reading it on each pass, up to
 # every NUDGE_GAP_S under intake, cost the node's app a rendering of every miner each time.
 MINER_LIST_MAX_AGE_S = 0.5
+# A miner whose price the chain says is above a job's cap while the list we read says it is
+# not has raised it in a tx not yet committed: until the list has caught up (a block or two)
+# it is offered only jobs without a cap. Else each queued job capped between its old and new
+# price would cost a refused assign_job, on every pass.
+PRICED_OUT_HOLD_S = 2.0
+ABOVE_ANY_CAP = 2**64  # a cap is a uint64
 
 MINER_REFUSALS = (Code.MINER_AT_CAPACITY, Code.MODEL_NOT_SERVED, Code.MINER_NOT_FOUND, Code.STAKE_TOO_LOW,
                   Code.MINER_JAILED, Code.PRICE_ABOVE_CAP)
@@ -161,16 +167,21 @@ async def candidates(coord: Coordinator) -> list[selection.Candidate]:
     min_stake = int(info.params.get("min_miner_stake", 1))
     local_active = coord.store.active_jobs_by_miner()
     now = time.time()
+    held_since = time.monotonic() - PRICED_OUT_HOLD_S
+    for address, refused_at in list(coord.priced_out.items()):
+        if refused_at < held_since:
+            del coord.priced_out[address]
     result = []
     for chain_miner in await coord.chain.miners(max_age_s=MINER_LIST_MAX_AGE_S):
         local = coord.store.get_miner(chain_miner["address"])
+        price = ABOVE_ANY_CAP if chain_miner["address"] in coord.priced_out else int(chain_miner["price_per_second"])
         result.append(selection.Candidate(
             address=chain_miner["address"], stake=int(chain_miner["stake"]), models=tuple(chain_miner["models"]),
             capacity=int(chain_miner["capacity"]), chain_active_jobs=int(chain_miner["active_jobs"]),
             local_active_jobs=local_active.get(chain_miner["address"], 0), completed=int(chain_miner["completed"]),
             failed=int(chain_miner["failed"]), online=local is not None and coord.miner_online(local.last_seen, now),
             endpoint=(local.endpoint if local else "") or chain_miner.get("endpoint", ""),
-            price_per_second=int(chain_miner["price_per_second"]),
+            price_per_second=price,
             jailed=int(chain_miner.get("jailed_until_ns", 0)) > time.time_ns(), min_stake=min_stake,
         ))
     return result
@@ -191,7 +202,8 @@ async def assign_pending(coord: Coordinator) -> None:
     # The queue a page at a time, oldest first, only its jobs some miner could take: a pass
     # usually ends within the first page (the miners are full), the whole queue of a busy
     # coordinator takes seconds to read, and jobs capped below every miner's price (which a
-    # client may queue at will) are left in the store, not read and tried on every pass.
+    # client may queue at will) stay in the store instead of being read and tried on every
+    # pass (SQLite still steps over them in the queue's index: 50 000 of them, ~25 ms a pass).
     after: tuple[float, str] | None = None
     while page := store.jobs_with_status_after("pending", after, QUEUE_PAGE, floors):
         after = (page[-1].submitted_at, page[-1].id)
@@ -253,6 +265,9 @@ async def _assign(coord: Coordinator, job: StoredJob, pool: dict[str, selection.
             return chosen.address
         if result.code in MINER_REFUSALS:
             refused.add(chosen.address)
+            if result.code == Code.PRICE_ABOVE_CAP:
+                coord.priced_out[chosen.address] = time.monotonic()
+                pool[chosen.address] = selection.Candidate(**{**chosen.__dict__, "price_per_second": ABOVE_ANY_CAP})
             if result.code in MINER_WIDE_REFUSALS:
                 # No other job of this pass can go to it either: without this, every queued
                 # job cost a refused assign_job (a stopped miner still looks online for a while).

@@ -13,6 +13,7 @@ from aitbc.jobspec import parse_chat_prompt, prompt_hash, temperature_milli, tem
 from aitbc.errors import TxError
 from aitbc.tx import SignedTx
 from aitbc.coordinator.errors import InvalidRequest
+from aitbc.coordinator.store import SQLITE_INT_MAX
 from aitbc.api.coordinator_models import MAX_PROMPT_CHARS, JobCreate
 
 JOB_TYPES = txlib.JOB_TYPES
@@ -75,6 +76,9 @@ def check_submit_tx(body: JobCreate, signed: SignedTx, chain_id: str) -> None:
         mismatches.append(f"num_predict {msg.options.num_predict} != {options.num_predict}")
     if mismatches:
         raise InvalidRequest("signed_tx does not match the request body (tx vs body): " + "; ".join(mismatches))
+    if msg.max_reward > SQLITE_INT_MAX:
+        raise InvalidRequest(f"max_reward {msg.max_reward} is above {SQLITE_INT_MAX} uaitbc, the most this "
+                             "coordinator keeps for a job")
 
 
 def check_model_offered(model: str, offered: set[str]) -> None:

@@ -168,8 +168,8 @@ def test_jobs_capped_below_every_miners_price_are_not_read_on_every_pass(chain, 
     miner until they time out, refunded. An assignment pass that read and tried each of them
     held the event loop for about 0.12 ms per job, on every tick and after every submission:
     a few thousand such jobs, from a handful of keys, stalled the coordinator for everyone.
-    Now a pass reads only jobs some online miner may take: the job behind them is assigned, and
-    the passes after it read none of the capped ones."""
+    Now the store returns to a pass only jobs some online miner may take: the job behind them
+    is assigned, and the passes after it get none of the capped ones."""
     chain.register_miner("miner1", hand_miner.endpoint)  # at 20 000 uaitbc a second
     coordinator = coordinator_factory(rate_limit_per_minute=10_000, rate_limit_burst=1_000)
     hand_miner.join(coordinator.url)

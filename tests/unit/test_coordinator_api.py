@@ -230,3 +230,16 @@ def test_chain_account_health_and_metrics(api):
 
 def test_options_default_like_the_cli():
     assert JobOptions().temperature == 0.7
+
+
+def test_uint64_amounts_beyond_what_sqlite_keeps_are_a_clear_answer_not_a_500(api):
+    """The chain's amounts are uint64, SQLite's integers int64: a price cap above 2^63 - 1 is
+    kept as that (no real price reaches it), a max_reward above it is refused before anything
+    is stored or broadcast."""
+    capped = sign_job(ALICE, CHAIN_ID, 0, "any price", "aitbc-tiny", 1_000_000, max_price_per_second=2**64 - 1)
+    answer = api.post("/v1/jobs", json=capped.model_dump(mode="json"))
+    assert answer.status_code == 201, answer.text
+    assert api.get(f"/v1/jobs/{answer.json()['job_id']}").json()["status"] == "pending"
+    rich = sign_job(ALICE, CHAIN_ID, 1, "all the money", "aitbc-tiny", 2**63)
+    assert_problem(api.post("/v1/jobs", json=rich.model_dump(mode="json")), 400, "max_reward", str(2**63 - 1))
+    assert len(api.get("/v1/jobs").json()["jobs"]) == 1

@@ -14,6 +14,7 @@ from aitbc.coordinator.core import Coordinator
 from aitbc.coordinator.settings import CoordinatorSettings
 from aitbc.coordinator.store import Store
 from aitbc.ops.factories import CHAIN_ID, KEYS
+from aitbc.codes import Code
 from aitbc.rpc import BroadcastResult, QueryFailed
 
 MINER = KEYS["miner1"].address
@@ -225,3 +226,60 @@ def test_passes_close_together_read_the_chains_miner_list_once(tmp_path):
     ids = asyncio.run(main())
     assert rpc.miner_lists == 2
     assert rpc.assigned == ids[:3]  # capacity 2 from the first read, then 4 from the second
+
+
+def test_a_miner_priced_beyond_what_sqlite_keeps_does_not_stop_the_passes(tmp_path, monkeypatch):
+    """Prices and caps are uint64 on chain; SQLite keeps int64. A miner may register at 2^64 - 1:
+    the floor it makes must not break the queue's read (which stopped every assignment)."""
+    caps = [2**63 - 1, 5, 0]  # a cap of 2^64 - 1 is kept as 2^63 - 1 (store.stored_int)
+    ids, assigned, read = _pass(tmp_path, OneMinerRPC(capacity=3, price=2**64 - 1), ["m1"] * 3, monkeypatch,
+                                caps=caps)
+    assert assigned == [ids[2]] and read == 2  # the uncapped job; the 2^63 - 1 cap is read, then left
+
+
+class RepricedMinerRPC(OneMinerRPC):
+    """The miner has raised its price in a tx not yet committed: /miners still lists `price`,
+    CheckTx refuses an assignment whose cap is below `real_price`."""
+
+    def __init__(self, capacity: int, price: int, real_price: int, caps: dict[str, int]) -> None:
+        super().__init__(capacity, price)
+        self.real_price, self.caps = real_price, caps
+        self.refused: list[str] = []
+
+    async def broadcast(self, raw: bytes, mode: str = "sync") -> BroadcastResult:
+        job_id = txlib.body_of(raw).assign_job.job_id
+        if 0 < self.caps.get(job_id, 0) < self.real_price:
+            self.refused.append(job_id)
+            return BroadcastResult(txlib.tx_hash(raw), Code.PRICE_ABOVE_CAP, "asks more than the cap")
+        return await super().broadcast(raw, mode)
+
+
+def test_a_miner_that_raised_its_price_costs_one_refused_assignment_not_one_per_capped_job(tmp_path):
+    """Its new price is in the mempool, not in the committed list the passes read: every job
+    capped between the two prices passed the filter and cost a refused assign_job, on every pass.
+    After one refusal it is offered only jobs without a cap, until the list has caught up."""
+    models = ["m1"] * 51
+    caps = [150] * 50 + [0]
+
+    rpc = RepricedMinerRPC(capacity=5, price=100, real_price=200, caps={})
+
+    async def run():
+        coord = Coordinator(CoordinatorSettings(data_dir=tmp_path), rpc=rpc, key=KEYS["coordinator"])
+        try:
+            await coord.connect()
+            coord.store.upsert_miner(MINER, "http://127.0.0.1:1", ["m1"], 5, 0, time.time())
+            ids = queue(coord.store, models, caps=caps)
+            rpc.caps.update(zip(ids, caps))
+            for _ in range(3):
+                await scheduler.assign_pending(coord)
+            held = set(coord.priced_out)
+            coord.priced_out[MINER] -= scheduler.PRICED_OUT_HOLD_S  # as if the hold were over
+            await scheduler.assign_pending(coord)
+            return ids, held
+        finally:
+            await coord.aclose()
+
+    ids, held = asyncio.run(run())
+    assert held == {MINER}
+    assert rpc.assigned == [ids[50]]  # the uncapped job, behind the capped ones
+    assert rpc.refused == [ids[0], ids[0]]  # the oldest capped job: once in the first three passes, once after the hold
