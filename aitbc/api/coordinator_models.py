@@ -212,20 +212,25 @@ class ReceiptPublic(BaseModel):
         )
 
 
+MAX_JOBS_AT_ONCE = 1_000_000  # a miner's capacity or active jobs, as a miner may state them
+
+
 class MinerRegister(BaseModel):
     """POST /v1/miners/register (signed by the miner's key; it must be registered on chain)."""
 
     model_config = ConfigDict(extra="forbid")
     endpoint: str                 # e.g. http://127.0.0.1:18001
     models: list[str]
-    capacity: int = Field(ge=1)
+    # Jobs at once; the chain caps it far lower (max_capacity). The bound keeps a signed but absurd
+    # number a clear 400, not a store error (SQLite keeps int64).
+    capacity: int = Field(ge=1, le=MAX_JOBS_AT_ONCE)
 
 
 class MinerHeartbeat(BaseModel):
     """POST /v1/miners/heartbeat (signed)."""
 
     model_config = ConfigDict(extra="forbid")
-    active_jobs: int = Field(ge=0)
+    active_jobs: int = Field(ge=0, le=MAX_JOBS_AT_ONCE)
     models: list[str] | None = None
 
 

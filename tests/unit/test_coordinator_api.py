@@ -243,3 +243,15 @@ def test_uint64_amounts_beyond_what_sqlite_keeps_are_a_clear_answer_not_a_500(ap
     rich = sign_job(ALICE, CHAIN_ID, 1, "all the money", "aitbc-tiny", 2**63)
     assert_problem(api.post("/v1/jobs", json=rich.model_dump(mode="json")), 400, "max_reward", str(2**63 - 1))
     assert len(api.get("/v1/jobs").json()["jobs"]) == 1
+
+
+def test_a_miners_stated_job_counts_are_bounded():
+    from pydantic import ValidationError
+
+    from aitbc.api.coordinator_models import MAX_JOBS_AT_ONCE, MinerHeartbeat, MinerRegister
+    assert MinerRegister(endpoint="http://m:1", models=["m"], capacity=MAX_JOBS_AT_ONCE).capacity == MAX_JOBS_AT_ONCE
+    for bad in ({"capacity": 2**63}, {"capacity": 0}):
+        with pytest.raises(ValidationError):
+            MinerRegister(endpoint="http://m:1", models=["m"], **bad)
+    with pytest.raises(ValidationError):
+        MinerHeartbeat(active_jobs=2**63)
