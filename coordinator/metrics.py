@@ -16,9 +16,9 @@ class Metrics:
         self.job_latency = Histogram("aitbc_job_latency_seconds", "Submission to receipt, per completed job",
                                      buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600), registry=r)
         self.queue_depth = Gauge("aitbc_queue_depth", "Jobs waiting for a miner", registry=r)
-        self.queue_jobs_read = Counter("aitbc_queue_jobs_read",
-                                       "Queued jobs the store returned to assignment passes (only those some miner could take)",
-                                       registry=r)
+        self.queue_jobs_read = Counter(
+            "aitbc_queue_jobs_read", "Queued jobs the store returned to assignment passes (only those some miner "
+            "could take)", registry=r)
         self.tx_broadcast = Counter("aitbc_tx_broadcast", "Transactions broadcast by outcome",
                                     ["kind", "outcome"], registry=r)
         self.tx_settled = Counter("aitbc_tx_settled", "Tracked transactions by final state",

@@ -20,7 +20,8 @@ from aitbc.rpc import BroadcastResult, QueryFailed
 MINER = KEYS["miner1"].address
 
 
-def queue(store: Store, models: list[str], at: float = 1000.0, first: int = 0, caps: list[int] | None = None) -> list[str]:
+def queue(store: Store, models: list[str], at: float = 1000.0, first: int = 0,
+          caps: list[int] | None = None) -> list[str]:
     """One pending job per entry of `models`, submitted in that order (every two at the same time),
     numbered from `first`, with the price caps `caps` (default: none)."""
     ids = []
