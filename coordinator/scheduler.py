@@ -39,6 +39,11 @@ MINER_LIST_MAX_AGE_S = 0.5
 # price would cost a refused assign_job, on every pass.
 PRICED_OUT_HOLD_S = 2.0
 ABOVE_ANY_CAP = 2**64  # a cap is a uint64
+# Overdue jobs failed in one tick at most. Each is a fail_job tx, and the coordinator's txs go
+# one CheckTx round trip at a time (chain.TxSender): a burst of jobs timing out together (a
+# client's flood of jobs no miner takes) held up the tracker and the assignment passes for
+# seconds. The rest are failed in the next ticks, or expire on chain meanwhile (refunded too).
+FAILS_PER_TICK = 32
 
 MINER_REFUSALS = (Code.MINER_AT_CAPACITY, Code.MODEL_NOT_SERVED, Code.MINER_NOT_FOUND, Code.STAKE_TOO_LOW,
                   Code.MINER_JAILED, Code.PRICE_ABOVE_CAP)
@@ -127,9 +132,13 @@ def _waiting_on_chain(coord: Coordinator, job: StoredJob, allow: tuple[str, ...]
 async def fail_overdue(coord: Coordinator) -> None:
     """No miner took the job within queue_timeout_s: fail it on chain (full refund)."""
     limit = coord.settings.queue_timeout_s
+    tried = 0
     for job in coord.store.jobs_submitted_before("pending", time.time() - limit):
+        if tried == FAILS_PER_TICK:
+            return
         if _waiting_on_chain(coord, job):
             continue
+        tried += 1
         async with coord.lock(job.id):
             fresh = coord.store.get_job(job.id)
             if fresh is None or fresh.status != "pending":

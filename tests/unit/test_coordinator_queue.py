@@ -284,3 +284,26 @@ def test_a_miner_that_raised_its_price_costs_one_refused_assignment_not_one_per_
     assert held == {MINER}
     assert rpc.assigned == [ids[50]]  # the uncapped job, behind the capped ones
     assert rpc.refused == [ids[0], ids[0]]  # the oldest capped job: once in the first three passes, once after the hold
+
+
+def test_a_burst_of_overdue_jobs_is_failed_a_bounded_number_per_tick(tmp_path):
+    """Each overdue job costs a fail_job tx, sent one CheckTx round trip at a time: a client's
+    flood timing out together held the whole tick (tracker, assignments) for seconds."""
+    rpc = OneMinerRPC(capacity=1)
+    n = scheduler.FAILS_PER_TICK * 2 + 5
+
+    async def main():
+        coord = Coordinator(CoordinatorSettings(data_dir=tmp_path), rpc=rpc, key=KEYS["coordinator"])
+        try:
+            await coord.connect()
+            ids = queue(coord.store, ["m1"] * n)  # submitted at epoch 1000 s: long overdue
+            pending = []
+            for _ in range(4):
+                await scheduler.fail_overdue(coord)
+                pending.append(sum(coord.store.get_job(i).status == "pending" for i in ids))
+            return pending
+        finally:
+            await coord.aclose()
+
+    step = scheduler.FAILS_PER_TICK
+    assert asyncio.run(main()) == [n - step, n - 2 * step, 0, 0]
