@@ -39,11 +39,14 @@ MINER_LIST_MAX_AGE_S = 0.5
 # price would cost a refused assign_job, on every pass.
 PRICED_OUT_HOLD_S = 2.0
 ABOVE_ANY_CAP = 2**64  # a cap is a uint64
-# Overdue jobs failed in one tick at most. Each is a fail_job tx, and the coordinator's txs go
-# one CheckTx round trip at a time (chain.TxSender): a burst of jobs timing out together (a
-# client's flood of jobs no miner takes) held up the tracker and the assignment passes for
-# seconds. The rest are failed in the next ticks, or expire on chain meanwhile (refunded too).
+# Overdue jobs failed, and marked jobs reconciled, in one tick at most. Each failure is a
+# fail_job tx, and the coordinator's txs go one CheckTx round trip at a time (chain.TxSender);
+# each reconciliation is a chain query. A burst of jobs timing out together (a client's flood
+# of jobs no miner takes, and the fail_jobs of theirs that the chain's own expiry beat) held up
+# the tracker and the assignment passes for seconds. The rest wait for the next ticks; the
+# failures may expire on chain meanwhile (refunded too).
 FAILS_PER_TICK = 32
+RECONCILES_PER_TICK = 64
 
 MINER_REFUSALS = (Code.MINER_AT_CAPACITY, Code.MODEL_NOT_SERVED, Code.MINER_NOT_FOUND, Code.STAKE_TOO_LOW,
                   Code.MINER_JAILED, Code.PRICE_ABOVE_CAP)
@@ -112,9 +115,13 @@ async def tick(coord: Coordinator) -> None:
 
 
 async def reconcile_marked(coord: Coordinator) -> None:
+    tried = 0
     for job in coord.store.jobs_needing("needs_reconcile"):
+        if tried == RECONCILES_PER_TICK:
+            return
         if coord.store.job_txs_in_flight(job.id):
             continue  # wait until every tx of the job has settled
+        tried += 1
         async with coord.lock(job.id):
             fresh = coord.store.get_job(job.id)
             if fresh is not None and fresh.needs_reconcile:

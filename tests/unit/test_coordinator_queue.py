@@ -307,3 +307,36 @@ def test_a_burst_of_overdue_jobs_is_failed_a_bounded_number_per_tick(tmp_path):
 
     step = scheduler.FAILS_PER_TICK
     assert asyncio.run(main()) == [n - step, n - 2 * step, 0, 0]
+
+
+class OpenJobsRPC(OneMinerRPC):
+    """A chain that still has every job pending."""
+
+    async def query(self, path: str):
+        if path.startswith("/job/"):
+            return {"id": path.rsplit("/", 1)[1], "status": "pending"}
+        return await super().query(path)
+
+
+def test_jobs_marked_for_reconciling_are_reconciled_a_bounded_number_per_tick(tmp_path):
+    """Each is a chain query: the fail_jobs of a timed-out flood that the chain's own expiry beat
+    all come back marked at once."""
+    rpc = OpenJobsRPC(capacity=1)
+    n = scheduler.RECONCILES_PER_TICK + 7
+
+    async def main():
+        coord = Coordinator(CoordinatorSettings(data_dir=tmp_path), rpc=rpc, key=KEYS["coordinator"])
+        try:
+            await coord.connect()
+            ids = queue(coord.store, ["m1"] * n)
+            for job_id in ids:
+                job_state.needs_reconcile(coord.store, job_id)
+            marked = []
+            for _ in range(3):
+                await scheduler.reconcile_marked(coord)
+                marked.append(len(coord.store.jobs_needing("needs_reconcile")))
+            return marked
+        finally:
+            await coord.aclose()
+
+    assert asyncio.run(main()) == [7, 0, 0]
