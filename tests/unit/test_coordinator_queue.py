@@ -101,31 +101,40 @@ class OneMinerRPC:
         pass
 
 
-def _pass(tmp_path, rpc: OneMinerRPC, models: list[str], monkeypatch,
-          caps: list[int] | None = None) -> tuple[list[str], list[str], int]:
-    """(queued ids, ids assigned by one assignment pass, queued jobs it read)."""
-    read = []
-
+def on_coordinator(tmp_path, rpc: OneMinerRPC, work):
+    """`await work(coord)` on a coordinator connected to `rpc`, its miner online with the chain's
+    capacity; closed after."""
     async def main():
         coord = Coordinator(CoordinatorSettings(data_dir=tmp_path), rpc=rpc, key=KEYS["coordinator"])
         try:
             await coord.connect()
             coord.store.upsert_miner(MINER, "http://127.0.0.1:1", ["m1"], rpc.capacity, 0, time.time())
-            ids = queue(coord.store, models, caps=caps)
-            real = coord.store.jobs_with_status_after
-
-            def counted(*args, **kwargs):
-                page = real(*args, **kwargs)
-                read.extend(page)
-                return page
-
-            monkeypatch.setattr(coord.store, "jobs_with_status_after", counted)
-            await scheduler.assign_pending(coord)
-            return ids
+            return await work(coord)
         finally:
             await coord.aclose()
 
-    ids = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def _pass(tmp_path, rpc: OneMinerRPC, models: list[str], monkeypatch,
+          caps: list[int] | None = None) -> tuple[list[str], list[str], int]:
+    """(queued ids, ids assigned by one assignment pass, queued jobs it read)."""
+    read = []
+
+    async def work(coord):
+        ids = queue(coord.store, models, caps=caps)
+        real = coord.store.jobs_with_status_after
+
+        def counted(*args, **kwargs):
+            page = real(*args, **kwargs)
+            read.extend(page)
+            return page
+
+        monkeypatch.setattr(coord.store, "jobs_with_status_after", counted)
+        await scheduler.assign_pending(coord)
+        return ids
+
+    ids = on_coordinator(tmp_path, rpc, work)
     return ids, rpc.assigned, len(read)
 
 
@@ -209,22 +218,16 @@ def test_passes_close_together_read_the_chains_miner_list_once(tmp_path):
     /miners made the node's app render every miner record each time."""
     rpc = OneMinerRPC(capacity=1)
 
-    async def main():
-        coord = Coordinator(CoordinatorSettings(data_dir=tmp_path), rpc=rpc, key=KEYS["coordinator"])
-        try:
-            await coord.connect()
-            coord.store.upsert_miner(MINER, "http://127.0.0.1:1", ["m1"], 1, 0, time.time())
-            ids = queue(coord.store, ["m1"] * 3)
-            for age in (None, 0.0, scheduler.MINER_LIST_MAX_AGE_S):
-                if age is not None:  # the list read by the last pass, as if read `age` s ago
-                    coord.chain._miners = (time.monotonic() - age, coord.chain._miners[1])
-                rpc.capacity += 1  # what the chain says now; a reused list does not know it yet
-                await scheduler.assign_pending(coord)
-            return ids
-        finally:
-            await coord.aclose()
+    async def work(coord):
+        ids = queue(coord.store, ["m1"] * 3)
+        for age in (None, 0.0, scheduler.MINER_LIST_MAX_AGE_S):
+            if age is not None:  # the list read by the last pass, as if read `age` s ago
+                coord.chain._miners = (time.monotonic() - age, coord.chain._miners[1])
+            rpc.capacity += 1  # what the chain says now; a reused list does not know it yet
+            await scheduler.assign_pending(coord)
+        return ids
 
-    ids = asyncio.run(main())
+    ids = on_coordinator(tmp_path, rpc, work)
     assert rpc.miner_lists == 2
     assert rpc.assigned == ids[:3]  # capacity 2 from the first read, then 4 from the second
 
@@ -264,26 +267,21 @@ def test_a_miner_that_raised_its_price_costs_one_refused_assignment_not_one_per_
 
     rpc = RepricedMinerRPC(capacity=5, price=100, real_price=200, caps={})
 
-    async def run():
-        coord = Coordinator(CoordinatorSettings(data_dir=tmp_path), rpc=rpc, key=KEYS["coordinator"])
-        try:
-            await coord.connect()
-            coord.store.upsert_miner(MINER, "http://127.0.0.1:1", ["m1"], 5, 0, time.time())
-            ids = queue(coord.store, models, caps=caps)
-            rpc.caps.update(zip(ids, caps))
-            for _ in range(3):
-                await scheduler.assign_pending(coord)
-            held = set(coord.priced_out)
-            coord.priced_out[MINER] -= scheduler.PRICED_OUT_HOLD_S  # as if the hold were over
+    async def work(coord):
+        ids = queue(coord.store, models, caps=caps)
+        rpc.caps.update(zip(ids, caps))
+        for _ in range(3):
             await scheduler.assign_pending(coord)
-            return ids, held
-        finally:
-            await coord.aclose()
+        held = set(coord.priced_out)
+        coord.priced_out[MINER] -= scheduler.PRICED_OUT_HOLD_S  # as if the hold were over
+        await scheduler.assign_pending(coord)
+        return ids, held
 
-    ids, held = asyncio.run(run())
+    ids, held = on_coordinator(tmp_path, rpc, work)
     assert held == {MINER}
     assert rpc.assigned == [ids[50]]  # the uncapped job, behind the capped ones
-    assert rpc.refused == [ids[0], ids[0]]  # the oldest capped job: once in the first three passes, once after the hold
+    # the oldest capped job: once in the first three passes, once after the hold
+    assert rpc.refused == [ids[0], ids[0]]
 
 
 def test_a_burst_of_overdue_jobs_is_failed_a_bounded_number_per_tick(tmp_path):
@@ -292,21 +290,16 @@ def test_a_burst_of_overdue_jobs_is_failed_a_bounded_number_per_tick(tmp_path):
     rpc = OneMinerRPC(capacity=1)
     n = scheduler.FAILS_PER_TICK * 2 + 5
 
-    async def main():
-        coord = Coordinator(CoordinatorSettings(data_dir=tmp_path), rpc=rpc, key=KEYS["coordinator"])
-        try:
-            await coord.connect()
-            ids = queue(coord.store, ["m1"] * n)  # submitted at epoch 1000 s: long overdue
-            pending = []
-            for _ in range(4):
-                await scheduler.fail_overdue(coord)
-                pending.append(sum(coord.store.get_job(i).status == "pending" for i in ids))
-            return pending
-        finally:
-            await coord.aclose()
+    async def work(coord):
+        ids = queue(coord.store, ["m1"] * n)  # submitted at epoch 1000 s: long overdue
+        pending = []
+        for _ in range(4):
+            await scheduler.fail_overdue(coord)
+            pending.append(sum(coord.store.get_job(i).status == "pending" for i in ids))
+        return pending
 
     step = scheduler.FAILS_PER_TICK
-    assert asyncio.run(main()) == [n - step, n - 2 * step, 0, 0]
+    assert on_coordinator(tmp_path, rpc, work) == [n - step, n - 2 * step, 0, 0]
 
 
 class OpenJobsRPC(OneMinerRPC):
@@ -324,19 +317,14 @@ def test_jobs_marked_for_reconciling_are_reconciled_a_bounded_number_per_tick(tm
     rpc = OpenJobsRPC(capacity=1)
     n = scheduler.RECONCILES_PER_TICK + 7
 
-    async def main():
-        coord = Coordinator(CoordinatorSettings(data_dir=tmp_path), rpc=rpc, key=KEYS["coordinator"])
-        try:
-            await coord.connect()
-            ids = queue(coord.store, ["m1"] * n)
-            for job_id in ids:
-                job_state.needs_reconcile(coord.store, job_id)
-            marked = []
-            for _ in range(3):
-                await scheduler.reconcile_marked(coord)
-                marked.append(len(coord.store.jobs_needing("needs_reconcile")))
-            return marked
-        finally:
-            await coord.aclose()
+    async def work(coord):
+        ids = queue(coord.store, ["m1"] * n)
+        for job_id in ids:
+            job_state.needs_reconcile(coord.store, job_id)
+        marked = []
+        for _ in range(3):
+            await scheduler.reconcile_marked(coord)
+            marked.append(len(coord.store.jobs_needing("needs_reconcile")))
+        return marked
 
-    assert asyncio.run(main()) == [7, 0, 0]
+    assert on_coordinator(tmp_path, rpc, work) == [7, 0, 0]
