@@ -250,7 +250,7 @@ def _floors(pool: dict[str, selection.Candidate], models: set[str]) -> dict[str,
 def _may_take(floors: dict[str, int], job: StoredJob) -> bool:
     """Whether a miner of the pass's pool could take `job` now (its model, within its cap)."""
     floor = floors.get(job.model)
-    return floor is not None and (not job.max_price_per_second or job.max_price_per_second >= floor)
+    return floor is not None and selection.within_cap(floor, job.max_price_per_second)
 
 
 def _delivered_by(job: StoredJob) -> str | None:

@@ -45,10 +45,15 @@ def reputation(completed: int, failed: int) -> Fraction:
     return Fraction(completed + 1, completed + failed + 2)
 
 
+def within_cap(price: int, cap: int) -> bool:
+    """Whether a miner asking `price` per second may take a job capped at `cap` (0: no cap)."""
+    return not cap or price <= cap
+
+
 def eligible(candidates: Iterable[Candidate], model: str, max_price: int = 0) -> list[Candidate]:
     """Miners that may take a job for `model` now; `max_price` 0 means no cap."""
     return [c for c in candidates if c.online and c.stake >= max(c.min_stake, 1) and not c.jailed
-            and model in c.models and c.free > 0 and (not max_price or c.price_per_second <= max_price)]
+            and model in c.models and c.free > 0 and within_cap(c.price_per_second, max_price)]
 
 
 def lowest_price(candidates: Iterable[Candidate], model: str) -> int | None:
