@@ -302,6 +302,10 @@ class AsyncChainRPC:
     async def query(self, path: str) -> Any:
         return query_value(path, await self.call("abci_query", path=path, data=""))
 
+    async def query_at(self, path: str) -> tuple[Any, int]:
+        """The answer and the committed height it was read at."""
+        return _query_value_at(path, await self.call("abci_query", path=path, data=""))
+
     async def status(self) -> dict[str, Any]:
         return await self.call("status")
 

@@ -48,7 +48,8 @@ class Chain:
         # broadcast_tx_sync per signer, side by side (broadcasts.py); a stand-in RPC without
         # batch calls gets one plain request per tx.
         self.broadcasts = Broadcasts(rpc, broadcast_batch) if hasattr(rpc, "broadcast_many") else None
-        self._miners: tuple[float, list[dict[str, Any]]] | None = None  # (monotonic read time, /miners)
+        # (monotonic read time, /miners, the committed height it was read at)
+        self._miners: tuple[float, list[dict[str, Any]], int] | None = None
 
     async def _retry(self, what: str, call):
         async def attempt():  # a coroutine function, which tenacity awaits (`call` may be a lambda)
@@ -83,12 +84,16 @@ class Chain:
     async def miners(self, max_age_s: float = 0.0) -> list[dict[str, Any]]:
         """Every miner on chain (not to be changed by the caller); one read less than
         `max_age_s` ago is answered again."""
+        return (await self.miners_at(max_age_s))[0]
+
+    async def miners_at(self, max_age_s: float = 0.0) -> tuple[list[dict[str, Any]], int]:
+        """`miners()` and the committed height the list was read at."""
         now = time.monotonic()
         if self._miners is not None and now - self._miners[0] < max_age_s:
-            return self._miners[1]
-        miners = await self.query("/miners")
-        self._miners = (now, miners)
-        return miners
+            return self._miners[1], self._miners[2]
+        miners, height = await self._retry("/miners", lambda: self.rpc.query_at("/miners"))
+        self._miners = (now, miners, height)
+        return miners, height
 
     async def miner(self, address: str) -> dict[str, Any] | None:
         return await self.query_or_none(f"/miner/{address}")

@@ -32,10 +32,16 @@ MINER = {"address": KEYS["miner1"].address, "stake": 100_000_000, "models": ["ai
 class FakeRPC:
     """Just enough of AsyncChainRPC: params, miners, nonces, and a scripted CheckTx."""
 
+    height = 0  # of the committed state its answers stand for
+
     def __init__(self) -> None:
         self.broadcasts: list[bytes] = []
         self.check_code = 0
         self.check_log = ""
+
+    async def query_at(self, path: str):
+        """The answer and the committed height it stands for (these fakes have one state)."""
+        return await self.query(path), self.height
 
     async def query(self, path: str):
         parts = path.strip("/").split("/")

@@ -15,8 +15,14 @@ from aitbc.rpc import QueryFailed
 class CountingRPC:
     """The queries a coordinator needs to connect, and /checks/open counted."""
 
+    height = 0  # of the committed state its answers stand for
+
     def __init__(self) -> None:
         self.check_reads = 0
+
+    async def query_at(self, path: str):
+        """The answer and the committed height it stands for (these fakes have one state)."""
+        return await self.query(path), self.height
 
     async def query(self, path: str):
         if path == "/params":
