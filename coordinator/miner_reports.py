@@ -125,6 +125,7 @@ async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobCom
         # CheckTx ran the receipt against the chain's state with every tx before it: the
         # client may have the result now, its receipt pending until the block (tracker.py).
         job_state.mark_released(coord.store, job_id)
+        coord.jobs_waiting.set()  # the miner has a free slot now: the queue need not wait a tick
         # The client's stream now ends with exactly the text the receipt commits to.
         coord.streams.settle(job_id, body.result, result_hash, body.metrics.tokens_generated,
                              body.metrics.prompt_tokens)

@@ -188,12 +188,15 @@ async def candidates(coord: Coordinator) -> list[selection.Candidate]:
         if refused_at < held_since:
             del coord.priced_out[address]
     result = []
-    for chain_miner in await coord.chain.miners(max_age_s=MINER_LIST_MAX_AGE_S):
+    miners, height = await coord.chain.miners_at(max_age_s=MINER_LIST_MAX_AGE_S)
+    closed = _closed_since(coord, height)
+    for chain_miner in miners:
         local = coord.store.get_miner(chain_miner["address"])
         price = ABOVE_ANY_CAP if chain_miner["address"] in coord.priced_out else int(chain_miner["price_per_second"])
         result.append(selection.Candidate(
             address=chain_miner["address"], stake=int(chain_miner["stake"]), models=tuple(chain_miner["models"]),
-            capacity=int(chain_miner["capacity"]), chain_active_jobs=int(chain_miner["active_jobs"]),
+            capacity=int(chain_miner["capacity"]),
+            chain_active_jobs=max(0, int(chain_miner["active_jobs"]) - closed.get(chain_miner["address"], 0)),
             local_active_jobs=local_active.get(chain_miner["address"], 0), completed=int(chain_miner["completed"]),
             failed=int(chain_miner["failed"]), online=local is not None and coord.miner_online(local.last_seen, now),
             endpoint=(local.endpoint if local else "") or chain_miner.get("endpoint", ""),
@@ -201,6 +204,20 @@ async def candidates(coord: Coordinator) -> list[selection.Candidate]:
             jailed=int(chain_miner.get("jailed_until_ns", 0)) > time.time_ns(), min_stake=min_stake,
         ))
     return result
+
+
+def _closed_since(coord: Coordinator, height: int) -> dict[str, int]:
+    """Per miner, the slots our own txs have freed since the committed `height` of the chain's
+    counts: a miner's slot is free for the chain's CheckTx as soon as our receipt for its job
+    has passed it, a block or more before the committed count shows it, and a busy miner
+    would otherwise sit idle that long after each job. Our closing tx goes before any
+    assign_job we send after it (our nonces), so no block can take the assignment without the
+    slot it frees, whatever a proposer's order. Nothing until the tracker has read the blocks up
+    to `height`: a closing it has not yet seen committed there is counted at `height` already."""
+    followed = coord.followed_height
+    if followed is None or followed < height:
+        return {}
+    return coord.store.closings_since(height)
 
 
 async def assign_pending(coord: Coordinator) -> None:

@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS txs (
     hash TEXT PRIMARY KEY, job_id TEXT, kind TEXT NOT NULL, raw BLOB NOT NULL, status TEXT NOT NULL,
     code INTEGER, log TEXT, height INTEGER, created_at REAL NOT NULL, seen_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS txs_status ON txs (status);
+-- Our txs that free a miner's slot, by status and height (closings_since, on every assignment
+-- pass): the few sent or committed above a height, not every tx ever kept. Partial: a
+-- client's submit_job, most of the table, costs it nothing.
+CREATE INDEX IF NOT EXISTS txs_closings ON txs (status, height) WHERE kind IN ('record_receipt', 'fail_job');
 CREATE INDEX IF NOT EXISTS txs_job ON txs (job_id);
 CREATE INDEX IF NOT EXISTS jobs_to_reconcile ON jobs (submitted_at) WHERE needs_reconcile = 1;
 CREATE INDEX IF NOT EXISTS jobs_to_push ON jobs (submitted_at) WHERE needs_push = 1;
@@ -391,8 +395,24 @@ class Store:
         return self._exec("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()[0]
 
     def active_jobs_by_miner(self) -> dict[str, int]:
+        """Per miner, the jobs we assigned it that hold one of its slots: assigned or running,
+        and no receipt of ours has passed CheckTx for them yet (one that has is released)."""
         rows = self._exec("SELECT miner, COUNT(*) AS n FROM jobs WHERE status IN ('assigned', 'running') "
-                          "AND miner IS NOT NULL GROUP BY miner")
+                          "AND released_at IS NULL AND miner IS NOT NULL GROUP BY miner")
+        return {r["miner"]: r["n"] for r in rows}
+
+    def closings_since(self, height: int) -> dict[str, int]:
+        """Per miner, our jobs the chain counted as open at `height` (their assign_job committed
+        at or below it) that a tx of ours has closed since: a record_receipt or fail_job in the
+        mempool (sent) or committed above `height`. Exact only once the txs committed up to
+        `height` are settled here (a closing still "sent" may be in a block at or below it)."""
+        self._write_deferred()
+        rows = self._exec(
+            "SELECT j.miner AS miner, COUNT(DISTINCT j.id) AS n FROM txs c JOIN jobs j ON j.id = c.job_id "
+            "WHERE c.kind IN ('record_receipt', 'fail_job') "
+            "AND (c.status = 'sent' OR (c.status = 'committed' AND c.height > ?)) AND j.miner IS NOT NULL "
+            "AND EXISTS (SELECT 1 FROM txs a WHERE a.job_id = j.id AND a.kind = 'assign_job' "
+            "AND a.status = 'committed' AND a.height <= ?) GROUP BY j.miner", (height, height))
         return {r["miner"]: r["n"] for r in rows}
 
     # --- txs ----------------------------------------------------------------------------

@@ -57,6 +57,41 @@ def test_happy_path_pays_the_miner_and_refunds_the_rest(chain, coordinator, hand
     assert coordinator.log_events("job_completed")[0]["job_id"] == submitted.job_id
 
 
+def _tx_height(chain: ChainStack, tx_hash: str) -> int:
+    return int(chain.rpc.call("tx", hash=base64.b64encode(bytes.fromhex(tx_hash)).decode())["height"])
+
+
+def test_a_miner_is_offered_its_next_job_before_the_receipt_of_its_last_is_in_a_block(
+        chain, coordinator, hand_miner):
+    """A miner that runs one job at a time gets the next as soon as our receipt for the last has
+    passed CheckTx: the assign_job can go into the receipt's own block (our nonces put the
+    receipt first). Before, the coordinator waited for the committed count of the miner's open
+    jobs, so no assign_job could share the block of the receipt that freed its slot, and the
+    miner sat idle for a block or more after every job."""
+    chain.register_miner("miner1", hand_miner.endpoint, capacity=1)
+    hand_miner.join(coordinator.url, capacity=1)
+    hand_miner.start_heartbeats()
+
+    def once_assigned_on_chain(assignment: dict) -> str:
+        # The committed count holds the job from then on: its slot frees only through our receipt.
+        wait_for(lambda: (chain.job(assignment["job_id"]) or {}).get("status") == "assigned", 15,
+                 "the assignment in a block")
+        return "done"
+
+    hand_miner.serve_automatically(once_assigned_on_chain)
+    client = coordinator.client()
+    ids = [client.submit_job(chain.sign_job("alice", prompt=f"job {n}")).job_id for n in range(5)]
+    for job_id in ids:
+        assert final(client, job_id, 60).status == "completed"
+    sent = [e for e in coordinator.log_events("tx_broadcast") if e["kind"] in ("assign_job", "record_receipt")]
+    height = {(e["kind"], e["job_id"]): _tx_height(chain, e["tx_hash"]) for e in sent}
+    order = [e["job_id"] for e in sent if e["kind"] == "assign_job"]  # in nonce order
+    assert sorted(order) == sorted(ids)
+    shared = [height[("assign_job", after)] == height[("record_receipt", before)]
+              for before, after in zip(order, order[1:])]
+    assert sum(shared) >= 2, height  # usually all four; 0 when the slot waited for the block
+
+
 def test_invalid_prompt_and_bad_keys(chain, coordinator, hand_miner):
     chain.register_miner("miner1", hand_miner.endpoint)
     request = chain.sign_job("alice", prompt="  ")

@@ -74,11 +74,17 @@ def test_the_models_of_a_status_are_all_found(store):
 class OneMinerRPC:
     """A chain with one staked miner of `capacity` for model m1; every tx accepted."""
 
+    height = 0  # of the committed state its answers stand for
+
     def __init__(self, capacity: int, price: int = 1) -> None:
         self.capacity = capacity
         self.price = price
         self.assigned: list[str] = []
         self.miner_lists = 0
+
+    async def query_at(self, path: str):
+        """The answer and the committed height it stands for (these fakes have one state)."""
+        return await self.query(path), self.height
 
     async def query(self, path: str):
         if path == "/params":
@@ -222,7 +228,7 @@ def test_passes_close_together_read_the_chains_miner_list_once(tmp_path):
         ids = queue(coord.store, ["m1"] * 3)
         for age in (None, 0.0, scheduler.MINER_LIST_MAX_AGE_S):
             if age is not None:  # the list read by the last pass, as if read `age` s ago
-                coord.chain._miners = (time.monotonic() - age, coord.chain._miners[1])
+                coord.chain._miners = (time.monotonic() - age, *coord.chain._miners[1:])
             rpc.capacity += 1  # what the chain says now; a reused list does not know it yet
             await scheduler.assign_pending(coord)
         return ids
@@ -328,3 +334,72 @@ def test_jobs_marked_for_reconciling_are_reconciled_a_bounded_number_per_tick(tm
         return marked
 
     assert on_coordinator(tmp_path, rpc, work) == [7, 0, 0]
+
+
+class BusyMinerRPC(OneMinerRPC):
+    """The one miner with `active_jobs` open in the committed state of `height`."""
+
+    def __init__(self, capacity: int, active_jobs: int, height: int) -> None:
+        super().__init__(capacity)
+        self.active_jobs, self.height = active_jobs, height
+
+    async def query(self, path: str):
+        answer = await super().query(path)
+        if path == "/miners":
+            answer[0]["active_jobs"] = self.active_jobs
+        return answer
+
+
+def _closing(store: Store, job_id: str, kind: str, tx_hash: str, status: str, height: int | None) -> None:
+    store.add_tx(tx_hash, job_id, kind, b"", "sent")
+    if status != "sent":
+        store.update_tx(tx_hash, status=status, height=height)
+
+
+@pytest.mark.parametrize("receipt, followed, offered", [
+    (("sent", None), 10, True),        # passed CheckTx: the chain's CheckTx has the slot free already
+    (("committed", 11), 11, True),     # in a block after the one the count is of
+    (("committed", 10), 10, False),    # in the counted block: what the count still holds is another job
+    (("sent", None), 9, False),        # the tracker has not read block 10, where the receipt may be
+    (("rejected", None), 10, False),   # refused: the job still holds its slot
+])
+def test_a_slot_our_receipt_freed_is_offered_before_the_committed_count_shows_it(tmp_path, receipt, followed,
+                                                                                  offered):
+    """A miner's slot is free for the chain's CheckTx once our receipt for its job has passed
+    it; the committed count (/miners) shows it a block or more later. Waiting for that kept a
+    busy miner idle after every job (measured: 10 of 16 slots busy on average, 14.4 now)."""
+    rpc = BusyMinerRPC(capacity=1, active_jobs=1, height=10)
+
+    async def work(coord):
+        done, waiting = queue(coord.store, ["m1", "m1"])
+        job_state.mark_assigned(coord.store, coord.store.get_job(done), MINER)
+        _closing(coord.store, done, "assign_job", "A", "committed", 9)
+        status, height = receipt
+        _closing(coord.store, done, "record_receipt", "R", status, height)
+        if status != "rejected":
+            job_state.mark_released(coord.store, done)
+        coord.followed_height = followed
+        await scheduler.assign_pending(coord)
+        return waiting
+
+    waiting = on_coordinator(tmp_path, rpc, work)
+    assert rpc.assigned == ([waiting] if offered else [])
+
+
+def test_closings_count_only_jobs_the_committed_count_holds(store):
+    ids = queue(store, ["m1"] * 5)
+    for job_id in ids:
+        job_state.mark_assigned(store, store.get_job(job_id), MINER)
+    _closing(store, ids[0], "assign_job", "A0", "committed", 7)
+    _closing(store, ids[0], "fail_job", "F0", "sent", None)          # counted: a fail_job frees it too
+    _closing(store, ids[1], "assign_job", "A1", "committed", 8)
+    _closing(store, ids[1], "record_receipt", "R1", "committed", 9)  # counted: committed above 8
+    _closing(store, ids[2], "assign_job", "A2", "committed", 9)      # assigned after 8: not in its count
+    _closing(store, ids[2], "record_receipt", "R2", "sent", None)
+    _closing(store, ids[3], "assign_job", "A3", "sent", None)        # not committed yet: not in any count
+    _closing(store, ids[3], "record_receipt", "R3", "sent", None)
+    _closing(store, ids[4], "assign_job", "A4", "committed", 5)
+    _closing(store, ids[4], "record_receipt", "R4", "failed", 9)     # failed in its block: still open
+    assert store.closings_since(8) == {MINER: 2}
+    assert store.closings_since(9) == {MINER: 2}  # ids[0], ids[2]; ids[1]'s receipt is in 9's count
+    assert store.closings_since(4) == {}
