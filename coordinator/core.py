@@ -111,6 +111,9 @@ class Coordinator:
         # Miners the chain refused an assignment to for a price above the job's cap (their new
         # price is not in the committed list yet), with the monotonic time: scheduler.py
         self.priced_out: dict[str, float] = {}
+        # Miners the chain refused an assignment to as full while our count said a slot was
+        # free, with the monotonic time: scheduler.py (_closed_since)
+        self.found_full: dict[str, float] = {}
 
     def lock(self, job_id: str) -> asyncio.Lock:
         """One lock per job: handlers and the scheduler never interleave on a job."""

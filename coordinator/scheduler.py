@@ -39,6 +39,13 @@ MINER_LIST_MAX_AGE_S = 0.5
 # price would cost a refused assign_job, on every pass.
 PRICED_OUT_HOLD_S = 2.0
 ABOVE_ANY_CAP = 2**64  # a cap is a uint64
+# Our closing txs (receipts, fail_jobs) that lower a miner's committed count (_closed_since):
+# only those sent in the last CLOSING_TRUSTED_S, which a healthy chain has in a block well
+# before then; an older one still "sent" may have left the mempool unseen, or be in a block
+# the tracker has not settled. And none for a miner the chain has just refused as full, for
+# CAPACITY_HOLD_S: whatever our count missed, it costs one refused assign_job, not one a pass.
+CLOSING_TRUSTED_S = 5.0
+CAPACITY_HOLD_S = 2.0
 # Overdue jobs failed, and marked jobs reconciled, in one tick at most. Each failure is a
 # fail_job tx, and the coordinator's txs go one CheckTx round trip at a time (chain.TxSender);
 # each reconciliation is a chain query. A burst of jobs timing out together (a client's flood
@@ -211,13 +218,20 @@ def _closed_since(coord: Coordinator, height: int) -> dict[str, int]:
     counts: a miner's slot is free for the chain's CheckTx as soon as our receipt for its job
     has passed it, a block or more before the committed count shows it, and a busy miner
     would otherwise sit idle that long after each job. Our closing tx goes before any
-    assign_job we send after it (our nonces), so no block can take the assignment without the
-    slot it frees, whatever a proposer's order. Nothing until the tracker has read the blocks up
-    to `height`: a closing it has not yet seen committed there is counted at `height` already."""
+    assign_job we send after it (our nonces), so no proposer can order a block to take the
+    assignment without the slot our closing frees; another party's tx between the two (another
+    coordinator's assign_job, a checker seat a receipt draws in the block) can still take that
+    slot first, as it can any free slot. Nothing until the tracker has read the blocks up to
+    `height`: a closing it has not yet seen committed there is counted at `height` already."""
     followed = coord.followed_height
     if followed is None or followed < height:
         return {}
-    return coord.store.closings_since(height)
+    held_since = time.monotonic() - CAPACITY_HOLD_S
+    for address, refused_at in list(coord.found_full.items()):
+        if refused_at < held_since:
+            del coord.found_full[address]
+    closed = coord.store.closings_since(height, sent_after=time.time() - CLOSING_TRUSTED_S)
+    return {address: n for address, n in closed.items() if address not in coord.found_full}
 
 
 async def assign_pending(coord: Coordinator) -> None:
@@ -301,6 +315,8 @@ async def _assign(coord: Coordinator, job: StoredJob, pool: dict[str, selection.
             if result.code == Code.PRICE_ABOVE_CAP:
                 coord.priced_out[chosen.address] = time.monotonic()
                 pool[chosen.address] = selection.Candidate(**{**chosen.__dict__, "price_per_second": ABOVE_ANY_CAP})
+            if result.code == Code.MINER_AT_CAPACITY:
+                coord.found_full[chosen.address] = time.monotonic()
             if result.code in MINER_WIDE_REFUSALS:
                 # No other job of this pass can go to it either: without this, every queued
                 # job cost a refused assign_job (a stopped miner still looks online for a while).

@@ -396,23 +396,27 @@ class Store:
 
     def active_jobs_by_miner(self) -> dict[str, int]:
         """Per miner, the jobs we assigned it that hold one of its slots: assigned or running,
-        and no receipt of ours has passed CheckTx for them yet (one that has is released)."""
+        and no receipt of ours has passed CheckTx for them since this assignment (one that has
+        is released; a release from before a re-queue does not count)."""
         rows = self._exec("SELECT miner, COUNT(*) AS n FROM jobs WHERE status IN ('assigned', 'running') "
-                          "AND released_at IS NULL AND miner IS NOT NULL GROUP BY miner")
+                          "AND (released_at IS NULL OR released_at < assigned_at) AND miner IS NOT NULL "
+                          "GROUP BY miner")
         return {r["miner"]: r["n"] for r in rows}
 
-    def closings_since(self, height: int) -> dict[str, int]:
+    def closings_since(self, height: int, sent_after: float = 0.0) -> dict[str, int]:
         """Per miner, our jobs the chain counted as open at `height` (their assign_job committed
-        at or below it) that a tx of ours has closed since: a record_receipt or fail_job in the
-        mempool (sent) or committed above `height`. Exact only once the txs committed up to
-        `height` are settled here (a closing still "sent" may be in a block at or below it)."""
+        at or below it) that a tx of ours has closed since: a record_receipt or fail_job sent
+        (stored) after `sent_after` and not settled yet, or committed above `height`. Exact only
+        once the txs committed up to `height` are settled here (a closing still "sent" may be in
+        a block at or below it, or may have left the mempool unseen)."""
         self._write_deferred()
         rows = self._exec(
             "SELECT j.miner AS miner, COUNT(DISTINCT j.id) AS n FROM txs c JOIN jobs j ON j.id = c.job_id "
             "WHERE c.kind IN ('record_receipt', 'fail_job') "
-            "AND (c.status = 'sent' OR (c.status = 'committed' AND c.height > ?)) AND j.miner IS NOT NULL "
-            "AND EXISTS (SELECT 1 FROM txs a WHERE a.job_id = j.id AND a.kind = 'assign_job' "
-            "AND a.status = 'committed' AND a.height <= ?) GROUP BY j.miner", (height, height))
+            "AND ((c.status = 'sent' AND c.created_at > ?) OR (c.status = 'committed' AND c.height > ?)) "
+            "AND j.miner IS NOT NULL AND EXISTS (SELECT 1 FROM txs a WHERE a.job_id = j.id "
+            "AND a.kind = 'assign_job' AND a.status = 'committed' AND a.height <= ?) GROUP BY j.miner",
+            (sent_after, height, height))
         return {r["miner"]: r["n"] for r in rows}
 
     # --- txs ----------------------------------------------------------------------------

@@ -403,3 +403,55 @@ def test_closings_count_only_jobs_the_committed_count_holds(store):
     assert store.closings_since(8) == {MINER: 2}
     assert store.closings_since(9) == {MINER: 2}  # ids[0], ids[2]; ids[1]'s receipt is in 9's count
     assert store.closings_since(4) == {}
+    # a closing sent long ago and still unsettled is not trusted (it may have left the mempool)
+    store._exec("UPDATE txs SET created_at = created_at - 60 WHERE hash = 'F0'")
+    assert store.closings_since(9, sent_after=time.time() - 5) == {MINER: 1}
+
+
+def test_a_release_before_a_requeue_does_not_free_the_next_assignments_slot(store):
+    """The receipt (and assignment) lost, the job is queued again and assigned anew: its old
+    release must not leave it out of the new miner's count."""
+    job_id = queue(store, ["m1"])[0]
+    job_state.mark_assigned(store, store.get_job(job_id), MINER)
+    job_state.mark_released(store, job_id)
+    assert store.active_jobs_by_miner() == {}
+    job_state.requeue(store, store.get_job(job_id))
+    time.sleep(0.01)
+    job_state.mark_assigned(store, store.get_job(job_id), KEYS["miner2"].address)
+    assert store.active_jobs_by_miner() == {KEYS["miner2"].address: 1}
+
+
+class FullMinerRPC(BusyMinerRPC):
+    """Busy, and truly full: the chain refuses every assignment to it."""
+
+    def __init__(self) -> None:
+        super().__init__(capacity=1, active_jobs=1, height=10)
+        self.refused = 0
+
+    async def broadcast(self, raw: bytes, mode: str = "sync") -> BroadcastResult:
+        self.refused += 1
+        return BroadcastResult(txlib.tx_hash(raw), Code.MINER_AT_CAPACITY, "no free slot")
+
+
+def test_a_miner_refused_as_full_costs_one_refusal_not_one_per_pass(tmp_path):
+    """Our count can miss what holds a slot (a receipt that left the mempool unseen, a checker
+    seat the chain drew): after the chain says the miner is full, our closings do not lower its
+    count for a while, or each pass (up to every 20 ms) would send one more refused assign_job."""
+    rpc = FullMinerRPC()
+
+    async def work(coord):
+        done, _ = queue(coord.store, ["m1", "m1"])
+        job_state.mark_assigned(coord.store, coord.store.get_job(done), MINER)
+        _closing(coord.store, done, "assign_job", "A", "committed", 9)
+        _closing(coord.store, done, "record_receipt", "R", "sent", None)
+        job_state.mark_released(coord.store, done)
+        coord.followed_height = 10
+        for _ in range(3):
+            await scheduler.assign_pending(coord)
+        held = rpc.refused
+        coord.found_full[MINER] -= scheduler.CAPACITY_HOLD_S  # as if the hold were over
+        await scheduler.assign_pending(coord)
+        return held
+
+    assert on_coordinator(tmp_path, rpc, work) == 1
+    assert rpc.refused == 2
