@@ -39,7 +39,10 @@ class HandMiner:
         self._beating = threading.Event()
         self._beat_thread: threading.Thread | None = None
         self._auto = threading.Event()
-        self._auto_thread: threading.Thread | None = None
+        self._auto_threads: list[threading.Thread] = []
+        # One client for every call (threads share it): a new one per call built a TLS context
+        # each time, which made the test process, not the coordinator, the bottleneck under load.
+        self._http = httpx.Client(timeout=10)
         self.worked_on: list[str] = []
         self.coordinator_url = ""
         self.replay = ReplayCache()
@@ -74,18 +77,19 @@ class HandMiner:
 
     def __exit__(self, *exc: object) -> None:
         self._auto.clear()
-        if self._auto_thread is not None:
-            self._auto_thread.join(5)
-        self.stop_heartbeats()
+        self.stop_heartbeats()  # first: a worker goes on while heartbeats run
+        for thread in self._auto_threads:
+            thread.join(5)
         if self._server is not None:
             self._server.close()
+        self._http.close()
 
     # --- signed calls to the coordinator ------------------------------------------
     def post(self, path: str, body: dict[str, Any], key: PrivateKey | None = None) -> httpx.Response:
         data = json.dumps(body).encode()
         headers = {"Content-Type": "application/json",
                    **sign_request(key or self.key, "POST", path, data, target=self.coordinator_address)}
-        return httpx.post(self.coordinator_url + path, content=data, headers=headers, timeout=10)
+        return self._http.post(self.coordinator_url + path, content=data, headers=headers)
 
     def join(self, coordinator_url: str, models=(MODEL,), capacity: int = 2) -> httpx.Response:
         self.coordinator_url = coordinator_url
@@ -115,9 +119,10 @@ class HandMiner:
             self._beat_thread.join(5)
             self._beat_thread = None
 
-    def serve_automatically(self, result_for=lambda a: f"echo: {a['job_data']['prompt']}") -> None:
+    def serve_automatically(self, result_for=lambda a: f"echo: {a['job_data']['prompt']}", workers: int = 1) -> None:
         """Run every assignment as a well-behaved miner would: running, then a signed
-        completion, retried while the coordinator is unreachable or restarting."""
+        completion, retried while the coordinator is unreachable or restarting; `workers`
+        assignments at once (`result_for` may take its time, as a model would)."""
         def work() -> None:
             while self._beating.is_set() or self._auto.is_set():
                 try:
@@ -130,8 +135,10 @@ class HandMiner:
                 self._deliver(lambda j=job_id, a=assignment: self.complete(j, result_for(a)))
 
         self._auto.set()
-        self._auto_thread = threading.Thread(target=work, daemon=True)
-        self._auto_thread.start()
+        for _ in range(workers):
+            thread = threading.Thread(target=work, daemon=True)
+            thread.start()
+            self._auto_threads.append(thread)
 
     def _deliver(self, call, timeout: float = 60) -> httpx.Response | None:
         deadline = time.monotonic() + timeout
