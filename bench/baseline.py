@@ -18,6 +18,7 @@ Writes bench/results/baseline.json, shown by docs/benchmarks.md as before / afte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from bench import env
 
@@ -54,6 +55,31 @@ def export(rev: str, into: Path) -> Path:
     spec.loader.exec_module(build)
     build.generate(package / "pb")
     return into / "site"
+
+
+@contextlib.contextmanager
+def away_from_repository(directory: Path) -> Iterator[None]:
+    """Run the processes started inside from `directory`: `python -m` puts its working
+    directory first on sys.path, and from the repository root the tree's own aitbc/ (then
+    every folder through the editable install) wins over an exported commit on PYTHONPATH,
+    so an "old" process would run this tree's code."""
+    cwd = os.getcwd()
+    os.chdir(directory)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+
+
+def check_imports_from(site: Path, extra_env: dict[str, str]) -> None:
+    """Raise unless a process started here with `extra_env` imports the coordinator and the
+    app from `site`: a comparison whose "old" side runs this tree's code shows nothing."""
+    probe = ("import aitbc.abci_app, aitbc.coordinator; "
+             "print(aitbc.abci_app.__file__); print(aitbc.coordinator.__file__)")
+    found = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **extra_env}, capture_output=True,
+                           text=True, check=True).stdout.split()
+    if not all(path.startswith(str(site)) for path in found):
+        raise RuntimeError(f"the old side would import {found}, not {site}'s code")
 
 
 def _subprocess_env(site: Path | None) -> dict[str, str]:
@@ -89,15 +115,14 @@ def chain_run(app: str, site: Path | None, seconds: float, workdir: Path) -> dic
     """One saturated run of chain_throughput on `app` ('kvstore' or 'aitbc' from `site`)."""
     from bench import chain_throughput
 
-    saved, cwd = os.environ.get("PYTHONPATH"), os.getcwd()
+    saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = _subprocess_env(site)["PYTHONPATH"]
-    os.chdir(workdir)  # not the repository root, whose aitbc/ would come first
     try:
-        load = os.getloadavg()
-        run = chain_throughput.run(app, seconds, 5, rate_hint=16_000 if app == "kvstore" else 12_000,
-                                   mempool_size=SATURATION_MEMPOOL)
+        with away_from_repository(workdir):
+            load = os.getloadavg()
+            run = chain_throughput.run(app, seconds, 5, rate_hint=16_000 if app == "kvstore" else 12_000,
+                                       mempool_size=SATURATION_MEMPOOL)
     finally:
-        os.chdir(cwd)
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
         else:

@@ -32,7 +32,7 @@ from aitbc.ops.factories import register_fields
 from aitbc.ops.harness import CLIENT_API_KEY, ChainStack, CoordinatorProcess
 from aitbc.ops.ollama_server import TINY_MODEL_NAME
 from bench import env
-from bench.baseline import export
+from bench.baseline import away_from_repository, check_imports_from, export
 from bench.full_stack import NO_RATE_LIMIT, _drive, _send, _submit_bodies, fund
 
 SIDES = ("old", "new")
@@ -56,42 +56,46 @@ def measure(rev: str, rounds: int, seconds: float, connections: int) -> dict[str
     with tempfile.TemporaryDirectory(prefix="aitbc-intake-ab-") as directory:
         root = Path(directory)
         site = export(rev, root / "old")
-        chain = ChainStack(root / "chain", pending_timeout_s=3600, job_timeout_s=600)
-        coordinators: list[CoordinatorProcess] = []
-        try:
-            chain.start()
-            _send(chain, "miner1", "register_miner", **register_fields(models=(TINY_MODEL_NAME,)))
-            for side, first in zip(SIDES, (str(site), "")):
-                coordinator = CoordinatorProcess(root / f"coordinator-{side}", chain, tick_s=0.2, **NO_RATE_LIMIT)
-                coordinator.env["PYTHONPATH"] = os.pathsep.join(p for p in (first, str(env.ROOT)) if p)
-                coordinators.append(coordinator.start())
-            keys = [PrivateKey(bytes([11, i]) * 16) for i in range(2 * connections)]
-            fund(chain, keys)
-            per_key = int(800 * seconds * rounds / connections) + 20  # more than either can take at 800/s
-            env.log(f"intake_ab: pre-signing {2 * connections * per_key} submit_job txs")
-            bodies = [[body for body, _ in stream] for stream in _submit_bodies(keys, per_key, {})]
-            streams = [bodies[:connections], bodies[connections:]]
-            at = [[0] * connections, [0] * connections]
-            ports = [int(c.url.rsplit(":", 1)[1]) for c in coordinators]
-            windows = []
-            for round_no in range(rounds):
-                cpu0 = [env.cpu_seconds(c.proc.pid) for c in coordinators]
-                results = _window(ports, streams, at, seconds, new_first=round_no % 2 == 1)
-                row: dict[str, Any] = {}
-                for i, (side, result) in enumerate(zip(SIDES, results)):
-                    at[i] = result["sent"]
-                    cpu_ms = (env.cpu_seconds(coordinators[i].proc.pid) - cpu0[i]) * 1000
-                    row[side] = {"accepted_per_s": result["accepted_per_s"], "rejected": result["rejected"],
-                                 "cpu_ms_per_accepted": round(cpu_ms / max(result["accepted"], 1), 3),
-                                 "latency_ms_median": result["latency_ms"]["median"]}
-                row["rate_new_over_old"] = round(row["new"]["accepted_per_s"] / row["old"]["accepted_per_s"], 3)
-                row["cpu_new_over_old"] = round(row["new"]["cpu_ms_per_accepted"] / row["old"]["cpu_ms_per_accepted"], 3)
-                print(json.dumps(row), flush=True)
-                windows.append(row)
-        finally:
-            for coordinator in coordinators:
-                coordinator.stop()
-            chain.stop()
+        with away_from_repository(root):  # else REV's coordinator would run this tree's code
+            chain = ChainStack(root / "chain", pending_timeout_s=3600, job_timeout_s=600)
+            coordinators: list[CoordinatorProcess] = []
+            try:
+                chain.start()
+                _send(chain, "miner1", "register_miner", **register_fields(models=(TINY_MODEL_NAME,)))
+                for side, first in zip(SIDES, (str(site), "")):
+                    coordinator = CoordinatorProcess(root / f"coordinator-{side}", chain, tick_s=0.2, **NO_RATE_LIMIT)
+                    coordinator.env["PYTHONPATH"] = os.pathsep.join(p for p in (first, str(env.ROOT)) if p)
+                    if first:
+                        check_imports_from(site, coordinator.env)
+                    coordinators.append(coordinator.start())
+                keys = [PrivateKey(bytes([11, i]) * 16) for i in range(2 * connections)]
+                fund(chain, keys)
+                per_key = int(800 * seconds * rounds / connections) + 20  # more than either can take at 800/s
+                env.log(f"intake_ab: pre-signing {2 * connections * per_key} submit_job txs")
+                bodies = [[body for body, _ in stream] for stream in _submit_bodies(keys, per_key, {})]
+                streams = [bodies[:connections], bodies[connections:]]
+                at = [[0] * connections, [0] * connections]
+                ports = [int(c.url.rsplit(":", 1)[1]) for c in coordinators]
+                windows = []
+                for round_no in range(rounds):
+                    cpu0 = [env.cpu_seconds(c.proc.pid) for c in coordinators]
+                    results = _window(ports, streams, at, seconds, new_first=round_no % 2 == 1)
+                    row: dict[str, Any] = {}
+                    for i, (side, result) in enumerate(zip(SIDES, results)):
+                        at[i] = result["sent"]
+                        cpu_ms = (env.cpu_seconds(coordinators[i].proc.pid) - cpu0[i]) * 1000
+                        row[side] = {"accepted_per_s": result["accepted_per_s"], "rejected": result["rejected"],
+                                     "cpu_ms_per_accepted": round(cpu_ms / max(result["accepted"], 1), 3),
+                                     "latency_ms_median": result["latency_ms"]["median"]}
+                    row["rate_new_over_old"] = round(row["new"]["accepted_per_s"] / row["old"]["accepted_per_s"], 3)
+                    row["cpu_new_over_old"] = round(row["new"]["cpu_ms_per_accepted"]
+                                                    / row["old"]["cpu_ms_per_accepted"], 3)
+                    print(json.dumps(row), flush=True)
+                    windows.append(row)
+            finally:
+                for coordinator in coordinators:
+                    coordinator.stop()
+                chain.stop()
     return {"rev": rev, "rounds": rounds, "seconds": seconds, "connections_each": connections,
             "rate_new_over_old": env.spread([w["rate_new_over_old"] for w in windows], 3),
             "cpu_new_over_old": env.spread([w["cpu_new_over_old"] for w in windows], 3),
