@@ -178,6 +178,10 @@ def render(results: dict[str, Any], images: dict[str, str]) -> str:
         from bench import direct_jobs
 
         out += direct_jobs.section(results["direct_jobs"])
+    if "miner_slots" in results:
+        from bench import miner_slots
+
+        out += miner_slots.section(results["miner_slots"])
     out += _profiles()
     return "\n".join(out) + "\n"
 
@@ -738,19 +742,22 @@ def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
         "- **Measuring a few percent: two coordinators side by side** (`python -m bench.intake_ab REV`, since "
         "2026-12-01): an older commit's coordinator and this tree's on one chain, each driven by 8 connections in "
         "the same 10 s windows, so that the machine's drift reaches both alike. Its own spread, HEAD against "
-        "itself over 8 windows: rate ratio 0.999 (0.964-1.045), CPU per job 0.998 (0.955-1.037). What it "
-        "showed: (1) the node client's calls other than broadcasts going over the plain keep-alive path too "
-        "(`AsyncChainRPC.call`; httpx is left for https), spot checks reading the chain's open checks once per "
-        "new head instead of on every tick (`coordinator/spot_checks.py`), and log records that skip the "
-        "caller, thread and process look-ups (`aitbc/logs.py`): against 67aa514, rate 1.002 (0.921-1.052) and "
-        "CPU 0.998 (0.94-1.034) over 8 windows, nothing intake can see (a first run of 4 windows had shown CPU "
-        "0.936); what they do halve is the idle coordinator's CPU, 0.014-0.015 against 0.006-0.009 ms per node "
-        "tx in the node's windows of 4 alternated runs each. (2) Committing each submission alone instead of in "
-        "the group commit: rate 1.133, 1.022 and 0.965 in three runs (4, 4 and 8 windows), CPU 1.015, 1.007 and "
-        "0.99: left out again. (3) For scale, this tree with its INFO lines off took 0.91 of the CPU per job of "
-        "the same tree with them (4 windows): a job's log line (its record, its JSON and two writes) is about a "
-        "tenth of the coordinator's work per job. Kept as it is: the lines are the audit trail, and a writer "
-        "thread would trade the two writes for a wake-up and GIL hand-offs on the same loop.",
+        "itself over 8 windows: rate ratio 0.999 (0.964-1.045), CPU per job 0.998 (0.955-1.037). **Until the "
+        "evening of 2026-12-01 every run of it compared this tree with itself**: started from the repository "
+        "root, as its usage says, the \"old\" coordinator found the tree's own `aitbc/` first on its sys.path "
+        "(`python -m` puts the working directory there) and, through the editable install, this tree's code "
+        "for everything else. So the old/new figures it gave were its A/A spread, not the changes they were "
+        "taken for: the node client's calls over the plain keep-alive path, spot checks read once per head and "
+        "lighter log records against 67aa514 (rate 1.002, CPU 0.998), committing each submission alone instead "
+        "of in the group commit (rate 1.133, 1.022, 0.965; never committed), the queue's index (rate 1.004, "
+        "CPU 0.99) and the price-cap column (rate 0.994, CPU 0.982); and likewise, if it was taken the same "
+        "way, a job's INFO line costing about a tenth of the coordinator's CPU per job (0.91 with the lines "
+        "off). The tool now starts its processes outside the repository and refuses to run unless the old "
+        "side imports REV's code (`bench/baseline.py`: `away_from_repository`, `check_imports_from`). "
+        "Re-measured with it, 8 windows each, intake only (no miner online): against 67aa514, rate 0.986 "
+        "(0.942-1.06) and CPU 0.983 (0.913-1.087); against f1d276c (the price-cap column and everything "
+        "after it), rate 0.979 (0.912-1.031) and CPU 1.001 (0.955-1.092). Neither moved intake beyond the "
+        "spread; the lone commit and the log lines were not measured again.",
         "- **An assignment pass read the whole queue** (since 2026-12-01): whenever a miner could take a job, each "
         "pass (every tick, and right after each submission) read every pending job from the store and made a "
         "`StoredJob` of it, and every tick counted the queue for the depth gauge. With 50 000 jobs queued and one "
@@ -758,8 +765,8 @@ def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
         "oldest first and only of models some miner could take now (index `jobs_queue`), and stops when the "
         "miners are full; the queue's models take one index seek each; the depth is counted when `/metrics` is "
         "read. The same pass: 2.1-4.1 ms (the fake chain of tests/unit/test_coordinator_queue.py, both trees). "
-        "Not part of the intake figures above, where no miner is online; side by side, its extra index cost "
-        "nothing visible (rate 1.004, CPU 0.99 over 8 windows). Likewise `GET /v1/jobs`: a client's newest jobs "
+        "Not part of the intake figures above, where no miner is online (its cost to intake: the previous "
+        "point). Likewise `GET /v1/jobs`: a client's newest jobs "
         "and the admin's list sorted every job kept, 38.5 and 118.8 ms with 50 000 jobs, now read by index "
         "(`jobs_by_key`, `jobs_by_time`): 2.2 and 2.0 ms. A client could still make every pass slow: jobs "
         "capped below every miner's price, queued at its rate limit ahead of everyone's, were each read and tried "
@@ -909,7 +916,8 @@ def _profile_before() -> list[str]:
 
 def load_results() -> dict[str, Any]:
     results = {}
-    for name in ("chain_throughput", "chain_saturation", "finalize_block", "state_size", "stack", "gateway_stream", "direct_jobs"):
+    for name in ("chain_throughput", "chain_saturation", "finalize_block", "state_size", "stack", "gateway_stream",
+                 "direct_jobs", "miner_slots"):
         found = env.read_result(name)
         if found is not None:
             results[name] = found
