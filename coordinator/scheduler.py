@@ -188,7 +188,12 @@ def _any_miner_online(coord: Coordinator) -> bool:
 async def candidates(coord: Coordinator) -> list[selection.Candidate]:
     info, _ = coord.require_chain()
     min_stake = int(info.params.get("min_miner_stake", 1))
-    local_active = coord.store.active_jobs_by_miner()
+    # Under spot checks a receipt can seat any miner with a free slot as its checker, in the
+    # block that takes it: a slot our receipt frees may go to a seat there before our next
+    # assign_job, which then fails in the block (its fee paid, the miner's run wasted). There
+    # a slot is free only once the committed count shows it.
+    early = int(info.params.get("check_share_bps", 0)) == 0
+    local_active = coord.store.active_jobs_by_miner(released_hold=not early)
     now = time.time()
     held_since = time.monotonic() - PRICED_OUT_HOLD_S
     for address, refused_at in list(coord.priced_out.items()):
@@ -196,7 +201,7 @@ async def candidates(coord: Coordinator) -> list[selection.Candidate]:
             del coord.priced_out[address]
     result = []
     miners, height = await coord.chain.miners_at(max_age_s=MINER_LIST_MAX_AGE_S)
-    closed = _closed_since(coord, height)
+    closed = _closed_since(coord, height) if early else {}
     for chain_miner in miners:
         local = coord.store.get_miner(chain_miner["address"])
         price = ABOVE_ANY_CAP if chain_miner["address"] in coord.priced_out else int(chain_miner["price_per_second"])
@@ -221,8 +226,9 @@ def _closed_since(coord: Coordinator, height: int) -> dict[str, int]:
     assign_job we send after it (our nonces), so no proposer can order a block to take the
     assignment without the slot our closing frees; another party's tx between the two (another
     coordinator's assign_job, a checker seat a receipt draws in the block) can still take that
-    slot first, as it can any free slot. Nothing until the tracker has read the blocks up to
-    `height`: a closing it has not yet seen committed there is counted at `height` already."""
+    slot first, as it can any free slot (with spot checks on, the caller does not ask). Nothing
+    until the tracker has read the blocks up to `height`: a closing it has not yet seen
+    committed there is counted at `height` already."""
     followed = coord.followed_height
     if followed is None or followed < height:
         return {}

@@ -394,13 +394,13 @@ class Store:
     def count_status(self, status: str) -> int:
         return self._exec("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()[0]
 
-    def active_jobs_by_miner(self) -> dict[str, int]:
+    def active_jobs_by_miner(self, released_hold: bool = False) -> dict[str, int]:
         """Per miner, the jobs we assigned it that hold one of its slots: assigned or running,
-        and no receipt of ours has passed CheckTx for them since this assignment (one that has
-        is released; a release from before a re-queue does not count)."""
+        and, unless `released_hold`, no receipt of ours has passed CheckTx for them since this
+        assignment (one that has is released; a release from before a re-queue does not count)."""
+        released = "" if released_hold else "AND (released_at IS NULL OR released_at < assigned_at) "
         rows = self._exec("SELECT miner, COUNT(*) AS n FROM jobs WHERE status IN ('assigned', 'running') "
-                          "AND (released_at IS NULL OR released_at < assigned_at) AND miner IS NOT NULL "
-                          "GROUP BY miner")
+                          f"{released}AND miner IS NOT NULL GROUP BY miner")
         return {r["miner"]: r["n"] for r in rows}
 
     def closings_since(self, height: int, sent_after: float = 0.0) -> dict[str, int]:

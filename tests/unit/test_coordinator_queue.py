@@ -455,3 +455,39 @@ def test_a_miner_refused_as_full_costs_one_refusal_not_one_per_pass(tmp_path):
 
     assert on_coordinator(tmp_path, rpc, work) == 1
     assert rpc.refused == 2
+
+
+class CheckedChainRPC(BusyMinerRPC):
+    """BusyMinerRPC on a chain that spot-checks receipts."""
+
+    async def query(self, path: str):
+        answer = await super().query(path)
+        if path == "/params":
+            answer["check_share_bps"] = 500
+        return answer
+
+
+def test_under_spot_checks_a_slot_is_offered_only_once_the_committed_count_frees_it(tmp_path):
+    """A receipt can seat any miner with a free slot as its checker in the block that takes it:
+    a slot our receipt freed may be gone to a seat before our next assign_job, which would then
+    fail in the block (fee paid, the miner's run wasted; seen in test_spot_checks.py)."""
+    rpc = CheckedChainRPC(capacity=1, active_jobs=1, height=10)
+
+    async def work(coord):
+        done, waiting = queue(coord.store, ["m1", "m1"])
+        job_state.mark_assigned(coord.store, coord.store.get_job(done), MINER)
+        _closing(coord.store, done, "assign_job", "A", "committed", 9)
+        _closing(coord.store, done, "record_receipt", "R", "sent", None)
+        job_state.mark_released(coord.store, done)
+        coord.followed_height = 10
+        await scheduler.assign_pending(coord)
+        first = list(rpc.assigned)
+        # the receipt is in a block: the committed count frees the slot, the tracker completes the job
+        rpc.active_jobs = 0
+        coord.store.update_job(done, status="completed")
+        coord.chain._miners = None
+        await scheduler.assign_pending(coord)
+        return waiting, first
+
+    waiting, first = on_coordinator(tmp_path, rpc, work)
+    assert first == [] and rpc.assigned == [waiting]  # by the second pass only
