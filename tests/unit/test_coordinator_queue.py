@@ -356,6 +356,22 @@ def _closing(store: Store, job_id: str, kind: str, tx_hash: str, status: str, he
         store.update_tx(tx_hash, status=status, height=height)
 
 
+def _one_done_one_waiting(coord: Coordinator, receipt: tuple[str, int | None] = ("sent", None),
+                          followed: int = 10) -> tuple[str, str]:
+    """Two queued jobs: the first assigned to MINER (its assign_job committed at height 9), its
+    record_receipt in `receipt`'s (status, height) and released unless rejected; the tracker has
+    read the blocks up to `followed`. Returns (the done job, the waiting one)."""
+    done, waiting = queue(coord.store, ["m1", "m1"])
+    job_state.mark_assigned(coord.store, coord.store.get_job(done), MINER)
+    _closing(coord.store, done, "assign_job", "A", "committed", 9)
+    status, height = receipt
+    _closing(coord.store, done, "record_receipt", "R", status, height)
+    if status != "rejected":
+        job_state.mark_released(coord.store, done)
+    coord.followed_height = followed
+    return done, waiting
+
+
 @pytest.mark.parametrize("receipt, followed, offered", [
     (("sent", None), 10, True),        # passed CheckTx: the chain's CheckTx has the slot free already
     (("committed", 11), 11, True),     # in a block after the one the count is of
@@ -371,14 +387,7 @@ def test_a_slot_our_receipt_freed_is_offered_before_the_committed_count_shows_it
     rpc = BusyMinerRPC(capacity=1, active_jobs=1, height=10)
 
     async def work(coord):
-        done, waiting = queue(coord.store, ["m1", "m1"])
-        job_state.mark_assigned(coord.store, coord.store.get_job(done), MINER)
-        _closing(coord.store, done, "assign_job", "A", "committed", 9)
-        status, height = receipt
-        _closing(coord.store, done, "record_receipt", "R", status, height)
-        if status != "rejected":
-            job_state.mark_released(coord.store, done)
-        coord.followed_height = followed
+        _, waiting = _one_done_one_waiting(coord, receipt, followed)
         await scheduler.assign_pending(coord)
         return waiting
 
@@ -440,12 +449,7 @@ def test_a_miner_refused_as_full_costs_one_refusal_not_one_per_pass(tmp_path):
     rpc = FullMinerRPC()
 
     async def work(coord):
-        done, _ = queue(coord.store, ["m1", "m1"])
-        job_state.mark_assigned(coord.store, coord.store.get_job(done), MINER)
-        _closing(coord.store, done, "assign_job", "A", "committed", 9)
-        _closing(coord.store, done, "record_receipt", "R", "sent", None)
-        job_state.mark_released(coord.store, done)
-        coord.followed_height = 10
+        _one_done_one_waiting(coord)
         for _ in range(3):
             await scheduler.assign_pending(coord)
         held = rpc.refused
@@ -474,12 +478,7 @@ def test_under_spot_checks_a_slot_is_offered_only_once_the_committed_count_frees
     rpc = CheckedChainRPC(capacity=1, active_jobs=1, height=10)
 
     async def work(coord):
-        done, waiting = queue(coord.store, ["m1", "m1"])
-        job_state.mark_assigned(coord.store, coord.store.get_job(done), MINER)
-        _closing(coord.store, done, "assign_job", "A", "committed", 9)
-        _closing(coord.store, done, "record_receipt", "R", "sent", None)
-        job_state.mark_released(coord.store, done)
-        coord.followed_height = 10
+        done, waiting = _one_done_one_waiting(coord)
         await scheduler.assign_pending(coord)
         first = list(rpc.assigned)
         # the receipt is in a block: the committed count frees the slot, the tracker completes the job
