@@ -195,10 +195,7 @@ async def candidates(coord: Coordinator) -> list[selection.Candidate]:
     early = int(info.params.get("check_share_bps", 0)) == 0
     local_active = coord.store.active_jobs_by_miner(released_hold=not early)
     now = time.time()
-    held_since = time.monotonic() - PRICED_OUT_HOLD_S
-    for address, refused_at in list(coord.priced_out.items()):
-        if refused_at < held_since:
-            del coord.priced_out[address]
+    _end_holds(coord.priced_out, PRICED_OUT_HOLD_S)
     result = []
     miners, height = await coord.chain.miners_at(max_age_s=MINER_LIST_MAX_AGE_S)
     closed = _closed_since(coord, height) if early else {}
@@ -218,6 +215,15 @@ async def candidates(coord: Coordinator) -> list[selection.Candidate]:
     return result
 
 
+def _end_holds(holds: dict[str, float], hold_s: float) -> None:
+    """Forget the miners of `holds` (address -> monotonic time of the chain's refusal) held
+    longer than `hold_s`."""
+    held_since = time.monotonic() - hold_s
+    for address, refused_at in list(holds.items()):
+        if refused_at < held_since:
+            del holds[address]
+
+
 def _closed_since(coord: Coordinator, height: int) -> dict[str, int]:
     """Per miner, the slots our own txs have freed since the committed `height` of the chain's
     counts: a miner's slot is free for the chain's CheckTx as soon as our receipt for its job
@@ -232,10 +238,7 @@ def _closed_since(coord: Coordinator, height: int) -> dict[str, int]:
     followed = coord.followed_height
     if followed is None or followed < height:
         return {}
-    held_since = time.monotonic() - CAPACITY_HOLD_S
-    for address, refused_at in list(coord.found_full.items()):
-        if refused_at < held_since:
-            del coord.found_full[address]
+    _end_holds(coord.found_full, CAPACITY_HOLD_S)
     closed = coord.store.closings_since(height, sent_after=time.time() - CLOSING_TRUSTED_S)
     return {address: n for address, n in closed.items() if address not in coord.found_full}
 
