@@ -56,10 +56,15 @@ async def require_api_key(request: Request, coord: CoordDep,
                           x_api_key: Annotated[str | None, Header(description="client or admin API key")] = None
                           ) -> Principal:
     """The caller behind X-Api-Key, within its rate limit; else 401 or 429.
+    Async on purpose: it runs on the event loop, so the buckets need no lock."""
+    return authenticate_client(request, coord, x_api_key)
+
+
+def authenticate_client(request: Request, coord: Coordinator, x_api_key: str | None) -> Principal:
+    """require_api_key's rule, for routes that read their arguments themselves (direct_route.py).
 
     A failed authentication costs a token of the caller IP's bucket, so guessing
-    keys is limited too. Async on purpose: it runs on the event loop, so the
-    buckets need no lock.
+    keys is limited too. Call it on the event loop only (the buckets have no lock).
     """
     try:
         principal = coord.keys.authenticate(x_api_key)
