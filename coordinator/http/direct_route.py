@@ -10,7 +10,10 @@ handler: the endpoint's three arguments are read here in a fixed way, through th
 functions the dependencies use, so the rules stay where they are.
 
 An endpoint served this way takes exactly `body` (a pydantic model, the JSON body),
-`coord` (CoordDep) and `principal` (PrincipalDep), and returns a Response.
+`coord` (CoordDep) and `principal` (PrincipalDep), and returns a Response. Its answers are
+FastAPI's (tests/unit/test_coordinator_direct_route.py compares them) but for one order:
+the API key is checked before the body is read, so a caller with a wrong key gets 401
+even for a body that is not JSON, where FastAPI parsed the body first and answered 400.
 """
 
 from __future__ import annotations
