@@ -80,7 +80,12 @@ def authenticate_client(request: Request, coord: Coordinator, x_api_key: str | N
 async def require_miner(request: Request, coord: CoordDep) -> Signer:
     """The miner whose chain key signed this request for this coordinator, once
     (aitbc.signed_http); else 401 (or 429 when the caller IP keeps failing)."""
-    body = await request.body()
+    return authenticate_miner(request, coord, await request.body())
+
+
+def authenticate_miner(request: Request, coord: Coordinator, body: bytes) -> Signer:
+    """require_miner's rule, for routes that read their arguments themselves (direct_route.py).
+    Call it on the event loop only (the replay cache and the buckets have no lock)."""
     try:
         return verify_request(request.headers, request.method, request.url.path, body,
                               target=coord.key.address, replay=coord.replay)

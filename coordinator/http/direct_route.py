@@ -1,19 +1,22 @@
-"""A FastAPI route for the hottest endpoint (POST /v1/jobs) that resolves its arguments itself.
+"""FastAPI routes for the hottest endpoints that resolve their arguments themselves.
 
 FastAPI solves a route's dependencies anew for every request: it walks the dependency
 tree, computes cache keys, inspects each callable and validates each parameter. For a
 job submission that was about a tenth of the coordinator's CPU, and the routing layers
-around it as much again (docs/benchmarks.md, Coordinator intake). `DirectRoute` keeps
-everything FastAPI gives the route (its path, OpenAPI entry from the endpoint's
-signature, the app's middleware and problem handlers) and only replaces the per-request
-handler: the endpoint's three arguments are read here in a fixed way, through the same
-functions the dependencies use, so the rules stay where they are.
+around it as much again (docs/benchmarks.md, Coordinator intake); a miner streaming a
+job's text calls its chunk route up to twenty times a second. `DirectRoute` keeps
+everything FastAPI gives a route (its path, OpenAPI entry from the endpoint's signature,
+the app's middleware and problem handlers) and only replaces the per-request handler:
+the endpoint's arguments are read here in a fixed way, through the same functions the
+dependencies use, so the rules stay where they are.
 
-An endpoint served this way takes exactly `body` (a pydantic model, the JSON body),
-`coord` (CoordDep) and `principal` (PrincipalDep), and returns a Response. Its answers are
-FastAPI's (tests/unit/test_coordinator_direct_route.py compares them) but for one order:
-the API key is checked before the body is read, so a caller with a wrong key gets 401
-even for a body that is not JSON, where FastAPI parsed the body first and answered 400.
+An endpoint served this way takes only arguments named in `ARGUMENTS` (the path's
+`job_id`, the JSON `body` as the pydantic model it is annotated with, `coord`, and the
+caller: `principal` for an API key or `miner` for a signed request, not both). It returns
+a Response, or a pydantic model sent as JSON with the route's status code. Its answers
+are FastAPI's (tests/unit/test_coordinator_direct_route.py compares them) but for one
+order: the caller is checked before the body is parsed, so a caller FastAPI would have
+answered 400 for a body that is not JSON gets its 401 first.
 """
 
 from __future__ import annotations
@@ -23,34 +26,61 @@ import json
 import typing
 from typing import Any, Callable, Coroutine
 
+from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from aitbc.coordinator.http.deps import authenticate_client
+from aitbc.coordinator.http.deps import authenticate_client, authenticate_miner
 
-_ARGUMENTS = ("body", "coord", "principal")
+ARGUMENTS = frozenset({"job_id", "body", "coord", "principal", "miner"})
 
 
 class DirectRoute(APIRoute):
-    """An APIRoute whose endpoint gets (body, coord, principal) without dependency solving."""
+    """An APIRoute whose endpoint gets its ARGUMENTS without dependency solving."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint = self.endpoint
-        params = tuple(inspect.signature(endpoint).parameters)
-        if params != _ARGUMENTS:
-            raise TypeError(f"DirectRoute serves endpoints of {_ARGUMENTS}, not {endpoint.__name__}{params}")
-        model = typing.get_type_hints(endpoint)["body"]
+        names = frozenset(inspect.signature(endpoint).parameters)
+        if not names <= ARGUMENTS or {"principal", "miner"} <= names:
+            raise TypeError(f"DirectRoute serves endpoints of {sorted(ARGUMENTS)} (principal or miner), "
+                            f"not {endpoint.__name__}{tuple(inspect.signature(endpoint).parameters)}")
+        model = typing.get_type_hints(endpoint)["body"] if "body" in names else None
+        status = self.status_code or 200
 
         async def handler(request: Request) -> Response:
             coord = request.app.state.coordinator
-            principal = authenticate_client(request, coord, request.headers.get("x-api-key"))
-            body = parse_body(model, await request.body(), request.headers.get("content-type"))
-            return await endpoint(body=body, coord=coord, principal=principal)
+            args: dict[str, Any] = {}
+            raw: bytes | None = None
+            if "coord" in names:
+                args["coord"] = coord
+            if "principal" in names:
+                args["principal"] = authenticate_client(request, coord, request.headers.get("x-api-key"))
+            if "miner" in names:
+                raw = await request.body()
+                args["miner"] = authenticate_miner(request, coord, raw)
+            if "job_id" in names:
+                args["job_id"] = request.path_params["job_id"]
+            if model is not None:
+                raw = await request.body() if raw is None else raw
+                args["body"] = parse_body(model, raw, request.headers.get("content-type"))
+            result = await endpoint(**args)
+            if isinstance(result, Response):
+                return result
+            return Response(result.model_dump_json(), status_code=status, media_type="application/json")
 
         return handler
+
+
+def direct(router: APIRouter, method: str, path: str, **options: Any) -> Callable[[Callable], Callable]:
+    """`@router.post(path, **options)` (or another method), served by a DirectRoute."""
+    def register(endpoint: Callable) -> Callable:
+        router.add_api_route(path, endpoint, methods=[method], route_class_override=DirectRoute, **options)
+        return endpoint
+
+    return register
 
 
 def parse_body(model: type[BaseModel], raw: bytes, content_type: str | None) -> Any:

@@ -1,5 +1,6 @@
-"""POST /v1/jobs is served by DirectRoute (coordinator/http/direct_route.py): it answers every
-request as the same endpoint behind FastAPI's own dependency solving would, and skips that."""
+"""POST /v1/jobs and a miner's reports are served by DirectRoute (coordinator/http/direct_route.py):
+it answers every request as the same endpoint behind FastAPI's own dependency solving would,
+and skips that."""
 
 from __future__ import annotations
 
@@ -9,18 +10,30 @@ import fastapi.routing
 import pytest
 from fastapi.routing import APIRoute
 
-from aitbc.api.coordinator_models import JobSubmitted
+from aitbc.api.coordinator_models import ChunkAccepted, JobPublic, JobSubmitted
+from aitbc.coordinator import job_state
 from aitbc.coordinator.http.direct_route import DirectRoute
 from aitbc.coordinator.http.routers import jobs
+from aitbc.ops.factories import KEYS
+from aitbc.signed_http import sign_request
 from tests.unit.test_coordinator_api import ADMIN, api, job_body, rpc  # noqa: F401 - fixtures
 
 PLAIN = "/plain-submit"  # the same endpoint, served the usual FastAPI way
+
+
+MINER = KEYS["miner1"]
+# The miner's routes, served the usual FastAPI way under /plain-jobs/{job_id}/...
+MINER_ROUTES = {"status": (jobs.report_status, 200, JobPublic), "chunks": (jobs.add_chunk, 202, ChunkAccepted),
+                "complete": (jobs.complete_job, 200, JobPublic)}
 
 
 @pytest.fixture
 def both(api):  # noqa: F811 - the fixture imported above
     api.app.router.add_api_route(PLAIN, jobs.submit_job, methods=["POST"], status_code=201,
                                  response_model=JobSubmitted)
+    for name, (endpoint, status, model) in MINER_ROUTES.items():
+        api.app.router.add_api_route(f"/plain-jobs/{{job_id}}/{name}", endpoint, methods=["POST"], status_code=status,
+                                     response_model=model)
     return api
 
 
@@ -64,7 +77,7 @@ def test_direct_and_plain_routes_accept_alike(both, rpc):  # noqa: F811
     assert both.post("/v1/jobs", json=job_body(nonce=2), headers={"X-Api-Key": ADMIN}).status_code == 201
 
 
-def test_the_submission_skips_dependency_solving(api, monkeypatch):  # noqa: F811
+def test_submissions_and_miner_reports_skip_dependency_solving(api, monkeypatch):  # noqa: F811
     calls = []
     real = fastapi.routing.solve_dependencies
 
@@ -73,7 +86,9 @@ def test_the_submission_skips_dependency_solving(api, monkeypatch):  # noqa: F81
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(fastapi.routing, "solve_dependencies", counting)
-    assert api.post("/v1/jobs", json=job_body()).status_code == 201
+    job_id = _assigned_job(api)
+    assert _signed(api, f"/v1/jobs/{job_id}/status", b'{"status": "running"}').status_code == 200
+    assert _signed(api, f"/v1/jobs/{job_id}/chunks", b'{"seq": 0, "text": "hi"}').status_code == 202
     assert calls == []
     assert api.get("/v1/jobs").status_code == 200  # an ordinary route does solve them: the probe works
     assert calls
@@ -81,14 +96,15 @@ def test_the_submission_skips_dependency_solving(api, monkeypatch):  # noqa: F81
 
 def test_the_route_is_still_documented_from_its_signature(api):  # noqa: F811
     operation = api.get("/openapi.json").json()["paths"]["/v1/jobs"]["post"]
-    assert operation["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/JobCreate"}
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/JobCreate"}
     assert [p["name"] for p in operation["parameters"]] == ["x-api-key"]
     assert operation["responses"]["201"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/JobSubmitted"}
 
 
 def test_a_direct_route_refuses_an_endpoint_it_cannot_serve():
-    async def other(body: JobSubmitted, coord: str) -> None:
+    async def other(body: JobSubmitted, coord: str, limit: int) -> None:
         return None
 
     with pytest.raises(TypeError, match="DirectRoute serves endpoints of"):
@@ -101,3 +117,77 @@ def test_the_key_is_checked_before_the_body_is_read(both):
     headers = {"Content-Type": "application/json", "X-Api-Key": "wrong"}
     assert both.post("/v1/jobs", content=b"{", headers=headers).status_code == 401
     assert both.post(PLAIN, content=b"{", headers=headers).status_code == 400
+
+
+def _signed(client, path: str, content: bytes, key=MINER, content_type: str | None = "application/json",
+            target: str | None = None):
+    headers = sign_request(key, "POST", path, content, target=target or KEYS["coordinator"].address)
+    if content_type:
+        headers["Content-Type"] = content_type
+    return client.post(path, content=content, headers=headers)
+
+
+def _assigned_job(client) -> str:
+    job_id = client.post("/v1/jobs", json=job_body()).json()["job_id"]
+    store = client.app.state.coordinator.store
+    job_state.mark_assigned(store, store.get_job(job_id), MINER.address)
+    return job_id
+
+
+@pytest.mark.parametrize("route, content, content_type, key", [
+    ("status", b"", "application/json", MINER),
+    ("status", b"{", "application/json", MINER),
+    ("status", b'{"status": "sleeping"}', "application/json", MINER),
+    ("status", b'{"status": "running"}', "text/plain", MINER),
+    ("status", b'{"status": "running"}', "application/json", KEYS["miner2"]),  # not its job: 404
+    ("chunks", b'{"seq": -1, "text": "x"}', "application/json", MINER),
+    ("chunks", b'{"seq": 0}', None, MINER),
+    ("complete", b'{"result": "x"}', "application/json", MINER),
+    ("complete", b'{}', "application/json", KEYS["alice"]),
+])
+def test_direct_and_plain_miner_routes_answer_bad_requests_alike(both, route, content, content_type, key):
+    job_id = _assigned_job(both)
+    direct = _signed(both, f"/v1/jobs/{job_id}/{route}", content, key, content_type)
+    plain = _signed(both, f"/plain-jobs/{job_id}/{route}", content, key, content_type)
+    assert direct.status_code in (400, 404), direct.text
+    assert _answer(direct) == _answer(plain)
+
+
+def test_unsigned_and_wrongly_signed_miner_requests_are_refused_alike(both):
+    job_id = _assigned_job(both)
+    for path in (f"/v1/jobs/{job_id}/chunks", f"/plain-jobs/{job_id}/chunks"):
+        assert both.post(path, json={"seq": 0, "text": "x"}).status_code == 401
+        # signed for the other path: the signature covers the path
+        other = path.replace("chunks", "status")
+        headers = sign_request(MINER, "POST", other, b'{"seq":0,"text":"x"}', target=KEYS["coordinator"].address)
+        answer = both.post(path, content=b'{"seq":0,"text":"x"}', headers=headers)
+        assert answer.status_code == 401 and "signature" in answer.json()["detail"]
+        assert _signed(both, path, b'{"seq":0,"text":"x"}', target="aitbc1someoneelse").status_code == 401
+
+
+def test_direct_and_plain_miner_routes_accept_alike(both):
+    answers = {}
+    for prefix in ("/v1/jobs", "/plain-jobs"):
+        job_id = _assigned_job(both) if prefix == "/v1/jobs" else None
+        if job_id is None:  # a second job: the first one's nonce is used
+            body = job_body(nonce=1)
+            job_id = both.post("/v1/jobs", json=body).json()["job_id"]
+            store = both.app.state.coordinator.store
+            job_state.mark_assigned(store, store.get_job(job_id), MINER.address)
+        running = _signed(both, f"{prefix}/{job_id}/status", b'{"status": "running"}')
+        chunk = _signed(both, f"{prefix}/{job_id}/chunks", b'{"seq": 0, "text": "hel"}')
+        again = _signed(both, f"{prefix}/{job_id}/chunks", b'{"seq": 0, "text": "hel"}')  # a retry
+        per_job = ("job_id", "started_at", "submitted_at", "tx_hash", "prompt", "fee")  # fee: by tx size
+        answers[prefix] = [(r.status_code, {k: v for k, v in r.json().items() if k not in per_job})
+                           for r in (running, chunk, again)]
+        assert running.json()["job_id"] == job_id and running.json()["status"] == "running"
+    assert answers["/v1/jobs"] == answers["/plain-jobs"]
+    assert answers["/v1/jobs"][1][0] == 202 and answers["/v1/jobs"][1][1] == {"next_seq": 1}
+
+
+def test_a_direct_route_takes_a_principal_or_a_miner_not_both():
+    async def both_callers(job_id: str, coord: str, principal: str, miner: str) -> None:
+        return None
+
+    with pytest.raises(TypeError, match="principal or miner"):
+        DirectRoute("/x/{job_id}", both_callers, methods=["POST"])

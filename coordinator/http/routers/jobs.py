@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from aitbc.coordinator import job_cancel, job_queries, job_submission, miner_reports
 from aitbc.coordinator.http import event_stream, views
-from aitbc.coordinator.http.direct_route import DirectRoute
+from aitbc.coordinator.http.direct_route import direct
 from aitbc.coordinator.http.deps import CoordDep, MinerDep, PrincipalDep
 from aitbc.api.coordinator_models import (
     ChunkAccepted, ChunkCreate, JobCancel, JobComplete, JobCreate, JobList, JobPublic, JobStatus, JobSubmitted, ReceiptPublic, StatusUpdate,
@@ -19,18 +19,15 @@ from aitbc.coordinator.http.routers import PROBLEM_RESPONSES
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=PROBLEM_RESPONSES)
 
 
+# `direct`: the hottest routes (a submission; a miner's reports, chunks many times a second)
+# read their arguments without FastAPI's per-request dependency solving (direct_route.py);
+# their signatures still document them.
+@direct(router, "POST", "", status_code=201, response_model=JobSubmitted,
+        summary="Submit a job with its signed submit_job tx")
 async def submit_job(body: JobCreate, coord: CoordDep, principal: PrincipalDep) -> Response:
     job, created = await job_submission.submit(coord, principal, body)
-    # Serialized here: returned as a model, it would be validated again on the way out
-    # (response_model below still documents it).
     return Response(views.job_submitted(job).model_dump_json(), status_code=201 if created else 200,
                     media_type="application/json")
-
-
-# The hottest route: DirectRoute reads its three arguments without FastAPI's per-request
-# dependency solving (direct_route.py); the signature still documents them.
-router.add_api_route("", submit_job, methods=["POST"], status_code=201, response_model=JobSubmitted,
-                     summary="Submit a job with its signed submit_job tx", route_class_override=DirectRoute)
 
 
 @router.get("", response_model=JobList, summary="Your jobs (all jobs for admin), newest first")
@@ -64,17 +61,19 @@ async def get_receipt(job_id: str, coord: CoordDep, _principal: PrincipalDep) ->
     return views.receipt_public(await job_queries.receipt(coord, job_id))
 
 
-@router.post("/{job_id}/status", response_model=JobPublic, summary="Assigned miner: running or failed (signed)")
+@direct(router, "POST", "/{job_id}/status", response_model=JobPublic,
+        summary="Assigned miner: running or failed (signed)")
 async def report_status(job_id: str, body: StatusUpdate, coord: CoordDep, miner: MinerDep) -> JobPublic:
     return views.job_public(await miner_reports.update_status(coord, job_id, miner, body))
 
 
-@router.post("/{job_id}/chunks", status_code=202, response_model=ChunkAccepted,
-             summary="Assigned miner: the next piece of generated text (signed)")
+@direct(router, "POST", "/{job_id}/chunks", status_code=202, response_model=ChunkAccepted,
+        summary="Assigned miner: the next piece of generated text (signed)")
 async def add_chunk(job_id: str, body: ChunkCreate, coord: CoordDep, miner: MinerDep) -> ChunkAccepted:
     return ChunkAccepted(job_id=job_id, next_seq=miner_reports.add_chunk(coord, job_id, miner, body))
 
 
-@router.post("/{job_id}/complete", response_model=JobPublic, summary="Assigned miner: result and signed proof")
+@direct(router, "POST", "/{job_id}/complete", response_model=JobPublic,
+        summary="Assigned miner: result and signed proof")
 async def complete_job(job_id: str, body: JobComplete, coord: CoordDep, miner: MinerDep) -> JobPublic:
     return views.job_public(await miner_reports.complete(coord, job_id, miner, body))
