@@ -26,6 +26,7 @@ import json
 import typing
 from typing import Any, Callable, Coroutine
 
+import fastapi.routing
 from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -47,6 +48,9 @@ class DirectRoute(APIRoute):
         if not names <= ARGUMENTS or {"principal", "miner"} <= names:
             raise TypeError(f"DirectRoute serves endpoints of {sorted(ARGUMENTS)} (principal or miner), "
                             f"not {endpoint.__name__}{tuple(inspect.signature(endpoint).parameters)}")
+        dependencies = _dependencies(self)
+        if dependencies:  # its own, its router's or an include's: they would be skipped without a word
+            raise TypeError(f"DirectRoute runs no dependencies; {endpoint.__name__} has {len(dependencies)}")
         model = typing.get_type_hints(endpoint)["body"] if "body" in names else None
         status = self.status_code or 200
 
@@ -72,6 +76,15 @@ class DirectRoute(APIRoute):
             return Response(result.model_dump_json(), status_code=status, media_type="application/json")
 
         return handler
+
+
+def _dependencies(route: APIRoute) -> list[Any]:
+    """The dependencies FastAPI would run for `route`. FastAPI 0.16x builds the handler of a
+    route in an included router with the include's dependencies in a context variable of
+    fastapi.routing (read here if it is there), not on the route."""
+    context = getattr(fastapi.routing, "_effective_route_context_var", None)
+    effective = context.get(None) if context is not None else None
+    return list(getattr(effective, "dependencies", None) or route.dependencies)
 
 
 def direct(router: APIRouter, method: str, path: str, **options: Any) -> Callable[[Callable], Callable]:

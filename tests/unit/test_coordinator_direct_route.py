@@ -8,7 +8,9 @@ import json
 
 import fastapi.routing
 import pytest
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 
 from aitbc.api.coordinator_models import ChunkAccepted, JobPublic, JobSubmitted
 from aitbc.coordinator import job_state
@@ -191,3 +193,23 @@ def test_a_direct_route_takes_a_principal_or_a_miner_not_both():
 
     with pytest.raises(TypeError, match="principal or miner"):
         DirectRoute("/x/{job_id}", both_callers, methods=["POST"])
+
+
+def test_a_direct_route_refuses_dependencies_it_would_skip():
+    async def rule() -> None:
+        return None
+
+    async def endpoint(job_id: str, coord: str) -> None:
+        return None
+
+    with pytest.raises(TypeError, match="runs no dependencies"):
+        DirectRoute("/x/{job_id}", endpoint, methods=["POST"], dependencies=[Depends(rule)])
+    guarded = APIRouter(dependencies=[Depends(rule)])
+    with pytest.raises(TypeError, match="runs no dependencies"):
+        guarded.add_api_route("/x/{job_id}", endpoint, methods=["POST"], route_class_override=DirectRoute)
+    plain = APIRouter()
+    plain.add_api_route("/x/{job_id}", endpoint, methods=["POST"], route_class_override=DirectRoute)
+    app = FastAPI()
+    app.include_router(plain, dependencies=[Depends(rule)])  # FastAPI 0.16x builds its handler on first use
+    with pytest.raises(TypeError, match="runs no dependencies"):
+        TestClient(app).post("/x/1")
