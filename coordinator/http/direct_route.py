@@ -11,16 +11,20 @@ the endpoint's arguments are read here in a fixed way, through the same function
 dependencies use, so the rules stay where they are.
 
 An endpoint served this way takes only arguments named in `ARGUMENTS` (the path's
-`job_id`, the JSON `body` as the pydantic model it is annotated with, `coord`, and the
-caller: `principal` for an API key or `miner` for a signed request, not both). It returns
-a Response, or a pydantic model sent as JSON with the route's status code. Its answers
-are FastAPI's (tests/unit/test_coordinator_direct_route.py compares them) but for one
-order: the caller is checked before the body is parsed, so a caller FastAPI would have
-answered 400 for a body that is not JSON gets its 401 first.
+`job_id: str`, the JSON `body` as the pydantic model it is annotated with, `coord:
+CoordDep`, and the caller: `principal: PrincipalDep` for an API key or `miner: MinerDep`
+for a signed request, not both), and no other dependency; the route refuses anything
+else when it is built, since the handler would skip it. It returns a Response, or a
+pydantic model sent as JSON with the route's status code. Its answers are FastAPI's
+(tests/unit/test_coordinator_direct_route.py compares them) but for one order: the
+caller is checked before the body is parsed, so a caller FastAPI would have answered 400
+for a body that is not JSON gets its 401 first, and a valid key spends its rate-limit
+token on a malformed body as well.
 """
 
 from __future__ import annotations
 
+import email.message
 import inspect
 import json
 import typing
@@ -31,12 +35,16 @@ from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from aitbc.coordinator.http.deps import authenticate_client, authenticate_miner
+from aitbc.coordinator.http.deps import (
+    authenticate_client, authenticate_miner, get_coordinator, require_api_key, require_miner,
+)
 
 ARGUMENTS = frozenset({"job_id", "body", "coord", "principal", "miner"})
+_UNPARSED = "There was an error parsing the body"  # FastAPI's words
 
 
 class DirectRoute(APIRoute):
@@ -51,7 +59,7 @@ class DirectRoute(APIRoute):
         dependencies = _dependencies(self)
         if dependencies:  # its own, its router's or an include's: they would be skipped without a word
             raise TypeError(f"DirectRoute runs no dependencies; {endpoint.__name__} has {len(dependencies)}")
-        model = typing.get_type_hints(endpoint)["body"] if "body" in names else None
+        model = _check_annotations(endpoint, names)
         status = self.status_code or 200
 
         async def handler(request: Request) -> Response:
@@ -63,12 +71,12 @@ class DirectRoute(APIRoute):
             if "principal" in names:
                 args["principal"] = authenticate_client(request, coord, request.headers.get("x-api-key"))
             if "miner" in names:
-                raw = await request.body()
+                raw = await read_body(request)
                 args["miner"] = authenticate_miner(request, coord, raw)
             if "job_id" in names:
                 args["job_id"] = request.path_params["job_id"]
             if model is not None:
-                raw = await request.body() if raw is None else raw
+                raw = await read_body(request) if raw is None else raw
                 args["body"] = parse_body(model, raw, request.headers.get("content-type"))
             result = await endpoint(**args)
             if isinstance(result, Response):
@@ -76,6 +84,29 @@ class DirectRoute(APIRoute):
             return Response(result.model_dump_json(), status_code=status, media_type="application/json")
 
         return handler
+
+
+# The dependency each argument must be declared with: what the handler does in its place.
+_RESOLVED_AS = {"coord": get_coordinator, "principal": require_api_key, "miner": require_miner}
+
+
+def _check_annotations(endpoint: Callable, names: frozenset[str]) -> type[BaseModel] | None:
+    """The body's model, once every argument is declared as the handler reads it (a name alone
+    could hide another dependency, an admin key say, or a constraint on the path or body)."""
+    hints = typing.get_type_hints(endpoint, include_extras=True)
+    for name in names:
+        hint = hints.get(name)
+        extras = typing.get_args(hint)[1:] if typing.get_origin(hint) is typing.Annotated else ()
+        calls = [getattr(extra, "dependency", None) for extra in extras]
+        if name in _RESOLVED_AS:
+            ok = calls == [_RESOLVED_AS[name]]
+        elif name == "job_id":
+            ok = hint is str
+        else:  # body: a model, no Body(...) options
+            ok = isinstance(hint, type) and issubclass(hint, BaseModel)
+        if not ok:
+            raise TypeError(f"DirectRoute cannot serve {endpoint.__name__}: its {name} is declared as {hint!r}")
+    return hints["body"] if "body" in names else None
 
 
 def _dependencies(route: APIRoute) -> list[Any]:
@@ -96,10 +127,22 @@ def direct(router: APIRouter, method: str, path: str, **options: Any) -> Callabl
     return register
 
 
+async def read_body(request: Request) -> bytes:
+    """The request's body; 400 when it cannot be read (the client went away mid-body), as
+    FastAPI answers, not an unhandled error."""
+    try:
+        return await request.body()
+    except HTTPException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - FastAPI's answer to any failure reading a body
+        raise HTTPException(400, _UNPARSED) from exc
+
+
 def parse_body(model: type[BaseModel], raw: bytes, content_type: str | None) -> Any:
     """`raw` as `model`, read as FastAPI reads a JSON body parameter: parsed as JSON only when
     the request says it is JSON (FastAPI's strict content type), validated in Python mode;
-    else RequestValidationError with the same locations FastAPI gives ("body", ...)."""
+    else RequestValidationError with the same locations FastAPI gives ("body", ...), or 400
+    for JSON the parser gives up on (nested too deep, an integer too long)."""
     if not raw:
         raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
     value: Any = raw
@@ -109,9 +152,8 @@ def parse_body(model: type[BaseModel], raw: bytes, content_type: str | None) -> 
         except json.JSONDecodeError as exc:
             raise RequestValidationError([{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error",
                                            "input": {}, "ctx": {"error": exc.msg}}]) from None
-        except UnicodeDecodeError:
-            raise RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error",
-                                           "input": {}}]) from None
+        except Exception as exc:  # noqa: BLE001 - RecursionError, ValueError, UnicodeDecodeError: FastAPI's 400
+            raise HTTPException(400, _UNPARSED) from exc
     try:
         return model.model_validate(value, from_attributes=True)  # as FastAPI validates it
     except ValidationError as exc:
@@ -120,5 +162,8 @@ def parse_body(model: type[BaseModel], raw: bytes, content_type: str | None) -> 
 
 
 def _is_json(content_type: str) -> bool:
-    main = content_type.split(";", 1)[0].strip().lower()
-    return main == "application/json" or (main.startswith("application/") and main.endswith("+json"))
+    """Whether FastAPI reads a body of this content type as JSON (with the same parser)."""
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))

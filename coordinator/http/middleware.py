@@ -28,17 +28,21 @@ async def _send_413(send: Send, limit: int) -> None:
 
 
 def _lone_surrogate(value: object) -> bool:
-    """Whether a parsed JSON value holds a string that is not valid Unicode ("\\ud800")."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_lone_surrogate(v) for v in value)
+    """Whether a parsed JSON value holds a string that is not valid Unicode ("\\ud800").
+    Walked without recursion: JSON nested a few hundred deep is not an error of ours."""
+    waiting = [value]
+    while waiting:
+        item = waiting.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            waiting.extend(item)
+            waiting.extend(item.values())
+        elif isinstance(item, list):
+            waiting.extend(item)
     return False
 
 
@@ -53,7 +57,7 @@ def unicode_problem(body: bytes) -> str | None:
         return None  # a lone surrogate can only come from a JSON escape
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON we can read: the route answers its own 400
         return None
     if _lone_surrogate(value):
         return "request body holds invalid Unicode (a lone surrogate escape such as \\ud800)"

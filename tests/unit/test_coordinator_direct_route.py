@@ -8,12 +8,15 @@ import json
 
 import fastapi.routing
 import pytest
-from fastapi import APIRouter, Depends, FastAPI
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, FastAPI, Path
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from aitbc.api.coordinator_models import ChunkAccepted, JobPublic, JobSubmitted
 from aitbc.coordinator import job_state
+from aitbc.coordinator.http.deps import CoordDep, PrincipalDep, get_coordinator
 from aitbc.coordinator.http.direct_route import DirectRoute
 from aitbc.coordinator.http.routers import jobs
 from aitbc.ops.factories import KEYS
@@ -199,7 +202,7 @@ def test_a_direct_route_refuses_dependencies_it_would_skip():
     async def rule() -> None:
         return None
 
-    async def endpoint(job_id: str, coord: str) -> None:
+    async def endpoint(job_id: str, coord: CoordDep) -> None:
         return None
 
     with pytest.raises(TypeError, match="runs no dependencies"):
@@ -213,3 +216,73 @@ def test_a_direct_route_refuses_dependencies_it_would_skip():
     app.include_router(plain, dependencies=[Depends(rule)])  # FastAPI 0.16x builds its handler on first use
     with pytest.raises(TypeError, match="runs no dependencies"):
         TestClient(app).post("/x/1")
+
+
+@pytest.mark.parametrize("content, content_type", [
+    (b'{"seq": 0, "text": ' + b"[" * 3000 + b"]" * 3000 + b"}", "application/json"),  # nested past the parser
+    (b'{"seq": ' + b"1" * 5000 + b', "text": "x"}', "application/json"),  # an int longer than Python parses
+    (b'{"seq": 0, "text": "\\u0041", "x": ' + b"[" * 3000 + b"]" * 3000 + b"}", "application/json"),
+    (b'{"seq": 0, "text": "x"}', "application/vnd/x+json"),  # two slashes: not JSON to FastAPI
+    (b'{\x00"\x00\x00', "application/json"),
+])
+def test_bodies_the_parser_gives_up_on_are_400_not_500(both, content, content_type):
+    """Signed by a key no job is assigned to: the body is read before that is known."""
+    job_id = _assigned_job(both)
+    stranger = KEYS["miner2"]
+    direct = _signed(both, f"/v1/jobs/{job_id}/chunks", content, stranger, content_type)
+    plain = _signed(both, f"/plain-jobs/{job_id}/chunks", content, stranger, content_type)
+    assert direct.status_code == 400, direct.text
+    assert _answer(direct) == _answer(plain)
+
+
+def test_a_client_gone_mid_body_is_400_not_500(both):
+    """A raw ASGI request whose client disconnects before the body is whole."""
+    app = both.app
+    job_id = _assigned_job(both)
+
+    async def send_half(path: str) -> list[int]:
+        messages = [{"type": "http.request", "body": b'{"seq": 0,', "more_body": True}, {"type": "http.disconnect"}]
+        statuses: list[int] = []
+
+        async def receive():
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+                 "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
+                 "headers": [(b"content-type", b"application/json"), (b"content-length", b"100")],
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {}}
+        await app(scope, receive, send)
+        return statuses
+
+    for path in (f"/v1/jobs/{job_id}/chunks", f"/plain-jobs/{job_id}/chunks"):
+        assert both.portal.call(send_half, path) == [400], path
+
+
+async def admin_only() -> str:
+    return "admin"
+
+
+def test_a_direct_route_refuses_arguments_declared_otherwise():
+    async def other_caller(body: JobSubmitted, coord: CoordDep, principal: Annotated[str, Depends(admin_only)]):
+        return None
+
+    async def constrained_path(job_id: Annotated[str, Path(max_length=5)], coord: CoordDep):
+        return None
+
+    async def embedded_body(body: Annotated[JobSubmitted, Body(embed=True)], coord: CoordDep):
+        return None
+
+    async def coordinator_by_another_name(coord: Annotated[object, Depends(admin_only)], principal: PrincipalDep):
+        return None
+
+    for endpoint in (other_caller, constrained_path, embedded_body, coordinator_by_another_name):
+        with pytest.raises(TypeError, match="cannot serve"):
+            DirectRoute("/x/{job_id}", endpoint, methods=["POST"])
+    async def as_declared(job_id: str, coord: Annotated[object, Depends(get_coordinator)], principal: PrincipalDep):
+        return None
+
+    assert isinstance(DirectRoute("/x/{job_id}", as_declared, methods=["POST"]), DirectRoute)

@@ -428,6 +428,18 @@ def test_invalid_unicode_in_a_body_is_a_400_problem(tmp_path, raw):
         assert_problem(status, 400)
 
 
+@pytest.mark.parametrize("depth", [600, 3000])
+def test_a_deeply_nested_body_is_a_400_problem_not_a_500(tmp_path, depth):
+    """Deeper than the Unicode check's walk used to recurse (600), or than JSON parsing goes (3000);
+    a lone surrogate at the bottom is still found when the body parses."""
+    nested = b"[" * depth + b'"\\ud800"' + b"]" * depth
+    raw = b'{"prompt": "\\u0041", "x": ' + nested + b"}"
+    with coordinator_app(tmp_path, MinerRPC()) as client:
+        response = client.post("/v1/jobs", content=raw, headers={"X-Api-Key": CLIENT,
+                                                                 "Content-Type": "application/json"})
+        assert_problem(response, 400, "Unicode" if depth == 600 else "parsing the body")
+
+
 def test_a_valid_surrogate_pair_is_accepted(tmp_path):
     with coordinator_app(tmp_path, MinerRPC()) as client:
         body = json.dumps(job_body(prompt="emoji \U0001F600 please")).encode()  # ensure_ascii: a \ud83d\ude00 pair
