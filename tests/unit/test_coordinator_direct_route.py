@@ -132,8 +132,8 @@ def _signed(client, path: str, content: bytes, key=MINER, content_type: str | No
     return client.post(path, content=content, headers=headers)
 
 
-def _assigned_job(client) -> str:
-    job_id = client.post("/v1/jobs", json=job_body()).json()["job_id"]
+def _assigned_job(client, nonce: int = 0) -> str:
+    job_id = client.post("/v1/jobs", json=job_body(nonce=nonce)).json()["job_id"]
     store = client.app.state.coordinator.store
     job_state.mark_assigned(store, store.get_job(job_id), MINER.address)
     return job_id
@@ -172,13 +172,8 @@ def test_unsigned_and_wrongly_signed_miner_requests_are_refused_alike(both):
 
 def test_direct_and_plain_miner_routes_accept_alike(both):
     answers = {}
-    for prefix in ("/v1/jobs", "/plain-jobs"):
-        job_id = _assigned_job(both) if prefix == "/v1/jobs" else None
-        if job_id is None:  # a second job: the first one's nonce is used
-            body = job_body(nonce=1)
-            job_id = both.post("/v1/jobs", json=body).json()["job_id"]
-            store = both.app.state.coordinator.store
-            job_state.mark_assigned(store, store.get_job(job_id), MINER.address)
+    for nonce, prefix in enumerate(("/v1/jobs", "/plain-jobs")):
+        job_id = _assigned_job(both, nonce)  # a job each: the first one's nonce is used
         running = _signed(both, f"{prefix}/{job_id}/status", b'{"status": "running"}')
         chunk = _signed(both, f"{prefix}/{job_id}/chunks", b'{"seq": 0, "text": "hel"}')
         again = _signed(both, f"{prefix}/{job_id}/chunks", b'{"seq": 0, "text": "hel"}')  # a retry
