@@ -82,9 +82,14 @@ def check_imports_from(site: Path, extra_env: dict[str, str]) -> None:
         raise RuntimeError(f"the old side would import {found}, not {site}'s code")
 
 
+def pythonpath(site: Path | None) -> str:
+    """This tree's bench package; `site`'s aitbc (an exported commit) before the installed
+    (this tree's) one."""
+    return os.pathsep.join([*([str(site)] if site else []), str(env.ROOT)])
+
+
 def _subprocess_env(site: Path | None) -> dict[str, str]:
-    """This tree's bench package; `site`'s aitbc before the installed (this tree's) one."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([*([str(site)] if site else []), str(env.ROOT)])}
+    return {**os.environ, "PYTHONPATH": pythonpath(site)}
 
 
 def inprocess_round(site: Path | None, txs: int, workdir: Path) -> dict[str, float]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import tempfile
 from pathlib import Path
@@ -32,7 +31,7 @@ from aitbc.ops.factories import register_fields
 from aitbc.ops.harness import CLIENT_API_KEY, ChainStack, CoordinatorProcess
 from aitbc.ops.ollama_server import TINY_MODEL_NAME
 from bench import env
-from bench.baseline import away_from_repository, check_imports_from, export
+from bench.baseline import away_from_repository, check_imports_from, export, pythonpath
 from bench.full_stack import NO_RATE_LIMIT, _drive, _send, _submit_bodies, fund
 
 SIDES = ("old", "new")
@@ -62,10 +61,10 @@ def measure(rev: str, rounds: int, seconds: float, connections: int) -> dict[str
             try:
                 chain.start()
                 _send(chain, "miner1", "register_miner", **register_fields(models=(TINY_MODEL_NAME,)))
-                for side, first in zip(SIDES, (str(site), "")):
+                for side, old_code in zip(SIDES, (site, None)):
                     coordinator = CoordinatorProcess(root / f"coordinator-{side}", chain, tick_s=0.2, **NO_RATE_LIMIT)
-                    coordinator.env["PYTHONPATH"] = os.pathsep.join(p for p in (first, str(env.ROOT)) if p)
-                    if first:
+                    coordinator.env["PYTHONPATH"] = pythonpath(old_code)
+                    if old_code:
                         check_imports_from(site, coordinator.env)
                     coordinators.append(coordinator.start())
                 keys = [PrivateKey(bytes([11, i]) * 16) for i in range(2 * connections)]

@@ -31,7 +31,7 @@ from aitbc.api.coordinator_client import sign_job
 from aitbc.ops.factories import CHAIN_ID, KEYS
 from aitbc.ops.harness import CLIENT_API_KEY, MODEL, ChainStack, CoordinatorProcess, HandMiner, wait_for
 from bench import env
-from bench.baseline import away_from_repository, check_imports_from, export
+from bench.baseline import away_from_repository, check_imports_from, export, pythonpath
 from bench.full_stack import NO_RATE_LIMIT
 
 MINERS = ("miner1", "miner2")
@@ -52,7 +52,7 @@ def one_run(root: Path, jobs: int, job_s: float, capacity: int, site: Path | Non
         chain.start()
         coordinator = CoordinatorProcess(root / "coordinator", chain, tick_s=0.2, **NO_RATE_LIMIT)
         if site is not None:
-            coordinator.env["PYTHONPATH"] = os.pathsep.join((str(site), str(env.ROOT)))
+            coordinator.env["PYTHONPATH"] = pythonpath(site)
             check_imports_from(site, coordinator.env)
         coordinator.start()
 
