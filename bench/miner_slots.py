@@ -109,6 +109,9 @@ def _slots(assigned: dict[str, tuple[float, str]], released: dict[str, float], c
     holds = [(assigned[j][0], released[j], assigned[j][1]) for j in released if j in assigned]
     start = min(h[0] for h in holds) + EDGE_S
     stop = max(h[1] for h in holds) - EDGE_S
+    if stop <= start:  # nothing left to measure once the edges are cut: say so, not a None later
+        raise SystemExit(f"the run lasted {stop - start + 2 * EDGE_S:.1f} s, not more than the {2 * EDGE_S:.0f} s "
+                         "its edges leave out: give it more --jobs")
     busy: dict[str, list[int]] = {}
     at = start
     while at < stop:
@@ -119,8 +122,7 @@ def _slots(assigned: dict[str, tuple[float, str]], released: dict[str, float], c
     in_use = statistics.mean(statistics.mean(samples) for samples in busy.values()) if busy else 0.0
     return {"capacity": capacity, "window_s": round(stop - start, 2),
             "slots_in_use_mean": round(in_use, 2), "slots_in_use_share": round(in_use / capacity, 3),
-            "results_per_s": round(sum(1 for _, r, _ in holds if start <= r < stop) / (stop - start), 2)
-            if stop > start else None,
+            "results_per_s": round(sum(1 for _, r, _ in holds if start <= r < stop) / (stop - start), 2),
             "slot_held_s_median": round(statistics.median(held), 3)}
 
 
