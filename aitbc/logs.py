@@ -9,14 +9,23 @@ directory unless `--log-dir` or AITBC_LOG_DIR points them elsewhere (e.g.
 The console format is AITBC_LOG_FORMAT (`text` or `json`) when set, else text on a
 terminal and JSON when stderr is redirected (services started in the background,
 whose output is a log to parse). Log files are always JSON.
+
+Records are written by a thread of their own (`setup_logging`): the coordinator logs a
+line per submitted job, and formatting it and writing it twice (console and file) on the
+event loop cost about 8 % of the coordinator's CPU per job (docs/benchmarks.md); a
+console whose reader stalls (a full pipe) would also stop the whole service. Lines still
+queued when the process exits are written first (atexit); a SIGKILL loses them.
 """
 
 from __future__ import annotations
 
+import atexit
+import copy
 import json
 import logging
 import logging.handlers
 import os
+import queue
 import sys
 import time
 from pathlib import Path
@@ -52,8 +61,9 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         line.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
-        if record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
+        exc = _exception_text(self, record)
+        if exc:
+            line["exc"] = exc
         return json.dumps(line, default=str)
 
 
@@ -68,9 +78,51 @@ class TextFormatter(logging.Formatter):
         extra = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _RESERVED)
         line = (time.strftime("%H:%M:%S", time.localtime(record.created))
                 + f" {record.levelname.lower():<7} {self.service}: {record.getMessage()}" + (f"  {extra}" if extra else ""))
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+        exc = _exception_text(self, record)
+        if exc:
+            line += "\n" + exc
         return line
+
+
+def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str | None:
+    """The record's traceback as text: made from exc_info here, or by `_ToWriter` before the
+    record left the thread that logged it."""
+    if record.exc_info:
+        return formatter.formatException(record.exc_info)
+    return record.exc_text or None
+
+
+class _ToWriter(logging.handlers.QueueHandler):
+    """Hands records to the writer thread. What depends on the moment of the call is fixed
+    here (the message with its arguments, the traceback's text); the line is made there."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record = copy.copy(record)  # other handlers (pytest's) may still read the original
+        record.msg, record.args = record.getMessage(), None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None  # a traceback holds frames, which must not outlive the call
+        return record
+
+
+# The running writer thread and the handler that feeds it (on the root logger).
+_writer: tuple[logging.handlers.QueueListener, _ToWriter] | None = None
+
+
+def stop_logging() -> None:
+    """Write every queued record and stop the writer thread; from then on records are written
+    by the thread that logs them, as without it (at exit, or before `setup_logging` again)."""
+    global _writer
+    if _writer is None:
+        return
+    listener, to_writer = _writer
+    _writer = None
+    root = logging.getLogger()
+    if to_writer in root.handlers:
+        root.removeHandler(to_writer)
+        for handler in listener.handlers:
+            root.addHandler(handler)
+    listener.stop()
 
 
 class RotatingLogFile(logging.handlers.RotatingFileHandler):
@@ -126,7 +178,10 @@ def console_format(requested: str | None = None) -> str:
 def setup_logging(service: str, log_file: Path | None, level: int = logging.INFO,
                   console: str | None = None, max_bytes: int = MAX_BYTES, backups: int = BACKUPS) -> None:
     """Send the root logger's records to stderr (`console_format(console)`) and as JSON lines to
-    `log_file`, rotated when it reaches `max_bytes` (`backups` older files kept)."""
+    `log_file`, rotated when it reaches `max_bytes` (`backups` older files kept), written by a
+    thread of their own (stop_logging() writes what is queued)."""
+    global _writer
+    stop_logging()
     console_handler = logging.StreamHandler(sys.stderr)
     text = console_format(console) == "text"
     console_handler.setFormatter(TextFormatter(service) if text else JsonFormatter(service))
@@ -141,8 +196,15 @@ def setup_logging(service: str, log_file: Path | None, level: int = logging.INFO
     # "Optimization" settings); the coordinator logs a line per submitted job.
     logging._srcfile = None  # noqa: SLF001 - the documented switch for caller information
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
+    to_writer = _ToWriter(records)
     root = logging.getLogger()
     root.handlers.clear()
-    for handler in handlers:
-        root.addHandler(handler)
+    root.addHandler(to_writer)
     root.setLevel(level)
+    listener.start()
+    _writer = listener, to_writer
+
+
+atexit.register(stop_logging)

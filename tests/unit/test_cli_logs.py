@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from aitbc.logs import console_format, setup_logging
+from aitbc.logs import console_format, setup_logging, stop_logging
 
 
 def test_console_text_and_file_json(tmp_path, monkeypatch, capsys):
@@ -14,13 +14,13 @@ def test_console_text_and_file_json(tmp_path, monkeypatch, capsys):
     setup_logging("coordinator", log_file)
     try:
         logging.getLogger("x").info("job assigned", extra={"job_id": "job_1"})
-        for handler in logging.getLogger().handlers:
-            handler.flush()
+        stop_logging()  # what the writer thread holds is written
         err = capsys.readouterr().err
         assert "info    coordinator: job assigned  job_id=job_1" in err and not err.lstrip().startswith("{")
         line = json.loads(log_file.read_text().splitlines()[-1])
         assert line["msg"] == "job assigned" and line["job_id"] == "job_1"
     finally:
+        stop_logging()
         logging.getLogger().handlers.clear()
 
 

@@ -9,6 +9,7 @@ import logging
 import pytest
 from click.testing import CliRunner
 
+from aitbc.logs import stop_logging
 from aitbc.miner.cli import miner
 from aitbc.miner.settings import MinerSettings
 from tests.unit.test_miner_fakes import MINER
@@ -20,6 +21,7 @@ def keep_root_logging():
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     yield
+    stop_logging()
     for handler in root.handlers:
         if handler not in handlers:
             handler.close()
