@@ -10,11 +10,14 @@ The console format is AITBC_LOG_FORMAT (`text` or `json`) when set, else text on
 terminal and JSON when stderr is redirected (services started in the background,
 whose output is a log to parse). Log files are always JSON.
 
-Records are written by a thread of their own (`setup_logging`): the coordinator logs a
-line per submitted job, and formatting it and writing it twice (console and file) on the
-event loop cost about 8 % of the coordinator's CPU per job (docs/benchmarks.md); a
-console whose reader stalls (a full pipe) would also stop the whole service. Lines still
-queued when the process exits are written first (atexit); a SIGKILL loses them.
+The coordinator's records are formatted and written by a thread of their own
+(`setup_logging(writer_thread=True)`): it logs a line per submitted job, and making
+that line and writing it twice (console and file) on the event loop cost about 8 % of
+its CPU per job (docs/benchmarks.md); a console whose reader stalls (a full pipe) no
+longer stops it either. Lines still queued when the process exits are written first
+(atexit); a SIGKILL loses them. The other services write on the thread that logs: a
+miner's few lines per job cost it 1-4 ms more per job through a writer thread (its
+wake-ups and the GIL changing hands), which its latency budget cannot spare.
 """
 
 from __future__ import annotations
@@ -176,10 +179,11 @@ def console_format(requested: str | None = None) -> str:
 
 
 def setup_logging(service: str, log_file: Path | None, level: int = logging.INFO,
-                  console: str | None = None, max_bytes: int = MAX_BYTES, backups: int = BACKUPS) -> None:
+                  console: str | None = None, max_bytes: int = MAX_BYTES, backups: int = BACKUPS,
+                  writer_thread: bool = False) -> None:
     """Send the root logger's records to stderr (`console_format(console)`) and as JSON lines to
-    `log_file`, rotated when it reaches `max_bytes` (`backups` older files kept), written by a
-    thread of their own (stop_logging() writes what is queued)."""
+    `log_file`, rotated when it reaches `max_bytes` (`backups` older files kept); with
+    `writer_thread`, written by a thread of their own (stop_logging() writes what is queued)."""
     global _writer
     stop_logging()
     console_handler = logging.StreamHandler(sys.stderr)
@@ -196,13 +200,17 @@ def setup_logging(service: str, log_file: Path | None, level: int = logging.INFO
     # "Optimization" settings); the coordinator logs a line per submitted job.
     logging._srcfile = None  # noqa: SLF001 - the documented switch for caller information
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(level)
+    if not writer_thread:
+        for handler in handlers:
+            root.addHandler(handler)
+        return
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
     to_writer = _ToWriter(records)
-    root = logging.getLogger()
-    root.handlers.clear()
     root.addHandler(to_writer)
-    root.setLevel(level)
     listener.start()
     _writer = listener, to_writer
 

@@ -82,7 +82,7 @@ def test_a_reopened_log_counts_from_the_size_it_has(tmp_path, restore_root_logge
 
 def test_a_traceback_crosses_to_the_writer_as_text(tmp_path, restore_root_logger):
     log_file = tmp_path / "coordinator.log"
-    setup_logging("coordinator", log_file, console="json")
+    setup_logging("coordinator", log_file, console="json", writer_thread=True)
     try:
         raise ValueError("the cause")
     except ValueError:
@@ -95,7 +95,7 @@ def test_a_traceback_crosses_to_the_writer_as_text(tmp_path, restore_root_logger
 
 def test_arguments_are_read_when_the_line_is_logged(tmp_path, restore_root_logger):
     log_file = tmp_path / "coordinator.log"
-    setup_logging("coordinator", log_file, console="json")
+    setup_logging("coordinator", log_file, console="json", writer_thread=True)
     state = ["pending"]
     logging.getLogger("x").info("job is %s", state)
     state[0] = "changed afterwards"
@@ -108,7 +108,7 @@ def test_a_console_nobody_reads_does_not_stop_the_caller(tmp_path, restore_root_
     read_end, write_end = os.pipe()
     console = os.fdopen(write_end, "w")
     monkeypatch.setattr(sys, "stderr", console)
-    setup_logging("coordinator", tmp_path / "coordinator.log", console="json")
+    setup_logging("coordinator", tmp_path / "coordinator.log", console="json", writer_thread=True)
     done = threading.Event()
 
     def log_a_lot() -> None:
