@@ -791,9 +791,11 @@ def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
         "changing hands on the job's path.",
         "- **What the SQLite writes cost at most** (measured, not changed): with a submission's job and tx rows "
         "not written at all (a ceiling only, which loses the job on a crash), side by side against 2084971, "
-        "4 windows: CPU per job 0.815 (0.805-0.824), rate 1.111 (1.081-1.259). A commit on a thread and a "
-        "connection of its own could take part of that off the event loop, no more than that rate, and only "
-        "with every reader of the store safe against a second connection's writes.",
+        "4 windows: CPU per job 0.815 (0.805-0.824), rate 1.111 (1.081-1.259). The group commit on a thread and "
+        "a connection of its own (the event loop reading through its own, WAL letting readers go on during a "
+        "commit; tried, not committed), side by side against ae2e8bd, 6 windows: rate 0.96 (0.94-1.048), CPU "
+        "per job 1.071 (1.046-1.12). Handing each batch to the thread and its answer back (a wake-up of the "
+        "event loop through its self-pipe) and the GIL changing hands cost more than the SQL it moved.",
         "- **An assignment pass read the whole queue** (since 2026-12-01): whenever a miner could take a job, each "
         "pass (every tick, and right after each submission) read every pending job from the store and made a "
         "`StoredJob` of it, and every tick counted the queue for the depth gauge. With 50 000 jobs queued and one "
