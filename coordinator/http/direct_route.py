@@ -15,11 +15,10 @@ An endpoint served this way takes only arguments named in `ARGUMENTS` (the path'
 CoordDep`, and the caller: `principal: PrincipalDep` for an API key or `miner: MinerDep`
 for a signed request, not both), and no other dependency; the route refuses anything
 else when it is built, since the handler would skip it. It returns a Response, or a
-pydantic model sent as JSON with the route's status code. Its answers are FastAPI's
-(tests/unit/test_coordinator_direct_route.py compares them) but for one order: the
-caller is checked before the body is parsed, so a caller FastAPI would have answered 400
-for a body that is not JSON gets its 401 first, and a valid key spends its rate-limit
-token on a malformed body as well.
+pydantic model sent as JSON with the route's status code. Its answers are FastAPI's, in
+FastAPI's order (tests/unit/test_coordinator_direct_route.py compares them): the body is
+read and its JSON parsed first (a body that is not JSON is a 400 whoever sends it, and
+spends no rate-limit token), then the caller is checked, then the body is validated.
 """
 
 from __future__ import annotations
@@ -65,19 +64,18 @@ class DirectRoute(APIRoute):
         async def handler(request: Request) -> Response:
             coord = request.app.state.coordinator
             args: dict[str, Any] = {}
-            raw: bytes | None = None
+            raw = await read_body(request) if model is not None or "miner" in names else b""
+            value = decode_body(raw, request.headers.get("content-type")) if model is not None else None
             if "coord" in names:
                 args["coord"] = coord
             if "principal" in names:
                 args["principal"] = authenticate_client(request, coord, request.headers.get("x-api-key"))
             if "miner" in names:
-                raw = await read_body(request)
                 args["miner"] = authenticate_miner(request, coord, raw)
             if "job_id" in names:
                 args["job_id"] = request.path_params["job_id"]
             if model is not None:
-                raw = await read_body(request) if raw is None else raw
-                args["body"] = parse_body(model, raw, request.headers.get("content-type"))
+                args["body"] = validate_body(model, value)
             result = await endpoint(**args)
             if isinstance(result, Response):
                 return result
@@ -138,22 +136,32 @@ async def read_body(request: Request) -> bytes:
         raise HTTPException(400, _UNPARSED) from exc
 
 
-def parse_body(model: type[BaseModel], raw: bytes, content_type: str | None) -> Any:
-    """`raw` as `model`, read as FastAPI reads a JSON body parameter: parsed as JSON only when
-    the request says it is JSON (FastAPI's strict content type), validated in Python mode;
-    else RequestValidationError with the same locations FastAPI gives ("body", ...), or 400
-    for JSON the parser gives up on (nested too deep, an integer too long)."""
+_MISSING = object()  # an empty body: FastAPI's "Field required", found when the body is validated
+
+
+def decode_body(raw: bytes, content_type: str | None) -> Any:
+    """What FastAPI makes of a JSON body parameter's bytes before it solves the route's
+    dependencies: parsed as JSON only when the request says it is JSON (FastAPI's strict
+    content type), else the bytes; RequestValidationError ("body", position) for JSON that
+    does not parse, 400 for JSON the parser gives up on (nested too deep, an integer too long)."""
     if not raw:
+        return _MISSING
+    if not (content_type and _is_json(content_type)):
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise RequestValidationError([{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error",
+                                       "input": {}, "ctx": {"error": exc.msg}}]) from None
+    except Exception as exc:  # noqa: BLE001 - RecursionError, ValueError, UnicodeDecodeError: FastAPI's 400
+        raise HTTPException(400, _UNPARSED) from exc
+
+
+def validate_body(model: type[BaseModel], value: Any) -> Any:
+    """decode_body's `value` as `model`, validated in Python mode as FastAPI does; else
+    RequestValidationError with the locations FastAPI gives ("body", ...)."""
+    if value is _MISSING:
         raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
-    value: Any = raw
-    if content_type and _is_json(content_type):
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise RequestValidationError([{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error",
-                                           "input": {}, "ctx": {"error": exc.msg}}]) from None
-        except Exception as exc:  # noqa: BLE001 - RecursionError, ValueError, UnicodeDecodeError: FastAPI's 400
-            raise HTTPException(400, _UNPARSED) from exc
     try:
         return model.model_validate(value, from_attributes=True)  # as FastAPI validates it
     except ValidationError as exc:

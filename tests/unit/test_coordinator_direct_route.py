@@ -117,11 +117,22 @@ def test_a_direct_route_refuses_an_endpoint_it_cannot_serve():
     assert isinstance(APIRoute("/x", other, methods=["POST"]), APIRoute)
 
 
-def test_the_key_is_checked_before_the_body_is_read(both):
-    """The one order DirectRoute changes: FastAPI parsed the body before the key's dependency."""
-    headers = {"Content-Type": "application/json", "X-Api-Key": "wrong"}
-    assert both.post("/v1/jobs", content=b"{", headers=headers).status_code == 401
-    assert both.post(PLAIN, content=b"{", headers=headers).status_code == 400
+def test_the_body_is_parsed_before_the_key_is_checked_and_validated_after_as_in_fastapi(both, monkeypatch):
+    """A body that is not JSON is a 400 for any key and spends no rate-limit token; JSON that
+    is not a job spends one (the key's dependency ran before FastAPI validated the body)."""
+    wrong_key = {"Content-Type": "application/json", "X-Api-Key": "wrong"}
+    answers = [both.post(path, content=b"{", headers=wrong_key) for path in ("/v1/jobs", PLAIN)]
+    assert answers[0].status_code == 400 and _answer(answers[0]) == _answer(answers[1])
+    limiter = both.app.state.coordinator.limiter
+    spent: list[str] = []
+    acquire = limiter.acquire
+    monkeypatch.setattr(limiter, "acquire", lambda key: spent.append(key) or acquire(key))
+    for path in ("/v1/jobs", PLAIN):
+        assert both.post(path, content=b"{", headers={"Content-Type": "application/json"}).status_code == 400
+    assert spent == []
+    for path in ("/v1/jobs", PLAIN):
+        assert both.post(path, json={"prompt": ""}).status_code == 400
+    assert len(spent) == 2
 
 
 def _signed(client, path: str, content: bytes, key=MINER, content_type: str | None = "application/json",
@@ -160,6 +171,9 @@ def test_direct_and_plain_miner_routes_answer_bad_requests_alike(both, route, co
 
 def test_unsigned_and_wrongly_signed_miner_requests_are_refused_alike(both):
     job_id = _assigned_job(both)
+    not_json = [both.post(path, content=b"{", headers={"Content-Type": "application/json"})
+                for path in (f"/v1/jobs/{job_id}/chunks", f"/plain-jobs/{job_id}/chunks")]
+    assert not_json[0].status_code == 400 and _answer(not_json[0]) == _answer(not_json[1])  # parsed first
     for path in (f"/v1/jobs/{job_id}/chunks", f"/plain-jobs/{job_id}/chunks"):
         assert both.post(path, json={"seq": 0, "text": "x"}).status_code == 401
         # signed for the other path: the signature covers the path
