@@ -39,7 +39,7 @@ def settings(quick: bool) -> dict[str, dict[str, Any]]:
             "state_size": {"sizes": (2000, 100_000), "miners": 10_000, "rounds": 4},
             "chain_throughput": {"seconds": 30, "warmup": 5, "runs": 3},
             "chain_saturation": {"seconds": 30, "warmup": 5, "mempool_size": 30_000, "runs": 3},
-            "stack": {"jobs": 50, "miner_runs": 30, "intake_seconds": 20, "intake_rounds": 3,
+            "stack": {"jobs": 50, "miner_runs": 30, "intake_seconds": 10, "intake_rounds": 6,
                       "short_block_jobs": 20},
             "profile_inprocess": {"txs": 3000},
             "gateway_stream": {"runs": 10, "models": ("smollm2:135m", "aitbc-tiny"), "demo": True},

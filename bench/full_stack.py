@@ -16,7 +16,7 @@ process harness (aitbc.ops.harness).
   broadcast_tx_sync rate for the same kind of txs, at the same concurrency, in
   alternating windows, with the CPU time each process spent per accepted submission.
 
-Usage: python -m bench.full_stack [--jobs 50] [--miner-runs 30] [--intake-seconds 20] [--intake-rounds 3]
+Usage: python -m bench.full_stack [--jobs 50] [--miner-runs 30] [--intake-seconds 10] [--intake-rounds 6]
                                   [--short-block-jobs 0]
 """
 
@@ -401,8 +401,8 @@ def overhead_with_block_time(root: Path, ollama_url: str, jobs: int, timeout_com
 
 # --- the stack -----------------------------------------------------------------------------
 
-def run(jobs: int = 50, miner_runs: int = 30, intake_seconds: float = 20, concurrency: int = 16,
-        intake_rounds: int = 3,
+def run(jobs: int = 50, miner_runs: int = 30, intake_seconds: float = 10, concurrency: int = 16,
+        intake_rounds: int = 6,
         profile_dir: Path | None = None, short_block_jobs: int = 0,
         short_block: str = "250ms") -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -451,9 +451,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=50)
     parser.add_argument("--miner-runs", type=int, default=30)
-    parser.add_argument("--intake-seconds", type=float, default=20)
+    parser.add_argument("--intake-seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--intake-rounds", type=int, default=3, help="coordinator then node, this many times")
+    parser.add_argument("--intake-rounds", type=int, default=6, help="coordinator then node, this many times")
     parser.add_argument("--short-block-jobs", type=int, default=0, help="job overhead again with 250 ms blocks")
     args = parser.parse_args()
     out = run(args.jobs, args.miner_runs, args.intake_seconds, args.concurrency, args.intake_rounds,
