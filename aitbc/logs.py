@@ -10,14 +10,15 @@ The console format is AITBC_LOG_FORMAT (`text` or `json`) when set, else text on
 terminal and JSON when stderr is redirected (services started in the background,
 whose output is a log to parse). Log files are always JSON.
 
-The coordinator's records are formatted and written by a thread of their own
-(`setup_logging(writer_thread=True)`): it logs a line per submitted job, and making
-that line and writing it twice (console and file) on the event loop cost about 8 % of
-its CPU per job (docs/benchmarks.md); a console whose reader stalls (a full pipe) no
-longer stops it either. Lines still queued when the process exits are written first
-(atexit); a SIGKILL loses them. The other services write on the thread that logs: a
-miner's few lines per job cost it 1-4 ms more per job through a writer thread (its
-wake-ups and the GIL changing hands), which its latency budget cannot spare.
+The coordinator's records are formatted and written by threads of their own, one for the
+console and one for the file (`setup_logging(writer_thread=True)`): it logs a line per
+submitted job, and making that line and writing it twice on the event loop cost about 8 %
+of its CPU per job (docs/benchmarks.md). A console nobody reads (a full pipe) or a slow
+disk holds up only its own thread: up to QUEUED_LINES lines wait for it, then new ones are
+dropped and counted. `stop_logging` writes what is queued when the app shuts down and at
+exit; a SIGKILL loses it. The other services write on the thread that logs: a miner's few
+lines per job cost it 1-4 ms more per job through a writer thread (its wake-ups and the GIL
+changing hands), which its latency budget cannot spare.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import logging.handlers
 import os
 import queue
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -88,44 +90,112 @@ class TextFormatter(logging.Formatter):
 
 
 def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str | None:
-    """The record's traceback as text: made from exc_info here, or by `_ToWriter` before the
+    """The record's traceback as text: made from exc_info here, or by `_ToWriters` before the
     record left the thread that logged it."""
     if record.exc_info:
         return formatter.formatException(record.exc_info)
     return record.exc_text or None
 
 
-class _ToWriter(logging.handlers.QueueHandler):
-    """Hands records to the writer thread. What depends on the moment of the call is fixed
-    here (the message with its arguments, the traceback's text); the line is made there."""
+# Lines a writer thread keeps waiting for a slow console or disk (a record is about 0.5 KiB:
+# some 25 MiB at most); past that, new lines are dropped and counted (a line says how many
+# once the writer catches up), so that memory stays bounded and the event loop never waits.
+QUEUED_LINES = 50_000
+STOP_WAIT_S = 2.0  # how long stop_logging waits for a writer (a console nobody reads never drains)
 
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+
+class _Writer:
+    """One handler's thread: it emits the records of its own bounded queue, so that a console
+    nobody reads cannot stop the file, nor a slow disk the console."""
+
+    def __init__(self, handler: logging.Handler):
+        self.handler = handler
+        self.records: queue.Queue[logging.LogRecord | None] = queue.Queue(QUEUED_LINES)
+        self.dropped = 0
+        self._reported = 0
+        self._abandoned = False  # stop() gave up on it: it ends once its queue is empty
+        self.thread = threading.Thread(target=self._write, name="log-writer", daemon=True)
+        self.thread.start()
+
+    def put(self, record: logging.LogRecord) -> None:
+        try:
+            self.records.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+    def _write(self) -> None:
+        while (record := self.records.get()) is not None:
+            self._emit(record)
+            if self._abandoned and self.records.empty():
+                return
+            if self.dropped != self._reported:
+                dropped, self._reported = self.dropped - self._reported, self.dropped
+                self._emit(logging.LogRecord("aitbc.logs", logging.WARNING, __file__, 0,
+                                             "%d log lines dropped: this output did not keep up", (dropped,), None))
+
+    def _emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < self.handler.level:
+            return
+        try:
+            self.handler.handle(record)
+        except Exception:  # noqa: BLE001 - a RecursionError, which StreamHandler lets through: that line, not the thread
+            self.handler.handleError(record)
+
+    def stop(self, timeout: float) -> bool:
+        """Write what is queued and end the thread; False if it did not within `timeout`."""
+        try:
+            self.records.put(None, timeout=timeout)
+        except queue.Full:
+            self._abandoned = True
+            return False
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+
+class _ToWriters(logging.Handler):
+    """Hands each record to every writer thread. What depends on the moment of the call is
+    fixed here (the message with its arguments, the traceback's text); the line is made there.
+    The values of `extra=` are read there too: a caller must not change them after the call."""
+
+    def __init__(self, writers: list[_Writer]):
+        super().__init__()
+        self.writers = writers
+
+    def handle(self, record: logging.LogRecord) -> bool:  # no lock: each writer's queue is one
         record = copy.copy(record)  # other handlers (pytest's) may still read the original
         record.msg, record.args = record.getMessage(), None
         if record.exc_info:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
             record.exc_info = None  # a traceback holds frames, which must not outlive the call
-        return record
+        for i, writer in enumerate(self.writers):
+            # A copy each: a formatter keeps the record's JSON line on the record (JsonFormatter).
+            writer.put(record if i == 0 else copy.copy(record))
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.handle(record)
 
 
-# The running writer thread and the handler that feeds it (on the root logger).
-_writer: tuple[logging.handlers.QueueListener, _ToWriter] | None = None
+# The writer threads and the handler that feeds them (on the root logger), while they run.
+_writers: _ToWriters | None = None
 
 
-def stop_logging() -> None:
-    """Write every queued record and stop the writer thread; from then on records are written
-    by the thread that logs them, as without it (at exit, or before `setup_logging` again)."""
-    global _writer
-    if _writer is None:
+def stop_logging(timeout: float = STOP_WAIT_S) -> None:
+    """Write every queued record and stop the writer threads; from then on records are written
+    by the thread that logs them, as without them. Called when the coordinator's app shuts
+    down (uvicorn ends a process stopped by SIGTERM by raising the signal again, so atexit
+    does not run then), at exit, and before `setup_logging` again. A writer that cannot finish
+    within `timeout` (a console nobody reads) keeps its lines, and its handler is dropped."""
+    global _writers
+    if _writers is None:
         return
-    listener, to_writer = _writer
-    _writer = None
+    to_writers, _writers = _writers, None
     root = logging.getLogger()
-    if to_writer in root.handlers:
-        root.removeHandler(to_writer)
-        for handler in listener.handlers:
-            root.addHandler(handler)
-    listener.stop()
+    attached = to_writers in root.handlers
+    root.removeHandler(to_writers)
+    for writer in to_writers.writers:
+        if writer.stop(timeout) and attached:
+            root.addHandler(writer.handler)
 
 
 class RotatingLogFile(logging.handlers.RotatingFileHandler):
@@ -183,8 +253,8 @@ def setup_logging(service: str, log_file: Path | None, level: int = logging.INFO
                   writer_thread: bool = False) -> None:
     """Send the root logger's records to stderr (`console_format(console)`) and as JSON lines to
     `log_file`, rotated when it reaches `max_bytes` (`backups` older files kept); with
-    `writer_thread`, written by a thread of their own (stop_logging() writes what is queued)."""
-    global _writer
+    `writer_thread`, written by threads of their own (stop_logging() writes what is queued)."""
+    global _writers
     stop_logging()
     console_handler = logging.StreamHandler(sys.stderr)
     text = console_format(console) == "text"
@@ -207,12 +277,8 @@ def setup_logging(service: str, log_file: Path | None, level: int = logging.INFO
         for handler in handlers:
             root.addHandler(handler)
         return
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
-    to_writer = _ToWriter(records)
-    root.addHandler(to_writer)
-    listener.start()
-    _writer = listener, to_writer
+    _writers = _ToWriters([_Writer(handler) for handler in handlers])
+    root.addHandler(_writers)
 
 
 atexit.register(stop_logging)

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from aitbc.crypto import PrivateKey
+from aitbc.logs import stop_logging
 from aitbc.coordinator import scheduler
 from aitbc.coordinator.core import Coordinator
 from aitbc.coordinator.errors import ChainUnavailable
@@ -59,5 +60,8 @@ def _lifespan(coord: Coordinator, run_scheduler: bool):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await coord.aclose()
+            # What its writer threads hold, now: uvicorn ends a process stopped by SIGTERM by
+            # raising the signal again once the app has shut down, so atexit never runs.
+            stop_logging()
 
     return lifespan

@@ -8,9 +8,11 @@ import logging
 import os
 import sys
 import threading
+import time
 
 import pytest
 
+from aitbc import logs
 from aitbc.logs import BACKUPS, MAX_BYTES, JsonFormatter, resolve_log_file, setup_logging, stop_logging
 
 
@@ -103,31 +105,99 @@ def test_arguments_are_read_when_the_line_is_logged(tmp_path, restore_root_logge
     assert json.loads(log_file.read_text().splitlines()[-1])["msg"] == "job is ['pending']"
 
 
-def test_a_console_nobody_reads_does_not_stop_the_caller(tmp_path, restore_root_logger, monkeypatch):
-    # A pipe holds 64 KiB; its reader never reads while 300 KiB of lines are logged.
+def _stuck_console(monkeypatch):
+    """stderr as a pipe nobody reads yet (it holds 64 KiB), and a function that reads it all."""
     read_end, write_end = os.pipe()
     console = os.fdopen(write_end, "w")
     monkeypatch.setattr(sys, "stderr", console)
-    setup_logging("coordinator", tmp_path / "coordinator.log", console="json", writer_thread=True)
-    done = threading.Event()
+    read: list[bytes] = []
 
-    def log_a_lot() -> None:
-        for i in range(3000):
-            logging.getLogger("x").info("line %d %s", i, "x" * 60)
-        done.set()
-
-    threading.Thread(target=log_a_lot, daemon=True).start()
-    try:
-        assert done.wait(20), "logging blocked on the console"
-    finally:
-        drained = []
-        def drain() -> None:
-            while chunk := os.read(read_end, 1 << 16):
-                drained.append(len(chunk))
-        reader = threading.Thread(target=drain, daemon=True)
+    def read_it_all() -> str:
+        reader = threading.Thread(target=lambda: read.extend(iter(lambda: os.read(read_end, 1 << 16), b"")),
+                                  daemon=True)
         reader.start()
-        stop_logging()
+        time.sleep(0.5)  # the console's thread writes what it kept
         console.close()
         reader.join(10)
         os.close(read_end)
-    assert sum(drained) > 3000 * 60  # every line reached the console once it was read
+        return b"".join(read).decode()
+
+    return read_it_all
+
+
+def _log_lines(count: int) -> threading.Event:
+    done = threading.Event()
+
+    def log_them() -> None:
+        for i in range(count):
+            logging.getLogger("x").info("line %d %s", i, "x" * 60)
+        done.set()
+
+    threading.Thread(target=log_them, daemon=True).start()
+    return done
+
+
+def test_a_console_nobody_reads_holds_up_neither_the_caller_nor_the_file(tmp_path, restore_root_logger, monkeypatch):
+    read_console = _stuck_console(monkeypatch)
+    log_file = tmp_path / "coordinator.log"
+    setup_logging("coordinator", log_file, console="json", writer_thread=True)
+    done = _log_lines(3000)  # 300 KiB
+    try:
+        assert done.wait(20), "logging blocked on the console"
+        for _ in range(200):  # the file's thread goes on writing
+            if log_file.read_text().count("\n") >= 3000:
+                break
+            time.sleep(0.05)
+        assert log_file.read_text().count("\n") == 3000
+        stop_logging(timeout=0.5)  # returns, although the console's thread cannot finish yet
+    finally:
+        console = read_console()
+    assert console.count("\n") == 3000  # once read, the console got every line too
+
+
+def test_lines_a_stuck_console_cannot_take_are_dropped_and_counted(tmp_path, restore_root_logger, monkeypatch):
+    read_console = _stuck_console(monkeypatch)
+    monkeypatch.setattr(logs, "QUEUED_LINES", 50)
+    setup_logging("coordinator", None, console="json", writer_thread=True)
+    try:
+        assert _log_lines(3000).wait(20), "logging blocked on the console"
+        stop_logging(timeout=0.5)
+    finally:
+        console = read_console()
+    lines = [json.loads(line) for line in console.splitlines()]
+    dropped = [line for line in lines if line["msg"].endswith("log lines dropped: this output did not keep up")]
+    kept = len(lines) - len(dropped)
+    assert dropped and kept < 3000 and kept + sum(int(line["msg"].split()[0]) for line in dropped) == 3000
+
+
+def test_a_line_that_cannot_be_made_is_lost_alone(tmp_path, restore_root_logger):
+    log_file = tmp_path / "coordinator.log"
+    setup_logging("coordinator", log_file, console="json", writer_thread=True)
+    nested: list = []
+    for _ in range(5000):
+        nested = [nested]
+    logging.getLogger("x").info("too deep", extra={"detail": nested})  # json.dumps: RecursionError
+    logging.getLogger("x").info("the next line")
+    stop_logging()
+    assert [json.loads(line)["msg"] for line in log_file.read_text().splitlines()] == ["the next line"]
+
+
+def test_the_coordinators_shutdown_writes_what_its_writers_hold(tmp_path, restore_root_logger):
+    # uvicorn ends a SIGTERM'd process by raising the signal again after the app's shutdown:
+    # atexit never runs, so the app's shutdown is where the queued lines are written.
+    from fastapi.testclient import TestClient
+
+    from aitbc.coordinator.http.app import create_app
+    from aitbc.coordinator.settings import CoordinatorSettings
+    from aitbc.ops.factories import KEYS
+    from tests.unit.test_coordinator_api import FakeRPC
+
+    log_file = tmp_path / "coordinator.log"
+    setup_logging("coordinator", log_file, console="json", writer_thread=True)
+    app = create_app(CoordinatorSettings(data_dir=tmp_path / "data"), rpc=FakeRPC(), key=KEYS["coordinator"],
+                     run_scheduler=False)
+    with TestClient(app):
+        for i in range(2000):
+            logging.getLogger("coordinator.jobs").info("job %d submitted", i)
+    assert logs._writers is None  # stopped by the app's shutdown
+    assert log_file.read_text().count("submitted") == 2000
