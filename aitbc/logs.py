@@ -185,7 +185,8 @@ def stop_logging(timeout: float = STOP_WAIT_S) -> None:
     by the thread that logs them, as without them. Called when the coordinator's app shuts
     down (uvicorn ends a process stopped by SIGTERM by raising the signal again, so atexit
     does not run then), at exit, and before `setup_logging` again. A writer that cannot finish
-    within `timeout` (a console nobody reads) keeps its lines, and its handler is dropped."""
+    within `timeout` (a console nobody reads) keeps its lines, and its handler is dropped.
+    A record another thread logs while this runs may be lost (only at shutdown)."""
     global _writers
     if _writers is None:
         return
