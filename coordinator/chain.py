@@ -166,7 +166,8 @@ class Chain:
 
     async def block_outcomes(self, height: int) -> dict[str, TxOutcome] | None:
         """The result of every tx in block `height` by tx hash, whatever the number of txs, with
-        no tx indexer needed; None while the node has stored the block but not yet its results.
+        no tx indexer needed; None while the node has stored the block but not yet its results,
+        or the app has not committed it yet.
 
         One batch request: the block (its txs) and the app's `/tx_results/<height>` (which of them
         failed). CometBFT's `block_results` says the same with every tx's events, about 1 KB of
@@ -187,6 +188,11 @@ class Chain:
         if kept is not None and kept.get("height") == height and kept.get("txs") == len(hashes):
             failed = {int(i): (int(code), log) for i, code, log in kept.get("failed", [])}
             return {h: TxOutcome(height, *failed.get(i, (0, ""))) for i, h in enumerate(hashes)}
+        committed = (query.get("response") or {}).get("height")
+        if committed is not None and int(committed) < height:
+            # CometBFT stores a block's results before the app commits the block: until it has,
+            # the app's state (what /job and the check state answer) is without the block's txs.
+            return None
         answers = await self._batch([("block_results", {"height": str(height)})])
         if answers is None:
             return None

@@ -83,6 +83,11 @@ async def reconcile(coord: Coordinator, job: StoredJob, recovering: bool = False
         submit = store.get_tx(job.tx_hash)
         if submit is not None and submit.status in TX_IN_FLIGHT:
             return  # not in a block yet; the tracker will tell
+        if submit is not None and submit.status == "committed":
+            # In a block, so on chain: the node answered from the state before that block (its
+            # app commits a block after CometBFT has stored the block's results). Ask again.
+            job_state.needs_reconcile(store, job.id)
+            return
         why = f"{code_name(submit.code)}: {submit.log}" if submit and submit.code else \
             (submit.status if submit else "unknown")
         if job.status != "failed":

@@ -5,6 +5,7 @@ pending (API view and CLI text)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sqlite3
 from datetime import datetime, timezone
@@ -280,3 +281,56 @@ def test_the_tracker_reads_each_new_block_once_instead_of_asking_per_tx(store):
     states = {t.hash: t.status for t in (store.get_tx(f"Tjob_{i}") for i in range(30))}
     assert [states[f"Tjob_{i}"] for i in (0, 19, 20, 28, 29)] == ["committed", "committed", "failed", "failed",
                                                                    "sent"]
+
+
+class QueryLagRPC:
+    """A node whose app has committed up to `committed` while CometBFT already holds the
+    results of later blocks (it stores them before it asks the app to commit)."""
+
+    def __init__(self, committed: int, block_txs: list[bytes]):
+        self.committed, self.block_txs = committed, block_txs
+        self.asked: list[str] = []
+
+    async def call_batch(self, calls):
+        self.asked.extend(method for method, _ in calls)
+        block = {"block": {"data": {"txs": [base64.b64encode(raw).decode() for raw in self.block_txs]}}}
+        query = {"response": {"code": 6, "log": "not kept", "height": str(self.committed)}}
+        return [block, query]
+
+    async def call(self, method, **params):
+        self.asked.append(method)
+        assert method == "block_results"
+        return {"txs_results": [{"code": 0, "log": ""} for _ in self.block_txs]}
+
+
+def test_a_block_the_app_has_not_committed_yet_is_read_later():
+    from aitbc.coordinator.chain import Chain
+
+    block_txs = [b"tx one", b"tx two"]
+    lagging = QueryLagRPC(committed=4, block_txs=block_txs)
+    assert asyncio.run(Chain(lagging).block_outcomes(5)) is None  # not block_results, which the node has
+    assert lagging.asked == ["block", "abci_query"]
+    # A height the app committed but no longer keeps (it restarted since): block_results.
+    restarted = QueryLagRPC(committed=9, block_txs=block_txs)
+    outcomes = asyncio.run(Chain(restarted).block_outcomes(5))
+    assert set(outcomes) == {txlib.tx_hash(raw) for raw in block_txs} and restarted.asked[-1] == "block_results"
+
+
+def test_a_job_whose_submit_tx_is_in_a_block_is_not_failed_for_a_lagging_query(store):
+    import types
+
+    from aitbc.coordinator import lifecycle
+    from aitbc.coordinator.metrics import Metrics
+
+    async def no_job(job_id):
+        return None  # the app's committed state is the one before the block
+
+    job = new_job(store, "job_1", status="committed")
+    coord = types.SimpleNamespace(store=store, chain=types.SimpleNamespace(job=no_job), metrics=Metrics())
+    asyncio.run(lifecycle.reconcile(coord, job))
+    again = store.get_job("job_1")
+    assert again.status == "pending" and again.needs_reconcile == 1  # asked again next tick
+    # A submit tx the chain refused or lost is different: nothing was locked, the job failed.
+    lost = new_job(store, "job_2", status="lost")
+    asyncio.run(lifecycle.reconcile(coord, lost))
+    assert store.get_job("job_2").status == "failed"
