@@ -5,11 +5,10 @@ and skips that."""
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import fastapi.routing
 import pytest
-from typing import Annotated
-
 from fastapi import APIRouter, Body, Depends, FastAPI, Path
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -291,6 +290,7 @@ def test_a_direct_route_refuses_arguments_declared_otherwise():
     for endpoint in (other_caller, constrained_path, embedded_body, coordinator_by_another_name):
         with pytest.raises(TypeError, match="cannot serve"):
             DirectRoute("/x/{job_id}", endpoint, methods=["POST"])
+
     async def as_declared(job_id: str, coord: Annotated[object, Depends(get_coordinator)], principal: PrincipalDep):
         return None
 
