@@ -58,11 +58,20 @@ class JobStream:
         return "".join(self.text)
 
 
+@dataclass
+class _Opening:
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+    waiters: int = 0
+
+
 class JobStreams:
     """Every live job stream of this coordinator, by job id."""
 
     def __init__(self) -> None:
         self._streams: dict[str, JobStream] = {}
+        # Readers of jobs whose stream is not open yet (no text so far), woken when it opens;
+        # kept only while someone waits, so jobs that never stream leave nothing behind.
+        self._opening: dict[str, _Opening] = {}
 
     def get(self, job_id: str) -> JobStream | None:
         return self._streams.get(job_id)
@@ -72,7 +81,27 @@ class JobStreams:
         if stream is None:
             self.prune()
             stream = self._streams[job_id] = JobStream(job_id)
+            opening = self._opening.pop(job_id, None)
+            if opening is not None:
+                opening.opened.set()
         return stream
+
+    async def wait_opened(self, job_id: str, timeout: float) -> None:
+        """Until the stream of `job_id` opens (its first text, or its result), or `timeout` seconds."""
+        if job_id in self._streams:
+            return
+        opening = self._opening.get(job_id)
+        if opening is None:
+            opening = self._opening[job_id] = _Opening()
+        opening.waiters += 1
+        try:
+            await asyncio.wait_for(opening.opened.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            opening.waiters -= 1
+            if not opening.waiters and self._opening.get(job_id) is opening:
+                del self._opening[job_id]
 
     def append(self, job_id: str, miner: str, seq: int, text: str) -> int:
         """Add the miner's chunk `seq`; returns the next seq expected. A repeated seq (a retry
@@ -165,8 +194,11 @@ class StreamReader:
     async def wait(self, timeout: float) -> None:
         """Until the stream changes, or `timeout` seconds."""
         stream = self.streams.get(self.job_id)
-        if stream is None or self._pos < len(stream.log):
-            await asyncio.sleep(0 if stream is not None else timeout)
+        if stream is None:  # no text yet: woken by the first (a miner starts within ms of its assignment)
+            await self.streams.wait_opened(self.job_id, timeout)
+            return
+        if self._pos < len(stream.log):
+            await asyncio.sleep(0)
             return
         try:
             await asyncio.wait_for(stream._changed.wait(), timeout)

@@ -106,6 +106,58 @@ def test_reader_wakes_on_new_text() -> None:
     assert asyncio.run(go()) == [("token", {"seq": 1, "text": "b"})]
 
 
+def test_readers_waiting_before_any_text_wake_on_the_first_chunk() -> None:
+    """A client follows its job right after submitting it, before the miner sent anything: its
+    reader is woken by the first chunk, not by its next look (the stream's POLL_S later)."""
+    async def go() -> tuple[list, list, float, int]:
+        streams = JobStreams()
+        readers = [StreamReader(streams, "j"), StreamReader(streams, "j")]
+        assert all(r.pending() == [] for r in readers)
+        start = asyncio.get_running_loop().time()
+        waiting = [asyncio.create_task(r.wait(5)) for r in readers]
+        await asyncio.sleep(0.01)
+        streams.append("j", "m", 0, "a")
+        await asyncio.wait_for(asyncio.gather(*waiting), 1)
+        took = asyncio.get_running_loop().time() - start
+        return kinds(readers[0].pending()), kinds(readers[1].pending()), took, len(streams._opening)
+
+    first, second, took, left = asyncio.run(go())
+    assert first == second == [("token", {"seq": 0, "text": "a"})]
+    assert took < 1  # the 5 s timeout did not pass
+    assert left == 0
+
+
+def test_a_result_without_streamed_text_wakes_a_waiting_reader() -> None:
+    async def go() -> list:
+        streams = JobStreams()
+        reader = StreamReader(streams, "j")
+        waiting = asyncio.create_task(reader.wait(5))
+        await asyncio.sleep(0.01)
+        streams.settle("j", "all at once", "h", 3, 1)
+        await asyncio.wait_for(waiting, 1)
+        return [e.kind for e in reader.pending()]
+
+    assert asyncio.run(go()) == ["replace", "result"]
+
+
+def test_a_wait_for_a_job_that_never_streams_ends_at_its_timeout_and_leaves_nothing() -> None:
+    async def go() -> tuple[float, int, int]:
+        streams = JobStreams()
+        readers = [StreamReader(streams, "j"), StreamReader(streams, "j")]
+        start = asyncio.get_running_loop().time()
+        first = asyncio.create_task(readers[0].wait(0.05))
+        await asyncio.sleep(0.01)
+        second = asyncio.create_task(readers[1].wait(0.3))
+        await first
+        kept_while_one_waits = len(streams._opening)
+        await second
+        return asyncio.get_running_loop().time() - start, kept_while_one_waits, len(streams._opening)
+
+    took, kept_while_one_waits, left = asyncio.run(go())
+    assert took >= 0.3
+    assert kept_while_one_waits == 1 and left == 0
+
+
 def test_server_sent_events_round_trip_through_the_client_parser() -> None:
     text = frame("token", {"seq": 0, "text": "line one\nline two é"}) + ": ping\n\n" + frame("done", {"x": 1})
     events = list(parse_sse(text.splitlines()))
