@@ -103,6 +103,7 @@ class Coordinator:
         self.pushes = PushTasks()
         self.model_offers = ModelOffers(self.chain)
         self.streams = JobStreams()  # live text of running jobs, in memory only
+        self.store.on_job_changed = self.streams.job_changed
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.followed_height: int | None = None  # the last block the tracker read (tracker.py)
         self.head_this_tick: int | None = None   # the node's head as this tick's tracker pass read it, if it did

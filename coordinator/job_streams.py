@@ -50,7 +50,10 @@ class JobStream:
     def _add(self, event: Event) -> None:
         self.log.append(event)
         self.touched = time.monotonic()
-        # Wake every reader waiting now; later waiters get a fresh event.
+        self.wake()
+
+    def wake(self) -> None:
+        """Wake every reader waiting now; later waiters get a fresh event."""
         self._changed.set()
         self._changed = asyncio.Event()
 
@@ -87,7 +90,8 @@ class JobStreams:
         return stream
 
     async def wait_opened(self, job_id: str, timeout: float) -> None:
-        """Until the stream of `job_id` opens (its first text, or its result), or `timeout` seconds."""
+        """Until the stream of `job_id` opens (its first text, or its result), the job's record
+        changes (`job_changed`), or `timeout` seconds."""
         if job_id in self._streams:
             return
         opening = self._opening.get(job_id)
@@ -102,6 +106,16 @@ class JobStreams:
             opening.waiters -= 1
             if not opening.waiters and self._opening.get(job_id) is opening:
                 del self._opening[job_id]
+
+    def job_changed(self, job_id: str) -> None:
+        """The job's stored record moved (its status, or it was deleted): its readers look again
+        at once, rather than at their next poll (a stream ends when the job's receipt is in a block)."""
+        stream = self._streams.get(job_id)
+        if stream is not None:
+            stream.wake()
+        opening = self._opening.pop(job_id, None)
+        if opening is not None:
+            opening.opened.set()
 
     def append(self, job_id: str, miner: str, seq: int, text: str) -> int:
         """Add the miner's chunk `seq`; returns the next seq expected. A repeated seq (a retry
@@ -192,7 +206,7 @@ class StreamReader:
             self.result_sent = True
 
     async def wait(self, timeout: float) -> None:
-        """Until the stream changes, or `timeout` seconds."""
+        """Until the stream or the job's stored record changes, or `timeout` seconds."""
         stream = self.streams.get(self.job_id)
         if stream is None:  # no text yet: woken by the first (a miner starts within ms of its assignment)
             await self.streams.wait_opened(self.job_id, timeout)

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from aitbc import jobspec, tx as txlib
 
@@ -194,6 +194,9 @@ class Store:
             self._lock = threading.RLock()
             # tx status changes written with the next write or before the next read of txs (mark_sent)
             self._deferred: dict[str, dict[str, Any]] = {}
+            # Told the id of a job whose status changed or which was deleted, after the write (on
+            # the writer's thread: the event loop); the coordinator wakes the job's stream readers.
+            self.on_job_changed: Callable[[str], None] | None = None
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
             self._add_missing_columns()
@@ -317,9 +320,13 @@ class Store:
             raise ValueError(f"unknown job fields {sorted(unknown)}")
         assignments = ", ".join(f"{name} = ?" for name in changes)
         self._exec(f"UPDATE jobs SET {assignments} WHERE id = ?", [*changes.values(), job_id])
+        if "status" in changes and self.on_job_changed is not None:
+            self.on_job_changed(job_id)
 
     def delete_job(self, job_id: str) -> None:
         self._exec("DELETE FROM jobs WHERE id = ?", (job_id,))
+        if self.on_job_changed is not None:
+            self.on_job_changed(job_id)
 
     def list_jobs(self, api_key_hash: str | None = None, status: str | None = None,
                   limit: int = 50) -> list[StoredJob]:

@@ -164,3 +164,47 @@ def test_server_sent_events_round_trip_through_the_client_parser() -> None:
     assert [(e.kind, e.data) for e in events] == [("token", {"seq": 0, "text": "line one\nline two é"}),
                                                   ("done", {"x": 1})]
     assert events[0].token().text == "line one\nline two é"
+
+
+def test_the_event_stream_sends_first_text_and_done_as_they_happen_not_at_its_polls(tmp_path, monkeypatch) -> None:
+    """Over the real stream generator and store, wired as the coordinator wires them: with the
+    stream's fallback poll at 5 s, the first text and the `done` after the receipt still come at once."""
+    from types import SimpleNamespace
+
+    from aitbc.coordinator import job_state
+    from aitbc.coordinator.http import event_stream
+    from aitbc.coordinator.store import Store
+
+    monkeypatch.setattr(event_stream, "POLL_S", 5.0)
+    store, streams = Store(tmp_path / "c.db"), JobStreams()
+    store.on_job_changed = streams.job_changed  # as Coordinator.__init__ does
+    job = job_state.insert_pending(store, id="job_1", api_key_hash="h", client="c", type="inference", model="m",
+                                   prompt="p", options="{}", max_reward=7, signed_tx=b"", tx_hash="t")
+    job_state.mark_assigned(store, job, "m1")
+
+    async def go() -> tuple[list[str], list[float]]:
+        events = event_stream.job_events(SimpleNamespace(store=store, streams=streams), "job_1")
+        loop = asyncio.get_running_loop()
+        start, kinds_seen, took = loop.time(), [], []
+        first = asyncio.ensure_future(anext(events))
+        await asyncio.sleep(0.05)
+        streams.append("job_1", "m1", 0, "hello")
+        kinds_seen.append((await asyncio.wait_for(first, 2)).split("\n", 1)[0])
+        took.append(loop.time() - start)
+        streams.settle("job_1", "hello", "h", 1, 1)
+        kinds_seen.append((await asyncio.wait_for(anext(events), 2)).split("\n", 1)[0])
+        last = asyncio.ensure_future(anext(events))
+        await asyncio.sleep(0.05)
+        job_state.mark_completed(store, store.get_job("job_1"), {"id": "r1", "amount_paid": 5, "refund": 2,
+                                                                 "block_height": 9, "miner": "m1"})
+        start = loop.time()
+        kinds_seen.append((await asyncio.wait_for(last, 2)).rsplit("event: ", 1)[1].split("\n", 1)[0])
+        took.append(loop.time() - start)
+        return kinds_seen, took
+
+    try:
+        kinds_seen, took = asyncio.run(go())
+    finally:
+        store.close()
+    assert kinds_seen == ["event: token", "event: result", "done"]
+    assert all(t < 1 for t in took), took  # not the 5 s poll
