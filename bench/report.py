@@ -798,6 +798,21 @@ def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
         "commit; tried, not committed), side by side against ae2e8bd, 6 windows: rate 0.96 (0.94-1.048), CPU "
         "per job 1.071 (1.046-1.12). Handing each batch to the thread and its answer back (a wake-up of the "
         "event loop through its self-pipe) and the GIL changing hands cost more than the SQL it moved.",
+        "- **Fewer turns of the event loop and fewer writes per submission** (2026-12-02, measured, none kept; "
+        "side by side against HEAD, 6 windows each unless said): uvicorn writes a response's head and body in "
+        "two socket writes, and a transport that joined them into one: CPU per job 0.973 (0.969-1.004), rate "
+        "1.008 (0.923-1.081); a signer's broadcast sent from the request's own task when its lane is idle (a "
+        "task switch less each way): CPU 0.98 (0.95-1.034), rate 1.002 (0.966-1.087); each submission committed "
+        "at once instead of in the group commit: rate 1.067 (1.009-1.175) but CPU 1.045 (1.005-1.064), and alone "
+        "against the node (this benchmark, 4 rounds) intake ratio 0.429 with 2.078 coordinator CPU ms per job, "
+        "against 0.442 and 1.837 for HEAD in a run minutes before: lower latency side by side, more CPU per job, no gain "
+        "alone. All within or near the A/A spread above.",
+        "- **A second coordinator process** (2026-12-02, measured): two coordinators side by side on one chain "
+        "(`python -m bench.intake_ab HEAD`, 8 connections each, 4 windows of 10 s) took 381-415 submissions/s "
+        "together, where one coordinator driven by all 16 connections took 357/s in the same hour (intake ratio "
+        "0.442 then): at this benchmark's concurrency a second process adds about a tenth, since each serves "
+        "half the clients on cores the node shares. The rate per coordinator is bound by latency (16 clients, "
+        "one request each: 16 / latency) as much as by CPU.",
         "- **An assignment pass read the whole queue** (since 2026-12-01): whenever a miner could take a job, each "
         "pass (every tick, and right after each submission) read every pending job from the store and made a "
         "`StoredJob` of it, and every tick counted the queue for the depth gauge. With 50 000 jobs queued and one "
