@@ -1,16 +1,21 @@
-"""The coordinator's in-memory job streams: chunks in order, late readers, replace and result."""
+"""The coordinator's in-memory job streams: chunks in order, late readers, replace and result, and readers
+woken by a job's first text and its status changes."""
 
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 
 from aitbc.api.coordinator_client import parse_sse
+from aitbc.coordinator import job_state
+from aitbc.coordinator.http import event_stream
 from aitbc.coordinator.http.event_stream import frame
 from aitbc.coordinator.job_streams import (
     KEEP_AFTER_RESULT_S, KEEP_IDLE_S, ChunkRefused, JobStreams, StreamReader,
 )
+from aitbc.coordinator.store import Store
 
 
 def kinds(events) -> list[tuple[str, dict]]:
@@ -169,12 +174,6 @@ def test_server_sent_events_round_trip_through_the_client_parser() -> None:
 def test_the_event_stream_sends_first_text_and_done_as_they_happen_not_at_its_polls(tmp_path, monkeypatch) -> None:
     """Over the real stream generator and store, wired as the coordinator wires them: with the
     stream's fallback poll at 5 s, the first text and the `done` after the receipt still come at once."""
-    from types import SimpleNamespace
-
-    from aitbc.coordinator import job_state
-    from aitbc.coordinator.http import event_stream
-    from aitbc.coordinator.store import Store
-
     monkeypatch.setattr(event_stream, "POLL_S", 5.0)
     store, streams = Store(tmp_path / "c.db"), JobStreams()
     store.on_job_changed = streams.job_changed  # as Coordinator.__init__ does
