@@ -84,10 +84,14 @@ class JobStreams:
         if stream is None:
             self.prune()
             stream = self._streams[job_id] = JobStream(job_id)
-            opening = self._opening.pop(job_id, None)
-            if opening is not None:
-                opening.opened.set()
+            self._wake_opening(job_id)
         return stream
+
+    def _wake_opening(self, job_id: str) -> None:
+        """Wake the readers waiting for `job_id`'s stream to open (wait_opened)."""
+        opening = self._opening.pop(job_id, None)
+        if opening is not None:
+            opening.opened.set()
 
     async def wait_opened(self, job_id: str, timeout: float) -> None:
         """Until the stream of `job_id` opens (its first text, or its result), the job's record
@@ -113,9 +117,7 @@ class JobStreams:
         stream = self._streams.get(job_id)
         if stream is not None:
             stream.wake()
-        opening = self._opening.pop(job_id, None)
-        if opening is not None:
-            opening.opened.set()
+        self._wake_opening(job_id)
 
     def append(self, job_id: str, miner: str, seq: int, text: str) -> int:
         """Add the miner's chunk `seq`; returns the next seq expected. A repeated seq (a retry

@@ -14,7 +14,8 @@ from aitbc.coordinator.job_streams import Event, StreamReader
 from aitbc.coordinator.store import StoredJob
 from aitbc.jobspec import JobStatus
 
-POLL_S = 0.25      # how often the job's record is read while no text comes
+# The longest a reader waits before reading the job's record again; new text and status changes wake it sooner.
+POLL_S = 0.25
 PING_S = 10.0      # a comment line this often keeps proxies and clients from timing out
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
