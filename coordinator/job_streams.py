@@ -62,19 +62,20 @@ class JobStream:
 
 
 @dataclass
-class _Opening:
-    opened: asyncio.Event = field(default_factory=asyncio.Event)
-    waiters: int = 0
+class _Waiters:
+    woken: asyncio.Event = field(default_factory=asyncio.Event)
+    count: int = 0
 
 
 class JobStreams:
-    """Every live job stream of this coordinator, by job id."""
+    """Every live job stream of this coordinator, by job id; and who waits for news of a job."""
 
     def __init__(self) -> None:
         self._streams: dict[str, JobStream] = {}
-        # Readers of jobs whose stream is not open yet (no text so far), woken when it opens;
-        # kept only while someone waits, so jobs that never stream leave nothing behind.
-        self._opening: dict[str, _Opening] = {}
+        # Readers waiting for news of a job that has no stream to wait on (no text so far), or
+        # for its record to change (a long poll): woken when its stream opens or its record
+        # changes. Kept only while someone waits, so jobs nobody watches leave nothing behind.
+        self._waiting: dict[str, _Waiters] = {}
 
     def get(self, job_id: str) -> JobStream | None:
         return self._streams.get(job_id)
@@ -84,40 +85,43 @@ class JobStreams:
         if stream is None:
             self.prune()
             stream = self._streams[job_id] = JobStream(job_id)
-            self._wake_opening(job_id)
+            self._wake_waiting(job_id)
         return stream
 
-    def _wake_opening(self, job_id: str) -> None:
-        """Wake the readers waiting for `job_id`'s stream to open (wait_opened)."""
-        opening = self._opening.pop(job_id, None)
-        if opening is not None:
-            opening.opened.set()
+    def _wake_waiting(self, job_id: str) -> None:
+        """Wake the readers waiting for news of `job_id` (`wait_opened`, `wait_changed`)."""
+        waiters = self._waiting.pop(job_id, None)
+        if waiters is not None:
+            waiters.woken.set()
 
     async def wait_opened(self, job_id: str, timeout: float) -> None:
         """Until the stream of `job_id` opens (its first text, or its result), the job's record
         changes (`job_changed`), or `timeout` seconds."""
-        if job_id in self._streams:
-            return
-        opening = self._opening.get(job_id)
-        if opening is None:
-            opening = self._opening[job_id] = _Opening()
-        opening.waiters += 1
+        if job_id not in self._streams:
+            await self.wait_changed(job_id, timeout)
+
+    async def wait_changed(self, job_id: str, timeout: float) -> None:
+        """Until the job's record changes (`job_changed`), its stream opens, or `timeout` seconds."""
+        waiters = self._waiting.get(job_id)
+        if waiters is None:
+            waiters = self._waiting[job_id] = _Waiters()
+        waiters.count += 1
         try:
-            await asyncio.wait_for(opening.opened.wait(), timeout)
+            await asyncio.wait_for(waiters.woken.wait(), timeout)
         except TimeoutError:
             pass
         finally:
-            opening.waiters -= 1
-            if not opening.waiters and self._opening.get(job_id) is opening:
-                del self._opening[job_id]
+            waiters.count -= 1
+            if not waiters.count and self._waiting.get(job_id) is waiters:
+                del self._waiting[job_id]
 
     def job_changed(self, job_id: str) -> None:
-        """The job's stored record moved (its status, or it was deleted): its readers look again
-        at once, rather than at their next poll (a stream ends when the job's receipt is in a block)."""
+        """The job's stored record changed (or it was deleted): its readers look again at once,
+        rather than at their next poll (a stream ends when the job's receipt is in a block)."""
         stream = self._streams.get(job_id)
         if stream is not None:
             stream.wake()
-        self._wake_opening(job_id)
+        self._wake_waiting(job_id)
 
     def append(self, job_id: str, miner: str, seq: int, text: str) -> int:
         """Add the miner's chunk `seq`; returns the next seq expected. A repeated seq (a retry

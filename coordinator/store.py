@@ -194,8 +194,9 @@ class Store:
             self._lock = threading.RLock()
             # tx status changes written with the next write or before the next read of txs (mark_sent)
             self._deferred: dict[str, dict[str, Any]] = {}
-            # Told the id of a job whose status changed or which was deleted, after the write (on
-            # the writer's thread: the event loop); the coordinator wakes the job's stream readers.
+            # Told the id of a job whose record changed or which was deleted, after the write (on
+            # the writer's thread: the event loop); the coordinator wakes the job's readers
+            # (event streams, long polls).
             self.on_job_changed: Callable[[str], None] | None = None
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
@@ -320,7 +321,7 @@ class Store:
             raise ValueError(f"unknown job fields {sorted(unknown)}")
         assignments = ", ".join(f"{name} = ?" for name in changes)
         self._exec(f"UPDATE jobs SET {assignments} WHERE id = ?", [*changes.values(), job_id])
-        if "status" in changes and self.on_job_changed is not None:
+        if self.on_job_changed is not None:
             self.on_job_changed(job_id)
 
     def delete_job(self, job_id: str) -> None:

@@ -124,7 +124,7 @@ def test_readers_waiting_before_any_text_wake_on_the_first_chunk() -> None:
         streams.append("j", "m", 0, "a")
         await asyncio.wait_for(asyncio.gather(*waiting), 1)
         took = asyncio.get_running_loop().time() - start
-        return kinds(readers[0].pending()), kinds(readers[1].pending()), took, len(streams._opening)
+        return kinds(readers[0].pending()), kinds(readers[1].pending()), took, len(streams._waiting)
 
     first, second, took, left = asyncio.run(go())
     assert first == second == [("token", {"seq": 0, "text": "a"})]
@@ -154,9 +154,9 @@ def test_a_wait_for_a_job_that_never_streams_ends_at_its_timeout_and_leaves_noth
         await asyncio.sleep(0.01)
         second = asyncio.create_task(readers[1].wait(0.3))
         await first
-        kept_while_one_waits = len(streams._opening)
+        kept_while_one_waits = len(streams._waiting)
         await second
-        return asyncio.get_running_loop().time() - start, kept_while_one_waits, len(streams._opening)
+        return asyncio.get_running_loop().time() - start, kept_while_one_waits, len(streams._waiting)
 
     took, kept_while_one_waits, left = asyncio.run(go())
     assert took >= 0.3

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from aitbc.coordinator import job_cancel, job_queries, job_submission, miner_reports
-from aitbc.coordinator.http import event_stream, views
+from aitbc.coordinator.http import event_stream, job_watch, views
 from aitbc.coordinator.http.direct_route import direct
 from aitbc.coordinator.http.deps import CoordDep, MinerDep, PrincipalDep
 from aitbc.api.coordinator_models import (
@@ -36,9 +36,15 @@ async def list_jobs(coord: CoordDep, principal: PrincipalDep, status: JobStatus 
     return JobList(jobs=[views.job_public(j) for j in job_queries.list_jobs(coord, principal, status, limit)])
 
 
-@router.get("/{job_id}", response_model=JobPublic, summary="A job's status and, once paid, its result")
-async def get_job(job_id: str, coord: CoordDep, principal: PrincipalDep) -> JobPublic:
-    return views.job_public(job_queries.visible_job(coord, principal, job_id))
+@router.get("/{job_id}", response_model=JobPublic, summary="A job's status and, once paid, its result",
+            responses={304: {"description": "the job still matches If-None-Match after `wait` seconds"}})
+async def get_job(job_id: str, coord: CoordDep, principal: PrincipalDep,
+                  wait: Annotated[float, Query(ge=0, le=job_watch.MAX_WAIT_S, description=(
+                      "with If-None-Match: hold the answer until the job no longer matches that ETag, "
+                      "at most this many seconds"))] = 0,
+                  if_none_match: Annotated[str | None, Header(description="an ETag of this job")] = None,
+                  ) -> Response:
+    return await job_watch.job_answer(coord, principal, job_id, if_none_match, wait)
 
 
 @router.get("/{job_id}/stream", response_class=StreamingResponse,
