@@ -1,11 +1,10 @@
 """Jobs through the coordinator: the gateway signs each job's escrow with its own key
-(the coordinator only broadcasts the tx), waits by polling, follows by its event stream."""
+(the coordinator only broadcasts the tx), waits by long polls, follows by its event stream."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Iterator
 
 from aitbc import jobspec
@@ -17,8 +16,6 @@ from aitbc.gateway.backend import Finished, FinishedJob, JobEvent, ModelOffer, P
 from aitbc.gateway.chain import ChainView
 from aitbc.gateway.core import Gateway
 from aitbc.gateway.mapping import JobSpec
-
-POLL_S = 0.25   # as `aitbc submit --wait`: a GET is cheap, a completed job shows within a quarter second
 
 
 class CoordinatorBackend:
@@ -57,16 +54,11 @@ class CoordinatorBackend:
             return self.client.submit_job(request).job_id
 
     def wait(self, job_id: str, timeout: float) -> FinishedJob:
-        deadline = time.monotonic() + timeout
         with coordinator_errors(job_id):
-            while True:
-                job = self.client.get_job(job_id)
+            for job in self.client.job_updates(job_id, timeout):
                 if job.status in jobspec.FINAL:
                     return finished(job)
-                if time.monotonic() >= deadline:
-                    raise errors.TimedOut(f"job {job_id} is still {job.status} after {timeout:g} s",
-                                          job_id=job_id)
-                time.sleep(POLL_S)
+        raise errors.TimedOut(f"job {job_id} is still {job.status} after {timeout:g} s", job_id=job_id)
 
     def follow(self, job_id: str) -> Iterator[JobEvent]:
         with coordinator_errors(job_id):

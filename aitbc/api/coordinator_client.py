@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ from aitbc.crypto import PrivateKey
 
 T = TypeVar("T", bound=BaseModel)
 API_KEY_HEADER = "X-Api-Key"
+POLL_S = 0.25  # how often to ask a coordinator that cannot hold a request (job_updates)
 
 
 class CoordinatorError(Exception):
@@ -64,16 +66,20 @@ class CoordinatorClient:
         self._http.close()
 
     # --- plumbing ---------------------------------------------------------------
-    def _request(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+    def _send(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None,
+              **options: Any) -> httpx.Response:
         policy = retrying(on=httpx.TransportError, backoff_s=self.backoff_s)
         try:
-            response = policy(self._http.request, method, path, json=json, params=params)
+            response = policy(self._http.request, method, path, json=json, params=params, **options)
         except httpx.TransportError as exc:
             raise CoordinatorUnavailable(f"cannot reach the coordinator at {self.url} after {ATTEMPTS} tries: "
                                          f"{exc}") from exc
         if response.is_error:
             raise _api_error(response)
-        return response.json()
+        return response
+
+    def _request(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        return self._send(method, path, json, params).json()
 
     def _get(self, model: type[T], path: str, params: dict[str, Any] | None = None) -> T:
         return model.model_validate(self._request("GET", path, params=params))
@@ -101,6 +107,42 @@ class CoordinatorClient:
 
     def get_job(self, job_id: str) -> JobPublic:
         return self._get(JobPublic, f"/v1/jobs/{job_id}")
+
+    def watch_job(self, job_id: str, etag: str | None = None, wait: float = 0.0) -> tuple[JobPublic | None, str | None]:
+        """The job once it no longer matches `etag` (the ETag of an earlier answer), the
+        coordinator holding the request up to `wait` seconds (GET /v1/jobs/{id}?wait=, at most
+        60): (the job, its ETag), or (None, `etag`) when nothing changed in that time. The ETag
+        is None from a coordinator that sends none, which answers at once: poll it instead."""
+        headers = {"If-None-Match": etag} if etag else {}
+        params = {"wait": min(wait, 60.0)} if etag and wait > 0 else None
+        usual = self._http.timeout
+        held = usual.read + params["wait"] if params and usual.read is not None else usual.read
+        response = self._send("GET", f"/v1/jobs/{job_id}", params=params, headers=headers,
+                              timeout=httpx.Timeout(connect=usual.connect, read=held, write=usual.write,
+                                                    pool=usual.pool))
+        if response.status_code == 304:
+            return None, response.headers.get("ETag", etag)
+        return JobPublic.model_validate(response.json()), response.headers.get("ETag")
+
+    def job_updates(self, job_id: str, timeout: float) -> Iterator[JobPublic]:
+        """The job now, then again each time it changes (long polls: `watch_job`), until it is
+        final or `timeout` seconds have passed; the caller tells which by the last status."""
+        deadline = time.monotonic() + timeout
+        job, etag = self.watch_job(job_id)
+        yield job
+        while job.status not in jobspec.FINAL:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            if etag is None:  # a coordinator that cannot hold a request
+                time.sleep(min(POLL_S, remaining))
+                job, etag = self.watch_job(job_id)
+                yield job
+                continue
+            changed, etag = self.watch_job(job_id, etag, wait=remaining)
+            if changed is not None:
+                job = changed
+                yield job
 
     def list_jobs(self, status: str | None = None, limit: int = 50) -> JobList:
         params: dict[str, Any] = {"limit": limit}

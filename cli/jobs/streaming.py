@@ -44,6 +44,6 @@ def stream_job(ctx: Context, client: CoordinatorClient, job_id: str, timeout: fl
     if replaced:
         ctx.progress("the streamed text was replaced by the verified result: see Result below")
     if job is None or job.status not in jobspec.FINAL:
-        # Receipt held for a spot check (verifying), or no stream: the final state comes by polling.
+        # Receipt held for a spot check (verifying), or no stream: wait for the final state (long polls).
         job = wait_for_job(ctx, client, job_id, max(deadline - time.monotonic(), 1.0))
     return job

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import time
 
 import click
 
@@ -14,9 +13,6 @@ from aitbc.cli.context import CLIError, Context
 from aitbc.cli.jobs.text import emit_job
 from aitbc.api.coordinator_client import CoordinatorClient
 from aitbc.api.coordinator_models import JobPublic
-
-POLL_S = 0.25  # a completed job shows within a quarter second; a GET is cheap
-
 
 RECEIPT_PENDING_NOTE = ("receipt pending: the coordinator checked the miner's signed proof and the chain "
                         "accepted the receipt into its mempool; it is paid once the receipt is in a block")
@@ -29,9 +25,9 @@ def early_result_text(job: JobPublic) -> str:
 
 
 def wait_for_job(ctx: Context, client: CoordinatorClient, job_id: str, timeout: float) -> JobPublic:
-    """Poll until the job is final; a spinner on a terminal, status lines otherwise. A result
-    released before its receipt is in a block is shown at once on stderr, marked pending."""
-    deadline = time.monotonic() + timeout
+    """Follow the job until it is final (the coordinator answers each change as it happens); a
+    spinner on a terminal, status lines otherwise. A result released before its receipt is in
+    a block is shown at once on stderr, marked pending."""
     show_spinner = ctx.verbose >= 0 and sys.stderr.isatty()
     last_status = ""
     shown_early = False
@@ -42,8 +38,7 @@ def wait_for_job(ctx: Context, client: CoordinatorClient, job_id: str, timeout: 
 
         spinner = Console(stderr=True).status("waiting for " + escape(safe_text.inline(job_id)))
     with spinner as live:
-        while True:
-            job = client.get_job(job_id)
+        for job in client.job_updates(job_id, timeout):
             if job.status != last_status:
                 last_status = job.status
                 if live is not None:
@@ -59,10 +54,8 @@ def wait_for_job(ctx: Context, client: CoordinatorClient, job_id: str, timeout: 
                     live.console.print(safe_text.terminal(early_result_text(job)), markup=False, highlight=False)
                 else:
                     ctx.progress(early_result_text(job))
-            if time.monotonic() >= deadline:
-                raise CLIError(f"timed out after {timeout:g} s; job {job_id} is still {job.status} "
-                               f"(check later with `aitbc status {job_id}`)")
-            time.sleep(POLL_S)
+    raise CLIError(f"timed out after {timeout:g} s; job {job_id} is still {last_status} "
+                   f"(check later with `aitbc status {job_id}`)")
 
 
 def finish(ctx: Context, job: JobPublic) -> None:
