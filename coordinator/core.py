@@ -109,6 +109,7 @@ class Coordinator:
         self.head_this_tick: int | None = None   # the node's head as this tick's tracker pass read it, if it did
         self.checks_read_at: int | None = None   # the head of the last spot-check pass (spot_checks.py)
         self.jobs_waiting = asyncio.Event()      # set by intake: the scheduler assigns without waiting a tick
+        self.new_block = asyncio.Event()         # set by block_watch.py: the scheduler ticks without waiting
         # Miners the chain refused an assignment to for a price above the job's cap (their new
         # price is not in the committed list yet), with the monotonic time: scheduler.py
         self.priced_out: dict[str, float] = {}

@@ -88,13 +88,16 @@ async def run(coord: Coordinator) -> None:
 
 
 async def _rest(coord: Coordinator) -> None:
-    """Wait out the tick; new jobs meanwhile are assigned at once (at most every NUDGE_GAP_S),
-    not a tick later: a tick is 0.25 s of a job's latency."""
+    """Wait out the tick, or until the node commits a block (block_watch.py: the tick reads it
+    at once). New jobs meanwhile are assigned at once (at most every NUDGE_GAP_S), not a tick
+    later: a tick is 0.25 s of a job's latency."""
     deadline = time.monotonic() + coord.settings.tick_s
     while (left := deadline - time.monotonic()) > 0:
-        try:
-            await asyncio.wait_for(coord.jobs_waiting.wait(), left)
-        except TimeoutError:
+        await _either(coord.jobs_waiting, coord.new_block, left)
+        if coord.new_block.is_set():
+            coord.new_block.clear()
+            return
+        if not coord.jobs_waiting.is_set():
             return
         coord.jobs_waiting.clear()
         if coord.info is None:
@@ -109,6 +112,18 @@ async def _rest(coord: Coordinator) -> None:
         except Exception:  # noqa: BLE001 - the next tick tries again; the trace goes to the log
             log.exception("assignment between ticks failed", extra={"event": "tick_error"})
         await asyncio.sleep(NUDGE_GAP_S)
+
+
+async def _either(first: asyncio.Event, second: asyncio.Event, timeout: float) -> None:
+    """Until `first` or `second` is set, or `timeout` seconds."""
+    if first.is_set() or second.is_set():
+        return
+    waits = {asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())}
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 async def tick(coord: Coordinator) -> None:

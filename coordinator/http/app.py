@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from aitbc.crypto import PrivateKey
 from aitbc.logs import stop_logging
-from aitbc.coordinator import scheduler
+from aitbc.coordinator import block_watch, scheduler
 from aitbc.coordinator.core import Coordinator
 from aitbc.coordinator.errors import ChainUnavailable
 from aitbc.coordinator.http.problem_handlers import install_problem_handlers
@@ -43,7 +43,7 @@ def create_app(settings: CoordinatorSettings | None = None, *, rpc: Any | None =
 
 
 def _lifespan(coord: Coordinator, run_scheduler: bool):
-    """Connect to the chain (or keep trying) and run the scheduler while the app serves."""
+    """Connect to the chain (or keep trying) and run the scheduler, nudged by new blocks, while the app serves."""
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
         try:
@@ -51,11 +51,12 @@ def _lifespan(coord: Coordinator, run_scheduler: bool):
         except ChainUnavailable as exc:
             log.warning("chain not reachable yet; will keep trying", extra={"event": "chain_unavailable",
                                                                            "detail": exc.detail})
-        task = asyncio.create_task(scheduler.run(coord)) if run_scheduler else None
+        tasks = [asyncio.create_task(scheduler.run(coord)), asyncio.create_task(block_watch.run(coord))] \
+            if run_scheduler else []
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -57,6 +57,25 @@ def test_happy_path_pays_the_miner_and_refunds_the_rest(chain, coordinator, hand
     assert coordinator.log_events("job_completed")[0]["job_id"] == submitted.job_id
 
 
+def test_blocks_drive_the_tracker_and_a_long_poll_sees_the_receipt(chain, coordinator_factory, hand_miner):
+    """With the scheduler's timer at 30 s, only the node's new-block notifications (its websocket)
+    make it read blocks: the job still goes through, and a client waiting with long polls sees
+    each change as the coordinator writes it (one request per change, not one per poll)."""
+    coordinator = coordinator_factory(tick_s=30)
+    chain.register_miner("miner1", hand_miner.endpoint)
+    hand_miner.join(coordinator.url)
+    hand_miner.start_heartbeats()
+    client = coordinator.client()
+    job_id = client.submit_job(chain.sign_job("alice")).job_id
+    hand_miner.next_assignment(timeout=20)
+    hand_miner.report(job_id, "running")
+    assert hand_miner.complete(job_id, "Machine learning is ...", compute_time_ms=1_000).status_code == 200
+    seen = [job.status for job in client.job_updates(job_id, timeout=20)]
+    assert seen[-1] == "completed", seen  # well before the timer's 30 s
+    assert len(seen) <= 4, seen  # a poll would have answered every quarter second
+    assert client.get_job(job_id).receipt_id == txlib.receipt_id_for(job_id)
+
+
 def _tx_height(chain: ChainStack, tx_hash: str) -> int:
     return int(chain.rpc.call("tx", hash=base64.b64encode(bytes.fromhex(tx_hash)).decode())["height"])
 
