@@ -11,6 +11,9 @@ model on a real Ollama, and `aitbc gateway` as its own process (aitbc.ops.harnes
 - tokens/s: completion tokens (Ollama's eval_count; the gateway's usage, which is
   the receipt's tokens_generated) over the time from the first to the last content
   chunk, counting the intervals (tokens − 1).
+- the whole answer: the same chat through the gateway without streaming (OpenAI's
+  default; the answer comes once the receipt is in a block), started at a random
+  phase against the block clock, over Ollama's whole stream of the same round.
 - the demo (`scripts/demo.py`, SmolLM2, 64 tokens): its answer and its timings,
   read from its output.
 
@@ -23,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import re
 import subprocess
 import tempfile
@@ -47,6 +51,7 @@ TEMPERATURE, SEED = 0, 42
 NUM_THREAD = 1        # what MinerProcess gives every job (--num-thread 1)
 MINERS = {smollm2.MODEL_NAME: "miner1", TINY_MODEL_NAME: "miner2"}
 TIMEOUT_S = 180
+BLOCK_S = 1.0         # the chain's block interval (timeout_commit)
 
 
 @dataclass
@@ -113,6 +118,20 @@ def through_gateway(http: httpx.Client, gateway_url: str, model: str) -> Stream:
     raise RuntimeError("the gateway's stream ended without [DONE]")
 
 
+def whole_through_gateway(http: httpx.Client, gateway_url: str, model: str) -> Stream:
+    """One chat completion through the gateway without streaming (the OpenAI client's default):
+    the whole answer comes when the job is final, its receipt in a block."""
+    body = {"model": model, "messages": MESSAGES, "max_tokens": MAX_TOKENS, "temperature": TEMPERATURE,
+            "seed": SEED}
+    t0 = time.perf_counter()
+    response = http.post(f"{gateway_url}/v1/chat/completions", json=body)
+    end = time.perf_counter() - t0
+    response.raise_for_status()
+    answer = response.json()
+    return Stream(end, end, end, int(answer["usage"]["completion_tokens"]),
+                  answer["choices"][0]["message"]["content"])
+
+
 def _sse_data(lines: Iterator[str]) -> Iterator[str]:
     for line in lines:
         if line.startswith("data:"):
@@ -127,14 +146,20 @@ def _percentiles(values: list[float], digits: int = 3) -> dict[str, Any]:
 
 
 def compare(http: httpx.Client, ollama_url: str, gateway_url: str, model: str, runs: int) -> dict[str, Any]:
-    """`runs` alternating pairs (direct, gateway) after one warm-up pair."""
-    pairs = []
+    """`runs` alternating rounds (direct, gateway streamed, gateway whole) after one warm-up round."""
+    pairs, wholes = [], []
+    phases = random.Random(SEED)
     for i in range(runs + 1):
         pair = (direct(http, ollama_url, model), through_gateway(http, gateway_url, model))
+        # The stream ended with a block: start the next job at a random phase against the block
+        # clock (1 s), as a client would, not always right after a block.
+        time.sleep(phases.uniform(0, BLOCK_S))
+        whole = whole_through_gateway(http, gateway_url, model)
         if i:
             pairs.append(pair)
+            wholes.append(whole)
         env.log(f"gateway_stream {model} run {i}{' (warm-up)' if not i else ''}: ttft direct "
-                f"{pair[0].ttft_s:.3f} s, gateway {pair[1].ttft_s:.3f} s")
+                f"{pair[0].ttft_s:.3f} s, gateway {pair[1].ttft_s:.3f} s; whole answer {whole.end_s:.3f} s")
     d, g = [p[0] for p in pairs], [p[1] for p in pairs]
     overhead = [b.ttft_s - a.ttft_s for a, b in pairs]
     rates = {"direct": [s.tokens_per_s for s in d if s.tokens_per_s], "gateway": [s.tokens_per_s for s in g if s.tokens_per_s]}
@@ -145,7 +170,10 @@ def compare(http: httpx.Client, ollama_url: str, gateway_url: str, model: str, r
         "tokens_per_s": {k: _percentiles(v, 1) for k, v in rates.items()},
         "tokens": {"direct": env.spread([s.tokens for s in d], 0), "gateway": env.spread([s.tokens for s in g], 0)},
         "end_s": {"direct": _percentiles([s.end_s for s in d]), "gateway": _percentiles([s.end_s for s in g])},
-        "same_text": all(a.text == b.text for a, b in pairs),
+        # Not streamed: the whole answer's time over Ollama's whole stream, same round.
+        "whole_s": {"gateway": _percentiles([w.end_s for w in wholes]),
+                    "overhead": _percentiles([w.end_s - a.end_s for (a, _), w in zip(pairs, wholes)])},
+        "same_text": all(a.text == b.text == w.text for (a, b), w in zip(pairs, wholes)),
         "answer": g[-1].text,
         "rows": [{"direct": asdict(a), "gateway": asdict(b)} for a, b in pairs],
     }

@@ -593,8 +593,11 @@ def _stack(st: dict[str, Any], images: dict[str, str]) -> list[str]:
             "receipt is paid. What remains: HTTP round trips (client ↔ coordinator, coordinator → miner, miner → "
             "coordinator, three `broadcast_tx_sync`), the miner's look into the mempool for its assignment, and "
             "the client's 50 ms poll. The block is still there for the final state: the tracker reads each new "
-            "block once (`block` + `block_results`) on its 0.2 s tick. The `aitbc` CLI polls every 0.25 s "
-            "(`cli/jobs/waiting.py` `POLL_S`) and prints a released result at once on stderr, marked pending.", "",
+            "block once (`block` + the app's `/tx_results`), on its 0.2 s tick and, since 2026-12-02, as soon as "
+            "the node's websocket says a block was committed (`coordinator/block_watch.py`). The `aitbc` CLI and "
+            "the gateway wait with long polls (`GET /v1/jobs/{id}?wait=` with the last answer's ETag: the "
+            "coordinator answers when the job changes; until 2026-12-02 they polled every 0.25 s) and the CLI "
+            "prints a released result at once on stderr, marked pending.", "",
             "## Miner overhead", "",
             f"The same prompt and options ({mo['runs']} alternating runs after 2 warm-ups): sent to Ollama directly "
             "vs pushed to the miner daemon as an assignment signed by the coordinator, until the miner's signed "
@@ -898,6 +901,11 @@ def _gateway_stream(gs: dict[str, Any]) -> list[str]:
             out.append(f"| {model} | {label} | {_p(t[path], ' s')} | {rated} | "
                        f"{_p(end[path], ' s')} | {int(r['tokens'][path]['median'])} |")
         out.append(f"| {model} | **overhead** (gateway − direct) | **{_p(t['overhead'], ' s')}** | | | |")
+        whole = r.get("whole_s")
+        if whole:
+            out.append(f"| {model} | through the gateway, not streamed (whole answer) | | | "
+                       f"{_p(whole['gateway'], ' s')} | |")
+            out.append(f"| {model} | **whole answer − Ollama's stream end** | | | **{_p(whole['overhead'], ' s')}** | |")
     out += [""]
     same = all(r["same_text"] for r in gs["models"].values())
     out += [("Both paths gave the same text in every pair (same seed)." if same else
@@ -914,7 +922,20 @@ def _gateway_stream(gs: dict[str, Any]) -> list[str]:
             "tests/unit/test_coordinator_job_streams.py holds the stream's poll at 5 s and sees both within a "
             "second). The stream's end waits for the receipt in a block, by design, and for the coordinator's "
             "tracker, which reads new blocks on its tick (0.2–0.25 s); no longer for the stream's poll after "
-            "it (the aitbc-tiny stream's end, p50: 1.028 s before, 0.976 s in a run right after).", ""]
+            "it (the aitbc-tiny stream's end, p50: 1.028 s before, 0.976 s in a run right after).", "",
+            "Not streamed (the OpenAI client's default), the gateway answers once the job is final, its receipt in "
+            "a block; this benchmark now times that too (the whole answer, started at a random phase against the "
+            "1 s block clock, over Ollama's whole stream of the same round). Until 2026-12-02 the gateway, like "
+            "the `aitbc` CLI, asked the coordinator every 0.25 s, and the coordinator's tracker read a new block "
+            "only on its tick. Now the gateway and the CLI wait with long polls (`GET /v1/jobs/{id}?wait=` with "
+            "the last answer's ETag: the coordinator answers when the job changes, coordinator/http/job_watch.py) "
+            "and the tracker reads a block as soon as the node's websocket says it was committed "
+            "(coordinator/block_watch.py). `python -m bench.gateway_stream --runs 20 --models aitbc-tiny "
+            "--no-demo` just before and just after (2026-12-02, commit c50c6ef and its successors): whole answer "
+            "over Ollama p50 1.001 → 0.714 s, p95 1.294 → 0.968 s, max 1.517 → 1.074 s (the stream's end moved "
+            "the other way, 0.861 → 0.969 s p50, because each stream now starts right after the block that ended "
+            "the round's whole answer, so at the same phase every time). What remains is the wait for the block "
+            "that takes the receipt, by design: up to a block interval after the receipt reached the mempool.", ""]
     demo = gs.get("demo")
     if demo:
         out += ["### The demo", "",
