@@ -39,7 +39,7 @@ def chain_with_job(tmp_path, chain, ollama_server, tiny_model):
     miners = start_miners(tmp_path, chain, coordinator, ollama_server.url, [("miner1", ())])
     try:
         client = coordinator.client()
-        job = final(client, client.submit_job(chain.sign_job("alice", options=DETERMINISTIC)).job_id)
+        job = final(client, client.submit_job(chain.sign_job("alice", options=DETERMINISTIC)).job_id, chain)
         assert job.status == "completed"
         yield chain, coordinator, job.job_id
     finally:
@@ -57,9 +57,18 @@ def start_miners(tmp_path, chain, coordinator, ollama_url, specs) -> list[MinerP
     return miners
 
 
-def final(client, job_id: str, timeout: float = 120):
-    return wait_for(lambda: (j := client.get_job(job_id)).status in ("completed", "failed", "expired") and j,
-                    timeout, f"job {job_id} decided")
+def final(client, job_id: str, chain: ChainStack, timeout: float = 120):
+    try:
+        return wait_for(lambda: (j := client.get_job(job_id)).status in ("completed", "failed", "expired") and j,
+                        timeout, f"job {job_id} decided")
+    except TimeoutError as exc:  # say where it stopped: the coordinator's record and the chain's
+        seen = client.get_job(job_id)
+        try:
+            on_chain = chain.rpc.query(f"/job/{job_id}")
+        except Exception as err:  # noqa: BLE001 - only for the message
+            on_chain = f"unreadable ({err})"
+        raise TimeoutError(f"{exc}; the coordinator has it {seen.status} (error {seen.error!r}); "
+                           f"the chain has {on_chain}") from None
 
 
 def test_tampering_miner_is_detected_and_slashed(tmp_path, checked_chain, ollama_server, tiny_model):
@@ -74,7 +83,7 @@ def test_tampering_miner_is_detected_and_slashed(tmp_path, checked_chain, ollama
         stake_before = chain.rpc.query(f"/miner/{KEYS['miner1'].address}")["stake"]
         alice_before = chain.balance("alice")
         client = coordinator.client()
-        job = final(client, client.submit_job(chain.sign_job("alice", options=DETERMINISTIC)).job_id)
+        job = final(client, client.submit_job(chain.sign_job("alice", options=DETERMINISTIC)).job_id, chain)
         assert job.status == "failed" and "proven wrong" in (job.error or ""), job
         on_chain = chain.rpc.query(f"/job/{job.job_id}")
         assert on_chain["check_status"] == "failed" and on_chain["miner"] == KEYS["miner1"].address
@@ -104,7 +113,7 @@ def test_inflating_miner_is_billed_within_bounds_and_caught(tmp_path, checked_ch
         ("miner1", ("--stake", "300aitbc", "--fault-inflate-time", "1000")), ("miner2", ()), ("bob", ())])
     try:
         client = coordinator.client()
-        job = final(client, client.submit_job(chain.sign_job("alice", options=DETERMINISTIC)).job_id)
+        job = final(client, client.submit_job(chain.sign_job("alice", options=DETERMINISTIC)).job_id, chain)
         receipt = chain.rpc.query(f"/receipt/{job.job_id}")
         on_chain = chain.rpc.query(f"/job/{job.job_id}")
         assert on_chain["miner"] == KEYS["miner1"].address
@@ -132,7 +141,7 @@ def test_honest_miners_are_never_slashed(tmp_path, checked_chain, ollama_server,
         client = coordinator.client()
         prompts = [f"question number {i}" for i in range(6)]
         ids = [client.submit_job(chain.sign_job("alice", prompt=p, options=DETERMINISTIC)).job_id for p in prompts]
-        jobs = [final(client, job_id) for job_id in ids]
+        jobs = [final(client, job_id, chain) for job_id in ids]
         assert [j.status for j in jobs] == ["completed"] * len(ids)
         for job in jobs:
             on_chain = chain.rpc.query(f"/job/{job.job_id}")
