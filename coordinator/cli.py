@@ -14,6 +14,8 @@ from aitbc.coordinator.apikeys import ROLES, ApiKeys
 from aitbc.coordinator.settings import CoordinatorSettings
 from aitbc.coordinator.store import Store, private_dir, private_files
 
+GRACE_S = 5  # seconds held requests may still finish after SIGTERM (below a supervisor's usual 10)
+
 
 def _settings(**flags: Any) -> CoordinatorSettings:
     """Environment first, flags given on the command line on top."""
@@ -91,8 +93,10 @@ def start(log_level: str, log_dir: Path | None, access_log: bool, **flags: Any) 
         "data_dir": str(settings.data_dir), "queue_timeout_s": settings.queue_timeout_s})
     collector.tune()
     # log_config=None: uvicorn's records go through our JSON handlers too.
+    # Held requests (long polls, event streams) are cut GRACE_S after a SIGTERM, so the app's
+    # shutdown (the log's last lines, the chain client) runs before a supervisor's SIGKILL.
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, log_level=log_level,
-                access_log=access_log)
+                access_log=access_log, timeout_graceful_shutdown=GRACE_S)
 
 
 @coordinator.command("add-key")

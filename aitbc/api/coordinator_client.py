@@ -29,6 +29,8 @@ from aitbc.crypto import PrivateKey
 T = TypeVar("T", bound=BaseModel)
 API_KEY_HEADER = "X-Api-Key"
 POLL_S = 0.25  # how often to ask a coordinator that cannot hold a request (job_updates)
+HOLD_S = 25.0  # the longest one long poll asks to be held: under the 30-60 s idle timeouts of common proxies
+HELD_READ_MARGIN_S = 10.0  # a held answer may come this much after its wait before it counts as lost
 
 
 class CoordinatorError(Exception):
@@ -110,23 +112,28 @@ class CoordinatorClient:
 
     def watch_job(self, job_id: str, etag: str | None = None, wait: float = 0.0) -> tuple[JobPublic | None, str | None]:
         """The job once it no longer matches `etag` (the ETag of an earlier answer), the
-        coordinator holding the request up to `wait` seconds (GET /v1/jobs/{id}?wait=, at most
-        60): (the job, its ETag), or (None, `etag`) when nothing changed in that time. The ETag
-        is None from a coordinator that sends none, which answers at once: poll it instead."""
+        coordinator holding the request up to `wait` seconds (GET /v1/jobs/{id}?wait=; it holds
+        at most 60): (the job, its ETag), or (None, `etag`) when nothing changed in that time.
+        The ETag is None from a coordinator that sends none, which answers at once: poll it."""
         headers = {"If-None-Match": etag} if etag else {}
-        params = {"wait": min(wait, 60.0)} if etag and wait > 0 else None
+        params = {"wait": round(wait, 3)} if etag and wait > 0 else None
         usual = self._http.timeout
-        held = usual.read + params["wait"] if params and usual.read is not None else usual.read
+        # A held answer is late by `wait`, not by a whole read timeout more.
+        held = params["wait"] + min(usual.read, HELD_READ_MARGIN_S) if params and usual.read is not None \
+            else usual.read
         response = self._send("GET", f"/v1/jobs/{job_id}", params=params, headers=headers,
                               timeout=httpx.Timeout(connect=usual.connect, read=held, write=usual.write,
                                                     pool=usual.pool))
         if response.status_code == 304:
             return None, response.headers.get("ETag", etag)
-        return JobPublic.model_validate(response.json()), response.headers.get("ETag")
+        new_etag = response.headers.get("ETag")
+        if etag and new_etag == etag:
+            return None, etag  # something between us answered for the coordinator: nothing new
+        return JobPublic.model_validate(response.json()), new_etag
 
     def job_updates(self, job_id: str, timeout: float) -> Iterator[JobPublic]:
-        """The job now, then again each time it changes (long polls: `watch_job`), until it is
-        final or `timeout` seconds have passed; the caller tells which by the last status."""
+        """The job now, then again each time it changes (long polls of at most HOLD_S: `watch_job`),
+        until it is final or `timeout` seconds have passed; the caller tells which by the last status."""
         deadline = time.monotonic() + timeout
         job, etag = self.watch_job(job_id)
         yield job
@@ -139,10 +146,16 @@ class CoordinatorClient:
                 job, etag = self.watch_job(job_id)
                 yield job
                 continue
-            changed, etag = self.watch_job(job_id, etag, wait=remaining)
+            hold = min(remaining, HOLD_S)
+            asked = time.monotonic()
+            changed, etag = self.watch_job(job_id, etag, wait=hold)
             if changed is not None:
                 job = changed
                 yield job
+            elif time.monotonic() - asked < hold / 2:
+                # "Not modified" long before the wait was over: something on the way (a proxy,
+                # a cache) does not hold requests. Poll it rather than ask in a tight loop.
+                time.sleep(min(POLL_S, max(deadline - time.monotonic(), 0.0)))
 
     def list_jobs(self, status: str | None = None, limit: int = 50) -> JobList:
         params: dict[str, Any] = {"limit": limit}

@@ -10,7 +10,9 @@ import time
 import httpx
 import pytest
 
-from aitbc.api.coordinator_client import CoordinatorClient
+from aitbc.api.coordinator_client import HOLD_S, CoordinatorClient
+from aitbc.coordinator.apikeys import Principal
+from aitbc.coordinator.http import job_watch
 from tests.unit.test_coordinator_api import CLIENT, OTHER, api, assert_problem, job_body, rpc  # noqa: F401
 
 
@@ -67,13 +69,39 @@ def test_a_long_poll_that_sees_no_change_answers_304_after_its_wait(api):  # noq
     assert 0.35 < took < 5, took
 
 
-def test_a_long_poll_is_bounded_and_keeps_to_the_keys_jobs(api):  # noqa: F811
+def test_a_long_poll_is_bounded_and_keeps_to_the_keys_jobs(api, monkeypatch):  # noqa: F811
     job_id, etag = submitted(api)
-    assert_problem(api.get(f"/v1/jobs/{job_id}", params={"wait": 61}, headers={"If-None-Match": etag}), 400)
-    assert_problem(api.get(f"/v1/jobs/{job_id}", params={"wait": -1}), 400)
+    monkeypatch.setattr(job_watch, "MAX_WAIT_S", 0.3)
+    start = time.monotonic()
+    held = api.get(f"/v1/jobs/{job_id}", params={"wait": 1000}, headers={"If-None-Match": etag})
+    assert held.status_code == 304 and time.monotonic() - start < 5  # cut to the longest hold, not refused
+    assert held.headers["cache-control"] == "private, no-cache" and held.headers["vary"] == "X-Api-Key"
+    for bad in (-1, "nan", "inf"):
+        assert_problem(api.get(f"/v1/jobs/{job_id}", params={"wait": bad}), 400)
     # another key's wait ends at once: the job is not its to see
     assert_problem(api.get(f"/v1/jobs/{job_id}", params={"wait": 30}, headers={"X-Api-Key": OTHER,
                                                                                "If-None-Match": etag}), 404)
+
+
+def test_a_held_request_ends_when_its_client_is_gone(api, monkeypatch):  # noqa: F811
+    job_id, etag = submitted(api)
+    monkeypatch.setattr(job_watch, "CLIENT_CHECK_S", 0.1)
+    coord = api.app.state.coordinator
+    principal = Principal(key_hash=coord.store.get_job(job_id).api_key_hash, role="client")
+    looks = []
+
+    async def gone() -> bool:
+        looks.append(time.monotonic())
+        return len(looks) >= 3
+
+    async def hold():
+        start = time.monotonic()
+        answer = await job_watch.job_answer(coord, principal, job_id, etag, 30, gone)
+        return answer.status_code, time.monotonic() - start
+
+    status, took = api.portal.call(hold)
+    assert status == 304 and took < 5 and len(looks) == 3, (status, took, looks)
+    assert not coord.streams._waiting
 
 
 class Scripted:
@@ -102,9 +130,21 @@ def test_job_updates_long_polls_with_the_last_etag_until_the_job_is_final():
     assert seen == ["pending", "running", "completed"]  # a 304 yields nothing
     first, *held = script.asked
     assert first[:2] == (None, None)
-    assert [(etag, wait) for etag, wait, _ in held] == [('"a"', held[0][1]), ('"a"', held[1][1]), ('"b"', held[2][1])]
-    for _, wait, read_timeout in held:  # the wait is what is left of 100 s, at most 60; the read timeout covers it
-        assert 59 <= float(wait) <= 60 and read_timeout == pytest.approx(5 + float(wait))
+    assert [etag for etag, _, _ in held] == ['"a"', '"a"', '"b"']
+    for _, wait, read_timeout in held:  # 25 s a request; the read timeout is the wait and the client's 5 s
+        assert float(wait) == HOLD_S and read_timeout == pytest.approx(5 + HOLD_S)
+
+
+def test_job_updates_does_not_hammer_what_answers_304_without_holding():
+    """A proxy or cache that answers conditional requests itself, at once: the client polls it
+    every POLL_S instead of asking in a tight loop; a 200 with the ETag it sent is no news."""
+    script = Scripted([(200, job("pending"), '"a"')] + [(304, None, '"a"'), (200, job("pending"), '"a"')] * 25)
+    with CoordinatorClient("http://coordinator", transport=httpx.MockTransport(script), timeout=5) as client:
+        start = time.monotonic()
+        seen = [j.status for j in client.job_updates("j1", timeout=0.6)]
+        took = time.monotonic() - start
+    assert seen == ["pending"] and 2 <= len(script.asked) <= 5, (seen, len(script.asked))
+    assert 0.5 < took < 3
 
 
 def test_job_updates_polls_a_coordinator_that_sends_no_etag_and_stops_at_its_timeout():

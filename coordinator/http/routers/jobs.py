@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from aitbc.coordinator import job_cancel, job_queries, job_submission, miner_reports
@@ -38,13 +38,13 @@ async def list_jobs(coord: CoordDep, principal: PrincipalDep, status: JobStatus 
 
 @router.get("/{job_id}", response_model=JobPublic, summary="A job's status and, once paid, its result",
             responses={304: {"description": "the job still matches If-None-Match after `wait` seconds"}})
-async def get_job(job_id: str, coord: CoordDep, principal: PrincipalDep,
-                  wait: Annotated[float, Query(ge=0, le=job_watch.MAX_WAIT_S, description=(
+async def get_job(job_id: str, coord: CoordDep, principal: PrincipalDep, request: Request,
+                  wait: Annotated[float, Query(ge=0, allow_inf_nan=False, description=(
                       "with If-None-Match: hold the answer until the job no longer matches that ETag, "
-                      "at most this many seconds"))] = 0,
+                      f"at most this many seconds (a longer wait is cut to {job_watch.MAX_WAIT_S:g})"))] = 0,
                   if_none_match: Annotated[str | None, Header(description="an ETag of this job")] = None,
                   ) -> Response:
-    return await job_watch.job_answer(coord, principal, job_id, if_none_match, wait)
+    return await job_watch.job_answer(coord, principal, job_id, if_none_match, wait, request.is_disconnected)
 
 
 @router.get("/{job_id}/stream", response_class=StreamingResponse,
