@@ -148,11 +148,28 @@ class JobStreams:
             stream._add(Event("token", {"seq": seq, "text": text}))
         return stream.next_seq
 
-    def settle(self, job_id: str, result: str, result_hash: str, tokens_generated: int,
-               prompt_tokens: int) -> None:
-        """The miner's proof is checked and its result kept: readers end with exactly `result`
-        (a `replace` first when the streamed text is not it), then the `result` event."""
+    def catch_up(self, job_id: str, miner: str, result: str) -> None:
+        """`miner`'s completion holds `result`: the text its chunks did not bring (a miner sends
+        the end of its text with the completion, not as a chunk) goes on as one more token,
+        when what it streamed so far begins `result`. Else `settle` replaces the text."""
         stream = self._open(job_id)
+        if stream.miner not in ("", miner) or stream.settled:
+            return
+        streamed = stream.current_text()
+        if len(result) > len(streamed) and result.startswith(streamed):
+            stream.miner = miner  # a chunk of `miner` arriving now is refused: its text is in
+            stream.text.append(result[len(streamed):])
+            stream.chars = len(result)
+            stream._add(Event("token", {"seq": stream.next_seq, "text": result[len(streamed):]}))
+            stream.next_seq += 1
+
+    def settle(self, job_id: str, result: str, result_hash: str, tokens_generated: int,
+               prompt_tokens: int, miner: str = "") -> None:
+        """The miner's proof is checked and its result kept: readers end with exactly `result`
+        (a `replace` first when the streamed text is not it), then the `result` event. `miner`:
+        whose result it is, so that a late chunk of its own is refused, not taken as new text."""
+        stream = self._open(job_id)
+        stream.miner = miner or stream.miner
         if stream.current_text() != result:
             stream._add(Event("replace", {"text": result}))
             stream.text, stream.chars = [result], len(result)

@@ -116,6 +116,8 @@ async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobCom
         _check_proof_is_for(job, verified.proof)
         job_state.keep_result(coord.store, job, body.result, result_hash, body.metrics.model_dump_json(),
                               verified.data, verified.signature)
+        # The end of the text came with the proof: the client reads it now, as it read the chunks.
+        coord.streams.catch_up(job_id, signer.address, body.result)
         result = await sender.send("record_receipt", job_id, proof=verified.data,
                                    miner_signature=verified.signature)
         if not result.ok:
@@ -128,7 +130,7 @@ async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobCom
         coord.jobs_waiting.set()  # the miner has a free slot now: the queue need not wait a tick
         # The client's stream now ends with exactly the text the receipt commits to.
         coord.streams.settle(job_id, body.result, result_hash, body.metrics.tokens_generated,
-                             body.metrics.prompt_tokens)
+                             body.metrics.prompt_tokens, miner=signer.address)
         log.info("result accepted; receipt broadcast", extra=event(
             "job_result", job, miner=signer.address, tx_hash=result.hash,
             compute_time=body.metrics.compute_time, tokens=body.metrics.tokens_generated))

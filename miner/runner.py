@@ -289,7 +289,7 @@ class JobRunner:
                 self._report_failure(job_id, started_at, error)
             return
         if chunks:
-            await chunks.close()  # the last piece before the completion, so the stream needs no replace
+            await chunks.close()  # a chunk in flight lands before the completion, which brings the rest
         complete = await self.prove(a, result, measurement)
         self.completed(record, a, complete)
         try:

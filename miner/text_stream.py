@@ -6,6 +6,11 @@ coordinator then sends the verified text as a `replace`). Generation never waits
 a chunk: `add` only appends to a buffer that a background task sends as
 POST /v1/jobs/{id}/chunks, one request at a time and at most one every `flush_s`,
 sooner when the batch is large.
+
+The text still waiting when the generation ends is not sent as a chunk: the
+completion carries the whole result, and the coordinator streams what no chunk
+brought once it has checked the proof. Sending it first cost every job a round
+trip before its completion.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ FLUSH_S = 0.05          # at most ~20 chunk requests a second per job
 BATCH_CHARS = 4096      # send at once when this much text waits
 MAX_SEND_CHARS = 8000   # one request's most: well under the coordinator's 64 KiB body limit, escaped
 MAX_FAILURES = 3        # consecutive failed sends before the job stops streaming
-CLOSE_WAIT_S = 1.0      # the last chunk's bound on delaying the completion report
+CLOSE_WAIT_S = 1.0      # a chunk in flight's bound on delaying the completion report
 
 
 class ChunkForwarder:
@@ -53,7 +58,9 @@ class ChunkForwarder:
             self._full.set()
 
     async def close(self) -> None:
-        """Send what is left, waiting at most CLOSE_WAIT_S, then stop."""
+        """Stop streaming; the text not sent yet goes with the completion (module doc). A chunk
+        in flight is waited for, at most CLOSE_WAIT_S, so that the coordinator has it before
+        the completion (it refuses chunks after the result)."""
         self._closing = True
         self._wake.set()
         self._full.set()
@@ -78,6 +85,8 @@ class ChunkForwarder:
             if delay > 0 and not self._full.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), delay)
+            if self._closing:
+                return
             self._wake.clear()
             self._full.clear()
             text = "".join(self._pending)
@@ -91,8 +100,6 @@ class ChunkForwarder:
             if text:
                 await self._send(text)
                 last_sent = time.monotonic()
-            if self._closing and not self._pending:
-                return
 
     async def _send(self, text: str) -> None:
         answer = await self.link.post(f"/v1/jobs/{self.job_id}/chunks", ChunkCreate(seq=self.seq, text=text))

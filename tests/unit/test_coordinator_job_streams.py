@@ -58,6 +58,49 @@ def test_result_that_differs_from_the_stream_replaces_it() -> None:
         streams.append("j", "m1", 1, "more")  # nothing after the verified result
 
 
+def test_the_text_no_chunk_brought_follows_as_a_token_with_the_completion() -> None:
+    streams = JobStreams()
+    streams.append("j", "m1", 0, "Hel")
+    reader = StreamReader(streams, "j")
+    reader.pending()
+    streams.catch_up("j", "m1", "Hello")
+    assert kinds(reader.pending()) == [("token", {"seq": 1, "text": "lo"})]
+    assert streams.append("j", "m1", 1, "lo") == 2  # that chunk after all, late: acknowledged, not added
+    streams.settle("j", "Hello", "h", 2, 1, miner="m1")
+    assert [e.kind for e in reader.pending()] == ["result"] and reader.text == "Hello"  # no replace
+    with pytest.raises(ChunkRefused):
+        streams.append("j", "m1", 2, "!")
+
+
+def test_a_completion_without_chunks_streams_its_text_as_one_token() -> None:
+    streams = JobStreams()
+    streams.catch_up("j", "m1", "all of it")
+    streams.settle("j", "all of it", "h", 3, 1, miner="m1")
+    assert [e.kind for e in StreamReader(streams, "j").pending()] == ["token", "result"]
+    with pytest.raises(ChunkRefused):  # the miner's chunk, late: the result is in
+        streams.append("j", "m1", 0, "all")
+
+
+def test_a_completion_that_does_not_continue_the_stream_adds_nothing_before_the_replace() -> None:
+    streams = JobStreams()
+    streams.append("j", "m1", 0, "streamed")
+    streams.catch_up("j", "m1", "something else")
+    streams.catch_up("j", "m2", "streamed and more")  # another miner's text is not continued
+    assert streams.get("j").current_text() == "streamed"
+    streams.settle("j", "something else", "h", 2, 1, miner="m1")
+    assert [e.kind for e in StreamReader(streams, "j").pending()] == ["token", "replace", "result"]
+
+
+def test_a_settled_stream_refuses_the_chunks_of_its_miner() -> None:
+    """settle() without text from the miner before: a chunk of its arriving after the result
+    once made the stream start over after the result event."""
+    streams = JobStreams()
+    streams.settle("j", "text", "h", 1, 1, miner="m1")
+    with pytest.raises(ChunkRefused):
+        streams.append("j", "m1", 0, "text")
+    assert [e.kind for e in StreamReader(streams, "j").pending()] == ["replace", "result"]
+
+
 def test_another_miner_starts_the_text_over() -> None:
     streams = JobStreams()
     streams.append("j", "m1", 0, "first try")
