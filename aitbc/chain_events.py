@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import random
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +46,9 @@ import websockets
 from aitbc.rpc import decode_events
 
 log = logging.getLogger("aitbc.chain_events")
+
+# Each committed block's header: `NewBlock` would send every block with its txs.
+NEW_BLOCK_HEADERS = "tm.event='NewBlockHeader'"
 
 MAX_SUBSCRIPTIONS = 5        # cometbft's rpc.max_subscriptions_per_client default
 MAX_MESSAGE_BYTES = 8 << 20  # a block's events, or a tx of at most 16 KiB with its events
@@ -128,7 +133,8 @@ class ChainEvents:
     """
 
     def __init__(self, node_url: str, subscriptions: Mapping[str, str], *, backoff_s: float = 0.5,
-                 max_backoff_s: float = 15.0, open_timeout_s: float = 10.0, ping_interval_s: float = 20.0):
+                 max_backoff_s: float = 15.0, open_timeout_s: float = 10.0, ping_interval_s: float = 20.0,
+                 quiet: bool = False):
         if not subscriptions:
             raise ValueError("no subscriptions")
         if len(subscriptions) > MAX_SUBSCRIPTIONS:
@@ -138,6 +144,9 @@ class ChainEvents:
         self.subscriptions = dict(subscriptions)
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
         self.open_timeout_s, self.ping_interval_s = open_timeout_s, ping_interval_s
+        # quiet: a lost connection is logged at DEBUG, for a user who only loses latency by it
+        # (a CLI, whose stderr is its user's).
+        self._lost_level = logging.DEBUG if quiet else logging.WARNING
         self.connections = 0     # connections that got every subscription in place
         self.up = False          # subscribed now
 
@@ -169,9 +178,9 @@ class ChainEvents:
             except (OSError, TimeoutError, websockets.WebSocketException, _ConnectionLost, ValueError) as exc:
                 self.up = False
                 wait = delay * (1 + random.random() / 4)
-                log.warning("chain events connection lost; reconnecting",
-                            extra={"node": self.url, "error": f"{type(exc).__name__}: {exc}",
-                                   "retry_in_s": round(wait, 2)})
+                log.log(self._lost_level, "chain events connection lost; reconnecting",
+                        extra={"node": self.url, "error": f"{type(exc).__name__}: {exc}",
+                               "retry_in_s": round(wait, 2)})
                 await asyncio.sleep(wait)
                 delay = min(delay * 2, self.max_backoff_s)
 
@@ -219,5 +228,74 @@ class ChainEvents:
                 await outcome
 
 
-__all__ = ["ChainEvent", "ChainEvents", "Connected", "MAX_SUBSCRIPTIONS", "SubscriptionRefused", "parse_event",
-           "websocket_url"]
+class BlockSignal:
+    """A node's new blocks, for code that is not async (the CLI): a thread keeps a quiet
+    ChainEvents subscription to the block headers, and `wait` returns at the next block, so
+    the caller reads the chain right after each commit instead of polling it.
+
+        with BlockSignal(node_url) as blocks:
+            while not done():
+                blocks.wait(poll_s)
+
+    Only latency depends on it: without a subscription (a node or proxy that does not pass
+    its websocket) `wait` lasts `poll_s`, and with one at most `HEARTBEAT_S`, in case a
+    notification is lost.
+    """
+
+    HEARTBEAT_S = 5.0
+
+    def __init__(self, node_url: str):
+        self._events = ChainEvents(node_url, {"blocks": NEW_BLOCK_HEADERS}, open_timeout_s=5.0, quiet=True)
+        self._block = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def up(self) -> bool:
+        """Whether the subscription is in place now."""
+        return self._events.up
+
+    def __enter__(self) -> "BlockSignal":
+        started = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(started,), name="block-signal", daemon=True)
+        self._thread.start()
+        started.wait()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._loop is not None and self._task is not None:
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def wait(self, poll_s: float, at_most: float | None = None) -> bool:
+        """Until the node's next block (True), or the time the caller would poll again (False),
+        and never longer than `at_most` seconds."""
+        timeout = self.HEARTBEAT_S if self.up else poll_s
+        arrived = self._block.wait(timeout if at_most is None else max(0.0, min(timeout, at_most)))
+        # Cleared before the caller reads the chain: a block committed after this wakes the next wait.
+        self._block.clear()
+        return arrived
+
+    def _run(self, started: threading.Event) -> None:
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._task = self._loop.create_task(self._watch())
+            started.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                self._loop.run_until_complete(self._task)
+        except Exception:  # noqa: BLE001 - a refused subscription (the node at its limit of
+            # subscribers) or anything else: only latency depends on it, the caller polls
+            log.debug("no block notifications; polling instead", exc_info=True)
+        finally:
+            started.set()
+            self._loop.close()
+
+    async def _watch(self) -> None:
+        async for _item in self._events:  # a (re)connection too: blocks may have passed meanwhile
+            self._block.set()
+
+
+__all__ = ["BlockSignal", "ChainEvent", "ChainEvents", "Connected", "MAX_SUBSCRIPTIONS", "NEW_BLOCK_HEADERS",
+           "SubscriptionRefused", "parse_event", "websocket_url"]

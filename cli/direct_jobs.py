@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from aitbc import sealing, tx as txlib, units
+from aitbc.chain_events import BlockSignal
 from aitbc.api.coordinator_models import JobPublic
 from aitbc.cli import safe_text
 from aitbc.cli.chain_access import chain_query, resolve_address
@@ -27,7 +28,7 @@ from aitbc.errors import TxError
 from aitbc.rpc import ChainError, NodeUnavailable, QueryFailed
 
 AUTO_CANDIDATES = 3      # candidates picked when the client names none
-POLL_S = 0.5             # a block is about a second: two looks per block
+POLL_S = 0.5             # without the node's websocket: a block is about a second, two looks per block
 FINAL = ("completed", "failed", "expired", "cancelled")
 
 
@@ -154,9 +155,15 @@ def share_key(ctx: Context, client: PrivateKey, job_id: str, checker: str, mode:
 
 
 def follow(ctx: Context, client: PrivateKey, job_id: str, timeout: float) -> dict[str, Any]:
-    """Poll the job until it is final; meanwhile give each checker drawn for it the job key.
+    """Read the job after each block the node commits until it is final (every POLL_S when the
+    node's websocket cannot be reached); meanwhile give each checker drawn for it the job key.
     Progress goes to stderr."""
-    deadline = time.monotonic() + timeout
+    with BlockSignal(ctx.node) as blocks:
+        return _follow(ctx, client, job_id, time.monotonic() + timeout, timeout, blocks)
+
+
+def _follow(ctx: Context, client: PrivateKey, job_id: str, deadline: float, timeout: float,
+            blocks: BlockSignal) -> dict[str, Any]:
     last, shared = "", set()
     while True:
         job = _job_or_none(ctx, job_id)
@@ -181,7 +188,7 @@ def follow(ctx: Context, client: PrivateKey, job_id: str, timeout: float) -> dic
             raise CLIError(f"timed out after {timeout:g} s; job {job_id} is still "
                            f"{job['status'] if job else 'not in a block'} (see `aitbc query job {job_id}`, "
                            f"and later `aitbc query job-result {job_id}`)")
-        time.sleep(POLL_S)
+        blocks.wait(POLL_S, at_most=deadline - time.monotonic())
 
 
 def open_result(ctx: Context, client: PrivateKey, job: dict[str, Any]) -> tuple[str, dict[str, Any]]:

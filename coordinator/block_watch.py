@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aitbc.chain_events import ChainEvents, SubscriptionRefused
+from aitbc.chain_events import NEW_BLOCK_HEADERS as QUERY, ChainEvents, SubscriptionRefused
 from aitbc.coordinator.core import Coordinator
 
 log = logging.getLogger("coordinator.blocks")
 
-# Headers only: `NewBlock` would send every block with its txs.
-QUERY = "tm.event='NewBlockHeader'"
 RETRY_S = 60.0
 
 

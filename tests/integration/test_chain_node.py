@@ -10,6 +10,7 @@ import os
 import pytest
 
 from aitbc import tx as txlib
+from aitbc.chain_events import BlockSignal
 
 from aitbc.ops import procs
 from aitbc.codes import Code
@@ -188,3 +189,15 @@ def test_audit_is_clean_after_a_lifecycle(rpc, chain_node):
             "every coordinator counts its open jobs", "direct jobs go to their candidates only"} <= set(report.checks)
     result = CliRunner().invoke(cli, ["--node", chain_node.rpc, "audit"], catch_exceptions=False)
     assert result.exit_code == 0 and "ok   total supply equals genesis supply" in result.output
+
+
+def test_block_signal_wakes_its_caller_after_each_committed_block(chain_node, rpc):
+    """What `aitbc tx submit-job --wait` waits on between looks at its job (cli/direct_jobs.follow):
+    the real node's websocket, one wake-up per block, each read seeing a new height."""
+    with BlockSignal(chain_node.rpc) as blocks:
+        assert blocks.wait(30)  # the subscription is in place
+        heights = []
+        for _ in range(3):
+            assert blocks.wait(30) and blocks.up  # a block, not the 5 s heartbeat
+            heights.append(int(rpc.status()["sync_info"]["latest_block_height"]))
+    assert heights == sorted(set(heights)), heights

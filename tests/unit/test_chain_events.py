@@ -9,11 +9,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
+import socket
+import time
 
 import pytest
 import websockets
 
-from aitbc.chain_events import ChainEvent, ChainEvents, Connected, SubscriptionRefused, parse_event, websocket_url
+from aitbc.chain_events import (
+    NEW_BLOCK_HEADERS, BlockSignal, ChainEvent, ChainEvents, Connected, SubscriptionRefused, parse_event, websocket_url,
+)
 
 
 def tx_event(ident: int, job_id: str, miner: str) -> dict:
@@ -166,3 +171,46 @@ def test_urls_and_new_block_shape() -> None:
         "result_finalize_block": {"events": [{"type": "check", "attributes": [{"key": "checker", "value": "X"}]}]}}}})
     assert isinstance(event, ChainEvent) and (event.kind, event.height) == ("NewBlock", 12)
     assert event.events_of("check") == [{"checker": "X"}]
+
+
+def header(ident: int, height: int) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": ident, "result": {
+        "query": NEW_BLOCK_HEADERS, "data": {"type": "tendermint/event/NewBlockHeader",
+                                            "value": {"header": {"height": str(height)}}},
+        "events": {"tm.event": ["NewBlockHeader"]}}})
+
+
+def test_block_signal_wakes_its_caller_at_each_block() -> None:
+    """The CLI's wait for a direct job (cli/direct_jobs.follow) reads the chain after each block."""
+    async def script(number, ws, ids):
+        for height in (5, 6):
+            await asyncio.sleep(0.3)
+            await ws.send(header(ids[0], height))
+        await ws.wait_closed()
+
+    async def go():
+        async with StubNode(script) as node:
+            node.expected = 1
+            with BlockSignal(node.url) as blocks:
+                # The subscription, then each block: every wait ends long before the 5 s heartbeat.
+                woken = [await asyncio.to_thread(blocks.wait, 30) for _ in range(3)]
+                return woken, blocks.up, node.queries
+
+    woken, up, queries = asyncio.run(go())
+    assert woken == [True, True, True] and up and queries == [[NEW_BLOCK_HEADERS]]
+
+
+def test_block_signal_without_a_websocket_polls_quietly(caplog) -> None:
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    caplog.set_level(logging.DEBUG, logger="aitbc.chain_events")
+    with BlockSignal(url) as blocks:
+        start = time.monotonic()
+        assert blocks.wait(0.3) is False and not blocks.up
+        assert blocks.wait(10, at_most=0.2) is False
+        took = time.monotonic() - start
+    assert 0.4 <= took < 5, took
+    # a CLI's stderr is its user's: a node without a websocket is not worth a warning
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any("reconnecting" in r.getMessage() for r in caplog.records)
