@@ -134,7 +134,7 @@ class ChainEvents:
 
     def __init__(self, node_url: str, subscriptions: Mapping[str, str], *, backoff_s: float = 0.5,
                  max_backoff_s: float = 15.0, open_timeout_s: float = 10.0, ping_interval_s: float = 20.0,
-                 quiet: bool = False):
+                 close_timeout_s: float = 10.0, quiet: bool = False):
         if not subscriptions:
             raise ValueError("no subscriptions")
         if len(subscriptions) > MAX_SUBSCRIPTIONS:
@@ -144,6 +144,7 @@ class ChainEvents:
         self.subscriptions = dict(subscriptions)
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
         self.open_timeout_s, self.ping_interval_s = open_timeout_s, ping_interval_s
+        self.close_timeout_s = close_timeout_s
         # quiet: a lost connection is logged at DEBUG, for a user who only loses latency by it
         # (a CLI, whose stderr is its user's).
         self._lost_level = logging.DEBUG if quiet else logging.WARNING
@@ -155,6 +156,7 @@ class ChainEvents:
         while True:
             try:
                 async with websockets.connect(self.url, open_timeout=self.open_timeout_s,
+                                              close_timeout=self.close_timeout_s,
                                               ping_interval=self.ping_interval_s,
                                               ping_timeout=self.ping_interval_s,
                                               max_size=MAX_MESSAGE_BYTES) as ws:
@@ -245,16 +247,19 @@ class BlockSignal:
     HEARTBEAT_S = 5.0
 
     def __init__(self, node_url: str):
-        self._events = ChainEvents(node_url, {"blocks": NEW_BLOCK_HEADERS}, open_timeout_s=5.0, quiet=True)
+        # A short closing handshake: leaving must not wait on a node gone silent.
+        self._events = ChainEvents(node_url, {"blocks": NEW_BLOCK_HEADERS}, open_timeout_s=5.0,
+                                   close_timeout_s=0.5, quiet=True)
         self._block = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
         self._thread: threading.Thread | None = None
+        self._ended = False  # the thread gave up (a refused subscription): polling from now on
 
     @property
     def up(self) -> bool:
         """Whether the subscription is in place now."""
-        return self._events.up
+        return self._events.up and not self._ended
 
     def __enter__(self) -> "BlockSignal":
         started = threading.Event()
@@ -265,9 +270,10 @@ class BlockSignal:
 
     def __exit__(self, *exc_info: object) -> None:
         if self._loop is not None and self._task is not None:
-            self._loop.call_soon_threadsafe(self._task.cancel)
+            with contextlib.suppress(RuntimeError):  # the loop closed: the thread has ended by itself
+                self._loop.call_soon_threadsafe(self._task.cancel)
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=2)  # a daemon: it cannot keep the process alive
 
     def wait(self, poll_s: float, at_most: float | None = None) -> bool:
         """Until the node's next block (True), or the time the caller would poll again (False),
@@ -289,6 +295,7 @@ class BlockSignal:
             # subscribers) or anything else: only latency depends on it, the caller polls
             log.debug("no block notifications; polling instead", exc_info=True)
         finally:
+            self._ended = True
             started.set()
             self._loop.close()
 

@@ -67,7 +67,7 @@ class ChunkForwarder:
         try:
             await asyncio.wait_for(asyncio.shield(self._task), CLOSE_WAIT_S)
         except TimeoutError:
-            log.warning("last chunk not sent in time", extra={"job_id": self.job_id, "seq": self.seq})
+            log.warning("chunk in flight not answered in time", extra={"job_id": self.job_id, "seq": self.seq})
             await self.abort()
 
     async def abort(self) -> None:

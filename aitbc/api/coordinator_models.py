@@ -123,8 +123,8 @@ MAX_CHUNK_CHARS = 64_000
 
 class ChunkCreate(BaseModel):
     """POST /v1/jobs/{id}/chunks from the assigned miner (signed request): the next piece of
-    the text it is generating. `seq` counts from 0 without gaps; the pieces in order are
-    exactly the result its proof will commit to."""
+    the text it is generating. `seq` counts from 0 without gaps; the pieces in order begin the
+    result its proof will commit to (the rest comes with the completion)."""
 
     model_config = ConfigDict(extra="forbid")
     seq: int = Field(ge=0)
@@ -143,7 +143,8 @@ StreamKind = Literal["token", "replace", "result", "done"]
 
 class StreamToken(BaseModel):
     """`token`: more text. A late reader gets what came so far as one token; `seq` is then the
-    last chunk that text includes."""
+    last piece that text includes (a miner's chunk, or the coordinator's own number for the
+    text that came with the completion)."""
 
     seq: int
     text: str

@@ -214,3 +214,28 @@ def test_block_signal_without_a_websocket_polls_quietly(caplog) -> None:
     # a CLI's stderr is its user's: a node without a websocket is not worth a warning
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert any("reconnecting" in r.getMessage() for r in caplog.records)
+
+
+def test_block_signal_refused_by_the_node_polls_and_leaves_cleanly(monkeypatch) -> None:
+    """A node at its limit of subscribers refuses the query: the thread ends, the caller polls,
+    and leaving does not fail on the thread's closed loop."""
+    import aitbc.chain_events as chain_events
+    monkeypatch.setattr(chain_events, "NEW_BLOCK_HEADERS", "tm.event='NewBlockHeader' AND refuse='yes'")
+
+    async def script(number, ws, ids):
+        await ws.wait_closed()
+
+    async def go():
+        async with StubNode(script) as node:
+            node.expected = 1
+            blocks = BlockSignal(node.url)
+            with blocks:
+                await asyncio.to_thread(blocks._thread.join, 5)  # refused: the thread ends
+                assert not blocks._thread.is_alive() and not blocks.up
+                start = time.monotonic()
+                woken = await asyncio.to_thread(blocks.wait, 0.2)
+                took = time.monotonic() - start
+            return woken, took
+
+    woken, took = asyncio.run(go())
+    assert woken is False and 0.15 <= took < 3, took

@@ -35,9 +35,10 @@ def test_pieces_are_batched_in_order_with_consecutive_seq() -> None:
     async def go() -> None:
         forwarder = ChunkForwarder(link(coordinator), "j", flush_s=0.02)
         for i in range(50):
+            if i:
+                await asyncio.sleep(0.001)
             forwarder.add(f"w{i} ")
-            await asyncio.sleep(0.001)
-        await forwarder.close()
+        await forwarder.close()  # the last piece still waits: it is not sent
 
     asyncio.run(go())
     sent = chunks(coordinator)
