@@ -148,6 +148,7 @@ class JobRunner:
         # metering bounds the pay and that re-runs catch the claim. 1 = honest.
         self.inflate_time_x = inflate_time_x
         self._digests: dict[str, tuple[float, str]] = {}
+        self._digest_lookups: dict[str, asyncio.Task] = {}  # by model, while Ollama is asked
         self.ollama, self.link, self.outbox, self.metrics = ollama, link, outbox, metrics
         self.num_thread = num_thread
         self.generation_timeout_s = generation_limit(ollama_timeout_s, job_timeout_s)
@@ -334,6 +335,7 @@ class JobRunner:
         """Run the job on Ollama: an inference job's prompt through /api/generate, a chat job's
         messages through /api/chat, streamed to `on_text`. The result is the streamed text."""
         model, options = a.job_data.model, self._options(a)
+        self._prefetch_digest(model)  # the proof needs it right after the generation
         outcome = "error"
         start = time.monotonic()
         try:
@@ -361,11 +363,30 @@ class JobRunner:
             compute_time_ms=compute_ms, tokens_generated=answer.eval_count, prompt_tokens=answer.prompt_eval_count,
             gpu_utilization=gpu.utilization, ollama_total_duration_ns=answer.total_duration or None)
 
+    def _fresh_digest(self, model: str) -> str | None:
+        cached = self._digests.get(model)
+        return cached[1] if cached and time.monotonic() - cached[0] < DIGEST_TTL_S else None
+
+    def _prefetch_digest(self, model: str) -> None:
+        """Ask Ollama for the model's digest while it generates, when the cached one is stale, so
+        that the proof (and the end of the text, which goes with it) does not wait for it."""
+        if self._fresh_digest(model) is None and model not in self._digest_lookups:
+            lookup = self._digest_lookups[model] = asyncio.create_task(self._look_up_digest(model),
+                                                                       name=f"digest-{model}")
+            lookup.add_done_callback(lambda done: self._digest_lookups.get(model) is done
+                                     and self._digest_lookups.pop(model))
+
     async def _digest(self, model: str) -> str:
         """sha256 of the model's weights, cached briefly; '' when Ollama cannot say."""
-        cached = self._digests.get(model)
-        if cached and time.monotonic() - cached[0] < DIGEST_TTL_S:
-            return cached[1]
+        fresh = self._fresh_digest(model)
+        if fresh is not None:
+            return fresh
+        lookup = self._digest_lookups.get(model)
+        if lookup is not None:
+            return await asyncio.shield(lookup)  # a job cancelled meanwhile leaves it to the others
+        return await self._look_up_digest(model)
+
+    async def _look_up_digest(self, model: str) -> str:
         try:
             digest = (await self.ollama.show(model)).model_digest
         except Exception as exc:  # noqa: BLE001 - a result without digest is still a result
@@ -397,6 +418,7 @@ class JobRunner:
     async def close(self) -> None:
         """Cancel running jobs (the chain refunds them at their deadline)."""
         tasks = [r.task for r in self._jobs.values() if r.task is not None and not r.task.done()]
+        tasks += self._digest_lookups.values()
         for task in tasks:
             task.cancel()
         for task in tasks:

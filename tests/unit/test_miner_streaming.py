@@ -127,3 +127,31 @@ def test_chat_job_runs_on_chat_with_its_stop_and_streams_its_text(tmp_path: Path
     complete = coordinator.wait_for("/v1/jobs/job_c/complete")
     assert complete["result"] == "echo: hello"
     assert complete["result"].startswith("".join(c["text"] for c in chunks(coordinator, "job_c")))
+
+
+def test_the_model_digest_is_asked_for_while_the_model_generates(tmp_path: Path) -> None:
+    """The proof needs the model's digest (Ollama's /api/show) right after the generation: it is
+    looked up meanwhile. Here the generation can only end once that lookup has started."""
+    ollama, coordinator = FakeOllama(), FakeCoordinator()
+    ollama.release.clear()
+    shown = ollama.show
+
+    async def show(model: str):
+        ollama.release.set()
+        return await shown(model)
+
+    ollama.show = show
+
+    async def go() -> None:
+        miner = daemon(tmp_path, ollama=ollama, coordinator=coordinator)
+        await miner.start()
+        miner.runner.assign(JobAssignment(job_id="job_d", job_data=JobData(prompt="hi", model=MODEL),
+                                          reward=1, chain_id=CHAIN_ID))
+        async with asyncio.timeout(10):
+            while not ollama.calls or miner.runner.active_jobs or len(miner.outbox):
+                await asyncio.sleep(0.005)
+        await miner.stop()
+
+    asyncio.run(go())
+    complete = coordinator.wait_for("/v1/jobs/job_d/complete")
+    assert complete["result"] == "echo: hi"
