@@ -170,6 +170,9 @@ def compare(http: httpx.Client, ollama_url: str, gateway_url: str, model: str, r
         "tokens_per_s": {k: _percentiles(v, 1) for k, v in rates.items()},
         "tokens": {"direct": env.spread([s.tokens for s in d], 0), "gateway": env.spread([s.tokens for s in g], 0)},
         "end_s": {"direct": _percentiles([s.end_s for s in d]), "gateway": _percentiles([s.end_s for s in g])},
+        # When the client has all the text (its last content chunk), before the receipt's block ends the stream.
+        "last_text_overhead": _percentiles([b.last_token_s - a.last_token_s for a, b in pairs
+                                            if a.last_token_s is not None and b.last_token_s is not None]),
         # Not streamed: the whole answer's time over Ollama's whole stream, same round.
         "whole_s": {"gateway": _percentiles([w.end_s for w in wholes]),
                     "overhead": _percentiles([w.end_s - a.end_s for (a, _), w in zip(pairs, wholes)])},

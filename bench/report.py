@@ -901,6 +901,9 @@ def _gateway_stream(gs: dict[str, Any]) -> list[str]:
             out.append(f"| {model} | {label} | {_p(t[path], ' s')} | {rated} | "
                        f"{_p(end[path], ' s')} | {int(r['tokens'][path]['median'])} |")
         out.append(f"| {model} | **overhead** (gateway − direct) | **{_p(t['overhead'], ' s')}** | | | |")
+        if r.get("last_text_overhead"):
+            out.append(f"| {model} | all the text shown (last content chunk), gateway − direct | | | "
+                       f"{_p(r['last_text_overhead'], ' s')} | |")
         whole = r.get("whole_s")
         if whole:
             out.append(f"| {model} | through the gateway, not streamed (whole answer) | | | "
