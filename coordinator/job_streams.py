@@ -44,6 +44,7 @@ class JobStream:
     text: list[str] = field(default_factory=list)   # since the last replace
     log: list[Event] = field(default_factory=list)
     settled: bool = False                            # the result event is in
+    whole: bool = False                              # the miner's completion brought all its text
     touched: float = field(default_factory=time.monotonic)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -133,8 +134,11 @@ class JobStreams:
                 # The job went to another miner: its text starts over.
                 stream._add(Event("replace", {"text": ""}))
             stream.miner, stream.next_seq, stream.text, stream.chars, stream.settled = miner, 0, [], 0, False
+            stream.whole = False
         if stream.settled:
             raise ChunkRefused(f"job {job_id} already has its verified result")
+        if stream.whole:  # a last chunk that came after the completion: its text is in already
+            return stream.next_seq
         if seq < stream.next_seq:
             return stream.next_seq
         if seq != stream.next_seq:
@@ -149,15 +153,16 @@ class JobStreams:
         return stream.next_seq
 
     def catch_up(self, job_id: str, miner: str, result: str) -> None:
-        """`miner`'s completion holds `result`: the text its chunks did not bring (a miner sends
-        the end of its text with the completion, not as a chunk) goes on as one more token,
-        when what it streamed so far begins `result`. Else `settle` replaces the text."""
+        """`miner`'s completion holds `result`, its whole text: what its chunks did not bring yet
+        (a miner posts the completion without waiting for its last chunk) goes on as one more
+        token, when what it streamed so far begins `result` (else `settle` replaces the text);
+        chunks of its that come later add nothing."""
         stream = self._open(job_id)
         if stream.miner not in ("", miner) or stream.settled:
             return
+        stream.miner, stream.whole = miner, True
         streamed = stream.current_text()
         if len(result) > len(streamed) and result.startswith(streamed):
-            stream.miner = miner  # a chunk of `miner` arriving now is refused: its text is in
             stream.text.append(result[len(streamed):])
             stream.chars = len(result)
             stream._add(Event("token", {"seq": stream.next_seq, "text": result[len(streamed):]}))

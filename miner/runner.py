@@ -34,6 +34,7 @@ from aitbc.miner.ollama_client import (
     GenerateResult, GenerationAborted, ModelInfo, ModelNotFound, OllamaError, OllamaUnavailable, TextSink,
 )
 from aitbc.miner.outbox import Outbox, Report
+from aitbc.miner import text_stream
 from aitbc.miner.text_stream import ChunkForwarder
 
 log = logging.getLogger("miner.jobs")
@@ -290,7 +291,7 @@ class JobRunner:
                 self._report_failure(job_id, started_at, error)
             return
         if chunks:
-            await chunks.close()  # a chunk in flight lands before the completion, which brings the rest
+            chunks.close()  # the last chunk goes as the completion is made: either brings the end of the text
         complete = await self.prove(a, result, measurement)
         self.completed(record, a, complete)
         try:
@@ -418,7 +419,7 @@ class JobRunner:
     async def close(self) -> None:
         """Cancel running jobs (the chain refunds them at their deadline)."""
         tasks = [r.task for r in self._jobs.values() if r.task is not None and not r.task.done()]
-        tasks += self._digest_lookups.values()
+        tasks += [*self._digest_lookups.values(), *text_stream.finishing()]
         for task in tasks:
             task.cancel()
         for task in tasks:

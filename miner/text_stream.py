@@ -7,10 +7,11 @@ a chunk: `add` only appends to a buffer that a background task sends as
 POST /v1/jobs/{id}/chunks, one request at a time and at most one every `flush_s`,
 sooner when the batch is large.
 
-The text still waiting when the generation ends is not sent as a chunk: the
-completion carries the whole result, and the coordinator streams what no chunk
-brought once it has checked the proof. Sending it first cost every job a round
-trip before its completion.
+The text still waiting when the generation ends goes as a last chunk, and the
+completion is posted meanwhile instead of after that chunk's answer: the
+completion carries the whole result, and the coordinator keeps whichever brings
+the end of the text first (coordinator/job_streams.py `catch_up`). Waiting for
+the last chunk cost every job a round trip before its completion.
 """
 
 from __future__ import annotations
@@ -29,7 +30,15 @@ FLUSH_S = 0.05          # at most ~20 chunk requests a second per job
 BATCH_CHARS = 4096      # send at once when this much text waits
 MAX_SEND_CHARS = 8000   # one request's most: well under the coordinator's 64 KiB body limit, escaped
 MAX_FAILURES = 3        # consecutive failed sends before the job stops streaming
-CLOSE_WAIT_S = 1.0      # a chunk in flight's bound on delaying the completion report
+
+# Forwarders closed with their last chunk still on its way: asyncio keeps only weak references
+# to tasks, and nothing else holds theirs once the job is done.
+_FINISHING: set[asyncio.Task] = set()
+
+
+def finishing() -> list[asyncio.Task]:
+    """The last chunks still being sent (for a miner that stops: they may be cancelled)."""
+    return list(_FINISHING)
 
 
 class ChunkForwarder:
@@ -57,18 +66,19 @@ class ChunkForwarder:
         if self._size >= BATCH_CHARS:
             self._full.set()
 
-    async def close(self) -> None:
-        """Stop streaming; the text not sent yet goes with the completion (module doc). A chunk
-        in flight is waited for, at most CLOSE_WAIT_S, so that the coordinator has it before
-        the completion (it refuses chunks after the result)."""
+    def close(self) -> None:
+        """The generation is over: send what is left at once, as the last chunk, without waiting
+        for it (module doc). A last chunk that fails is not sent again: the completion has it."""
         self._closing = True
         self._wake.set()
         self._full.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), CLOSE_WAIT_S)
-        except TimeoutError:
-            log.warning("chunk in flight not answered in time", extra={"job_id": self.job_id, "seq": self.seq})
-            await self.abort()
+        if not self._task.done():
+            _FINISHING.add(self._task)
+            self._task.add_done_callback(_FINISHING.discard)
+
+    async def closed(self) -> None:
+        """Until the last chunk has been answered (or given up)."""
+        await asyncio.shield(self._task)
 
     async def abort(self) -> None:
         """Stop at once (the job failed, or the miner is stopping)."""
@@ -85,8 +95,6 @@ class ChunkForwarder:
             if delay > 0 and not self._full.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), delay)
-            if self._closing:
-                return
             self._wake.clear()
             self._full.clear()
             text = "".join(self._pending)
@@ -100,6 +108,8 @@ class ChunkForwarder:
             if text:
                 await self._send(text)
                 last_sent = time.monotonic()
+            if self._closing and (self._failures or not self._pending):
+                return
 
     async def _send(self, text: str) -> None:
         answer = await self.link.post(f"/v1/jobs/{self.job_id}/chunks", ChunkCreate(seq=self.seq, text=text))
@@ -110,8 +120,10 @@ class ChunkForwarder:
         self._failures += 1
         if answer.outcome is Outcome.REFUSED or self._failures >= MAX_FAILURES:
             self._stopped = True
-            log.warning("text streaming stopped", extra={"job_id": self.job_id, "seq": self.seq,
-                                                         "http_status": answer.status, "detail": answer.detail})
+            # Refused once closed: the completion came first, and the coordinator has the text.
+            log.log(logging.DEBUG if self._closing else logging.WARNING, "text streaming stopped",
+                    extra={"job_id": self.job_id, "seq": self.seq, "http_status": answer.status,
+                           "detail": answer.detail})
             return
         # Not delivered: the same seq goes again with whatever came meanwhile.
         self._pending.insert(0, text)

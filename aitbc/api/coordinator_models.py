@@ -124,7 +124,8 @@ MAX_CHUNK_CHARS = 64_000
 class ChunkCreate(BaseModel):
     """POST /v1/jobs/{id}/chunks from the assigned miner (signed request): the next piece of
     the text it is generating. `seq` counts from 0 without gaps; the pieces in order begin the
-    result its proof will commit to (the rest comes with the completion)."""
+    result its proof will commit to (the completion, which may come before the last piece,
+    holds all of it)."""
 
     model_config = ConfigDict(extra="forbid")
     seq: int = Field(ge=0)

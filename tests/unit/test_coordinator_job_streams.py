@@ -72,6 +72,19 @@ def test_the_text_no_chunk_brought_follows_as_a_token_with_the_completion() -> N
         streams.append("j", "m1", 2, "!")
 
 
+def test_chunks_that_come_after_the_completion_add_nothing() -> None:
+    """A miner posts its completion without waiting for its chunks' answers: here the completion
+    overtakes both."""
+    streams = JobStreams()
+    streams.catch_up("j", "m1", "Hello")
+    assert streams.append("j", "m1", 0, "Hel") == 1
+    assert streams.append("j", "m1", 1, "lo") == 1
+    streams.settle("j", "Hello", "h", 2, 1, miner="m1")
+    assert kinds(StreamReader(streams, "j").pending()) == [
+        ("token", {"seq": 0, "text": "Hello"}),
+        ("result", {"result_hash": "h", "tokens_generated": 2, "prompt_tokens": 1})]
+
+
 def test_a_completion_without_chunks_streams_its_text_as_one_token() -> None:
     streams = JobStreams()
     streams.catch_up("j", "m1", "all of it")
