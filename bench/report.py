@@ -612,7 +612,7 @@ def _stack(st: dict[str, Any], images: dict[str, str]) -> list[str]:
             "The tiny model answers in a few ms, so the percentage is large while the absolute overhead is small; "
             "with a real model (seconds per answer) the same milliseconds are well under 2 %. Since 2026-12-02 the "
             "miner posts its completion without waiting for the answer to its last chunk (the coordinator keeps "
-            "whichever brings the end of the text first, coordinator/job_streams.py `catch_up`). In the miner's log "
+            "whichever brings the end of the text first, coordinator/job_streams.py `settle`). In the miner's log "
             "(ms timestamps, 32 jobs a run), from Ollama's last token to the signed completion: p50 4-5 ms, p90 "
             "9-19 ms before (4 runs), p50 1 ms, p90 1 ms after (2 runs); from there until the stand-in's answer "
             "p50 4-5 → 7 ms (the last chunk and the completion now reach it together). This benchmark's difference "

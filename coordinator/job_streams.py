@@ -44,7 +44,6 @@ class JobStream:
     text: list[str] = field(default_factory=list)   # since the last replace
     log: list[Event] = field(default_factory=list)
     settled: bool = False                            # the result event is in
-    whole: bool = False                              # the miner's completion brought all its text
     touched: float = field(default_factory=time.monotonic)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -134,11 +133,8 @@ class JobStreams:
                 # The job went to another miner: its text starts over.
                 stream._add(Event("replace", {"text": ""}))
             stream.miner, stream.next_seq, stream.text, stream.chars, stream.settled = miner, 0, [], 0, False
-            stream.whole = False
         if stream.settled:
             raise ChunkRefused(f"job {job_id} already has its verified result")
-        if stream.whole:  # a last chunk that came after the completion: its text is in already
-            return stream.next_seq
         if seq < stream.next_seq:
             return stream.next_seq
         if seq != stream.next_seq:
@@ -152,32 +148,24 @@ class JobStreams:
             stream._add(Event("token", {"seq": seq, "text": text}))
         return stream.next_seq
 
-    def catch_up(self, job_id: str, miner: str, result: str) -> None:
-        """`miner`'s completion holds `result`, its whole text: what its chunks did not bring yet
-        (a miner posts the completion without waiting for its last chunk) goes on as one more
-        token, when what it streamed so far begins `result` (else `settle` replaces the text);
-        chunks of its that come later add nothing."""
+    def settle(self, job_id: str, result: str, result_hash: str, tokens_generated: int,
+               prompt_tokens: int, miner: str = "") -> None:
+        """The miner's proof is checked and its receipt accepted by CheckTx: readers end with
+        exactly `result`, then the `result` event. What the chunks did not bring yet (a miner
+        posts its completion without waiting for its last chunk) follows as one more token when
+        the streamed text begins `result`; else a `replace` brings them to it. `miner`: whose
+        result it is, so that a late chunk of its own is refused, not taken as new text."""
         stream = self._open(job_id)
-        if stream.miner not in ("", miner) or stream.settled:
-            return
-        stream.miner, stream.whole = miner, True
-        streamed = stream.current_text()
-        if len(result) > len(streamed) and result.startswith(streamed):
+        stream.miner = miner or stream.miner
+        streamed = stream.current_text()  # what every reader holds, whoever streamed it
+        if streamed and not result.startswith(streamed):
+            stream._add(Event("replace", {"text": result}))
+            stream.text, stream.chars = [result], len(result)
+        elif len(result) > len(streamed):
             stream.text.append(result[len(streamed):])
             stream.chars = len(result)
             stream._add(Event("token", {"seq": stream.next_seq, "text": result[len(streamed):]}))
             stream.next_seq += 1
-
-    def settle(self, job_id: str, result: str, result_hash: str, tokens_generated: int,
-               prompt_tokens: int, miner: str = "") -> None:
-        """The miner's proof is checked and its result kept: readers end with exactly `result`
-        (a `replace` first when the streamed text is not it), then the `result` event. `miner`:
-        whose result it is, so that a late chunk of its own is refused, not taken as new text."""
-        stream = self._open(job_id)
-        stream.miner = miner or stream.miner
-        if stream.current_text() != result:
-            stream._add(Event("replace", {"text": result}))
-            stream.text, stream.chars = [result], len(result)
         stream.settled = True
         stream._add(Event("result", {"result_hash": result_hash, "tokens_generated": tokens_generated,
                                      "prompt_tokens": prompt_tokens}))

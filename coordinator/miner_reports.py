@@ -116,8 +116,6 @@ async def complete(coord: Coordinator, job_id: str, signer: Signer, body: JobCom
         _check_proof_is_for(job, verified.proof)
         job_state.keep_result(coord.store, job, body.result, result_hash, body.metrics.model_dump_json(),
                               verified.data, verified.signature)
-        # The end of the text came with the proof: the client reads it now, as it read the chunks.
-        coord.streams.catch_up(job_id, signer.address, body.result)
         result = await sender.send("record_receipt", job_id, proof=verified.data,
                                    miner_signature=verified.signature)
         if not result.ok:

@@ -10,7 +10,6 @@ jobs (`launch`), and reports to the chain instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -419,12 +418,11 @@ class JobRunner:
     async def close(self) -> None:
         """Cancel running jobs (the chain refunds them at their deadline)."""
         tasks = [r.task for r in self._jobs.values() if r.task is not None and not r.task.done()]
-        tasks += [*self._digest_lookups.values(), *text_stream.finishing()]
+        tasks += [task for task in self._digest_lookups.values() if not task.done()]
+        tasks += text_stream.finishing()
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)  # each logged its own failure
 
 
 def generation_limit(ollama_timeout_s: float, job_timeout_s: float | None) -> float:

@@ -9,9 +9,10 @@ sooner when the batch is large.
 
 The text still waiting when the generation ends goes as a last chunk, and the
 completion is posted meanwhile instead of after that chunk's answer: the
-completion carries the whole result, and the coordinator keeps whichever brings
-the end of the text first (coordinator/job_streams.py `catch_up`). Waiting for
-the last chunk cost every job a round trip before its completion.
+completion carries the whole result, and when it comes first the coordinator
+refuses that chunk and streams the end of the text from the completion
+(coordinator/job_streams.py `settle`). Waiting for the last chunk cost every job
+a round trip before its completion.
 """
 
 from __future__ import annotations
@@ -37,8 +38,15 @@ _FINISHING: set[asyncio.Task] = set()
 
 
 def finishing() -> list[asyncio.Task]:
-    """The last chunks still being sent (for a miner that stops: they may be cancelled)."""
-    return list(_FINISHING)
+    """The last chunks still being sent on this event loop (a miner that stops cancels them)."""
+    loop = asyncio.get_running_loop()
+    return [task for task in _FINISHING if not task.done() and task.get_loop() is loop]
+
+
+def _finished(task: asyncio.Task) -> None:
+    _FINISHING.discard(task)
+    if not task.cancelled() and task.exception() is not None:  # nobody awaits it: say so here
+        log.error("sending the last chunk failed", exc_info=task.exception())
 
 
 class ChunkForwarder:
@@ -74,7 +82,7 @@ class ChunkForwarder:
         self._full.set()
         if not self._task.done():
             _FINISHING.add(self._task)
-            self._task.add_done_callback(_FINISHING.discard)
+            self._task.add_done_callback(_finished)
 
     async def closed(self) -> None:
         """Until the last chunk has been answered (or given up)."""
@@ -120,8 +128,9 @@ class ChunkForwarder:
         self._failures += 1
         if answer.outcome is Outcome.REFUSED or self._failures >= MAX_FAILURES:
             self._stopped = True
-            # Refused once closed: the completion came first, and the coordinator has the text.
-            log.log(logging.DEBUG if self._closing else logging.WARNING, "text streaming stopped",
+            # A last chunk refused (409) once closed: the completion came first, with the text.
+            quiet = self._closing and answer.status == 409
+            log.log(logging.DEBUG if quiet else logging.WARNING, "text streaming stopped",
                     extra={"job_id": self.job_id, "seq": self.seq, "http_status": answer.status,
                            "detail": answer.detail})
             return

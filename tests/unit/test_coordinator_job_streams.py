@@ -58,50 +58,34 @@ def test_result_that_differs_from_the_stream_replaces_it() -> None:
         streams.append("j", "m1", 1, "more")  # nothing after the verified result
 
 
-def test_the_text_no_chunk_brought_follows_as_a_token_with_the_completion() -> None:
+def test_the_text_no_chunk_brought_follows_as_a_token_before_the_result() -> None:
+    """A miner posts its completion without waiting for its last chunk: when the completion comes
+    first, the end of the text comes from it."""
     streams = JobStreams()
     streams.append("j", "m1", 0, "Hel")
     reader = StreamReader(streams, "j")
     reader.pending()
-    streams.catch_up("j", "m1", "Hello")
-    assert kinds(reader.pending()) == [("token", {"seq": 1, "text": "lo"})]
-    assert streams.append("j", "m1", 1, "lo") == 2  # that chunk after all, late: acknowledged, not added
     streams.settle("j", "Hello", "h", 2, 1, miner="m1")
-    assert [e.kind for e in reader.pending()] == ["result"] and reader.text == "Hello"  # no replace
-    with pytest.raises(ChunkRefused):
-        streams.append("j", "m1", 2, "!")
+    assert kinds(reader.pending()) == [("token", {"seq": 1, "text": "lo"}),
+                                       ("result", {"result_hash": "h", "tokens_generated": 2, "prompt_tokens": 1})]
+    assert reader.text == "Hello"
+    with pytest.raises(ChunkRefused):  # the last chunk, late
+        streams.append("j", "m1", 1, "lo")
 
 
-def test_chunks_that_come_after_the_completion_add_nothing() -> None:
-    """A miner posts its completion without waiting for its chunks' answers: here the completion
-    overtakes both."""
+def test_a_result_without_chunks_streams_as_one_token() -> None:
     streams = JobStreams()
-    streams.catch_up("j", "m1", "Hello")
-    assert streams.append("j", "m1", 0, "Hel") == 1
-    assert streams.append("j", "m1", 1, "lo") == 1
-    streams.settle("j", "Hello", "h", 2, 1, miner="m1")
-    assert kinds(StreamReader(streams, "j").pending()) == [
-        ("token", {"seq": 0, "text": "Hello"}),
-        ("result", {"result_hash": "h", "tokens_generated": 2, "prompt_tokens": 1})]
-
-
-def test_a_completion_without_chunks_streams_its_text_as_one_token() -> None:
-    streams = JobStreams()
-    streams.catch_up("j", "m1", "all of it")
     streams.settle("j", "all of it", "h", 3, 1, miner="m1")
-    assert [e.kind for e in StreamReader(streams, "j").pending()] == ["token", "result"]
-    with pytest.raises(ChunkRefused):  # the miner's chunk, late: the result is in
-        streams.append("j", "m1", 0, "all")
+    assert kinds(StreamReader(streams, "j").pending())[0] == ("token", {"seq": 0, "text": "all of it"})
 
 
-def test_a_completion_that_does_not_continue_the_stream_adds_nothing_before_the_replace() -> None:
+def test_a_result_that_does_not_continue_the_stream_replaces_it() -> None:
     streams = JobStreams()
     streams.append("j", "m1", 0, "streamed")
-    streams.catch_up("j", "m1", "something else")
-    streams.catch_up("j", "m2", "streamed and more")  # another miner's text is not continued
-    assert streams.get("j").current_text() == "streamed"
     streams.settle("j", "something else", "h", 2, 1, miner="m1")
-    assert [e.kind for e in StreamReader(streams, "j").pending()] == ["token", "replace", "result"]
+    reader = StreamReader(streams, "j")
+    assert [e.kind for e in reader.pending()] == ["token", "replace", "result"]
+    assert reader.text == "something else"
 
 
 def test_a_settled_stream_refuses_the_chunks_of_its_miner() -> None:
@@ -111,7 +95,7 @@ def test_a_settled_stream_refuses_the_chunks_of_its_miner() -> None:
     streams.settle("j", "text", "h", 1, 1, miner="m1")
     with pytest.raises(ChunkRefused):
         streams.append("j", "m1", 0, "text")
-    assert [e.kind for e in StreamReader(streams, "j").pending()] == ["replace", "result"]
+    assert [e.kind for e in StreamReader(streams, "j").pending()] == ["token", "result"]
 
 
 def test_another_miner_starts_the_text_over() -> None:
@@ -198,7 +182,7 @@ def test_a_result_without_streamed_text_wakes_a_waiting_reader() -> None:
         await asyncio.wait_for(waiting, 1)
         return [e.kind for e in reader.pending()]
 
-    assert asyncio.run(go()) == ["replace", "result"]
+    assert asyncio.run(go()) == ["token", "result"]
 
 
 def test_a_wait_for_a_job_that_never_streams_ends_at_its_timeout_and_leaves_nothing() -> None:

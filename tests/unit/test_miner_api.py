@@ -76,14 +76,13 @@ def test_coordinator_assignment_runs_and_reports_signed_proof(world) -> None:
     assert (proof.compute_time_ms, proof.tokens_generated, proof.prompt_tokens) == (1234, 7, 5)
     assert txlib.verify_proof(MINER.public_key, base64.b64decode(body.proof.data), bytes.fromhex(body.proof.signature))
     assert body.metrics.compute_time == 1.234 and body.metrics.gpu_utilization is None
-    # running, the text as generated (chunks: this fake writes it all at once, so it goes with
-    # the completion), and last the result with its proof
-    paths = coordinator.paths()
-    assert paths[-1] == "/v1/jobs/job_1/complete"
-    assert set(paths[:-1]) <= {"/v1/jobs/job_1/status", "/v1/jobs/job_1/chunks"} and "/v1/jobs/job_1/status" in paths
+    # running, the text as generated (chunks; this fake writes it all at once, so it goes as the
+    # last chunk, beside the completion), and the result with its proof
+    coordinator.wait_for("/v1/jobs/job_1/chunks")
+    assert set(coordinator.paths()) == {"/v1/jobs/job_1/status", "/v1/jobs/job_1/chunks", "/v1/jobs/job_1/complete"}
     chunks = [b for p, b, _ in coordinator.calls if p == "/v1/jobs/job_1/chunks"]
     assert [c["seq"] for c in chunks] == list(range(len(chunks)))
-    assert body.result.startswith("".join(c["text"] for c in chunks))
+    assert "".join(c["text"] for c in chunks) == body.result
     running = coordinator.calls[[p for p, _, _ in coordinator.calls].index("/v1/jobs/job_1/status")][1]
     assert running["status"] == "running" and running["started_at"]
     assert ollama.calls == [(MODEL, "what is ml", {"temperature": 0.7, "seed": 0, "num_predict": 128})]

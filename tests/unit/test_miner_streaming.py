@@ -11,6 +11,7 @@ import httpx
 from aitbc import jobspec
 from aitbc.api.miner_models import JobAssignment, JobData
 from aitbc.miner.coordinator_link import CoordinatorLink
+from aitbc.miner import text_stream
 from aitbc.miner.text_stream import MAX_FAILURES, ChunkForwarder
 from tests.unit.test_miner_fakes import (
     CHAIN_ID, COORDINATOR, MINER, MODEL, FakeCoordinator, FakeOllama, daemon,
@@ -77,18 +78,17 @@ def test_close_does_not_wait_for_the_last_chunk_which_follows_the_one_in_flight(
         answered.append(json.loads(request.read()))
         return httpx.Response(200, json={"ok": True})
 
-    async def go() -> int:
+    async def go() -> None:
         forwarder = ChunkForwarder(CoordinatorLink("http://coordinator.test", MINER, target=COORDINATOR.address,
                                                    transport=httpx.MockTransport(slow)), "j", flush_s=0.01)
         forwarder.add("on its way")
         await asyncio.sleep(0.05)
         forwarder.add(" still waiting")
-        forwarder.close()
-        at_close = len(answered)
-        await forwarder.closed()
-        return at_close
+        forwarder.close()  # not a coroutine: nothing to wait for
+        async with asyncio.timeout(5):
+            await forwarder.closed()
 
-    assert asyncio.run(go()) == 0  # close() returned with the first chunk still unanswered
+    asyncio.run(go())
     assert answered == [{"seq": 0, "text": "on its way"}, {"seq": 1, "text": " still waiting"}]
 
 
@@ -102,7 +102,8 @@ def test_a_coordinator_that_keeps_failing_stops_the_stream_without_holding_up_th
             forwarder.add("x")
             await asyncio.sleep(0.005)
         forwarder.close()
-        await forwarder.closed()
+        async with asyncio.timeout(5):
+            await forwarder.closed()
 
     asyncio.run(go())
     assert len(chunks(coordinator)) == MAX_FAILURES
@@ -119,13 +120,15 @@ def test_chat_job_runs_on_chat_with_its_stop_and_streams_its_text(tmp_path: Path
                                           reward=1, chain_id=CHAIN_ID))
         while not ollama.calls or miner.runner.active_jobs or len(miner.outbox):
             await asyncio.sleep(0.005)
+        async with asyncio.timeout(5):  # the last chunk, sent beside the completion
+            await asyncio.gather(*text_stream.finishing())
         await miner.stop()
 
     asyncio.run(go())
     assert ollama.calls[0][1] == "hello" and ollama.calls[0][2]["stop"] == ["\n"]  # the last message, via chat()
     complete = coordinator.wait_for("/v1/jobs/job_c/complete")
     assert complete["result"] == "echo: hello"
-    assert complete["result"].startswith("".join(c["text"] for c in chunks(coordinator, "job_c")))
+    assert "".join(c["text"] for c in chunks(coordinator, "job_c")) == complete["result"]
 
 
 def test_the_model_digest_is_asked_for_while_the_model_generates(tmp_path: Path) -> None:
