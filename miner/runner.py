@@ -369,7 +369,7 @@ class JobRunner:
 
     def _prefetch_digest(self, model: str) -> None:
         """Ask Ollama for the model's digest while it generates, when the cached one is stale, so
-        that the proof (and the end of the text, which goes with it) does not wait for it."""
+        that the signed proof does not wait for it after the generation."""
         if self._fresh_digest(model) is None and model not in self._digest_lookups:
             lookup = self._digest_lookups[model] = asyncio.create_task(self._look_up_digest(model),
                                                                        name=f"digest-{model}")

@@ -46,7 +46,8 @@ def finishing() -> list[asyncio.Task]:
 def _finished(task: asyncio.Task) -> None:
     _FINISHING.discard(task)
     if not task.cancelled() and task.exception() is not None:  # nobody awaits it: say so here
-        log.error("sending the last chunk failed", exc_info=task.exception())
+        log.error("sending the last chunk failed", extra={"task": task.get_name()},  # chunks-<job id>
+                  exc_info=task.exception())
 
 
 class ChunkForwarder:
