@@ -24,6 +24,11 @@ REQUESTS = frozenset({
 class BaseApplication:
     """Answers every ABCI request and changes nothing; subclasses override what they do."""
 
+    def serialized(self, kind: str, request) -> bytes:
+        """The answer to `request` (the Request oneof `kind`), serialized: what the socket
+        server sends. A subclass may make the bytes of a kind without building its message."""
+        return getattr(self, kind)(request).SerializeToString()
+
     # --- connection --------------------------------------------------------------
     def echo(self, req: abci.RequestEcho) -> abci.ResponseEcho:
         return abci.ResponseEcho(message=req.message)

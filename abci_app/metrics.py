@@ -105,8 +105,8 @@ class AppMetrics:
         self.state = StateTally()
         self.registry.register(_Collector(self))
 
-    def tx_finalized(self, kind: str, code: int) -> None:
-        self.txs[(kind, code)] += 1
+    def tx_finalized(self, kind: str, code: int, count: int = 1) -> None:
+        self.txs[(kind, code)] += count
 
     def check_refused(self, code: int, recheck: bool) -> None:
         self.check_rejected[(code, CHECK_KINDS[recheck])] += 1

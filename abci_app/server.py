@@ -23,6 +23,7 @@ import socket
 import traceback
 
 from aitbc.abci_app.base import REQUESTS, BaseApplication
+from aitbc.abci_app.wire import decode_varint, encode_varint
 from aitbc.pb.tendermint.abci import types_pb2 as abci
 
 log = logging.getLogger("aitbc.abci")
@@ -45,33 +46,6 @@ TURN = 256
 # read in 256 KiB pieces between turns of CheckTx work. Bounded, in case one never ends.
 BIG_MESSAGE = 64 * 1024
 MAX_WAIT_TURNS = 10_000
-
-
-def encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def decode_varint(buf: bytes | bytearray, pos: int) -> tuple[int, int] | None:
-    """(value, next position), or None when the buffer ends inside the varint."""
-    result = shift = 0
-    while pos < len(buf):
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
-    return None
 
 
 def frame(message: bytes) -> bytes:
@@ -121,11 +95,11 @@ def handle(app: BaseApplication, request: abci.Request) -> tuple[bytes, bool]:
     if kind not in REQUESTS:
         return _exception(f"unsupported request {kind!r}"), True
     try:
-        result = getattr(app, kind)(getattr(request, kind))
+        result = app.serialized(kind, getattr(request, kind))
     except Exception:  # noqa: BLE001 - reported to CometBFT, then we stop
         log.error("ABCI %s failed:\n%s", kind, traceback.format_exc())
         return _exception(f"{kind} failed: {traceback.format_exc(limit=1)}"), True
-    return frame_response(kind, result.SerializeToString()), False
+    return frame_response(kind, result), False
 
 
 # code 0 and nothing else: the answer to most CheckTx requests, serialized once.

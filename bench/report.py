@@ -987,6 +987,7 @@ _APP_PARTS = (("check_tx_batch", "CheckTx (batches from the socket)"), ("check_t
               ("_verify_shared", "signature verification (both threads)"), ("execute (", "apply a tx (transition.execute)"),
               ("recheck_confirms", "RECHECK confirmed without running"), ("rerun (", "RECHECK running the tx"),
               ("finalize_block", "FinalizeBlock"), ("add_abci_events", "events into FinalizeBlock's answer"),
+              ("abci_app/block_answer.py", "FinalizeBlock's answer serialized (block_answer.py)"),
               ("prepare_proposal", "PrepareProposal"), ("process_proposal", "ProcessProposal"),
               ("Application.commit", "Commit"))
 
