@@ -127,3 +127,27 @@ def test_answer_all_batches_consecutive_check_tx_and_keeps_order(tmp_path):
     responses = [abci.Response.FromString(m[decode_varint(m, 0)[1]:]) for m in out]
     assert [r.WhichOneof("value") for r in responses] == ["check_tx"] * 10 + ["echo"] + ["check_tx"] * 10 + ["flush"]
     assert [r.check_tx.code for r in responses if r.HasField("check_tx")] == [0] * 20
+
+
+def test_finalize_block_goes_out_as_the_bytes_the_app_made(tmp_path):
+    """The server sends FinalizeBlock's hand-made answer (block_answer.py) as it is: the bytes are
+    protobuf's own for the message they parse to, and they say what the block did."""
+    signer = Signer()
+    checked = [signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1) for _ in range(3)]
+    unchecked = signer.tx("bob", "transfer", to=KEYS["alice"].address, amount=2)
+    replayed = checked[0]  # its nonce is used by then: refused, with its events and log
+    block = abci.RequestFinalizeBlock(txs=[*checked, unchecked, b"junk", replayed], height=1,
+                                      time=Timestamp(seconds=1001))
+    apps = [fresh(tmp_path, name, 1) for name in ("a", "b")]
+    for app in apps:
+        assert app.check_tx_batch([(raw, False) for raw in checked]) == [b""] * 3
+    out, failed = answer_all(apps[0], [serialized(finalize_block=block)])
+    assert not failed
+    sent = abci.Response.FromString(out[0][decode_varint(out[0], 0)[1]:]).finalize_block
+    assert out[0] == frame_response("finalize_block", sent.SerializeToString())
+    assert sent == apps[1].finalize_block(block)
+    assert [r.code for r in sent.tx_results][:4] == [0, 0, 0, 0]
+    assert sent.tx_results[4].code == Code.TX_DECODE and sent.tx_results[5].code == Code.NONCE_TOO_LOW
+    assert sent.tx_results[5].codespace and sent.tx_results[5].log
+    assert [e.type for e in sent.tx_results[3].events] == ["message", "transfer"]
+    assert len(sent.app_hash) == 32
