@@ -3,13 +3,15 @@ length prefixes (server.py) and FinalizeBlock's answer (block_answer.py)."""
 
 from __future__ import annotations
 
-_SMALL = [bytes((n,)) for n in range(0x80)]
+SMALL_VARINTS = [bytes((n,)) for n in range(0x80)]  # the varint of each value under 0x80
 
 
 def encode_varint(value: int) -> bytes:
-    """The varint of `value` (>= 0)."""
-    if value < 0x80:
-        return _SMALL[value]
+    """The varint of `value` (>= 0). Raises ValueError for a negative value."""
+    if 0 <= value < 0x80:
+        return SMALL_VARINTS[value]
+    if value < 0:
+        raise ValueError(f"a varint is not negative: {value}")
     out = bytearray()
     while True:
         byte = value & 0x7F

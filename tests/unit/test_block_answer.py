@@ -3,6 +3,7 @@ protobuf makes of the same message, built the usual way."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings, strategies as some
 
 from aitbc.abci_app import block_answer
@@ -11,7 +12,7 @@ from aitbc.abci_app.events import INDEXED, Event, event
 from aitbc.pb.tendermint.abci import types_pb2 as abci
 
 TYPES = sorted(INDEXED) + ["unlisted"]
-KEYS = sorted({key for keys in INDEXED.values() for key in keys}) + ["amount", "fee", "action", "x"]
+KEYS = sorted({key for keys in INDEXED.values() for key in keys}) + ["amount", "fee", "action", "x", ""]
 TEXT = some.text(max_size=300)  # any unicode, empty included, lengths across a varint's first byte
 
 
@@ -59,3 +60,13 @@ def test_varints():
     for value in (0, 1, 127, 128, 300, 16383, 16384, 2**32 - 1, 2**63):
         encoded = encode_varint(value)
         assert abci.ExecTxResult.FromString(b"\x28" + encoded).gas_wanted == (value if value < 2**63 else value - 2**64)
+    for negative in (-1, -5, -300):
+        with pytest.raises(ValueError):
+            encode_varint(negative)
+
+
+def test_a_value_that_is_not_text_fails_as_it_did_in_protobuf():
+    with pytest.raises(AttributeError):
+        block_answer.tx_result([Event("transfer", (("amount", 0),))])
+    with pytest.raises(TypeError):
+        abci.EventAttribute(key="amount", value=0)
