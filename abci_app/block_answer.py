@@ -2,8 +2,9 @@
 
 A block of transfers answers two events of three attributes a tx. Built as upb messages
 (nine `add` calls a tx) and serialized afterwards, that was about half of what
-FinalizeBlock spent on a tx CheckTx had already applied. Here each event is written straight to the
-wire format, with the fixed bytes of each (event type, attribute key) made once.
+FinalizeBlock spent on a tx CheckTx had already applied. Here each event is written
+straight to the wire format, with the fixed bytes of each (event type, attribute key)
+made once.
 Byte for byte what `SerializeToString` gives for the message built the usual way
 (fields in number order, proto3 defaults left out): tests/unit/test_block_answer.py
 holds it to that. Only the deterministic fields of each ExecTxResult (code, data, gas)

@@ -86,7 +86,8 @@ class AppMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.finalize_seconds = Histogram(
-            "aitbc_app_finalize_block_seconds", "Wall time of FinalizeBlock (all txs of a block applied, and its answer encoded)",
+            "aitbc_app_finalize_block_seconds",
+            "Wall time of FinalizeBlock (all txs of a block applied, and its answer encoded)",
             buckets=DURATION_BUCKETS, registry=self.registry)
         self.block_txs = Histogram("aitbc_app_block_txs", "Transactions per finalized block",
                                    buckets=TXS_PER_BLOCK_BUCKETS, registry=self.registry)
