@@ -60,6 +60,13 @@ class JobStream:
     def current_text(self) -> str:
         return "".join(self.text)
 
+    def _token(self, text: str) -> None:
+        """`text` goes on the stream as the next piece (seq `next_seq`)."""
+        self.text.append(text)
+        self.chars += len(text)
+        self._add(Event("token", {"seq": self.next_seq, "text": text}))
+        self.next_seq += 1
+
 
 @dataclass
 class _Waiters:
@@ -141,11 +148,10 @@ class JobStreams:
             raise ChunkRefused(f"chunk {seq} of job {job_id} is out of order; expected {stream.next_seq}")
         if len(text) > MAX_CHUNK_CHARS or stream.chars + len(text) > MAX_STREAM_CHARS:
             raise ChunkRefused(f"job {job_id} streamed more than {MAX_STREAM_CHARS} characters")
-        stream.next_seq += 1
         if text:
-            stream.text.append(text)
-            stream.chars += len(text)
-            stream._add(Event("token", {"seq": seq, "text": text}))
+            stream._token(text)
+        else:  # an empty piece still takes its seq
+            stream.next_seq += 1
         return stream.next_seq
 
     def settle(self, job_id: str, result: str, result_hash: str, tokens_generated: int,
@@ -162,10 +168,7 @@ class JobStreams:
             stream._add(Event("replace", {"text": result}))
             stream.text, stream.chars = [result], len(result)
         elif len(result) > len(streamed):
-            stream.text.append(result[len(streamed):])
-            stream.chars = len(result)
-            stream._add(Event("token", {"seq": stream.next_seq, "text": result[len(streamed):]}))
-            stream.next_seq += 1
+            stream._token(result[len(streamed):])
         stream.settled = True
         stream._add(Event("result", {"result_hash": result_hash, "tokens_generated": tokens_generated,
                                      "prompt_tokens": prompt_tokens}))

@@ -33,8 +33,7 @@ from aitbc.miner.ollama_client import (
     GenerateResult, GenerationAborted, ModelInfo, ModelNotFound, OllamaError, OllamaUnavailable, TextSink,
 )
 from aitbc.miner.outbox import Outbox, Report
-from aitbc.miner import text_stream
-from aitbc.miner.text_stream import ChunkForwarder
+from aitbc.miner.text_stream import ChunkForwarder, finishing
 
 log = logging.getLogger("miner.jobs")
 KEEP_FINISHED = 1000        # job ids remembered for idempotent re-assignment
@@ -419,7 +418,7 @@ class JobRunner:
         """Cancel running jobs (the chain refunds them at their deadline)."""
         tasks = [r.task for r in self._jobs.values() if r.task is not None and not r.task.done()]
         tasks += [task for task in self._digest_lookups.values() if not task.done()]
-        tasks += text_stream.finishing()
+        tasks += finishing()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)  # each logged its own failure
