@@ -16,12 +16,13 @@ from aitbc.rpc import ChainRPC
 pytestmark = pytest.mark.integration
 
 JOBS, TRANSFERS, SNAPSHOT_AT = 2000, 500, 2000
+SNAPSHOT_INTERVAL = SNAPSHOT_AT // 2
 
 
 @pytest.fixture
 def source(tmp_path):
     (tmp_path / "source").mkdir()
-    node = joining.fast_validator(tmp_path / "source", snapshot_interval=SNAPSHOT_AT // 2)
+    node = joining.fast_validator(tmp_path / "source", snapshot_interval=SNAPSHOT_INTERVAL)
     node.start()
     yield node
     node.stop()
@@ -59,8 +60,11 @@ def test_node_joins_by_state_sync(source, tmp_path):
     try:
         joining.wait_caught_up(joiner, source.height(), timeout=150)
         status = joining.status(joiner.rpc)["sync_info"]
-        # Restored, not replayed: its block store starts right after the snapshot.
-        assert int(status["earliest_block_height"]) == SNAPSHOT_AT + 1
+        # Restored, not replayed: its block store starts right after a snapshot, the one at
+        # SNAPSHOT_AT or a later one (this 10 ms chain may pass the next interval while the
+        # jobs expire, and state sync takes the newest snapshot its peers offer).
+        restored = int(status["earliest_block_height"]) - 1
+        assert restored >= SNAPSHOT_AT and restored % SNAPSHOT_INTERVAL == 0, status
 
         # It keeps following, and its app agrees with the validator's headers.
         followed = int(status["latest_block_height"])
