@@ -16,7 +16,7 @@ QUICK := not integration and not attacks and not faults
 
 test: setup
 	$(PYTEST) -m "$(QUICK)" -q
-	$(PYTEST) -m "integration or attacks or faults" -q
+	$(PYTEST) -m "integration or attacks or faults" -q --durations=20
 
 test-quick: setup
 	$(PYTEST) -m "$(QUICK)" -q
