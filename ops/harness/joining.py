@@ -39,11 +39,12 @@ def _set_snapshots(home: Path, interval: int, keep: int) -> None:
 BATCH = 250
 
 
-def fast_validator(home: Path, snapshot_interval: int, timeout_commit: str = "10ms") -> nodehome.Node:
+def fast_validator(home: Path, snapshot_interval: int, timeout_commit: str = "10ms",
+                   params: dict[str, int] | None = None) -> nodehome.Node:
     """A single validator (factory keys funded) that makes a block every few ms,
     takes batches of BATCH requests, and snapshots every `snapshot_interval`
-    blocks. Not started."""
-    nodehome.init_home(home, CHAIN_ID, _free_ports(), dict(KEYS))
+    blocks; `params`: chain parameters other than the defaults. Not started."""
+    nodehome.init_home(home, CHAIN_ID, _free_ports(), dict(KEYS), params)
     _set_config(home, "consensus", "timeout_commit", json.dumps(timeout_commit))
     _set_config(home, "rpc", "max_request_batch_size", str(BATCH))
     _set_snapshots(home, snapshot_interval, keep=2)

@@ -17,12 +17,15 @@ pytestmark = pytest.mark.integration
 
 JOBS, TRANSFERS, SNAPSHOT_AT = 2000, 500, 2000
 SNAPSHOT_INTERVAL = SNAPSHOT_AT // 2
+PENDING_TIMEOUT_S = 20
 
 
 @pytest.fixture
 def source(tmp_path):
     (tmp_path / "source").mkdir()
-    node = joining.fast_validator(tmp_path / "source", snapshot_interval=SNAPSHOT_INTERVAL)
+    # Jobs expire 20 s after they are sent (60 by default): the test waits for that.
+    node = joining.fast_validator(tmp_path / "source", snapshot_interval=SNAPSHOT_INTERVAL,
+                                  params={"pending_timeout_s": PENDING_TIMEOUT_S})
     node.start()
     yield node
     node.stop()
