@@ -224,6 +224,7 @@ def demo() -> dict[str, Any]:
                for key, label in (("client_s", "client saw"), ("ollama_s", "Ollama total"),
                                   ("overhead_s", "system overhead"))}
     return {"command": "python scripts/demo.py", "answer": demo_answer(out), **seconds,
+            "client_waits": "waited for with one `wait` (long polls)",
             "wall_s": round(time.monotonic() - t0, 1)}
 
 

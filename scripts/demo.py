@@ -150,13 +150,17 @@ def main() -> None:
         submitted = run(wrapper + ["submit", "inference", "--prompt", PROMPT, "--model", model,
                                    "--num-predict", str(args.num_predict)], env)
         job_id = next(w for w in submitted.stdout.split() if w.startswith("job_"))
-        while True:
-            job = json.loads(subprocess.run(wrapper + ["status", job_id, "--json"], env=env, text=True,
-                                            capture_output=True).stdout)
-            if job["status"] in FINAL:
-                break
-            time.sleep(0.2)
+        # One client process that long-polls the coordinator (`wait`), as a user would wait,
+        # rather than a new CLI process per status poll, whose start-up the client would see.
+        waited = subprocess.run(wrapper + ["wait", job_id, "--json", "--timeout", "300"], env=env, text=True,
+                                capture_output=True)
         client_seconds = time.monotonic() - t0
+        try:
+            job = json.loads(waited.stdout)
+        except json.JSONDecodeError:
+            raise SystemExit(f"demo: waiting for {job_id} failed: {waited.stderr.strip()}") from None
+        if job["status"] not in FINAL:
+            raise SystemExit(f"demo: {job_id} is still {job['status']}: {waited.stderr.strip()}")
         say("final output")
         run(wrapper + ["status", job_id], env)
 
@@ -173,7 +177,7 @@ def main() -> None:
         ollama_s = job.get("compute_time") or 0.0
         print(f"  client saw:         {client_seconds:6.2f} s (submit -> status completed)")
         print(f"  Ollama total:       {ollama_s:6.3f} s (total_duration reported by the miner)")
-        print(f"  system overhead:    {client_seconds - ollama_s:6.2f} s (chain txs in 1 s blocks, HTTP, polling)")
+        print(f"  system overhead:    {client_seconds - ollama_s:6.2f} s (chain txs in 1 s blocks, HTTP, CLI start-up)")
         steps = coordinator_steps(home / "coordinator" / "coordinator.log", job_id)
         if steps:
             print("  per step, as the coordinator logged them (from submission):")
