@@ -979,9 +979,9 @@ def _gateway_stream(gs: dict[str, Any]) -> list[str]:
         out += ["All the text shown: when the client has the last piece of text, before the stream's end waits for "
                 "the receipt's block; gateway − direct of the same pair. It holds the TTFT overhead and any "
                 "difference in generation time between the two requests of a pair, which for smollm2:135m (64 "
-                "tokens in 4-6 s on this machine) is a few tenths of a second either way from run to run. Since 2026-12-02 a miner "
-                "posts its completion without waiting for its last chunk's answer, and the coordinator streams the "
-                "end of the text from whichever comes first.", ""]
+                "tokens in 4-6 s on this machine) is a few tenths of a second either way from run to run. Since "
+                "2026-12-02 a miner posts its completion without waiting for its last chunk's answer, and the "
+                "coordinator streams the end of the text from whichever comes first.", ""]
     same = all(r["same_text"] for r in gs["models"].values())
     out += [("Both paths gave the same text in every pair (same seed)." if same else
              "**The two paths did not always give the same text.**") +
