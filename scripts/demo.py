@@ -28,7 +28,6 @@ sys.path[:0] = [str(ROOT)]
 
 from aitbc.ops import nodehome, procs  # noqa: E402
 from aitbc.audit import audit  # noqa: E402
-from aitbc.jobspec import FINAL  # noqa: E402
 from aitbc.rpc import ChainRPC  # noqa: E402
 from aitbc.units import format_amount  # noqa: E402
 from aitbc.ops import smollm2  # noqa: E402
@@ -152,6 +151,7 @@ def main() -> None:
         job_id = next(w for w in submitted.stdout.split() if w.startswith("job_"))
         # One client process that long-polls the coordinator (`wait`), as a user would wait,
         # rather than a new CLI process per status poll, whose start-up the client would see.
+        # `wait` prints only a final job; a timeout or an error prints nothing on stdout.
         waited = subprocess.run(wrapper + ["wait", job_id, "--json", "--timeout", "300"], env=env, text=True,
                                 capture_output=True)
         client_seconds = time.monotonic() - t0
@@ -159,8 +159,6 @@ def main() -> None:
             job = json.loads(waited.stdout)
         except json.JSONDecodeError:
             raise SystemExit(f"demo: waiting for {job_id} failed: {waited.stderr.strip()}") from None
-        if job["status"] not in FINAL:
-            raise SystemExit(f"demo: {job_id} is still {job['status']}: {waited.stderr.strip()}")
         say("final output")
         run(wrapper + ["status", job_id], env)
 
