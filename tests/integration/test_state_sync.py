@@ -23,7 +23,7 @@ PENDING_TIMEOUT_S = 20
 @pytest.fixture
 def source(tmp_path):
     (tmp_path / "source").mkdir()
-    # Jobs expire 20 s after they are sent (60 by default): the test waits for that.
+    # Jobs expire PENDING_TIMEOUT_S after they are sent (60 s by default): the test waits for that.
     node = joining.fast_validator(tmp_path / "source", snapshot_interval=SNAPSHOT_INTERVAL,
                                   params={"pending_timeout_s": PENDING_TIMEOUT_S})
     node.start()
