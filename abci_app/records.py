@@ -75,7 +75,7 @@ def encode(record: Any) -> bytes:
     codec = _codec(cls)
     values = codec.values(record)
     # %d writes an int as json does (int.__repr__); a bool or anything else takes the general path.
-    if codec.template is not None and set(map(type, values)) == _JUST_INT:
+    if codec.template is not None and _JUST_INT.issuperset(map(type, values)):
         text = codec.template % values
     elif _C_ENCODE is not None:
         text = "".join(_C_ENCODE(dict(zip(codec.names, values)), 0))
@@ -108,7 +108,14 @@ def plus(cls: type, data: bytes | None, amounts: dict[str, int]) -> bytes:
     """The record of ints encoded in `data` (None: every field at its default) with `amounts`
     added to its fields, encoded."""
     record = cls() if data is None else decode(cls, data)
-    return encode(evolve(record, **{name: getattr(record, name) + amount for name, amount in amounts.items()}))
+    new = object.__new__(cls)  # evolve() without building its keyword arguments: on every credit and fee
+    values = new.__dict__
+    values.update(record.__dict__)
+    for name, amount in amounts.items():
+        if name not in values:
+            raise TypeError(f"{cls.__name__} has no field {name!r}")
+        values[name] += amount
+    return encode(new)
 
 
 def evolve(record: T, **changes: Any) -> T:
