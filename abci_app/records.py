@@ -72,7 +72,7 @@ def _remember(cls: type, data: bytes, record: Any) -> None:
 def encode(record: Any) -> bytes:
     """Canonical JSON of a flat record: exactly the bytes `_ENCODER` gives for its fields as a dict."""
     cls = type(record)
-    codec = _codec(cls)
+    codec = _CODECS.get(cls) or _codec(cls)
     values = codec.values(record)
     # %d writes an int as json does (int.__repr__); a bool or anything else takes the general path.
     if codec.template is not None and _JUST_INT.issuperset(map(type, values)):
