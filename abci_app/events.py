@@ -32,8 +32,8 @@ INDEXED = {
 
 
 class Event(NamedTuple):
-    """An event a tx or a block start emits. A tuple: a transfer makes two in CheckTx, where
-    a frozen dataclass's construction cost more than the rest of making them."""
+    """An event a tx or a block start emits. A tuple: cheaper to make than a frozen dataclass,
+    and a transfer makes two in CheckTx."""
 
     type: str
     attributes: tuple[tuple[str, str], ...]
