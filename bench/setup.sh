@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What the benchmarks need on top of `make setup` (idempotent, quick when present):
 # abci-cli (CometBFT's kvstore over a socket) built with `go install` into the same
-# per-user cache as cometbft, and the Python packages matplotlib, py-spy, pyinstrument
-# (pyproject's optional deps `bench`).
+# per-user cache as cometbft, the Python packages matplotlib, py-spy, pyinstrument
+# (pyproject's optional deps `bench`), and valgrind (bench/instructions.py) from apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COMETBFT_VERSION=v0.38.25
@@ -22,5 +22,13 @@ fi
 if ! "$PY" -c 'import matplotlib, pyinstrument' 2>/dev/null || [ ! -x .venv/bin/py-spy ]; then
     say "installing the bench extras (matplotlib, py-spy, pyinstrument)"
     "$PY" -m pip install -q -e '.[dev,bench]'
+fi
+if ! command -v valgrind >/dev/null; then
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        say "installing valgrind (apt-get)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
+    else
+        say "valgrind missing and apt-get not usable as this user: python -m bench.instructions will not run"
+    fi
 fi
 say "ready"
