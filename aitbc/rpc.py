@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from aitbc.codes import code_name
+from aitbc.tx import tx_hash as hash_of
 
 
 class ChainError(Exception):
@@ -29,6 +30,10 @@ class NodeUnavailable(ChainError):
 
 class RPCError(ChainError):
     pass
+
+
+class TxNotFound(ChainError):
+    """A tx that is neither in the node's tx index nor in the block it was said to be in."""
 
 
 class QueryFailed(ChainError):
@@ -61,6 +66,20 @@ def _b64(data: bytes) -> str:
 def decode_events(raw_events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"type": e["type"], "attributes": {a["key"]: a.get("value", "") for a in e.get("attributes", [])}}
             for e in raw_events or []]
+
+
+def block_txs(block: dict[str, Any]) -> list[bytes]:
+    """The txs of a `block` RPC result, as bytes."""
+    return [base64.b64decode(raw) for raw in ((block or {}).get("block") or {}).get("data", {}).get("txs") or []]
+
+
+def tx_in_block(block: dict[str, Any], tx_hash: str, height: int) -> bytes:
+    """The tx `tx_hash` of block `height` (its `block` RPC result). Raises TxNotFound."""
+    wanted = tx_hash.upper()
+    for raw in block_txs(block):
+        if hash_of(raw) == wanted:
+            return raw
+    raise TxNotFound(f"tx {tx_hash} is neither in the node's tx index nor in block {height}")
 
 
 def _broadcast_result(method: str, result: dict[str, Any]) -> BroadcastResult:
@@ -144,6 +163,20 @@ class ChainRPC:
 
     def block(self, height: int | None = None) -> dict[str, Any]:
         return self.call("block", **({"height": str(height)} if height else {}))
+
+    def committed_tx(self, tx_hash: str, height: int = 0) -> bytes:
+        """A committed tx's bytes, from the node's tx index or, when the index does not have it,
+        from block `height`: the index lags the block (and the app's state) by a moment, and a
+        node may run without one. Raises TxNotFound, or what reading the index (`height` 0) or
+        the block raised."""
+        try:
+            return base64.b64decode(self.tx(tx_hash)["tx"])
+        except NodeUnavailable:
+            raise
+        except ChainError:
+            if not height:
+                raise
+        return tx_in_block(self.block(height), tx_hash, height)
 
     def block_results(self, height: int) -> dict[str, Any]:
         return self.call("block_results", height=str(height))

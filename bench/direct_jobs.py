@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import hashlib
 import json
 import os
@@ -104,7 +103,8 @@ def direct_job(rpc: ChainRPC, encryption_key: bytes, prompt: str) -> dict[str, A
     if job["status"] != "completed":
         raise RuntimeError(f"direct job {job_id} {job['status']}: {job.get('reason')}")
     receipt = rpc.query(f"/receipt/{job_id}")
-    signed = txlib.decode(base64.b64decode(rpc.tx(job["receipt_tx"])["tx"]))
+    # committed_tx: the tx index can lag the state that said "completed" (as `aitbc` reads it).
+    signed = txlib.decode(rpc.committed_tx(job["receipt_tx"], int(receipt["block_height"])))
     text = sealing.open_text(job_key, signed.msg.sealed_result)
     if hashlib.sha256(text.encode()).hexdigest() != receipt["result_hash"]:
         raise RuntimeError(f"direct job {job_id}: the result does not match its receipt")

@@ -8,7 +8,6 @@ again at any time (`aitbc query job-result`).
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import random
@@ -25,7 +24,7 @@ from aitbc.cli.chain_access import chain_query, resolve_address
 from aitbc.cli.context import CLIError, Context, NetworkError, Rejected
 from aitbc.crypto import PrivateKey
 from aitbc.errors import TxError
-from aitbc.rpc import ChainError, NodeUnavailable, QueryFailed
+from aitbc.rpc import ChainError, NodeUnavailable, QueryFailed, TxNotFound
 
 AUTO_CANDIDATES = 3      # candidates picked when the client names none
 POLL_S = 0.5             # without the node's websocket: a block is about a second, two looks per block
@@ -105,22 +104,14 @@ def fetch_tx(ctx: Context, tx_hash: str, height: int = 0) -> txlib.SignedTx:
     """A committed tx by hash, decoded with its signature checked: from the node's tx index, or from
     the block at `height` when the index does not have it (yet: it lags the block by a moment)."""
     try:
-        try:
-            raw = base64.b64decode(ctx.rpc.tx(tx_hash)["tx"])
-        except NodeUnavailable:
-            raise
-        except ChainError as err:
-            if not height:
-                raise CLIError(f"cannot read tx {tx_hash} from the node: {err}") from None
-            txs = (ctx.rpc.block(height).get("block") or {}).get("data", {}).get("txs") or []
-            found = [data for data in map(base64.b64decode, txs) if txlib.tx_hash(data) == tx_hash.upper()]
-            if not found:
-                raise CLIError(f"tx {tx_hash} is neither in the node's tx index nor in block {height}") from None
-            raw = found[0]
+        raw = ctx.rpc.committed_tx(tx_hash, height)
     except NodeUnavailable as err:
         raise NetworkError(str(err)) from None
+    except TxNotFound as err:
+        raise CLIError(str(err)) from None
     except ChainError as err:
-        raise CLIError(f"cannot read block {height} from the node: {err}") from None
+        where = f" (block {height})" if height else ""
+        raise CLIError(f"cannot read tx {tx_hash}{where} from the node: {err}") from None
     try:
         return txlib.decode(raw)
     except TxError as err:

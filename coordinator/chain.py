@@ -15,7 +15,7 @@ from aitbc.api.retry import ATTEMPTS, async_retrying
 from aitbc.codes import Code
 from aitbc.crypto import PrivateKey
 from aitbc.rpc import (
-    AsyncChainRPC, BroadcastResult, ChainError, NodeUnavailable, QueryFailed, RPCError, query_value,
+    AsyncChainRPC, BroadcastResult, ChainError, NodeUnavailable, QueryFailed, RPCError, block_txs, query_value,
 )
 from aitbc.coordinator.broadcasts import DEFAULT_BATCH, Broadcasts
 from aitbc.coordinator.errors import ChainUnavailable
@@ -179,8 +179,7 @@ class Chain:
         if answers is None:
             return None
         block, query = answers
-        hashes = [txlib.tx_hash(base64.b64decode(raw))
-                  for raw in (block.get("block") or {}).get("data", {}).get("txs") or []]
+        hashes = [txlib.tx_hash(raw) for raw in block_txs(block)]
         try:
             kept = query_value(path, query)
         except QueryFailed:

@@ -18,7 +18,7 @@ from aitbc import tx as txlib
 from aitbc.api.retry import async_retrying
 from aitbc.codes import Code
 from aitbc.crypto import PrivateKey
-from aitbc.rpc import BroadcastResult, ChainError, NodeUnavailable, RPCError
+from aitbc.rpc import BroadcastResult, ChainError, NodeUnavailable, RPCError, tx_in_block
 
 log = logging.getLogger("miner.txs")
 NONCE_RACE = {Code.NONCE_TOO_LOW, Code.NONCE_TOO_HIGH}
@@ -75,8 +75,4 @@ async def fetch_tx(chain: Any, tx_hash: str, height: int = 0) -> txlib.SignedTx:
         if not height:
             raise
     block = await chain.call("block", height=str(height))
-    for raw in ((block or {}).get("block") or {}).get("data", {}).get("txs") or []:
-        data = base64.b64decode(raw)
-        if txlib.tx_hash(data) == tx_hash.upper():
-            return txlib.decode(data)
-    raise ChainError(f"tx {tx_hash} is neither in the node's tx index nor in block {height}")
+    return txlib.decode(tx_in_block(block, tx_hash, height))
