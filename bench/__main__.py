@@ -3,7 +3,7 @@
 Full (`make bench`): every benchmark with its full settings; results go to
 bench/results/<name>.json, profiles to bench/results/profiles/, and
 docs/benchmarks.md (with its plots in docs/benchmarks/) is written from them.
-Quick (`make bench-quick`, under 5 minutes): short versions written to
+Quick (`make bench-quick`, 5 to 6 minutes here): short versions written to
 bench/results/quick/, and ONE JSON line with the headline figures and ratios
 on stdout. Progress goes to stderr.
 """

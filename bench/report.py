@@ -142,7 +142,7 @@ def render(results: dict[str, Any], images: dict[str, str]) -> str:
         "# Benchmarks",
         "",
         "Written by `make bench` (`python -m bench`) from `bench/results/*.json`; do not edit by hand.",
-        "`make bench-quick` runs short versions (under 5 minutes) and prints one JSON line.",
+        "`make bench-quick` runs short versions (5 to 6 minutes on this machine) and prints one JSON line.",
         "Spread: median (min–max, IQR q1–q3, n = repeated runs or samples).",
         "",
         "## Machine and versions",
