@@ -14,7 +14,7 @@ from aitbc import tx as txlib
 from aitbc.crypto import ADDRESS_RE
 from aitbc.codes import Code, code_name
 from aitbc.errors import TxError
-from aitbc.rpc import ChainRPC, QueryFailed, RPCError, decode_events
+from aitbc.rpc import ChainRPC, QueryFailed, RPCError, block_txs, decode_events
 
 HEIGHT_RE = re.compile(r"^\d{1,19}\Z")
 HASH_RE = re.compile(r"^[0-9A-Fa-f]{64}\Z")
@@ -114,8 +114,7 @@ def block(rpc: ChainRPC, height: int) -> dict[str, Any]:
     header = raw["block"]["header"]
     txs_results = results.get("txs_results") or []
     txs = []
-    for index, encoded in enumerate(raw["block"]["data"]["txs"] or []):
-        data = base64.b64decode(encoded)
+    for index, data in enumerate(block_txs(raw)):
         result = _result(txs_results[index]) if index < len(txs_results) else {}
         txs.append({"hash": txlib.tx_hash(data), "height": height, "index": index, **result, "tx": decode_tx(data)})
     return {"height": int(header["height"]), "hash": raw["block_id"]["hash"], "time": header["time"],

@@ -19,7 +19,6 @@ Every number here is a count or a duration measured for the report; the checks
 from __future__ import annotations
 
 import base64
-import hashlib
 import random
 import threading
 import time
@@ -32,7 +31,7 @@ from aitbc import tx as txlib
 from aitbc.codes import Code
 from aitbc.crypto import PrivateKey
 from aitbc.jobspec import FINAL
-from aitbc.rpc import ChainError, ChainRPC, QueryFailed, RPCError, decode_events
+from aitbc.rpc import ChainError, ChainRPC, QueryFailed, RPCError, block_txs, decode_events
 from aitbc.api.coordinator_client import ApiError, CoordinatorClient, CoordinatorUnavailable, sign_job
 from aitbc.api.coordinator_models import JobOptions
 
@@ -291,7 +290,7 @@ class LoadGenerator:
                         continue
                 amount = self.random.randint(1, 999)
                 raw = txlib.build(key, self.chain_id, nonce, "transfer", to=recipient, amount=amount)
-                rec = TransferRec(hashlib.sha256(raw).hexdigest().upper(), key.address, recipient, amount, nonce,
+                rec = TransferRec(txlib.tx_hash(raw), key.address, recipient, amount, nonce,
                                   node, self.phase, time.monotonic())
                 with self.lock:
                     self.transfers[rec.hash] = rec
@@ -359,15 +358,14 @@ class LoadGenerator:
                 rpc.close()
 
     def _process_block(self, rpc: ChainRPC, height: int) -> None:
-        block = rpc.block(height)["block"]
+        txs = block_txs(rpc.block(height))
         results = rpc.block_results(height)
         now = time.monotonic()
-        txs = block["data"].get("txs") or []
         tx_results = results.get("txs_results") or []
         events = list(decode_events(results.get("finalize_block_events") or []))
         with self.lock:
-            for index, b64 in enumerate(txs):
-                tx_hash = hashlib.sha256(base64.b64decode(b64)).hexdigest().upper()
+            for index, raw in enumerate(txs):
+                tx_hash = txlib.tx_hash(raw)
                 result = tx_results[index] if index < len(tx_results) else {}
                 tx_events = list(decode_events(result.get("events") or []))
                 events += tx_events
@@ -456,7 +454,7 @@ class LoadGenerator:
                     answer = rpc.call("unconfirmed_txs", limit="100")
                     if int(answer["total"]) > len(answer.get("txs") or []):
                         return  # more than one page: we cannot tell
-                    in_mempools |= {hashlib.sha256(base64.b64decode(b)).hexdigest().upper()
+                    in_mempools |= {txlib.tx_hash(base64.b64decode(b))
                                     for b in answer.get("txs") or []}
                     heights.append(int(rpc.status()["sync_info"]["latest_block_height"]))
                 finally:
