@@ -50,6 +50,21 @@ def kvstore_command(port: int, data_dir: Path) -> list[str]:
             "--persist", str(data_dir)]
 
 
+def ceiling_command(mode: str, port: int) -> list[str]:
+    """A stand-in app of bench/ceiling_app.py (`mode`) on `port`."""
+    return [env.python(), str(env.ROOT / "bench" / "ceiling_app.py"), mode, "--address", f"tcp://127.0.0.1:{port}"]
+
+
+def app_command(app: str, port: int, data_dir: Path) -> list[str] | None:
+    """The command of `app` on the ABCI `port`: None for ours (the node home's own), else
+    kvstore or a stand-in (`ceiling-bare`, `ceiling-signatures`)."""
+    if app == "kvstore":
+        return kvstore_command(port, data_dir)
+    if app.startswith("ceiling-"):
+        return ceiling_command(app.removeprefix("ceiling-"), port)
+    return None
+
+
 def build_streams(app: str, senders: list[PrivateKey], per_sender: int) -> list[list[str]]:
     """Pre-signed, base64-encoded txs, one list per sender (its nonces in order)."""
     sink = PrivateKey(b"\x01" * 32).address
@@ -165,7 +180,7 @@ def run(app: str, seconds: float = 30, warmup: float = 5, senders: int = 32, rat
     with tempfile.TemporaryDirectory(prefix="aitbc-bench-") as directory:
         home = Path(directory) / "node"
         ports = init_node(home, keys, mempool_size)
-        command = kvstore_command(ports.abci, home / "kvstore") if app == "kvstore" else None
+        command = app_command(app, ports.abci, home / "kvstore")
         node = nodehome.Node(home, python=env.python(), app_command=command).start()
         spy = None
         try:
