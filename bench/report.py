@@ -167,6 +167,10 @@ def render(results: dict[str, Any], images: dict[str, str]) -> str:
     if "chain_throughput" in results:
         out += _chain(results["chain_throughput"], results.get("chain_saturation"), images,
                       results.get("finalize_block"))
+    if "chain_ceiling" in results:
+        from bench import chain_ceiling
+
+        out += chain_ceiling.section(results["chain_ceiling"])
     if "finalize_block" in results:
         out += _finalize(results["finalize_block"])
     if "state_size" in results:
@@ -1097,8 +1101,8 @@ def _profile_before() -> list[str]:
 
 def load_results() -> dict[str, Any]:
     results = {}
-    for name in ("chain_throughput", "chain_saturation", "finalize_block", "state_size", "stack", "gateway_stream",
-                 "direct_jobs", "miner_slots"):
+    for name in ("chain_throughput", "chain_saturation", "chain_ceiling", "finalize_block", "state_size", "stack",
+                 "gateway_stream", "direct_jobs", "miner_slots"):
         found = env.read_result(name)
         if found is not None:
             results[name] = found
