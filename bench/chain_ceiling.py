@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from typing import Any
 
 from bench import chain_throughput, env
 
-# What each stand-in does (bench/ceiling_app.py), for the report.
+# What each app does (the stand-ins: bench/ceiling_app.py), for the report.
 DOES = {
     "kvstore": "CometBFT's Go example app (`abci-cli kvstore`): no signatures, two events of four attributes a tx, "
                "six of them indexed",
@@ -42,8 +43,8 @@ MEMPOOL_SIZE = 30_000
 
 
 def _cpu_us_per_tx(result: dict[str, Any]) -> dict[str, float | None]:
-    rate = result["committed_tx_per_s"]
-    return {name: round(cores * 1e6 / rate, 1) if rate else None for name, cores in result["cpu_util"].items()}
+    per_tx = env.cpu_us_per_tx(result)
+    return {name: round(per_tx[name], 1) if per_tx else None for name in result["cpu_util"]}
 
 
 def measure(rounds: int, seconds: float, warmup: float, apps: tuple[str, ...] = APPS) -> dict[str, Any]:
@@ -101,14 +102,13 @@ def _median(r: dict[str, Any], app: str, key: str) -> float | None:
 
 
 def _app_cpu_for(r: dict[str, Any], ratio: float) -> float | None:
-    """The app CPU per tx at which our app's CPU per tx (app + cometbft) would be kvstore's
-    over `ratio`, with cometbft's beside our app as it is: the median over the rounds."""
+    """env.app_cpu_budget in each round, the median over the rounds."""
     needed = []
     for round_no in range(1, r["rounds"] + 1):
         rows = {x["app"]: x["cpu_us_per_tx"] for x in r["runs"] if x["round"] == round_no}
         if "kvstore" in rows and "aitbc" in rows and None not in (*rows["kvstore"].values(), rows["aitbc"]["cometbft"]):
-            needed.append(sum(rows["kvstore"].values()) / ratio - rows["aitbc"]["cometbft"])
-    return round(sorted(needed)[len(needed) // 2], 1) if needed else None
+            needed.append(env.app_cpu_budget(rows["kvstore"], rows["aitbc"], ratio))
+    return round(statistics.median(needed), 1) if needed else None
 
 
 def _analysis(r: dict[str, Any]) -> list[str]:

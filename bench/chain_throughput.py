@@ -57,7 +57,7 @@ def ceiling_command(mode: str, port: int) -> list[str]:
 
 def app_command(app: str, port: int, data_dir: Path) -> list[str] | None:
     """The command of `app` on the ABCI `port`: None for ours (the node home's own), else
-    kvstore or a stand-in (`ceiling-bare`, `ceiling-signatures`)."""
+    kvstore or a stand-in of bench/ceiling_app.py (`ceiling-` and its mode)."""
     if app == "kvstore":
         return kvstore_command(port, data_dir)
     if app.startswith("ceiling-"):

@@ -115,6 +115,20 @@ def spread(values: Iterable[float], digits: int = 1) -> dict[str, Any]:
             "max": round(data[-1], digits), "q1": round(q1, digits), "q3": round(q3, digits), "n": len(data)}
 
 
+def cpu_us_per_tx(run: dict[str, Any]) -> dict[str, float] | None:
+    """Each process's CPU per committed tx of a chain_throughput run, in µs (its CPU use
+    while the load ran, in cores, over the committed tx/s); None when nothing committed."""
+    rate = run["committed_tx_per_s"]
+    return {name: cores / rate * 1e6 for name, cores in run["cpu_util"].items()} if rate else None
+
+
+def app_cpu_budget(kvstore: dict[str, float], ours: dict[str, float], ratio: float) -> float:
+    """The app CPU per tx (µs) at which ours, its cometbft's CPU per tx as it is, would cost
+    kvstore's app + cometbft CPU per tx over `ratio`: on 2 shared cores the committed rate
+    goes with the CPU each tx costs."""
+    return (kvstore["app"] + kvstore["cometbft"]) / ratio - ours["cometbft"]
+
+
 def percentile(values: Iterable[float], p: float) -> float:
     data = sorted(values)
     if not data:

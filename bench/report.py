@@ -451,22 +451,17 @@ def _cpu_per_tx(sat: dict[str, Any]) -> list[str]:
     follows it, which says what the app's own cost per tx would have to be for the target."""
     rows, implied, measured, budgets, spends = [], [], [], [], []
     for number, one in enumerate(sat.get("rounds") or [], 1):
-        per_tx = {}
-        for app in ("kvstore", "aitbc"):
-            run = one["results"][app]
-            rate, cpu = run["committed_tx_per_s"], run["cpu_util"]
-            if not rate:
-                break
-            per_tx[app] = (cpu["app"] / rate * 1e6, cpu["cometbft"] / rate * 1e6)
-        if len(per_tx) < 2:
+        per_tx = {app: env.cpu_us_per_tx(one["results"][app]) for app in ("kvstore", "aitbc")}
+        if None in per_tx.values():
             continue
-        kv, ours = sum(per_tx["kvstore"]), sum(per_tx["aitbc"])
+        kvstore, aitbc = per_tx["kvstore"], per_tx["aitbc"]
+        kv, ours = kvstore["app"] + kvstore["cometbft"], aitbc["app"] + aitbc["cometbft"]
         implied.append(round(kv / ours, 3))
         measured.append(one["ratio"])
-        budgets.append(kv / 0.9 - per_tx["aitbc"][1])
-        spends.append(per_tx["aitbc"][0])
-        rows.append(f"| run {number} | {per_tx['kvstore'][0]:.0f} + {per_tx['kvstore'][1]:.0f} = {kv:.0f} | "
-                    f"{per_tx['aitbc'][0]:.0f} + {per_tx['aitbc'][1]:.0f} = {ours:.0f} | {implied[-1]} | "
+        budgets.append(env.app_cpu_budget(kvstore, aitbc, 0.9))
+        spends.append(aitbc["app"])
+        rows.append(f"| run {number} | {kvstore['app']:.0f} + {kvstore['cometbft']:.0f} = {kv:.0f} | "
+                    f"{aitbc['app']:.0f} + {aitbc['cometbft']:.0f} = {ours:.0f} | {implied[-1]} | "
                     f"{one['ratio']} |")
     if not rows:
         return []
