@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from aitbc import tx as txlib
 from aitbc.api.coordinator_client import CoordinatorClient, sign_job
@@ -284,6 +285,22 @@ async def _drive(host: str, port: int, requests: list[list[bytes]], path: bytes,
             "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:5]), "sent": sent, "latencies": latencies}
 
 
+# The coordinator's histograms of what a submission waits for (coordinator/metrics.py); a
+# coordinator from before them (bench/baseline.py) has none, and its windows report no waits.
+WAIT_HISTOGRAMS = {"store_commit": "aitbc_store_commit_wait_seconds", "node_broadcast": "aitbc_node_broadcast_seconds"}
+
+
+def wait_totals(url: str) -> dict[str, tuple[float, float]]:
+    """(count, sum in seconds) of each of WAIT_HISTOGRAMS as the coordinator at `url` has them now."""
+    totals = {}
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=30).text):
+        for name, metric in WAIT_HISTOGRAMS.items():
+            if family.name == metric:
+                samples = {sample.name: sample.value for sample in family.samples}
+                totals[name] = (samples[f"{metric}_count"], samples[f"{metric}_sum"])
+    return totals
+
+
 def intake(coordinator: CoordinatorProcess, chain: ChainStack, seconds: float, concurrency: int,
            rate_hint: int = 1500, node_rate_hint: int = 2500, profile: Path | None = None,
            rounds: int = 3) -> dict[str, Any]:
@@ -329,9 +346,14 @@ def intake(coordinator: CoordinatorProcess, chain: ChainStack, seconds: float, c
                               coordinator.root / "py-spy.log")
         wait_for(lambda: int(httpx.get(f"{chain.url}/num_unconfirmed_txs").json()["result"]["total"]) == 0, 60,
                  "mempool drained")
+        waits0 = wait_totals(coordinator.url) if side == "coordinator" else {}
         cpu0 = {name: env.cpu_seconds(pid) for name, pid in pids.items()}
         result = asyncio.run(_drive(host, port, streams, path, headers, seconds, ok, at[side]))
         result["cpu"] = {name: env.cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+        if waits0:
+            waits1 = wait_totals(coordinator.url)
+            result["waits"] = {name: (waits1[name][0] - count, waits1[name][1] - total)
+                               for name, (count, total) in waits0.items()}
         at[side] = result.pop("sent")
         windows[side].append(result)
         if spy is not None:
@@ -366,11 +388,21 @@ def _overall(windows: list[dict[str, Any]]) -> dict[str, Any]:
         for key, count in w["errors"].items():
             errors[key] = errors.get(key, 0) + count
     cpu = {name: sum(w["cpu"][name] for w in windows) for name in windows[0]["cpu"]}
+    latencies = [x * 1000 for w in windows for x in w["latencies"]]
+    waits: dict[str, float] = {}
+    if all("waits" in w for w in windows):  # the coordinator's side, when it has the histograms
+        for name in WAIT_HISTOGRAMS:
+            count = sum(w["waits"][name][0] for w in windows)
+            if count:
+                waits[name] = round(1000 * sum(w["waits"][name][1] for w in windows) / count, 2)
     return {"accepted": accepted, "rejected": sum(w["rejected"] for w in windows),
             "streams_ran_dry": sum(w["streams_ran_dry"] for w in windows), "seconds": round(elapsed, 2),
             "accepted_per_s": round(accepted / elapsed, 1) if elapsed else 0.0,
             "per_round_per_s": [w["accepted_per_s"] for w in windows],
-            "latency_ms": env.spread([x * 1000 for w in windows for x in w["latencies"]], 1),
+            "latency_ms": env.spread(latencies, 1),
+            "latency_mean_ms": round(sum(latencies) / len(latencies), 2) if latencies else None,
+            # Mean ms per submission spent waiting for its shared commit and for the node's CheckTx answer.
+            "waits_mean_ms": waits,
             "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:5]),
             "cpu_ms_per_accepted": {name: round(1000 * seconds / accepted, 3) if accepted else None
                                     for name, seconds in cpu.items()}}

@@ -722,6 +722,7 @@ def _stack(st: dict[str, Any], images: dict[str, str]) -> list[str]:
     out += ["", f"Ratio coordinator / node: **{it['ratio']}**{rounds}" + (f" (before: {bi['ratio']})" if bi else "")
             + (f"; load average (1 / 5 / 15 min) {_load(load['before'])} before, {_load(load['after'])} after the "
                "run, on 2 cores" if load else "") + ".", ""]
+    out += _intake_waits(c, n)
     out += _intake_notes(it, bi)
     out += ["The coordinator's profile under this load is in `bench/results/profiles/coordinator_intake.pyspy.txt`; "
             "its top functions by self time:", "",
@@ -751,6 +752,27 @@ def _inclusive_table(path: Path) -> str:
 
 # What the intake profiles showed and what was changed for it (issue 15); the figures of this
 # run and of the baseline are filled in from the results.
+def _intake_waits(c: dict[str, Any], n: dict[str, Any]) -> list[str]:
+    """Where a submission's time went, from the coordinator's own wait histograms (full_stack.wait_totals)."""
+    waits, mean = c.get("waits_mean_ms") or {}, c.get("latency_mean_ms")
+    if "node_broadcast" not in waits or "store_commit" not in waits or not mean:
+        return []
+    rest = round(mean - waits["node_broadcast"] - waits["store_commit"], 2)
+    node = n.get("latency_ms") or {}
+    return [f"Where a submission's time went (means over the coordinator's windows, from its own histograms "
+            f"`aitbc_store_commit_wait_seconds` and `aitbc_node_broadcast_seconds`): of {mean} ms the clients "
+            f"waited, {waits['store_commit']} ms until its job and tx were committed with the others of that "
+            f"moment, {waits['node_broadcast']} ms from handing the tx to the node until its CheckTx answer was "
+            f"back, and {rest} ms for the rest: the HTTP request and answer, the checks, and the turns of the "
+            f"coordinator's event loop between the steps. The node's answer is the largest part; the node answers "
+            f"its own clients at the same concurrency in {n.get('latency_mean_ms')} ms on average "
+            f"({node.get('median')} median, up to {node.get('max')}). The commit comes before the broadcast so that "
+            "a crash between the two leaves the tx stored for the next start to send (coordinator/README.md, How "
+            "jobs move); writing and broadcasting side by side would take the commit's wait off a submission's "
+            "latency, at the price of a crash leaving a job on chain whose prompt the coordinator never kept "
+            "(its escrow locked until the job expires).", ""]
+
+
 def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
     cpu = it["coordinator"].get("cpu_ms_per_accepted") or {}
     node_cpu = it["node_broadcast_tx_sync"].get("cpu_ms_per_accepted") or {}

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Histogram
+
 from aitbc import tx as txlib
 from aitbc.api.retry import ATTEMPTS, async_retrying
 from aitbc.codes import Code
@@ -42,8 +44,10 @@ class TxOutcome:
 class Chain:
     """Thin async layer over the node's RPC; network errors retried with backoff."""
 
-    def __init__(self, rpc: AsyncChainRPC, backoff_s: float = 0.2, broadcast_batch: int = DEFAULT_BATCH):
+    def __init__(self, rpc: AsyncChainRPC, backoff_s: float = 0.2, broadcast_batch: int = DEFAULT_BATCH,
+                 broadcast_seconds: Histogram | None = None):
         self.rpc = rpc
+        self.broadcast_seconds = broadcast_seconds  # until each broadcast's CheckTx answer
         self.backoff_s = backoff_s
         # broadcast_tx_sync per signer, side by side (broadcasts.py); a stand-in RPC without
         # batch calls gets one plain request per tx.
@@ -138,7 +142,11 @@ class Chain:
                 if "already exists in cache" in str(exc):
                     return BroadcastResult(txlib.tx_hash(raw), 0, "already in the mempool")
                 raise ChainUnavailable(f"the node refused the broadcast: {exc}") from exc
-        return await self._retry("broadcast_tx_sync", once)
+        started = time.perf_counter()
+        result = await self._retry("broadcast_tx_sync", once)
+        if self.broadcast_seconds is not None:
+            self.broadcast_seconds.observe(time.perf_counter() - started)
+        return result
 
     async def find_tx(self, tx_hash: str) -> TxOutcome | None:
         """The tx's result once it is in a block; None while it is not (yet)."""

@@ -77,8 +77,9 @@ class Coordinator:
         self.settings = settings
         self.key = key or load_key(settings)
         self.store = Store(settings.db_path)
-        self.writes = GroupCommit(self.store)  # writes that must be committed before a broadcast
         self.metrics = Metrics()
+        # Writes that must be committed before a broadcast.
+        self.writes = GroupCommit(self.store, self.metrics.store_commit_wait)
         self.keys = ApiKeys(self.store, settings.api_key_pepper)
         for role in ("client", "admin"):
             try:
@@ -91,7 +92,7 @@ class Coordinator:
         self.ip_limiter = RateLimiter(settings.ip_rate_limit_per_minute, settings.ip_rate_limit_burst)
         self.replay = ReplayCache()  # nonces of signed miner requests seen in the last minute
         self.chain = Chain(rpc or AsyncChainRPC(settings.node, timeout=settings.rpc_timeout_s),
-                           broadcast_batch=settings.broadcast_batch)
+                           broadcast_batch=settings.broadcast_batch, broadcast_seconds=self.metrics.node_broadcast)
         self.miners = MinerClient(self.key, timeout=settings.push_timeout_s,
                                   resolve=lambda endpoint: targets.resolve(endpoint,
                                                                            settings.allow_private_endpoints),

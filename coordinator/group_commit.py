@@ -13,7 +13,10 @@ undoes that write alone and is raised to its own caller.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Callable, TypeVar
+
+from prometheus_client import Histogram
 
 from aitbc.coordinator.store import Store
 
@@ -24,8 +27,9 @@ class GroupCommit:
     """`await run(write)`: `write()` (synchronous store calls) committed with whatever other
     writes waited in the same turn of the event loop."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, waited: Histogram | None = None):
         self.store = store
+        self.waited = waited  # seconds from run() until the write is committed, per write
         self._waiting: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
         self.commits = 0
         self.writes = 0
@@ -38,7 +42,11 @@ class GroupCommit:
         if not self._waiting:
             loop.call_soon(self._commit)  # after the handlers already due to run in this turn
         self._waiting.append((write, future))
-        return await future
+        started = time.perf_counter()
+        result = await future
+        if self.waited is not None:
+            self.waited.observe(time.perf_counter() - started)
+        return result
 
     def _commit(self) -> None:
         batch, self._waiting = self._waiting, []

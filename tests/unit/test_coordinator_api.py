@@ -230,6 +230,8 @@ def test_chain_account_health_and_metrics(api):
     api.post("/v1/jobs", json=job_body())
     text = api.get("/metrics").text
     assert "aitbc_jobs_submitted_total 1.0" in text and "aitbc_queue_depth 1.0" in text
+    # Where the submission waited: its shared commit and the node's CheckTx answer, once each.
+    assert "aitbc_store_commit_wait_seconds_count 1.0" in text and "aitbc_node_broadcast_seconds_count 1.0" in text
     assert api.get("/docs").status_code == 404  # Swagger UI loads from a CDN: off by default
     assert "/v1/jobs" in api.get("/openapi.json").json()["paths"]
 

@@ -11,6 +11,7 @@ import sqlite3
 from datetime import datetime, timezone
 
 import pytest
+from prometheus_client import CollectorRegistry, Histogram
 
 from aitbc import tx as txlib
 from aitbc.api.coordinator_models import JobPublic
@@ -122,6 +123,18 @@ def test_writes_of_one_moment_share_a_commit_and_a_failed_one_is_undone_alone(st
     # The failed write's tx row (written before its job row failed) went with it: the one
     # there is the first job's.
     assert store.get_tx("Tjob_taken").status == "stored" and store.get_job("job_taken").prompt == "p"
+
+
+def test_each_committed_write_observes_how_long_it_waited(store):
+    waited = Histogram("waited_seconds", "", registry=CollectorRegistry())
+    writes = GroupCommit(store, waited)
+
+    async def submit_all():
+        return await asyncio.gather(*(writes.run(job_write(store, job_id)) for job_id in ("job_a", "job_b")))
+
+    asyncio.run(submit_all())
+    samples = {s.name: s.value for s in waited.collect()[0].samples}
+    assert samples["waited_seconds_count"] == 2 and 0 < samples["waited_seconds_sum"] < 5
 
 
 def test_a_write_whose_caller_gave_up_before_the_commit_is_not_made(store):
