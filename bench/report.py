@@ -750,8 +750,6 @@ def _inclusive_table(path: Path) -> str:
     return "| inclusive | function |\n|---:|---|\n" + "\n".join(f"| {pct} % | `{f}` |" for pct, f in frames) + "\n"
 
 
-# What the intake profiles showed and what was changed for it (issue 15); the figures of this
-# run and of the baseline are filled in from the results.
 def _intake_waits(c: dict[str, Any], n: dict[str, Any]) -> list[str]:
     """Where a submission's time went, from the coordinator's own wait histograms (full_stack.wait_totals)."""
     waits, mean = c.get("waits_mean_ms") or {}, c.get("latency_mean_ms")
@@ -773,6 +771,8 @@ def _intake_waits(c: dict[str, Any], n: dict[str, Any]) -> list[str]:
             "(its escrow locked until the job expires).", ""]
 
 
+# What the intake profiles showed and what was changed for it (issue 15); the figures of this
+# run and of the baseline are filled in from the results.
 def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
     cpu = it["coordinator"].get("cpu_ms_per_accepted") or {}
     node_cpu = it["node_broadcast_tx_sync"].get("cpu_ms_per_accepted") or {}
