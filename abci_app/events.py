@@ -1,7 +1,12 @@
 """Event types and attribute names, defined once.
 
 Attributes marked indexed are what `tx_search` can find, e.g.
-``job.id='job_...'`` or ``transfer.sender='aitbc...'``.
+``job.id='job_...'`` or ``message.sender='aitbc...'``.
+
+Each indexed attribute costs every node a write per tx, and on a chain of transfers that
+is most of what the events cost CometBFT (docs/benchmarks.md, stand-in apps). So none is
+indexed twice: a transfer's `sender` is always the signer of its tx, which `message.sender`
+already finds (with `message.action='transfer'` for transfers only).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ SLASH = "slash"
 COORDINATOR = "coordinator"
 
 INDEXED = {
-    TRANSFER: {"sender", "recipient"},
+    TRANSFER: {"recipient"},
     JOB: {"id", "client", "miner", "status", "model", "coordinator"},
     RECEIPT: {"id", "job_id", "miner", "client"},
     MINER: {"address", "action"},

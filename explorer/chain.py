@@ -184,7 +184,8 @@ def receipt(rpc: ChainRPC, ident: str) -> dict[str, Any]:
     return {"receipt": record, "tx": txs[0] if txs else None}
 
 
-HISTORY_QUERIES = ("message.sender", "transfer.sender", "transfer.recipient", "job.miner", "receipt.client")
+# message.sender finds every tx an address signed, its transfers included (events.INDEXED).
+HISTORY_QUERIES = ("message.sender", "transfer.recipient", "job.miner", "receipt.client")
 
 
 def account(rpc: ChainRPC, address: str, limit: int = 50) -> dict[str, Any]:

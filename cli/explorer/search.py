@@ -15,7 +15,7 @@ from aitbc.explorer import chain
 @click.argument("query")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 def search(ctx: Context, query: str, limit: int) -> None:
-    """tx_search with CometBFT's grammar, e.g. "job.model='aitbc-tiny'" or "transfer.sender='aitbc…'";
+    """tx_search with CometBFT's grammar, e.g. "job.model='aitbc-tiny'" or "message.sender='aitbc…'";
     a height, tx hash, job id, receipt id, address or key name is looked up and shown."""
     try:
         kind, value = chain.classify(query)

@@ -53,7 +53,9 @@ def test_a_transfer_block():
     encoded = block_answer.response([], [block_answer.tx_result(items) for items in txs], b"h" * 32)
     assert encoded == built([], [(items, 0, "", "") for items in txs], b"h" * 32)
     parsed = abci.ResponseFinalizeBlock.FromString(encoded)
-    assert [a.index for a in parsed.tx_results[3].events[1].attributes] == [True, True, False]
+    assert [a.index for a in parsed.tx_results[3].events[0].attributes] == [True, True, False]
+    # the transfer's sender is message.sender's: not indexed twice
+    assert [a.index for a in parsed.tx_results[3].events[1].attributes] == [False, True, False]
 
 
 def test_varints():
