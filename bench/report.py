@@ -416,6 +416,14 @@ def _chain(ct: dict[str, Any], sat: dict[str, Any] | None, images: dict[str, str
         "`make bench-quick` runs: the app under saturation spent 8 % of its CPU in collections with CPython's "
         "defaults and 2.5 % with these; the coordinator during intake 4 % and under 1 %. The saturation ratio "
         "moved less than its run-to-run spread (0.694 → 0.732, medians of 3).",
+        "- `abci_app/events.py` `INDEXED` (since 2026-12-04): a transfer's `sender` is no longer indexed, "
+        "since it is always the tx's signer, which `message.sender` already indexes; a transfer's events carry "
+        "three indexed attributes instead of four (the stand-in apps below showed that the indexed attributes "
+        "are most of what the events cost CometBFT). Measured with `python -m bench.chain_ceiling --apps "
+        "kvstore,ceiling-events,aitbc --rounds 4`, once before and once after, the same hour on 2026-12-04: our "
+        "app 0.747 / 0.812 / 0.784 / 0.805 of kvstore before (median 0.794, 7 667 committed transfers/s) "
+        "and 0.86 / 0.786 / 0.851 / 0.929 after (median 0.855, 7 984/s); cometbft's CPU per committed tx beside "
+        "it 154.6 µs before and 144.7 after (medians); the events stand-in 0.881 → 1.052. Not yet the 0.9.",
         "",
     ]
     base = env.read_result("baseline")
