@@ -175,10 +175,14 @@ class Application(BaseApplication):
         if not parsed:
             return
         self.metrics.signature_batch.observe(len(parsed))
-        # Two chunks per thread, so that a thread the machine does not run for a while
-        # leaves at most one to the others: they take the next chunk from one counter, this
-        # thread included, and this one only waits for the chunks a helper has taken.
-        size = min(VERIFY_CHUNK_MAX, max(VERIFY_CHUNK_MIN, -(-len(parsed) // (2 * self._verify_threads))))
+        # With helpers, two chunks per thread, so that a thread the machine does not run for a
+        # while leaves at most one to the others: they take the next chunk from one counter,
+        # this thread included, and this one only waits for the chunks a helper has taken.
+        # Alone, one chunk: a bigger batch costs less per signature (2026-12-04, this machine,
+        # CPU µs a signature in batches of 33 / 66 / 128 / 256: 19.1 / 18.6 / 17.3 / 14.9).
+        per_thread = 2 if self._verifiers is not None else 1
+        size = min(VERIFY_CHUNK_MAX,
+                   max(VERIFY_CHUNK_MIN, -(-len(parsed) // (per_thread * self._verify_threads))))
         chunks = [parsed[i:i + size] for i in range(0, len(parsed), size)]
         results: list[list | None] = [None] * len(chunks)
         taken = itertools.count()  # next() is atomic under the GIL

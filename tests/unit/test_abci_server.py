@@ -57,6 +57,24 @@ def fresh(tmp_path, name: str, threads: int) -> Application:
     return app
 
 
+def test_alone_a_batch_is_checked_in_as_few_native_calls_as_its_size_allows(tmp_path, monkeypatch):
+    signer = Signer()
+    txs = [signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1) for _ in range(300)]
+    sizes = []
+    real = crypto.verify_many
+    monkeypatch.setattr(crypto, "verify_many", lambda items: sizes.append(len(items)) or real(items))
+    app = fresh(tmp_path, "alone", 1)
+    assert app.check_tx_batch([(raw, False) for raw in txs[:100]]) == [b""] * 100
+    assert sizes == [100]  # one batch, not two halves: nobody to share them with
+    sizes.clear()
+    assert app.check_tx_batch([(raw, False) for raw in txs[100:]]) == [b""] * 200
+    assert sizes == [200]
+    sizes.clear()
+    more = [signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1) for _ in range(300)]
+    assert app.check_tx_batch([(raw, False) for raw in more]) == [b""] * 300
+    assert sizes == [app_module.VERIFY_CHUNK_MAX, 300 - app_module.VERIFY_CHUNK_MAX]
+
+
 def test_a_batch_verified_on_threads_is_answered_in_order_as_one_at_a_time(tmp_path, monkeypatch):
     signer = Signer()
     txs = [signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1) for _ in range(70)]
