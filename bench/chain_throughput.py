@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from aitbc import tx as txlib
 
@@ -137,13 +136,12 @@ def _app_counters(port: int) -> dict[str, Any] | None:
     """From the app's /metrics over the whole run: signatures per native batch, and how many
     block txs FinalizeBlock took as CheckTx applied them (abci_app/check_state.py)."""
     try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        samples = env.metric_samples(f"http://127.0.0.1:{port}")
     except httpx.HTTPError:
         return None
-    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
 
     def total(name: str, **labels: str) -> float:
-        return sum(s.value for s in samples if s.name == name and labels.items() <= s.labels.items())
+        return env.metric_total(samples, name, **labels)
 
     batches = total("aitbc_app_signature_batch_size_count")
     return {"signature_batches": int(batches),

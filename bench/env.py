@@ -14,6 +14,10 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
 from aitbc.ops import tools
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,6 +131,17 @@ def app_cpu_budget(kvstore: dict[str, float], ours: dict[str, float], ratio: flo
     kvstore's app + cometbft CPU per tx over `ratio`: on 2 shared cores the committed rate
     goes with the CPU each tx costs."""
     return (kvstore["app"] + kvstore["cometbft"]) / ratio - ours["cometbft"]
+
+
+def metric_samples(url: str, timeout: float = 10) -> list[Sample]:
+    """Every sample the service at `url` exports at /metrics now. Raises httpx.HTTPError."""
+    text = httpx.get(f"{url}/metrics", timeout=timeout).text
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def metric_total(samples: list[Sample], name: str, **labels: str) -> float:
+    """The sum of the samples called `name` (e.g. `x_count`) whose labels include `labels`."""
+    return sum(s.value for s in samples if s.name == name and labels.items() <= s.labels.items())
 
 
 def percentile(values: Iterable[float], p: float) -> float:

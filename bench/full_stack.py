@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from aitbc import tx as txlib
 from aitbc.api.coordinator_client import CoordinatorClient, sign_job
@@ -292,13 +291,10 @@ WAIT_HISTOGRAMS = {"store_commit": "aitbc_store_commit_wait_seconds", "node_broa
 
 def wait_totals(url: str) -> dict[str, tuple[float, float]]:
     """(count, sum in seconds) of each of WAIT_HISTOGRAMS as the coordinator at `url` has them now."""
-    totals = {}
-    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=30).text):
-        for name, metric in WAIT_HISTOGRAMS.items():
-            if family.name == metric:
-                samples = {sample.name: sample.value for sample in family.samples}
-                totals[name] = (samples[f"{metric}_count"], samples[f"{metric}_sum"])
-    return totals
+    samples = env.metric_samples(url, timeout=30)
+    exported = {sample.name for sample in samples}
+    return {name: (env.metric_total(samples, f"{metric}_count"), env.metric_total(samples, f"{metric}_sum"))
+            for name, metric in WAIT_HISTOGRAMS.items() if f"{metric}_count" in exported}
 
 
 def intake(coordinator: CoordinatorProcess, chain: ChainStack, seconds: float, concurrency: int,
