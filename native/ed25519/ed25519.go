@@ -15,6 +15,7 @@ package main
 import "C"
 
 import (
+	"sync"
 	"unsafe"
 
 	"github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
@@ -30,6 +31,44 @@ var options = &ed25519.Options{Verify: &ed25519.VerifyOptions{
 	AllowNonCanonicalA: true,
 	AllowNonCanonicalR: true,
 }}
+
+// expandedKeys keeps the expanded form of public keys whose signatures checked out: the
+// decompressed point and its table for the multiscalar multiply, which curve25519-voi otherwise
+// builds anew for every signature. Busy senders sign many txs, so most signatures skip that
+// step. Only valid signers enter, so junk signed by fresh keys evicts nothing it did not pay
+// a whole verification for. Bounded: a random entry leaves when it is full (~1.5 KiB each).
+// The outcome of a check does not depend on the cache: the expanded key is what the library
+// makes of the same 32 bytes on its own (it caches whether the key is small-order too).
+const expandedKeysMax = 4096
+
+var (
+	expandedMu   sync.Mutex
+	expandedKeys = make(map[[ed25519.PublicKeySize]byte]*ed25519.ExpandedPublicKey, expandedKeysMax)
+)
+
+func cachedKey(key ed25519.PublicKey) *ed25519.ExpandedPublicKey {
+	expandedMu.Lock()
+	defer expandedMu.Unlock()
+	return expandedKeys[[ed25519.PublicKeySize]byte(key)]
+}
+
+func keepKeys(keys []*ed25519.ExpandedPublicKey) {
+	expandedMu.Lock()
+	defer expandedMu.Unlock()
+	for _, expanded := range keys {
+		name := [ed25519.PublicKeySize]byte(expanded.CompressedY())
+		if _, ok := expandedKeys[name]; ok {
+			continue
+		}
+		for other := range expandedKeys { // Go starts a map's range at a random entry
+			if len(expandedKeys) < expandedKeysMax {
+				break
+			}
+			delete(expandedKeys, other)
+		}
+		expandedKeys[name] = expanded
+	}
+}
 
 //export aitbc_ed25519_version
 func aitbc_ed25519_version() C.int { return version }
@@ -64,21 +103,46 @@ func aitbc_ed25519_verify_batch(n C.int, pubs, sigs, msgs *C.uint8_t, msgLens *C
 	signature := func(i int) []byte {
 		return signatures[i*ed25519.SignatureSize : (i+1)*ed25519.SignatureSize]
 	}
+	// Each key in expanded form: from the cache, or made here (kept once its signature checks out).
+	expanded := make([]*ed25519.ExpandedPublicKey, count)
+	made := make([]bool, count)
+	for i := range expanded {
+		if expanded[i] = cachedKey(key(i)); expanded[i] == nil {
+			// nil for a key that is no curve point: the library refuses its signatures.
+			expanded[i], _ = ed25519.NewExpandedPublicKey(key(i))
+			made[i] = expanded[i] != nil
+		}
+	}
+	var all bool
 	if count == 1 {
-		ok := ed25519.VerifyWithOptions(key(0), messages, signature(0), options)
-		results[0] = boolByte(ok)
-		return C.int(boolByte(ok))
+		all = expanded[0] != nil && ed25519.VerifyExpandedWithOptions(expanded[0], messages, signature(0), options)
+		results[0] = boolByte(all)
+	} else {
+		batch := ed25519.NewBatchVerifierWithCapacity(count)
+		offset := 0
+		for i := 0; i < count; i++ {
+			end := offset + int(lengths[i])
+			if expanded[i] != nil {
+				batch.AddExpandedWithOptions(expanded[i], messages[offset:end], signature(i), options)
+			} else {
+				batch.AddWithOptions(key(i), messages[offset:end], signature(i), options)
+			}
+			offset = end
+		}
+		var each []bool
+		all, each = batch.Verify(nil)
+		for i, ok := range each {
+			results[i] = boolByte(ok)
+		}
 	}
-	batch := ed25519.NewBatchVerifierWithCapacity(count)
-	offset := 0
-	for i := 0; i < count; i++ {
-		end := offset + int(lengths[i])
-		batch.AddWithOptions(key(i), messages[offset:end], signature(i), options)
-		offset = end
+	var fresh []*ed25519.ExpandedPublicKey
+	for i := range expanded {
+		if made[i] && results[i] == 1 {
+			fresh = append(fresh, expanded[i])
+		}
 	}
-	all, each := batch.Verify(nil)
-	for i, ok := range each {
-		results[i] = boolByte(ok)
+	if len(fresh) > 0 {
+		keepKeys(fresh)
 	}
 	return C.int(boolByte(all))
 }

@@ -113,3 +113,45 @@ def test_an_unusable_library_is_reported_once_and_treated_as_missing(tmp_path):
     app = subprocess.run([sys.executable, "-m", "aitbc.abci_app", "--home", str(tmp_path / "home")],
                          env=env, capture_output=True, text=True, timeout=60)
     assert app.returncode == 2 and "is not a usable libaitbc_ed25519" in app.stderr and "make setup" in app.stderr
+
+
+def _not_a_point() -> bytes:
+    """A 32-byte key that decodes to no curve point (no x for its y)."""
+    d = -121665 * pow(121666, P - 2, P) % P
+    for y in range(2, 100):
+        u, v = (y * y - 1) % P, (d * y * y + 1) % P
+        x2 = u * pow(v, P - 2, P) % P
+        if pow(x2, (P - 1) // 2, P) == P - 1:  # not a square
+            return y.to_bytes(32, "little")
+    raise AssertionError("no such y below 100")
+
+
+def test_a_signer_seen_before_gets_the_same_answers():
+    # The library keeps the expanded keys of signers it saw sign validly (native/ed25519):
+    # whatever it holds, every answer must be the one a first sight of the key gives.
+    public_key, crafted = mixed_order_r_signature(bytes(range(32)), b"crafted")
+    honest = crypto.PrivateKey(bytes([42]) * 32)
+    signed = honest.sign(b"m")
+    cases = [
+        ((honest.public_key, b"m", signed), True),
+        ((honest.public_key, b"n", signed), False),                                    # another message
+        ((honest.public_key, b"m", signed[:-1] + bytes([signed[-1] ^ 1])), False),     # tampered
+        ((public_key, b"crafted", crafted), True),                                     # ZIP-215 only
+        ((public_key, b"other", crafted), False),
+        ((IDENTITY, b"pay me", IDENTITY + bytes(32)), False),                          # small order
+        ((_not_a_point(), b"m", signed), False),
+    ]
+    expected = [ok for _, ok in cases]
+    items = [item for item, _ in cases]
+    for _ in range(3):  # first sight, then with the keys kept
+        assert [crypto.verify(*item) for item in items] == expected
+        assert crypto.verify_many(items) == expected
+        assert crypto.verify_many(items * 20) == expected * 20  # a batch past the library's precomputed size
+
+
+def test_more_signers_than_the_library_keeps_are_all_checked():
+    keys = [crypto.PrivateKey((i + 1).to_bytes(4, "big") * 8) for i in range(4500)]  # the library keeps 4096
+    items = [(k.public_key, b"tx", k.sign(b"tx")) for k in keys]
+    forged = [(k.public_key, b"tx", bytes(64)) for k in keys[::500]]
+    for _ in range(2):
+        assert crypto.verify_many(items + forged) == [True] * len(items) + [False] * len(forged)
