@@ -33,17 +33,16 @@ _BLOCK_EVENTS, _TX_RESULT, _APP_HASH = (_tag(abci.ResponseFinalizeBlock, name)
                                         for name in ("events", "tx_results", "app_hash"))
 _INDEXED = _INDEX + b"\x01"
 
-# (event type, key) -> the attribute's bytes before its value's length, and after its value.
-_ATTRIBUTE_PARTS: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+# Per event type, per key: the attribute's bytes before its value's length, those after its
+# value, and how many those are together (an attribute's body is that plus its value's).
+_ATTRIBUTE_PARTS: dict[str, dict[str, tuple[bytes, bytes, int]]] = {}
 
 
-def _attribute_parts(kind: str, key: str) -> tuple[bytes, bytes]:
-    parts = _ATTRIBUTE_PARTS.get((kind, key))
-    if parts is None:
-        encoded = key.encode()
-        parts = ((_KEY + encode_varint(len(encoded)) + encoded if encoded else b"") + _VALUE,
-                 _INDEXED if key in INDEXED.get(kind, ()) else b"")
-        _ATTRIBUTE_PARTS[(kind, key)] = parts
+def _attribute_parts(kind: str, key: str) -> tuple[bytes, bytes, int]:
+    encoded = key.encode()
+    before = (_KEY + encode_varint(len(encoded)) + encoded if encoded else b"") + _VALUE
+    after = _INDEXED if key in INDEXED.get(kind, ()) else b""
+    parts = _ATTRIBUTE_PARTS.setdefault(kind, {})[key] = (before, after, len(before) + len(after))
     return parts
 
 
@@ -66,18 +65,21 @@ _TYPES: dict[str, bytes] = {}
 
 def event(e: Event) -> bytes:
     """An abci.Event message's bytes: `e`'s type and attributes, indexed as INDEXED says."""
-    kind, small, parts = e.type, _SMALL, _ATTRIBUTE_PARTS
+    kind, small, attribute = e.type, _SMALL, _EVENT_ATTRIBUTE
+    parts = _ATTRIBUTE_PARTS.get(kind) or {}
     out = [_TYPES.get(kind) or _type(kind)]
     for key, value in e.attributes:
-        before, after = parts.get((kind, key)) or _attribute_parts(kind, key)
+        before, after, fixed = parts.get(key) or _attribute_parts(kind, key)
         if value is not None and value != "":  # anything but a str fails here, as it failed in upb
             encoded = value.encode()
             size = len(encoded)
-            body = b"".join((before, small[size] if size < 0x80 else encode_varint(size), encoded, after))
+            if size < 0x80 and fixed + size < 0x7F:  # both lengths one byte: most attributes
+                out.append(b"".join((attribute, small[fixed + 1 + size], before, small[size], encoded, after)))
+                continue
+            body = b"".join((before, encode_varint(size), encoded, after))
         else:  # an empty string is proto3's default: no field at all
             body = before[:-len(_VALUE)] + after
-        size = len(body)
-        out.append(_EVENT_ATTRIBUTE + (small[size] if size < 0x80 else encode_varint(size)) + body)
+        out.append(attribute + encode_varint(len(body)) + body)
     return b"".join(out)
 
 

@@ -103,7 +103,7 @@ def execute(state: State, tx: SignedTx, charge_failed: bool = False, keep_reads:
         raise FeeTooLow(tx.fee, needed, len(tx.raw))
     if account.balance < tx.fee:
         raise InsufficientFunds(tx.sender, tx.fee, account.balance)
-    message = events.event(events.MESSAGE, sender=tx.sender, action=tx.kind, fee=tx.fee)
+    message = events.message(tx.sender, tx.kind, tx.fee)
     try:
         charging = CHARGING_HANDLERS.get(tx.kind)
         if charging is not None:

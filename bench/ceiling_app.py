@@ -78,8 +78,8 @@ class Events(Signatures):
             tx = unverified.tx
             if ok and tx.kind == "transfer":
                 self.transfers[tx.raw] = [
-                    events.event(events.MESSAGE, sender=tx.sender, action=tx.kind, fee=tx.fee),
-                    events.event(events.TRANSFER, sender=tx.sender, recipient=tx.msg.to, amount=tx.msg.amount)]
+                    events.message(tx.sender, tx.kind, tx.fee),
+                    events.transfer(tx.sender, tx.msg.to, tx.msg.amount)]
 
     def serialized(self, kind: str, request) -> bytes:
         if kind == "finalize_block":
