@@ -424,6 +424,32 @@ def _chain(ct: dict[str, Any], sat: dict[str, Any] | None, images: dict[str, str
         "app 0.747 / 0.812 / 0.784 / 0.805 of kvstore before (median 0.794, 7 667 committed transfers/s) "
         "and 0.86 / 0.786 / 0.851 / 0.929 after (median 0.855, 7 984/s); cometbft's CPU per committed tx beside "
         "it 154.6 µs before and 144.7 after (medians); the events stand-in 0.881 → 1.052. Not yet the 0.9.",
+        "- `native/ed25519` expanded keys (since 2026-12-04): the library keeps the expanded form of the "
+        "public keys whose signatures checked out (up to 4 096 keys of about 1.5 KiB; a random one leaves "
+        "when it is full). curve25519-voi otherwise expands a key anew for every signature it checks "
+        "(decompressing the point and building its table for the multiscalar multiply); a busy sender's "
+        "next signatures skip that. Whether a signature is accepted does not depend on what the cache holds: "
+        "an expanded key is what the library makes of the same 32 bytes, its small-order flag included "
+        "(tests/unit/test_signature_rule.py: a key seen before gets the same answers, tampered, crafted "
+        "ZIP-215, small-order and off-curve keys included, and more signers than the cache keeps are all "
+        "checked). CPU µs a signature on 2026-12-04 (best of 3), 32 senders in batches of 1 / 64 / 256: "
+        "32.1 / 17.45 / 14.58 before, 27.86 / 12.29 / 10.53 after; senders that never repeat: 31.7 / 17.3 / "
+        "14.2 before, 33.9 / 18.1 / 15.8 after (a lookup that misses, and an expansion past 93 signatures, "
+        "where the library would only decompress). In process, CheckTx of a transfer in batches of 64: "
+        "46.1 and 46.2 → 39.9 and 39.5 µs (two alternated runs of bench/finalize_block.py). On the "
+        "saturated node (`python -m bench.chain_ceiling --apps kvstore,aitbc --rounds 1`, three alternated "
+        "pairs, `AITBC_ED25519_LIB` choosing the library): the app's CPU per committed tx 69.3 / 73.1 / 73.1 µs "
+        "before and 68.4 / 70.5 / 67.1 after; the ratio to kvstore 0.896 / 0.892 / 0.856 before and 0.912 / "
+        "0.851 / 0.881 after, within its spread. Left: a key enters once its signature checks out, before "
+        "CheckTx looks at its account, so validly signed txs from fresh keys that hold nothing (refused, "
+        "paying nothing) can push busy senders' keys out; their signatures then cost what they did before "
+        "this change, about 1 µs more.",
+        "- `events.message`, `events.transfer`, `block_answer.event` (since 2026-12-04): a transfer's two "
+        "events are made without `event()`'s keyword arguments, and an attribute whose two lengths fit a "
+        "byte each is rendered in one join. Counted with `python -m bench.instructions 5244697`, per "
+        "transfer: CheckTx 168.1k → 158.5k instructions, FinalizeBlock of the block CheckTx applied (Commit "
+        "included) 61.9k → 55.6k, with its RECHECK 259.3k → 243.4k (−6.1 %). The same events and bytes "
+        "(tests/unit/test_charged_transfer.py, tests/unit/test_block_answer.py).",
         "",
     ]
     base = env.read_result("baseline")
