@@ -35,8 +35,10 @@ var options = &ed25519.Options{Verify: &ed25519.VerifyOptions{
 // expandedKeys keeps the expanded form of public keys whose signatures checked out: the
 // decompressed point and its table for the multiscalar multiply, which curve25519-voi otherwise
 // builds anew for every signature. Busy senders sign many txs, so most signatures skip that
-// step. Only valid signers enter, so junk signed by fresh keys evicts nothing it did not pay
-// a whole verification for. Bounded: a random entry leaves when it is full (~1.5 KiB each).
+// step. A key enters once a signature of it checks out, so a forged one evicts nothing; a
+// validly signed tx from a fresh key does, even one CheckTx then refuses for its account,
+// and the keys it pushes out cost what they cost without the cache. Bounded: a random entry
+// leaves when it is full (~1.5 KiB each).
 // The outcome of a check does not depend on the cache: the expanded key is what the library
 // makes of the same 32 bytes on its own (it caches whether the key is small-order too).
 const expandedKeysMax = 4096
