@@ -191,6 +191,21 @@ def render(results: dict[str, Any], images: dict[str, str]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _saturation_judged(sat: dict[str, Any], ceiling: dict[str, Any] | None) -> tuple[str, str]:
+    """The saturation target's verdict, and what chain_ceiling's rounds said of the same ratio
+    (same node, mempool and load) when it has them: the target counts as met only where both
+    say so, since one run's spread can span the 0.9."""
+    met = sat["ratio"] is not None and sat["ratio"] >= 0.9
+    ours = [r["ratio_to_kvstore"] for r in (ceiling or {}).get("runs", []) if r["app"] == "aitbc"]
+    if not ours:
+        return _ok(met), ""
+    median = ceiling["summary"]["aitbc"]["ratio_to_kvstore"]["median"]
+    said = f"chain_ceiling's rounds ({ceiling['when'][:10]}): {median} ({', '.join(map(str, ours))})"
+    if met and median < 0.9:
+        return "**not settled** (the two measurements disagree)", said
+    return _ok(met), said
+
+
 def _summary(results: dict[str, Any]) -> list[str]:
     rows = []
     ct, sat = results.get("chain_throughput"), results.get("chain_saturation")
@@ -202,10 +217,12 @@ def _summary(results: dict[str, Any]) -> list[str]:
     if sat:
         ratios = sat.get("ratios") or [sat["ratio"]]
         before = base.get("saturated_ratio", {}).get("before", {}).get("median")
+        judged, ceiling = _saturation_judged(sat, results.get("chain_ceiling"))
         rows.append(f"| chain throughput, mempool {sat['mempool_size']} (saturation) | ours / kvstore ≥ 0.9 | "
                     f"**{sat['ratio']}** (median of {len(ratios)} back-to-back runs: {', '.join(map(str, ratios))})"
+                    + (f"; {ceiling}" if ceiling else "")
                     + (f"; before: {before}" if before is not None else "") +
-                    f" | {_ok(sat['ratio'] is not None and sat['ratio'] >= 0.9)} |")
+                    f" | {judged} |")
     fb = results.get("finalize_block")
     if fb:
         us = fb["us_per_tx"]
@@ -458,9 +475,12 @@ def _chain(ct: dict[str, Any], sat: dict[str, Any] | None, images: dict[str, str
     if sat and fb:
         us = fb["us_per_tx"]
         per_tx = sum(us[k]["median"] for k in _PER_TRANSFER)
-        verdict = "meets" if sat["ratio"] and sat["ratio"] >= 0.9 else "misses"
+        judged, ceiling = _saturation_judged(sat, env.read_result("chain_ceiling"))
+        verdict = {"met": "meets the 0.9 target"}.get(judged, "misses the 0.9 target")
+        if judged.startswith("**not settled"):
+            verdict = f"meets the 0.9 target in these runs, but not in {ceiling} below, so it is not settled"
         counters = sat["results"]["aitbc"].get("app_counters") or {}
-        out += [f"In that regime the ratio is {sat['ratio']}, which {verdict} the 0.9 target. In process (next "
+        out += [f"In that regime the ratio is {sat['ratio']}, which {verdict}. In process (next "
                 f"section), CheckTx + one RECHECK + FinalizeBlock of a transfer take ≈ {round(per_tx, 1)} µs of "
                 f"one core, most of it CheckTx: its signature check in a batch (about 30 µs a signature in batches "
                 f"of 64; the app saw {counters.get('signatures_per_batch', '—')} signatures per batch on average in the saturation "
