@@ -87,6 +87,19 @@ def wait_for(rpc: ChainRPC, job_id: str, status: str, timeout: float = 60) -> di
     raise AssertionError(f"job {job_id} is {job['status']}, never {status}")
 
 
+def after_a_block_start(rpc: ChainRPC, timeout: float = 30) -> None:
+    """Wait until the app has committed a block it had not committed when called: that block's
+    start ran after every tx committed before the call. (The node's latest height is not the
+    signal: CometBFT stores a block before the app has run it.)"""
+    def app_height() -> int:
+        return int(rpc.call("abci_info")["response"].get("last_block_height", 0))
+
+    height, deadline = app_height(), time.monotonic() + timeout
+    while app_height() <= height:
+        assert time.monotonic() < deadline, f"the app committed no block after {height} in {timeout} s"
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
 def market(tmp_path_factory):
     """A node where every receipt is spot-checked, with long timeouts and a long check window:
@@ -210,9 +223,7 @@ def test_a_declined_miner_never_gets_the_job_back(market):
     before = money(rpc)
     declined = before[2][job]
     assert (declined["status"], declined["miner"], declined["declined"]) == ("pending", "", [KEYS["miner1"].address])
-    height = rpc.status()["sync_info"]["latest_block_height"]
-    while rpc.status()["sync_info"]["latest_block_height"] == height:  # a block start retries the job
-        time.sleep(0.2)
+    after_a_block_start(rpc)  # which retries the job
     assert rpc.query(f"/job/{job}")["status"] == "pending"
     # having declined, it can neither deliver nor give up nor decline again, nor be named by a coordinator
     refused(rpc, s, "miner1", "record_receipt", Code.UNAUTHORIZED, **receipt_fields(job),
@@ -424,15 +435,11 @@ def test_a_candidate_cannot_raise_its_price_under_a_cli_job(rules):
     waiting = rpc.query(f"/job/{job_id}")
     assert (waiting["status"], waiting["miner"], waiting["price_per_second"]) == ("pending", "", 0)
     before = money(rpc)
-    height = rpc.status()["sync_info"]["latest_block_height"]
-    while rpc.status()["sync_info"]["latest_block_height"] == height:  # a block start retries it: still too dear
-        time.sleep(0.2)
+    after_a_block_start(rpc)  # which retries it: still too dear
     assert rpc.query(f"/job/{job_id}")["status"] == "pending"
     assert money(rpc) == before
     commit(rpc, s, "miner1", "update_miner", **offer)  # back to its price: it gets the job at that price
-    height = rpc.status()["sync_info"]["latest_block_height"]
-    while rpc.status()["sync_info"]["latest_block_height"] <= height:
-        time.sleep(0.2)
+    after_a_block_start(rpc)
     taken = rpc.query(f"/job/{job_id}")
     assert (taken["status"], taken["price_per_second"]) == ("assigned", price)
     assert audit.audit(rpc).ok
