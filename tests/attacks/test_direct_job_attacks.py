@@ -29,6 +29,7 @@ from aitbc.rpc import ChainRPC, QueryFailed, RPCError
 from aitbc.ops.factories import (
     KEYS, Signer, direct_fields, receipt_fields, register_fields, sealed_result, submit_fields,
 )
+from aitbc.ops import procs
 from aitbc.ops.harness import indexed_tx
 from tests.integration.chain_fixtures import start_chain
 
@@ -94,10 +95,8 @@ def after_a_block_start(rpc: ChainRPC, timeout: float = 30) -> None:
     def app_height() -> int:
         return int(rpc.call("abci_info")["response"].get("last_block_height", 0))
 
-    height, deadline = app_height(), time.monotonic() + timeout
-    while app_height() <= height:
-        assert time.monotonic() < deadline, f"the app committed no block after {height} in {timeout} s"
-        time.sleep(0.1)
+    height = app_height()
+    procs.wait_until(lambda: app_height() > height, timeout, f"a block after {height} committed by the app")
 
 
 @pytest.fixture(scope="module")
