@@ -5,6 +5,11 @@ finished result must survive a coordinator restart: each report is retried
 with exponential backoff for `retry_s`, then parked until the coordinator is
 heard from again (a heartbeat succeeds, or it re-sends the assignment). The
 reports are also kept in a small JSON file, so a miner restart loses nothing.
+
+A report the coordinator took (or refused) is still kept in memory for a while: the
+chain may turn down the assignment the report answered (two jobs in one block for a
+full miner) and the coordinator may give the same job to this miner again later. A
+repeated assignment then gets the same report again (`resend`), not silence.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import logging
 import os
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -23,6 +29,7 @@ from aitbc.miner.coordinator_link import CoordinatorLink, Outcome
 
 log = logging.getLogger("miner.outbox")
 MAX_AGE_S = 3600  # the chain expires an assigned job long before this (job_timeout_s)
+KEEP_SENT = 256   # reports answered already, kept for a repeated assignment (bounded memory)
 
 
 @dataclass
@@ -42,6 +49,7 @@ class Outbox:
         self.first_delay_s, self.max_delay_s = first_delay_s, max_delay_s
         self.on_change = on_change or (lambda n: None)
         self._reports: dict[str, Report] = {}
+        self._sent: OrderedDict[str, Report] = OrderedDict()  # answered: ACK or refused
         self._tasks: dict[str, asyncio.Task] = {}
         self._wake: dict[str, asyncio.Event] = {}
 
@@ -90,6 +98,18 @@ class Outbox:
             elif wake:
                 self._wake[jid].set()
 
+    def resend(self, job_id: str) -> bool:
+        """Deliver `job_id`'s report (again): the pending one now, or the one the coordinator
+        answered already, as a new report. False when this outbox has none (or it is old)."""
+        if job_id in self._reports:
+            self.kick(job_id)
+            return True
+        sent = self._sent.pop(job_id, None)
+        if sent is None or time.time() - sent.created >= MAX_AGE_S:
+            return False
+        self.add(sent)
+        return True
+
     async def _deliver(self, job_id: str) -> None:
         # Not the clients' retry policy (aitbc/api/retry.py, 3 retries): a result is money, so it is
         # retried for a time (`retry_s`), a kick cuts any wait short, and what is left is parked.
@@ -102,11 +122,11 @@ class Outbox:
             fields = {"job_id": job_id, "report": report.kind, "attempt": attempt, "http_status": answer.status}
             if answer.outcome is Outcome.ACK:
                 log.info("report delivered", extra=fields)
-                self._drop(job_id)
+                self._drop(job_id, answered=True)
                 return
             if answer.outcome is Outcome.REFUSED:
                 log.error("report refused by coordinator; dropped", extra={**fields, "detail": answer.detail})
-                self._drop(job_id)
+                self._drop(job_id, answered=True)
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -122,8 +142,13 @@ class Outbox:
                 await asyncio.wait_for(wake.wait(), wait)
             delay = min(delay * 2, self.max_delay_s)
 
-    def _drop(self, job_id: str) -> None:
-        self._reports.pop(job_id, None)
+    def _drop(self, job_id: str, answered: bool = False) -> None:
+        report = self._reports.pop(job_id, None)
+        if answered and report is not None:
+            self._sent[job_id] = report
+            self._sent.move_to_end(job_id)
+            while len(self._sent) > KEEP_SENT:
+                self._sent.popitem(last=False)
         self._tasks.pop(job_id, None)
         self._wake.pop(job_id, None)
         self._save()

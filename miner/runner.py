@@ -169,9 +169,19 @@ class JobRunner:
         job_id, data = assignment.job_id, assignment.job_data
         known = self._jobs.get(_record_key(assignment))
         if known is not None or (not assignment.check and job_id in self.outbox):
-            # The coordinator retried (timeout, restart): same answer, and resend a result it lacks.
-            self.outbox.kick(job_id)
-            log.info("assignment repeated", extra={"job_id": job_id, "status": known.status if known else "reported"})
+            # The coordinator asked again: a timeout, a restart, or the chain turned down its first
+            # assignment (two jobs in one block for a full miner) and the job came back to us. The
+            # same answer, and this run's report again even if the coordinator took it once: it let
+            # the result go when the assignment failed (or kept another miner's instead since), and
+            # nobody else holds this miner's signed proof.
+            # (A check's re-run only gets its pending report pushed: the outbox keys reports by job id.)
+            if assignment.check:
+                self.outbox.kick(job_id)
+                resent = job_id in self.outbox
+            else:
+                resent = self.outbox.resend(job_id)
+            log.info("assignment repeated", extra={"job_id": job_id, "status": known.status if known else "reported",
+                                                   "report_resent": resent})
             return AssignAccepted(job_id=job_id, accepted=True, active_jobs=self.active_jobs)
         self.precheck(assignment)
         record = JobRecord(job_id, data.model)

@@ -101,8 +101,10 @@ def test_capacity_limit_and_idempotent_reassignment(world) -> None:
     ollama.release.set()
     coordinator.wait_for("/v1/jobs/job_a/complete")
     assert len(ollama.calls) == 1  # the repeat did not run the job twice
-    # finished and acknowledged: still accepted, not re-run
+    # finished and acknowledged: still accepted, not re-run, and its result sent again
+    completions = len(coordinator.paths("/v1/jobs/job_a/complete"))
     assert client.post("/v1/jobs/assign", **signed(assignment("job_a"))).status_code == 202
+    wait_until(lambda: len(coordinator.paths("/v1/jobs/job_a/complete")) == completions + 1)
     assert len(ollama.calls) == 1
     assert client.post("/v1/jobs/assign", **signed(assignment("job_b"))).status_code == 202
 
@@ -119,6 +121,25 @@ def test_repeat_of_unacknowledged_result_resends_it(world) -> None:
     assert client.post("/v1/jobs/assign", **signed(assignment("job_r"))).status_code == 202
     wait_until(lambda: client.get("/health").json()["pending_reports"] == 0)
     assert len(coordinator.paths("/v1/jobs/job_r/complete")) == tries + 1
+
+
+def test_a_job_given_back_after_its_result_was_taken_gets_the_same_result_again(world) -> None:
+    """The coordinator took the result, then the chain turned the assignment down (two jobs in
+    one block for a full miner): the result was dropped, or replaced by another miner's when the
+    job went there meanwhile. When the job comes back, the miner sends its own signed result
+    again, whether the coordinator took it or refused it the first time."""
+    client, _, ollama, coordinator = world
+    for job_id, first_answer in (("job_taken", 200), ("job_refused", 409)):
+        coordinator.status_for = lambda path, first=first_answer: first if path.endswith("/complete") else 200
+        client.post("/v1/jobs/assign", **signed(assignment(job_id)))
+        coordinator.wait_for(f"/v1/jobs/{job_id}/complete")
+        wait_until(lambda: client.get("/health").json()["pending_reports"] == 0)
+        coordinator.status_for = lambda path: 200
+        assert client.post("/v1/jobs/assign", **signed(assignment(job_id))).status_code == 202
+        wait_until(lambda: len(coordinator.paths(f"/v1/jobs/{job_id}/complete")) == 2)
+        first, again = [b for p, b, _ in coordinator.calls if p == f"/v1/jobs/{job_id}/complete"]
+        assert again == first  # the same signed proof, not a new run
+    assert len(ollama.calls) == 2
 
 
 @pytest.mark.parametrize("make_assignment, status, words", [

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from aitbc.miner.coordinator_link import CoordinatorLink, Outcome
-from aitbc.miner.outbox import Outbox, Report
+from aitbc.miner.outbox import MAX_AGE_S, Outbox, Report
 from tests.unit.test_miner_fakes import COORDINATOR, MINER, FakeCoordinator
 
 
@@ -60,6 +60,27 @@ def test_refused_report_is_dropped() -> None:
 
     asyncio.run(go())
     assert len(coordinator.calls) == 1
+
+
+def test_an_answered_report_can_be_sent_again_while_it_is_recent() -> None:
+    coordinator = FakeCoordinator()
+    coordinator.status_for = lambda path: 409 if path == "/v1/jobs/job_2/complete" else 200
+
+    async def go() -> None:
+        box = outbox(coordinator, None)
+        box.add(report("job_1"))
+        box.add(report("job_2"))
+        await until(lambda: not box)  # one taken, one refused: both answered
+        assert box.resend("job_1") and box.resend("job_2")
+        await until(lambda: len(coordinator.calls) == 4)
+        assert box.resend("job_unknown") is False
+        box._sent["job_1"] = Report("job_1", "complete", "/v1/jobs/job_1/complete", {}, time.time() - MAX_AGE_S - 1)
+        assert box.resend("job_1") is False  # older than any job the chain still holds open
+        await box.close()
+
+    asyncio.run(go())
+    assert sorted(path for path, _, _ in coordinator.calls) == ["/v1/jobs/job_1/complete"] * 2 + \
+        ["/v1/jobs/job_2/complete"] * 2
 
 
 def test_parked_report_survives_restart_and_is_resumed(tmp_path: Path) -> None:
