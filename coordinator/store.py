@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from aitbc import jobspec, tx as txlib
+from aitbc.coordinator import wal_checkpoints
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -187,6 +188,7 @@ class Store:
     def __init__(self, path: Path):
         private_dir(path.parent)
         self.path = path
+        self._checkpointer: wal_checkpoints.Checkpointer | None = None
         old_umask = os.umask(0o077)
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
@@ -239,7 +241,19 @@ class Store:
                 caps.append((stored_int(cap), job_id))
         self._db.executemany("UPDATE jobs SET max_price_per_second = ? WHERE id = ?", caps)
 
+    def checkpoint_in_background(self, interval_s: float = wal_checkpoints.INTERVAL_S) -> None:
+        """Checkpoint the WAL on a thread from now until `close()`, not in the commits of whoever
+        writes (a service's event loop): wal_checkpoints.py."""
+        if self._checkpointer is not None:
+            return
+        with self._lock:
+            self._db.execute(f"PRAGMA wal_autocheckpoint={wal_checkpoints.BACKSTOP_PAGES}")
+        self._checkpointer = wal_checkpoints.Checkpointer(self.path, interval_s)
+        self._checkpointer.start()
+
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         with self._lock:
             self._write_deferred()
             self._db.close()

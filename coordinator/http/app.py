@@ -46,6 +46,7 @@ def _lifespan(coord: Coordinator, run_scheduler: bool):
     """Connect to the chain (or keep trying) and run the scheduler, nudged by new blocks, while the app serves."""
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
+        coord.store.checkpoint_in_background()  # stopped when the store closes (coord.aclose)
         try:
             await coord.connect()
         except ChainUnavailable as exc:
