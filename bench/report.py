@@ -1047,10 +1047,31 @@ def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
         "the SQLite writes (shared commits, above; at most a tenth of the rate, above), and loopback socket writes (the response and the broadcast), which this VM makes dear (`StreamWriter.write` "
         "to the node is the largest single leaf in the profile below). With the node, the app, the load "
         "generator and the coordinator on 2 cores, one coordinator process does not reach half the node's bare "
-        "rate here. What could: a second coordinator process for intake (the store is SQLite in WAL mode; the "
-        "in-memory streams and job locks would need a home), or intake off the Python request path.",
+        "rate here." + _intake_bound(it) + " What could: a second coordinator process for intake (the store is "
+        "SQLite in WAL mode; the in-memory streams and job locks would need a home), or intake off the Python "
+        "request path.",
         "",
     ]
+
+
+def _intake_bound(it: dict[str, Any], cores: int = 2) -> str:
+    """What the two sides' CPU per tx allow the intake ratio on this machine's cores, and what the
+    coordinator's own CPU per job would have to be for 0.5, from the run's figures."""
+    c, n = it["coordinator"], it["node_broadcast_tx_sync"]
+    c_cpu, n_cpu = c.get("cpu_ms_per_accepted") or {}, n.get("cpu_ms_per_accepted") or {}
+    if not c_cpu or not n_cpu or None in (*c_cpu.values(), *n_cpu.values()):
+        return ""
+    c_total, n_total = sum(c_cpu.values()), sum(n_cpu.values())
+    c_use = c["accepted_per_s"] * c_total / 1000 / cores
+    n_use = n["accepted_per_s"] * n_total / 1000 / cores
+    others = c_total - c_cpu["coordinator"]
+    equal_use = 2 * n_total - others               # ms of coordinator CPU a job for 0.5 at equal core use
+    as_run = c_use / n_use * n_total / 0.5 - others  # and at the core use each side had in this run
+    return (f" All four processes together spent {c_total:.2f} ms of CPU per submission through the coordinator "
+            f"and {n_total:.2f} ms per tx sent to the node, and kept the {cores} cores {c_use:.0%} and "
+            f"{n_use:.0%} busy: with both equally busy the ratio could reach {n_total / c_total:.2f} at most. "
+            f"0.5 would need the coordinator's own CPU per job at {equal_use:.2f} ms with the cores equally busy, "
+            f"{as_run:.2f} ms as busy as in this run (now {c_cpu['coordinator']}).")
 
 
 def _p(s: dict[str, Any], unit: str) -> str:
