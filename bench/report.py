@@ -198,19 +198,17 @@ def render(results: dict[str, Any], images: dict[str, str]) -> str:
 TARGET_HOST_YARDSTICK_US = 36.0
 
 
-def _saturation_judged(sat: dict[str, Any], ceiling: dict[str, Any] | None) -> tuple[str, str]:
-    """The saturation target's verdict, and what chain_ceiling's rounds said of the same ratio
-    (same node, mempool and load) when it has them: the target counts as met only where both
-    say so, since one run's spread can span the 0.9."""
+def _saturation_judged(sat: dict[str, Any], ceiling: dict[str, Any] | None) -> tuple[bool, bool, str]:
+    """Whether the saturation target is met, whether that is settled, and what chain_ceiling's
+    rounds said of the same ratio (same node, mempool and load) when it has them: the target
+    counts as met only where both say so, since one run's spread can span the 0.9."""
     met = sat["ratio"] is not None and sat["ratio"] >= 0.9
     ours = [r["ratio_to_kvstore"] for r in (ceiling or {}).get("runs", []) if r["app"] == "aitbc"]
     if not ours:
-        return _ok(met), ""
+        return met, True, ""
     median = ceiling["summary"]["aitbc"]["ratio_to_kvstore"]["median"]
     said = f"chain_ceiling's rounds ({ceiling['when'][:10]}): {median} ({', '.join(map(str, ours))})"
-    if met and median < 0.9:
-        return "**not settled** (the two measurements disagree)", said
-    return _ok(met), said
+    return met, not (met and median < 0.9), said
 
 
 def _summary(results: dict[str, Any]) -> list[str]:
@@ -224,7 +222,8 @@ def _summary(results: dict[str, Any]) -> list[str]:
     if sat:
         ratios = sat.get("ratios") or [sat["ratio"]]
         before = base.get("saturated_ratio", {}).get("before", {}).get("median")
-        judged, ceiling = _saturation_judged(sat, results.get("chain_ceiling"))
+        met, settled, ceiling = _saturation_judged(sat, results.get("chain_ceiling"))
+        judged = _ok(met) if settled else "**not settled** (the two measurements disagree)"
         rows.append(f"| chain throughput, mempool {sat['mempool_size']} (saturation) | ours / kvstore ≥ 0.9 | "
                     f"**{sat['ratio']}** (median of {len(ratios)} back-to-back runs: {', '.join(map(str, ratios))})"
                     + (f"; {ceiling}" if ceiling else "")
@@ -490,10 +489,9 @@ def _chain(ct: dict[str, Any], sat: dict[str, Any] | None, images: dict[str, str
     if sat and fb:
         us = fb["us_per_tx"]
         per_tx = sum(us[k]["median"] for k in _PER_TRANSFER)
-        judged, ceiling = _saturation_judged(sat, env.read_result("chain_ceiling"))
-        verdict = {"met": "meets the 0.9 target"}.get(judged, "misses the 0.9 target")
-        if judged.startswith("**not settled"):
-            verdict = f"meets the 0.9 target in these runs, but not in {ceiling} below, so it is not settled"
+        met, settled, ceiling = _saturation_judged(sat, env.read_result("chain_ceiling"))
+        verdict = ("meets the 0.9 target" if met else "misses the 0.9 target") if settled else \
+            f"meets the 0.9 target in these runs, but not in {ceiling} below, so it is not settled"
         counters = sat["results"]["aitbc"].get("app_counters") or {}
         out += [f"In that regime the ratio is {sat['ratio']}, which {verdict}. In process (next "
                 f"section), CheckTx + one RECHECK + FinalizeBlock of a transfer take ≈ {round(per_tx, 1)} µs of "
@@ -1064,9 +1062,9 @@ def _intake_bound(it: dict[str, Any], cores: int = 2) -> str:
     c_total, n_total = sum(c_cpu.values()), sum(n_cpu.values())
     c_use = c["accepted_per_s"] * c_total / 1000 / cores
     n_use = n["accepted_per_s"] * n_total / 1000 / cores
-    others = c_total - c_cpu["coordinator"]
-    equal_use = 2 * n_total - others               # ms of coordinator CPU a job for 0.5 at equal core use
-    as_run = c_use / n_use * n_total / 0.5 - others  # and at the core use each side had in this run
+    others, target = c_total - c_cpu["coordinator"], 0.5
+    equal_use = n_total / target - others                  # coordinator CPU ms a job for 0.5, equal core use
+    as_run = c_use / n_use * n_total / target - others     # and at the core use each side had in this run
     return (f" All four processes together spent {c_total:.2f} ms of CPU per submission through the coordinator "
             f"and {n_total:.2f} ms per tx sent to the node, and kept the {cores} cores {c_use:.0%} and "
             f"{n_use:.0%} busy: with both equally busy the ratio could reach {n_total / c_total:.2f} at most. "
