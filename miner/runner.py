@@ -167,8 +167,8 @@ class JobRunner:
     def assign(self, assignment: JobAssignment) -> AssignAccepted:
         """Accept a job and start it. Raises AssignmentRejected."""
         job_id, data = assignment.job_id, assignment.job_data
-        known = self._jobs.get(_record_key(assignment))
-        if known is not None or (not assignment.check and job_id in self.outbox):
+        if self.knows(assignment):
+            known = self._jobs.get(_record_key(assignment))
             # The coordinator asked again: a timeout, a restart, or the chain turned down its first
             # assignment (two jobs in one block for a full miner) and the job came back to us. The
             # same answer, and this run's report again even if the coordinator took it once: it let
