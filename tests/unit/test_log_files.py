@@ -201,3 +201,35 @@ def test_the_coordinators_shutdown_writes_what_its_writers_hold(tmp_path, restor
             logging.getLogger("coordinator.jobs").info("job %d submitted", i)
     assert logs._writers is None  # stopped by the app's shutdown
     assert log_file.read_text().count("submitted") == 2000
+
+
+class _CountingConsole:
+    """A console that counts its writes."""
+
+    def __init__(self):
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_writer_writes_the_lines_that_gathered_at_once(tmp_path, restore_root_logger, monkeypatch):
+    console = _CountingConsole()
+    monkeypatch.setattr(sys, "stderr", console)
+    log_file = tmp_path / "coordinator.log"
+    setup_logging("coordinator", log_file, console="json", writer_thread=True)
+    flushes = []
+    file_handler = next(w.handler for w in logs._writers.writers if isinstance(w.handler, logs.RotatingLogFile))
+    flush_file = file_handler.stream.flush
+    monkeypatch.setattr(file_handler.stream, "flush", lambda: flushes.append(1) or flush_file())
+    for i in range(500):
+        logging.getLogger("coordinator.jobs").info("job %d submitted", i)
+    stop_logging()
+    lines = "".join(console.writes).splitlines()
+    assert [json.loads(line)["msg"] for line in lines] == [f"job {i} submitted" for i in range(500)]
+    assert log_file.read_text().splitlines() == lines  # the file got the same lines, in order
+    assert len(console.writes) < 50 and len(flushes) < 50  # a write and a flush a batch, not a line
