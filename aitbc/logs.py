@@ -214,7 +214,7 @@ class _Writer:
         for record in records:
             try:
                 self.handler.handle(record)
-            except Exception:  # noqa: BLE001 - a RecursionError, which StreamHandler lets through: that line, not the thread
+            except Exception:  # noqa: BLE001 - a RecursionError (StreamHandler lets it through): that line only
                 self.handler.handleError(record)
 
     def stop(self, timeout: float) -> bool:

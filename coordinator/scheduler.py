@@ -54,6 +54,7 @@ CAPACITY_HOLD_S = 2.0
 # the tracker and the assignment passes for seconds. The rest wait for the next ticks; the
 # failures may expire on chain meanwhile (refunded too).
 FAILS_PER_TICK = 32
+OVERDUE_PAGE = 64  # overdue or marked jobs read at once (fail_overdue, reconcile_marked)
 RECONCILES_PER_TICK = 64
 
 MINER_REFUSALS = (Code.MINER_AT_CAPACITY, Code.MODEL_NOT_SERVED, Code.MINER_NOT_FOUND, Code.STAKE_TOO_LOW,
@@ -144,17 +145,19 @@ async def tick(coord: Coordinator) -> None:
 
 
 async def reconcile_marked(coord: Coordinator) -> None:
-    tried = 0
-    for job in coord.store.jobs_needing("needs_reconcile"):
-        if tried == RECONCILES_PER_TICK:
-            return
-        if coord.store.job_txs_in_flight(job.id):
-            continue  # wait until every tx of the job has settled
-        tried += 1
-        async with coord.lock(job.id):
-            fresh = coord.store.get_job(job.id)
-            if fresh is not None and fresh.needs_reconcile:
-                await lifecycle.reconcile(coord, fresh)
+    after, tried = None, 0
+    while page := coord.store.jobs_needing("needs_reconcile", after, OVERDUE_PAGE):  # a page at a time, as fail_overdue
+        for job in page:
+            after = (job.submitted_at, job.id)
+            if tried == RECONCILES_PER_TICK:
+                return
+            if coord.store.job_txs_in_flight(job.id):
+                continue  # wait until every tx of the job has settled
+            tried += 1
+            async with coord.lock(job.id):
+                fresh = coord.store.get_job(job.id)
+                if fresh is not None and fresh.needs_reconcile:
+                    await lifecycle.reconcile(coord, fresh)
 
 
 def _waiting_on_chain(coord: Coordinator, job: StoredJob, allow: tuple[str, ...] = ("submit_job",)) -> bool:
@@ -168,19 +171,23 @@ def _waiting_on_chain(coord: Coordinator, job: StoredJob, allow: tuple[str, ...]
 async def fail_overdue(coord: Coordinator) -> None:
     """No miner took the job within queue_timeout_s: fail it on chain (full refund)."""
     limit = coord.settings.queue_timeout_s
-    tried = 0
-    for job in coord.store.jobs_submitted_before("pending", time.time() - limit):
-        if tried == FAILS_PER_TICK:
-            return
-        if _waiting_on_chain(coord, job):
-            continue
-        tried += 1
-        async with coord.lock(job.id):
-            fresh = coord.store.get_job(job.id)
-            if fresh is None or fresh.status != "pending":
+    before, after, tried = time.time() - limit, None, 0
+    # A page at a time: a tick reads the jobs it tries and those it steps over (their fail_job
+    # still in flight), not the whole backlog.
+    while page := coord.store.jobs_submitted_before("pending", before, after, OVERDUE_PAGE):
+        for job in page:
+            after = (job.submitted_at, job.id)
+            if tried == FAILS_PER_TICK:
+                return
+            if _waiting_on_chain(coord, job):
                 continue
-            await lifecycle.fail_job(coord, fresh, f"no_miner: no miner available for model {fresh.model!r} within "
-                                     f"{limit:g} s; the escrow is refunded", "no_miner")
+            tried += 1
+            async with coord.lock(job.id):
+                fresh = coord.store.get_job(job.id)
+                if fresh is None or fresh.status != "pending":
+                    continue
+                await lifecycle.fail_job(coord, fresh, f"no_miner: no miner available for model {fresh.model!r} "
+                                         f"within {limit:g} s; the escrow is refunded", "no_miner")
 
 
 async def fail_offline_miners(coord: Coordinator) -> None:

@@ -361,10 +361,17 @@ class Store:
         rows = self._exec(f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY submitted_at, id", statuses)
         return [StoredJob(**dict(r)) for r in rows]
 
-    def jobs_submitted_before(self, status: str, before: float) -> list[StoredJob]:
-        """Jobs of `status` submitted before the epoch time `before`, oldest first."""
-        rows = self._exec("SELECT * FROM jobs WHERE status = ? AND submitted_at < ? ORDER BY submitted_at, id",
-                          (status, before))
+    def jobs_submitted_before(self, status: str, before: float, after: tuple[float, str] | None,
+                              limit: int) -> list[StoredJob]:
+        """Up to `limit` jobs of `status` submitted before the epoch time `before`, oldest first
+        (submitted_at, id), from just after the job whose (submitted_at, id) is `after` (None:
+        the first): a page, read by the `jobs_queue` index. Every overdue job of a backlog at
+        once took most of a busy coordinator's CPU (30 000 of them, read every tick)."""
+        where, args = "status = ? AND submitted_at < ?", [status, before]
+        if after is not None:
+            where += " AND (submitted_at, id) > (?, ?)"
+            args += after
+        rows = self._exec(f"SELECT * FROM jobs WHERE {where} ORDER BY submitted_at, id LIMIT ?", [*args, limit])
         return [StoredJob(**dict(r)) for r in rows]
 
     def jobs_with_status_after(self, status: str, after: tuple[float, str] | None, limit: int,
@@ -407,10 +414,17 @@ class Store:
                           f"(status = 'sent' AND kind NOT IN ({marks})))", except_sent)
         return {r[0] for r in rows}
 
-    def jobs_needing(self, column: str) -> list[StoredJob]:
+    def jobs_needing(self, column: str, after: tuple[float, str] | None = None,
+                     limit: int = -1) -> list[StoredJob]:
+        """Jobs flagged `column`, oldest first; a page of `limit` (-1: all) from just after the job
+        whose (submitted_at, id) is `after`, as `jobs_submitted_before` pages."""
         if column not in ("needs_reconcile", "needs_push"):
             raise ValueError(column)
-        rows = self._exec(f"SELECT * FROM jobs WHERE {column} = 1 ORDER BY submitted_at, id")
+        where, args = f"{column} = 1", []
+        if after is not None:
+            where += " AND (submitted_at, id) > (?, ?)"
+            args += after
+        rows = self._exec(f"SELECT * FROM jobs WHERE {where} ORDER BY submitted_at, id LIMIT ?", [*args, limit])
         return [StoredJob(**dict(r)) for r in rows]
 
     def count_status(self, status: str) -> int:

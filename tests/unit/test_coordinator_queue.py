@@ -308,6 +308,36 @@ def test_a_burst_of_overdue_jobs_is_failed_a_bounded_number_per_tick(tmp_path):
     assert on_coordinator(tmp_path, rpc, work) == [n - step, n - 2 * step, 0, 0]
 
 
+def test_a_tick_reads_a_page_of_a_large_overdue_backlog_not_all_of_it(tmp_path):
+    """Every overdue job, read and built each tick, took most of a busy coordinator's CPU once
+    30 000 of them waited (bench.intake_ab --alone, 2026-12-04)."""
+    rpc = OneMinerRPC(capacity=1)
+    n = 1000
+
+    async def work(coord):
+        ids = queue(coord.store, ["m1"] * n)
+        # Jobs whose submit tx is not broadcast yet are stepped over, and the page goes on past them.
+        with coord.store.transaction():
+            for job_id in ids[:10]:
+                coord.store.add_tx(f"S{job_id}", job_id, "submit_job", b"", "stored")
+        read = []
+        page_of = coord.store.jobs_submitted_before
+
+        def counted(*args):
+            page = page_of(*args)
+            read.append(len(page))
+            return page
+
+        coord.store.jobs_submitted_before = counted
+        await scheduler.fail_overdue(coord)
+        failed = [i for i in ids if coord.store.get_job(i).status != "pending"]
+        return read, failed, ids
+
+    read, failed, ids = on_coordinator(tmp_path, rpc, work)
+    assert sum(read) <= 2 * scheduler.OVERDUE_PAGE  # not the 1 000
+    assert failed == ids[10:10 + scheduler.FAILS_PER_TICK]  # oldest first, past the ten still to be broadcast
+
+
 class OpenJobsRPC(OneMinerRPC):
     """A chain that still has every job pending."""
 
@@ -334,6 +364,24 @@ def test_jobs_marked_for_reconciling_are_reconciled_a_bounded_number_per_tick(tm
         return marked
 
     assert on_coordinator(tmp_path, rpc, work) == [7, 0, 0]
+
+
+def test_a_tick_reads_a_page_of_many_marked_jobs_not_all_of_them(tmp_path):
+    rpc = OpenJobsRPC(capacity=1)
+    n = 1000
+
+    async def work(coord):
+        ids = queue(coord.store, ["m1"] * n)
+        for job_id in ids:
+            job_state.needs_reconcile(coord.store, job_id)
+        read = []
+        page_of = coord.store.jobs_needing
+        coord.store.jobs_needing = lambda *args: read.append(len(page := page_of(*args))) or page
+        await scheduler.reconcile_marked(coord)
+        return read, len(page_of("needs_reconcile"))
+
+    read, left = on_coordinator(tmp_path, rpc, work)
+    assert sum(read) <= 2 * scheduler.OVERDUE_PAGE and left == n - scheduler.RECONCILES_PER_TICK
 
 
 class BusyMinerRPC(OneMinerRPC):
