@@ -9,10 +9,16 @@ one's accepted submissions/s, the CPU ms its process spent per accepted submissi
 the ratio this tree / old. An A/A run (REV = HEAD on a clean tree) shows the instrument's
 own spread.
 
+With --alone each window drives one coordinator at a time with all its connections, the two
+back to back (which goes first turns each round): what the intake benchmark measures, a
+coordinator alone against the node. Side by side, the CPU one coordinator saves goes to both,
+so a change that trades a little latency for less CPU shows there as a lower rate; alone it
+shows as what it is. Alternated windows are noisier than simultaneous ones.
+
 Intake only: a miner is registered on chain so that the model is offered, and none runs,
 so neither coordinator signs a tx of its own (their nonces would collide).
 
-Usage: python -m bench.intake_ab REV [--rounds 4] [--seconds 10] [--connections 8]
+Usage: python -m bench.intake_ab REV [--rounds 4] [--seconds 10] [--connections 8] [--alone]
 Prints one JSON line per window and a summary line; writes nothing.
 """
 
@@ -38,20 +44,25 @@ SIDES = ("old", "new")
 
 
 def _window(ports: list[int], streams: list[list[list[bytes]]], at: list[list[int]], seconds: float,
-            new_first: bool) -> list[dict[str, Any]]:
+            new_first: bool, alone: bool = False) -> list[dict[str, Any]]:
     headers = f"X-Api-Key: {CLIENT_API_KEY}\r\n".encode()
     order = [1, 0] if new_first else [0, 1]
 
+    def drive(i: int):
+        return _drive("127.0.0.1", ports[i], streams[i], b"/v1/jobs", headers, seconds,
+                      lambda status, _answer: status in (200, 201), at[i])
+
     async def both() -> list[dict[str, Any]]:
-        results = await asyncio.gather(*(_drive("127.0.0.1", ports[i], streams[i], b"/v1/jobs", headers, seconds,
-                                                lambda status, _answer: status in (200, 201), at[i])
-                                         for i in order))
+        if alone:
+            results = [await drive(i) for i in order]
+        else:
+            results = await asyncio.gather(*(drive(i) for i in order))
         return [results[order.index(i)] for i in range(2)]
 
     return asyncio.run(both())
 
 
-def measure(rev: str, rounds: int, seconds: float, connections: int) -> dict[str, Any]:
+def measure(rev: str, rounds: int, seconds: float, connections: int, alone: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="aitbc-intake-ab-") as directory:
         root = Path(directory)
         site = export(rev, root / "old")
@@ -69,7 +80,8 @@ def measure(rev: str, rounds: int, seconds: float, connections: int) -> dict[str
                     coordinators.append(coordinator.start())
                 keys = [PrivateKey(bytes([11, i]) * 16) for i in range(2 * connections)]
                 fund(chain, keys)
-                per_key = int(800 * seconds * rounds / connections) + 20  # more than either can take at 800/s
+                # more than either can take: 800/s side by side, 1 500/s alone
+                per_key = int((1500 if alone else 800) * seconds * rounds / connections) + 20
                 env.log(f"intake_ab: pre-signing {2 * connections * per_key} submit_job txs")
                 bodies = [[body for body, _ in stream] for stream in _submit_bodies(keys, per_key, {})]
                 streams = [bodies[:connections], bodies[connections:]]
@@ -78,7 +90,7 @@ def measure(rev: str, rounds: int, seconds: float, connections: int) -> dict[str
                 windows = []
                 for round_no in range(rounds):
                     cpu0 = [env.cpu_seconds(c.proc.pid) for c in coordinators]
-                    results = _window(ports, streams, at, seconds, new_first=round_no % 2 == 1)
+                    results = _window(ports, streams, at, seconds, new_first=round_no % 2 == 1, alone=alone)
                     row: dict[str, Any] = {}
                     for i, (side, result) in enumerate(zip(SIDES, results)):
                         at[i] = result["sent"]
@@ -95,7 +107,7 @@ def measure(rev: str, rounds: int, seconds: float, connections: int) -> dict[str
                 for coordinator in coordinators:
                     coordinator.stop()
                 chain.stop()
-    return {"rev": rev, "rounds": rounds, "seconds": seconds, "connections_each": connections,
+    return {"rev": rev, "rounds": rounds, "seconds": seconds, "connections_each": connections, "alone": alone,
             "rate_new_over_old": env.spread([w["rate_new_over_old"] for w in windows], 3),
             "cpu_new_over_old": env.spread([w["cpu_new_over_old"] for w in windows], 3),
             "cpu_ms_per_accepted": {side: round(statistics.mean(w[side]["cpu_ms_per_accepted"] for w in windows), 3)
@@ -108,8 +120,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=8, help="per coordinator")
+    parser.add_argument("--alone", action="store_true", help="one coordinator at a time, back to back")
     args = parser.parse_args()
-    print(json.dumps(measure(args.rev, args.rounds, args.seconds, args.connections)))
+    print(json.dumps(measure(args.rev, args.rounds, args.seconds, args.connections, args.alone)))
 
 
 if __name__ == "__main__":
