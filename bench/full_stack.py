@@ -58,6 +58,10 @@ from bench.loadgen import Conn
 PROMPT = "why is the sky blue"
 OPTIONS = JobOptions(temperature=0, seed=42, num_predict=16)
 POLL_S = 0.05
+# The coordinator's queue timeout during intake, which queues jobs for a few minutes with no
+# miner online (intake's docstring). Until 2026-12-04 it was the harness's 60 s, so from the
+# middle rounds on the coordinator also failed 32 overdue jobs a tick.
+QUEUE_TIMEOUT_S = 3600
 NO_RATE_LIMIT = {"rate_limit_per_minute": 10_000_000, "rate_limit_burst": 1_000_000,
                  "ip_rate_limit_per_minute": 10_000_000, "ip_rate_limit_burst": 1_000_000}
 
@@ -305,8 +309,9 @@ def intake(coordinator: CoordinatorProcess, chain: ChainStack, seconds: float, c
     ones), since this shared machine's speed drifts from one minute to the next (the rates of
     one run measured 20 s apart varied by up to 1.4x) and the state grows with every round.
     The ratio is the median of the rounds' ratios. The chain's jobs must not expire during the
-    rounds (pending_timeout_s well above their length): expiries would load only the windows
-    they fall in. With `profile`, py-spy records the coordinator's first window (raw stacks)."""
+    rounds (pending_timeout_s well above their length), nor be failed by the coordinator for
+    want of a miner (its queue_timeout_s likewise: QUEUE_TIMEOUT_S): either would load only
+    the windows it falls in, the coordinator with a fail_job tx per job. With `profile`, py-spy records the coordinator's first window (raw stacks)."""
     keys = [PrivateKey(bytes([7, i]) * 16) for i in range(2 * concurrency)]
     fund(chain, keys)
     # Enough pre-signed txs that no stream runs dry before the time is up at these rates.
@@ -446,7 +451,8 @@ def run(jobs: int = 50, miner_runs: int = 30, intake_seconds: float = 10, concur
             ollama = serve_model(root / "ollama" / "models", root / "ollama" / "ollama.log", model_path)
             env.log("stack: miner overhead")
             out["miner_overhead"] = miner_overhead(root / "miners", chain, ollama.url, miner_runs)
-            coordinator = CoordinatorProcess(root / "coordinator", chain, tick_s=0.2, **NO_RATE_LIMIT).start()
+            coordinator = CoordinatorProcess(root / "coordinator", chain, tick_s=0.2, queue_timeout_s=QUEUE_TIMEOUT_S,
+                                             **NO_RATE_LIMIT).start()
             miner = MinerProcess(root / "miners", "miner1", chain, coordinator.url, ollama.url,
                                  model=TINY_MODEL_NAME).start()
             wait_for(lambda: any(m.online and m.address == KEYS["miner1"].address

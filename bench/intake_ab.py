@@ -16,7 +16,9 @@ so a change that trades a little latency for less CPU shows there as a lower rat
 shows as what it is. Alternated windows are noisier than simultaneous ones.
 
 Intake only: a miner is registered on chain so that the model is offered, and none runs,
-so neither coordinator signs a tx of its own (their nonces would collide).
+so neither coordinator signs a tx of its own (their nonces would collide); nor do they fail
+queued jobs for want of a miner (queue_timeout_s: full_stack.QUEUE_TIMEOUT_S; before
+2026-12-04 both did, from about a minute into a run).
 
 Usage: python -m bench.intake_ab REV [--rounds 4] [--seconds 10] [--connections 8] [--alone]
 Prints one JSON line per window and a summary line; writes nothing.
@@ -38,7 +40,7 @@ from aitbc.ops.harness import CLIENT_API_KEY, ChainStack, CoordinatorProcess
 from aitbc.ops.ollama_server import TINY_MODEL_NAME
 from bench import env
 from bench.baseline import away_from_repository, check_imports_from, export, pythonpath
-from bench.full_stack import NO_RATE_LIMIT, _drive, _send, _submit_bodies, fund
+from bench.full_stack import NO_RATE_LIMIT, QUEUE_TIMEOUT_S, _drive, _send, _submit_bodies, fund
 
 SIDES = ("old", "new")
 
@@ -73,7 +75,8 @@ def measure(rev: str, rounds: int, seconds: float, connections: int, alone: bool
                 chain.start()
                 _send(chain, "miner1", "register_miner", **register_fields(models=(TINY_MODEL_NAME,)))
                 for side, old_code in zip(SIDES, (site, None)):
-                    coordinator = CoordinatorProcess(root / f"coordinator-{side}", chain, tick_s=0.2, **NO_RATE_LIMIT)
+                    coordinator = CoordinatorProcess(root / f"coordinator-{side}", chain, tick_s=0.2,
+                                                     queue_timeout_s=QUEUE_TIMEOUT_S, **NO_RATE_LIMIT)
                     coordinator.env["PYTHONPATH"] = pythonpath(old_code)
                     if old_code:
                         check_imports_from(site, coordinator.env)
