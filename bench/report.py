@@ -970,9 +970,12 @@ def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
         "and writes every line that gathered in one write and one flush (`aitbc/logs.py` `BATCH_WAIT_S`): "
         "woken and writing for each line, the two threads cost about 120 µs of CPU a line in process (1 000 "
         "lines/s; about 30 written on the logging thread), batched about 40. Side by side against fbb461a: CPU "
-        "per job 0.943 (0.927-0.954) of the old, rate 0.994 (0.928-1.017), 6 windows; with a 50 ms wait CPU "
-        "0.938 but rate 0.917 (0.887-1.011), 8 windows: a longer batch holds the GIL for its formatting while "
-        "the event loop waits.",
+        "per job 0.943 (0.927-0.954) and 0.95 (0.935-0.964) of the old, rate 0.994 (0.928-1.017) and 0.965 "
+        "(0.939-0.981), 6 and 8 windows; with a 50 ms wait CPU 0.938 but rate 0.917 (0.887-1.011), with 3 ms "
+        "CPU 0.978 and rate 0.992, 8 windows each: a longer batch holds the GIL for its formatting while the "
+        "event loop waits (a 1 ms GIL switch interval made it worse: rate 0.952). Side by side, the CPU one "
+        "coordinator saves goes to both, so the rate there undersells it; alone, the intake benchmark gained "
+        "(0.442 to 0.463, one run each, within its spread).",
         "- **What the SQLite writes cost at most** (measured, not changed): with a submission's job and tx rows "
         "not written at all (a ceiling only, which loses the job on a crash), side by side against 2084971, "
         "4 windows: CPU per job 0.815 (0.805-0.824), rate 1.111 (1.081-1.259). The group commit on a thread and "
