@@ -311,7 +311,8 @@ def intake(coordinator: CoordinatorProcess, chain: ChainStack, seconds: float, c
     The ratio is the median of the rounds' ratios. The chain's jobs must not expire during the
     rounds (pending_timeout_s well above their length), nor be failed by the coordinator for
     want of a miner (its queue_timeout_s likewise: QUEUE_TIMEOUT_S): either would load only
-    the windows it falls in, the coordinator with a fail_job tx per job. With `profile`, py-spy records the coordinator's first window (raw stacks)."""
+    the windows it falls in, the coordinator with a fail_job tx per job. With `profile`,
+    py-spy records the coordinator's first window (raw stacks)."""
     keys = [PrivateKey(bytes([7, i]) * 16) for i in range(2 * concurrency)]
     fund(chain, keys)
     # Enough pre-signed txs that no stream runs dry before the time is up at these rates.

@@ -146,7 +146,8 @@ async def tick(coord: Coordinator) -> None:
 
 async def reconcile_marked(coord: Coordinator) -> None:
     after, tried = None, 0
-    while page := coord.store.jobs_needing("needs_reconcile", after, OVERDUE_PAGE):  # a page at a time, as fail_overdue
+    # A page at a time, as fail_overdue: a flood's fail_jobs that the chain's expiry beat come back marked.
+    while page := coord.store.jobs_needing("needs_reconcile", after, OVERDUE_PAGE):
         for job in page:
             after = (job.submitted_at, job.id)
             if tried == RECONCILES_PER_TICK:
