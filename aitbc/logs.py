@@ -166,7 +166,7 @@ class _Writer:
     """One handler's thread: it emits the records of its own bounded queue, so that a console
     nobody reads cannot stop the file, nor a slow disk the console."""
 
-    def __init__(self, handler: logging.Handler):
+    def __init__(self, handler: Batching):
         self.handler = handler
         self.records: queue.Queue[logging.LogRecord | None] = queue.Queue(QUEUED_LINES)
         self.dropped = 0
@@ -207,15 +207,7 @@ class _Writer:
                 return
 
     def _emit(self, records: list[logging.LogRecord]) -> None:
-        records = [record for record in records if record.levelno >= self.handler.level]
-        if isinstance(self.handler, Batching):
-            self.handler.emit_many(records)
-            return
-        for record in records:
-            try:
-                self.handler.handle(record)
-            except Exception:  # noqa: BLE001 - a RecursionError (StreamHandler lets it through): that line only
-                self.handler.handleError(record)
+        self.handler.emit_many([record for record in records if record.levelno >= self.handler.level])
 
     def stop(self, timeout: float) -> bool:
         """Write what is queued and end the thread; False if it did not within `timeout`."""
@@ -336,7 +328,7 @@ def setup_logging(service: str, log_file: Path | None, level: int = logging.INFO
     console_handler = Console(sys.stderr)
     text = console_format(console) == "text"
     console_handler.setFormatter(TextFormatter(service) if text else JsonFormatter(service))
-    handlers: list[logging.Handler] = [console_handler]
+    handlers: list[Batching] = [console_handler]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         file_handler = RotatingLogFile(log_file, max_bytes, backups)
