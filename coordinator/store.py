@@ -358,8 +358,7 @@ class Store:
 
     def jobs_with_status(self, *statuses: str) -> list[StoredJob]:
         marks = ", ".join("?" * len(statuses))
-        rows = self._exec(f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY submitted_at, id", statuses)
-        return [StoredJob(**dict(r)) for r in rows]
+        return self._jobs_page(f"status IN ({marks})", list(statuses), None, -1)
 
     def jobs_submitted_before(self, status: str, before: float, after: tuple[float, str] | None,
                               limit: int) -> list[StoredJob]:
@@ -367,10 +366,15 @@ class Store:
         (submitted_at, id), from just after the job whose (submitted_at, id) is `after` (None:
         the first): a page, read by the `jobs_queue` index. Every overdue job of a backlog at
         once took most of a busy coordinator's CPU (30 000 of them, read every tick)."""
-        where, args = "status = ? AND submitted_at < ?", [status, before]
+        return self._jobs_page("status = ? AND submitted_at < ?", [status, before], after, limit)
+
+    def _jobs_page(self, where: str, args: list[Any], after: tuple[float, str] | None,
+                   limit: int) -> list[StoredJob]:
+        """Up to `limit` (-1: every) jobs matching `where` in submission order (submitted_at, id),
+        from just after the job whose (submitted_at, id) is `after` (None: the first)."""
         if after is not None:
             where += " AND (submitted_at, id) > (?, ?)"
-            args += after
+            args = [*args, *after]
         rows = self._exec(f"SELECT * FROM jobs WHERE {where} ORDER BY submitted_at, id LIMIT ?", [*args, limit])
         return [StoredJob(**dict(r)) for r in rows]
 
@@ -387,13 +391,8 @@ class Store:
             return []
         models = " OR ".join("(model = ? AND (max_price_per_second = 0 OR max_price_per_second >= ?))"
                              for _ in floors)
-        where = f"status = ? AND ({models})"
-        args: list[Any] = [status, *(v for model, floor in floors.items() for v in (model, stored_int(floor)))]
-        if after is not None:
-            where += " AND (submitted_at, id) > (?, ?)"
-            args += after
-        rows = self._exec(f"SELECT * FROM jobs WHERE {where} ORDER BY submitted_at, id LIMIT ?", [*args, limit])
-        return [StoredJob(**dict(r)) for r in rows]
+        args = [status, *(v for model, floor in floors.items() for v in (model, stored_int(floor)))]
+        return self._jobs_page(f"status = ? AND ({models})", args, after, limit)
 
     def models_with_status(self, status: str) -> set[str]:
         """The models of the jobs of `status`: one index seek per model, not a pass over the jobs."""
@@ -417,15 +416,10 @@ class Store:
     def jobs_needing(self, column: str, after: tuple[float, str] | None = None,
                      limit: int = -1) -> list[StoredJob]:
         """Jobs flagged `column`, oldest first; a page of `limit` (-1: all) from just after the job
-        whose (submitted_at, id) is `after`, as `jobs_submitted_before` pages."""
+        whose (submitted_at, id) is `after` (`_jobs_page`)."""
         if column not in ("needs_reconcile", "needs_push"):
             raise ValueError(column)
-        where, args = f"{column} = 1", []
-        if after is not None:
-            where += " AND (submitted_at, id) > (?, ?)"
-            args += after
-        rows = self._exec(f"SELECT * FROM jobs WHERE {where} ORDER BY submitted_at, id LIMIT ?", [*args, limit])
-        return [StoredJob(**dict(r)) for r in rows]
+        return self._jobs_page(f"{column} = 1", [], after, limit)
 
     def count_status(self, status: str) -> int:
         return self._exec("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()[0]
