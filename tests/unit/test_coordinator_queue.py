@@ -308,6 +308,20 @@ def test_a_burst_of_overdue_jobs_is_failed_a_bounded_number_per_tick(tmp_path):
     assert on_coordinator(tmp_path, rpc, work) == [n - step, n - 2 * step, 0, 0]
 
 
+def count_pages(store: Store, method: str) -> list[int]:
+    """The sizes of the pages `store.<method>` reads from now on (the list fills as it is called)."""
+    read: list[int] = []
+    page_of = getattr(store, method)
+
+    def counted(*args):
+        page = page_of(*args)
+        read.append(len(page))
+        return page
+
+    setattr(store, method, counted)
+    return read
+
+
 def test_a_tick_reads_a_page_of_a_large_overdue_backlog_not_all_of_it(tmp_path):
     """Every overdue job, read and built each tick, took most of a busy coordinator's CPU once
     30 000 of them waited (bench.intake_ab --alone, 2026-12-04)."""
@@ -320,15 +334,7 @@ def test_a_tick_reads_a_page_of_a_large_overdue_backlog_not_all_of_it(tmp_path):
         with coord.store.transaction():
             for job_id in ids[:10]:
                 coord.store.add_tx(f"S{job_id}", job_id, "submit_job", b"", "stored")
-        read = []
-        page_of = coord.store.jobs_submitted_before
-
-        def counted(*args):
-            page = page_of(*args)
-            read.append(len(page))
-            return page
-
-        coord.store.jobs_submitted_before = counted
+        read = count_pages(coord.store, "jobs_submitted_before")
         await scheduler.fail_overdue(coord)
         failed = [i for i in ids if coord.store.get_job(i).status != "pending"]
         return read, failed, ids
@@ -374,11 +380,9 @@ def test_a_tick_reads_a_page_of_many_marked_jobs_not_all_of_them(tmp_path):
         ids = queue(coord.store, ["m1"] * n)
         for job_id in ids:
             job_state.needs_reconcile(coord.store, job_id)
-        read = []
-        page_of = coord.store.jobs_needing
-        coord.store.jobs_needing = lambda *args: read.append(len(page := page_of(*args))) or page
+        read = count_pages(coord.store, "jobs_needing")
         await scheduler.reconcile_marked(coord)
-        return read, len(page_of("needs_reconcile"))
+        return list(read), len(coord.store.jobs_needing("needs_reconcile"))  # the tick's reads, then all
 
     read, left = on_coordinator(tmp_path, rpc, work)
     assert sum(read) <= 2 * scheduler.OVERDUE_PAGE and left == n - scheduler.RECONCILES_PER_TICK
