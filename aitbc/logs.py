@@ -10,21 +10,23 @@ The console format is AITBC_LOG_FORMAT (`text` or `json`) when set, else text on
 terminal and JSON when stderr is redirected (services started in the background,
 whose output is a log to parse). Log files are always JSON.
 
-The coordinator's records are formatted and written by threads of their own, one for the
-console and one for the file (`setup_logging(writer_thread=True)`): it logs a line per
-submitted job, and making that line and writing it twice on the event loop cost about 8 %
-of its CPU per job (docs/benchmarks.md). A console nobody reads (a full pipe) or a slow
-disk holds up only its own thread: up to QUEUED_LINES lines wait for it, then new ones are
-dropped and counted. After a line arrives, a thread waits BATCH_WAIT_S and then writes
-every line that gathered with one write and one flush: woken for each line and writing it
-alone, the two threads cost ~120 µs of CPU a line against ~30 on the logging thread (1 000
-lines/s, 2026-12-04), most of it wake-ups and the GIL changing hands; batched, ~40. A
+The coordinator logs a line per submitted job. Its outputs that can block (a console that
+is a pipe, a socket or a terminal: `may_block`) are formatted and written by threads of their
+own, one per output (`setup_logging(writer_thread=True)`), so that a console nobody reads
+holds up neither the event loop nor the other output: up to QUEUED_LINES lines wait for it,
+then new ones are dropped and counted. After a line arrives, such a thread waits
+BATCH_WAIT_S and then writes every line that gathered with one write and one flush (woken
+for each line, two threads cost ~120 µs of CPU a line at 1 000 lines/s; batched, ~40). A
 longer wait saves a little more but holds the GIL for a whole batch's formatting, which the
-event loop feels (at 50 ms the coordinator took fewer submissions/s side by side).
-`stop_logging` writes what is queued when the app shuts down and at exit; a SIGKILL loses
-it. The other services write on the thread that logs: a miner's few lines per job cost it
-1-4 ms more per job through a writer thread (its wake-ups and the GIL changing hands),
-which its latency budget cannot spare.
+event loop feels. Outputs that are regular files (the log file, and the console of a
+service started in the background with its output sent to a file) cannot wait on a reader
+and are written by the thread that logs: a writer thread's wake-ups and the GIL changing
+hands cost the coordinator more than the writing (5 % of its CPU per submitted job with both
+outputs on threads, docs/benchmarks.md, Coordinator intake), and a slow disk already holds
+up its SQLite writes. `stop_logging` writes what the threads hold when the app shuts down
+and at exit; a SIGKILL loses it. The other services write everything on the thread that
+logs: a miner's few lines per job cost it 1-4 ms more per job through a writer thread (its
+wake-ups and the GIL changing hands), which its latency budget cannot spare.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import logging
 import logging.handlers
 import os
 import queue
+import stat
 import sys
 import threading
 import time
@@ -116,13 +119,20 @@ BATCH_LINES = 2_000
 
 class Batching(logging.StreamHandler):
     """A stream handler that a writer thread hands lines in batches (`emit_many`): written with
-    one flush for the batch, not one per line."""
+    one flush for the batch, not one per line. Written to by the thread that logs, it emits
+    each line as it comes."""
 
     _deferring = False  # within emit_many: emit's flush waits for the batch's end
 
     def flush(self) -> None:
         if not self._deferring:
             super().flush()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            super().emit(record)
+        except RecursionError:  # which StreamHandler lets through: that line only, not the caller
+            self.handleError(record)
 
     def emit_many(self, records: list[logging.LogRecord]) -> None:
         """Emit `records` in order, flushing once; a line that cannot be made is lost alone."""
@@ -131,7 +141,7 @@ class Batching(logging.StreamHandler):
             for record in records:
                 try:
                     self.handle(record)
-                except Exception:  # noqa: BLE001 - a RecursionError, which StreamHandler lets through: that line only
+                except Exception:  # noqa: BLE001 - a filter's error: that line only
                     self.handleError(record)
         finally:
             self._deferring = False
@@ -322,7 +332,8 @@ def setup_logging(service: str, log_file: Path | None, level: int = logging.INFO
                   writer_thread: bool = False) -> None:
     """Send the root logger's records to stderr (`console_format(console)`) and as JSON lines to
     `log_file`, rotated when it reaches `max_bytes` (`backups` older files kept); with
-    `writer_thread`, written by threads of their own (stop_logging() writes what is queued)."""
+    `writer_thread`, each of them that `may_block` is written by a thread of its own
+    (stop_logging() writes what is queued), the others by the thread that logs."""
     global _writers
     stop_logging()
     console_handler = Console(sys.stderr)
@@ -342,12 +353,23 @@ def setup_logging(service: str, log_file: Path | None, level: int = logging.INFO
     root = logging.getLogger()
     root.handlers.clear()
     root.setLevel(level)
-    if not writer_thread:
-        for handler in handlers:
+    threaded = [handler for handler in handlers if writer_thread and may_block(handler)]
+    for handler in handlers:
+        if handler not in threaded:
             root.addHandler(handler)
-        return
-    _writers = _ToWriters([_Writer(handler) for handler in handlers])
-    root.addHandler(_writers)
+    if threaded:
+        _writers = _ToWriters([_Writer(handler) for handler in threaded])
+        root.addHandler(_writers)
+
+
+def may_block(handler: logging.StreamHandler) -> bool:
+    """Whether a write to the handler's stream can wait on another program: a pipe, a socket
+    or a terminal whose reader stops reading can; a regular file cannot (a slow disk aside,
+    which the coordinator's SQLite writes on its event loop meet as well)."""
+    try:
+        return not stat.S_ISREG(os.fstat(handler.stream.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):  # no file descriptor (a stand-in stream): as a pipe
+        return True
 
 
 atexit.register(stop_logging)

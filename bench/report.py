@@ -979,7 +979,14 @@ def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
         "CPU 0.978 and rate 0.992, 8 windows each: a longer batch holds the GIL for its formatting while the "
         "event loop waits (a 1 ms GIL switch interval made it worse: rate 0.952). Side by side, the CPU one "
         "coordinator saves goes to both, so the rate there undersells it; alone, the intake benchmark gained "
-        "(0.442 to 0.463, one run each, within its spread).",
+        "(0.442 to 0.463, one run each, within its spread). Later that day (`python -m bench.intake_ab 8763cea "
+        "--alone`, 6 windows each, CPU per job and rate against the old): with the line left out (a ceiling only) "
+        "0.865 (0.857-0.92) and 1.065, so through the two threads the line still cost about 13 %, where written "
+        "on the logging thread it takes about 25 µs in process; with both outputs written on the event loop "
+        "0.925 (0.917-0.972) and 1.043; an A/A run 1.005 (0.996-1.017) and 1.03 (0.951-1.08). Since, an output "
+        "that is a regular file (the log file; the console of a service whose output goes to a file, as here) is "
+        "written on the event loop, and only one that can block on a reader (a pipe, a socket, a terminal: "
+        "`logs.may_block`) keeps its thread: 0.95 (0.903-0.966) and 1.019.",
         "- **What the SQLite writes cost at most** (measured, not changed): with a submission's job and tx rows "
         "not written at all (a ceiling only, which loses the job on a crash), side by side against 2084971, "
         "4 windows: CPU per job 0.815 (0.805-0.824), rate 1.111 (1.081-1.259). The group commit on a thread and "

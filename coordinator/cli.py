@@ -80,7 +80,7 @@ def start(log_level: str, log_dir: Path | None, access_log: bool, **flags: Any) 
     # The log names jobs and miners' answers: in the private data dir, owner-only like the db.
     private_dir(settings.data_dir)
     log_path = resolve_log_file(settings.log_path, log_dir)
-    # Written by threads of their own: a line per submitted job costs the event loop less (aitbc/logs.py).
+    # A console that can block (a pipe, a terminal) through a thread of its own; files on the event loop (aitbc/logs.py).
     setup_logging("coordinator", log_path, getattr(logging, log_level.upper()), writer_thread=True)
     private_files(log_path)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per RPC call is noise

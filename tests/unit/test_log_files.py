@@ -82,7 +82,35 @@ def test_a_reopened_log_counts_from_the_size_it_has(tmp_path, restore_root_logge
     assert "after the restart" in log_file.read_text()
 
 
-def test_a_traceback_crosses_to_the_writer_as_text(tmp_path, restore_root_logger):
+@pytest.fixture
+def through_threads(monkeypatch):
+    """Every output through a writer thread, a regular file too (setup_logging writes those on
+    the thread that logs)."""
+    monkeypatch.setattr(logs, "may_block", lambda handler: True)
+
+
+def test_a_regular_file_is_written_by_the_caller_and_a_pipe_by_a_thread(tmp_path, restore_root_logger, monkeypatch):
+    read_end, write_end = os.pipe()
+    console = os.fdopen(write_end, "w")
+    monkeypatch.setattr(sys, "stderr", console)
+    log_file = tmp_path / "coordinator.log"
+    try:
+        setup_logging("coordinator", log_file, console="json", writer_thread=True)
+        assert [type(w.handler) for w in logs._writers.writers] == [logs.Console]
+        logging.getLogger("x").info("written at once")
+        assert json.loads(log_file.read_text())["msg"] == "written at once"  # no writer to wait for
+        stop_logging()
+        assert json.loads(os.read(read_end, 1 << 16))["msg"] == "written at once"
+    finally:
+        console.close()
+        os.close(read_end)
+    with open(tmp_path / "console.out", "w") as regular:
+        monkeypatch.setattr(sys, "stderr", regular)
+        setup_logging("coordinator", log_file, console="json", writer_thread=True)
+        assert logs._writers is None  # nothing that can block: no thread
+
+
+def test_a_traceback_crosses_to_the_writer_as_text(tmp_path, restore_root_logger, through_threads):
     log_file = tmp_path / "coordinator.log"
     setup_logging("coordinator", log_file, console="json", writer_thread=True)
     try:
@@ -95,7 +123,7 @@ def test_a_traceback_crosses_to_the_writer_as_text(tmp_path, restore_root_logger
     assert line["exc"].startswith("Traceback") and "ValueError: the cause" in line["exc"]
 
 
-def test_arguments_are_read_when_the_line_is_logged(tmp_path, restore_root_logger):
+def test_arguments_are_read_when_the_line_is_logged(tmp_path, restore_root_logger, through_threads):
     log_file = tmp_path / "coordinator.log"
     setup_logging("coordinator", log_file, console="json", writer_thread=True)
     state = ["pending"]
@@ -170,7 +198,9 @@ def test_lines_a_stuck_console_cannot_take_are_dropped_and_counted(tmp_path, res
     assert dropped and kept < 3000 and kept + sum(int(line["msg"].split()[0]) for line in dropped) == 3000
 
 
-def test_a_line_that_cannot_be_made_is_lost_alone(tmp_path, restore_root_logger):
+@pytest.mark.parametrize("threads", [True, False], ids=["through threads", "by the caller"])
+def test_a_line_that_cannot_be_made_is_lost_alone(tmp_path, restore_root_logger, monkeypatch, threads):
+    monkeypatch.setattr(logs, "may_block", lambda handler: threads)
     log_file = tmp_path / "coordinator.log"
     setup_logging("coordinator", log_file, console="json", writer_thread=True)
     nested: list = []
@@ -182,7 +212,7 @@ def test_a_line_that_cannot_be_made_is_lost_alone(tmp_path, restore_root_logger)
     assert [json.loads(line)["msg"] for line in log_file.read_text().splitlines()] == ["the next line"]
 
 
-def test_the_coordinators_shutdown_writes_what_its_writers_hold(tmp_path, restore_root_logger):
+def test_the_coordinators_shutdown_writes_what_its_writers_hold(tmp_path, restore_root_logger, through_threads):
     # uvicorn ends a SIGTERM'd process by raising the signal again after the app's shutdown:
     # atexit never runs, so the app's shutdown is where the queued lines are written.
     from fastapi.testclient import TestClient
@@ -217,7 +247,7 @@ class _CountingConsole:
         pass
 
 
-def test_a_writer_writes_the_lines_that_gathered_at_once(tmp_path, restore_root_logger, monkeypatch):
+def test_a_writer_writes_the_lines_that_gathered_at_once(tmp_path, restore_root_logger, through_threads, monkeypatch):
     console = _CountingConsole()
     monkeypatch.setattr(sys, "stderr", console)
     log_file = tmp_path / "coordinator.log"
