@@ -23,10 +23,11 @@ service started in the background with its output sent to a file) cannot wait on
 and are written by the thread that logs: a writer thread's wake-ups and the GIL changing
 hands cost the coordinator more than the writing (5 % of its CPU per submitted job with both
 outputs on threads, docs/benchmarks.md, Coordinator intake). The trade: a log file on a disk
-that stalls now holds up the coordinator, as a stalled disk under its database always did. `stop_logging` writes what the threads hold when the app shuts down
-and at exit; a SIGKILL loses it. The other services write everything on the thread that
-logs: a miner's few lines per job cost it 1-4 ms more per job through a writer thread (its
-wake-ups and the GIL changing hands), which its latency budget cannot spare.
+that stalls now holds up the coordinator, as a stalled disk under its database always did.
+`stop_logging` writes what the threads hold when the app shuts down and at exit; a SIGKILL
+loses it. The other services write everything on the thread that logs: a miner's few lines
+per job cost it 1-4 ms more per job through a writer thread (its wake-ups and the GIL
+changing hands), which its latency budget cannot spare.
 """
 
 from __future__ import annotations
