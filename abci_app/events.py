@@ -3,10 +3,13 @@
 Attributes marked indexed are what `tx_search` can find, e.g.
 ``job.id='job_...'`` or ``message.sender='aitbc...'``.
 
-Each indexed attribute costs every node a write per tx, and on a chain of transfers that
-is most of what the events cost CometBFT (docs/benchmarks.md, stand-in apps). So none is
-indexed twice: a transfer's `sender` is always the signer of its tx, which `message.sender`
-already finds (with `message.action='transfer'` for transfers only).
+Each indexed attribute costs every node a write per tx, and every attribute costs CometBFT
+work per tx (the block's results stored, its events published): on a chain of transfers that
+is most of what CometBFT spends beside our app (docs/benchmarks.md, stand-in apps). So a
+transfer says nothing twice and indexes only what a tx's body cannot answer:
+- its sender is the tx's signer, `message.sender`, so the transfer event does not repeat it;
+- `message.action` (the tx's kind) is given but not indexed: an address's txs are found by
+  `message.sender`, and their kind read from each result (the explorer's history does that).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ INDEXED = {
     RECEIPT: {"id", "job_id", "miner", "client"},
     MINER: {"address", "action"},
     ESCROW: {"job_id"},
-    MESSAGE: {"sender", "action"},
+    MESSAGE: {"sender"},
     CHECK: {"job_id", "status", "miner", "checker"},
     SLASH: {"miner", "job_id"},
     COORDINATOR: {"address", "action"},
@@ -58,8 +61,9 @@ def message(sender: str, action: str, fee: int) -> Event:
     return Event(MESSAGE, (("sender", sender), ("action", action), ("fee", str(fee))))
 
 
-def transfer(sender: str, recipient: str, amount: int) -> Event:
-    return Event(TRANSFER, (("sender", sender), ("recipient", recipient), ("amount", str(amount))))
+def transfer(recipient: str, amount: int) -> Event:
+    """What a transfer moved, and to whom; its sender is `message.sender` of the same tx."""
+    return Event(TRANSFER, (("recipient", recipient), ("amount", str(amount))))
 
 
 def job_event(job, **extra: object) -> Event:

@@ -42,7 +42,7 @@ def charged_transfer(state: State, sender: str, account: Account, fee: int, reci
     if fee:
         _burn_fee(state, fee)
     credit(state, recipient, amount)
-    state.events.append(events.transfer(sender, recipient, amount))
+    state.events.append(events.transfer(recipient, amount))
 
 
 def lock_escrow(state: State, job_id: str, client: str, amount: int) -> None:

@@ -79,7 +79,7 @@ class Events(Signatures):
             if ok and tx.kind == "transfer":
                 self.transfers[tx.raw] = [
                     events.message(tx.sender, tx.kind, tx.fee),
-                    events.transfer(tx.sender, tx.msg.to, tx.msg.amount)]
+                    events.transfer(tx.msg.to, tx.msg.amount)]
 
     def serialized(self, kind: str, request) -> bytes:
         if kind == "finalize_block":

@@ -44,11 +44,18 @@ def test_transfers_and_search(rpc):
     assert balance(rpc, "alice") == BALANCE - 1_500_000 - signer.offered["alice"]
     assert balance(rpc, "bob") == BALANCE + 1_500_000
     # CometBFT indexes a block's txs after its commit answers: the search may lag a moment
-    search = f"message.sender='{KEYS['alice'].address}' AND message.action='transfer'"
+    search = f"message.sender='{KEYS['alice'].address}'"
     found = wait_for(lambda: (f := rpc.tx_search(search))["total_count"] != "0" and f, 10, "the transfer indexed")
     assert found["total_count"] == "1" and int(found["txs"][0]["height"]) == height
-    # a transfer's sender is the tx's signer: found as message.sender, not indexed a second time
-    assert rpc.tx_search(f"transfer.sender='{KEYS['alice'].address}'")["total_count"] == "0"
+    assert rpc.tx_search(f"transfer.recipient='{KEYS['bob'].address}'")["total_count"] == "1"
+    # its events say what it was, from whom, to whom; the sender once (the signer), its kind not indexed
+    events = {e["type"]: {a["key"]: (a["value"], a.get("index", False)) for a in e["attributes"]}
+              for e in found["txs"][0]["tx_result"]["events"]}
+    assert events["message"] == {"sender": (KEYS["alice"].address, True), "action": ("transfer", False),
+                                 "fee": (str(signer.offered["alice"]), False)}
+    assert events["transfer"] == {"recipient": (KEYS["bob"].address, True), "amount": ("1500000", False)}
+    for unindexed in (f"transfer.sender='{KEYS['alice'].address}'", "message.action='transfer'"):
+        assert rpc.tx_search(unindexed)["total_count"] == "0"
     # one sender, several txs with consecutive nonces in flight at once
     results = [rpc.broadcast(signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1), "sync")
                for _ in range(5)]

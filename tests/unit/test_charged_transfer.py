@@ -43,8 +43,7 @@ def two_steps(state: State, tx: txlib.SignedTx, charge_failed: bool, keep_reads:
     try:
         ledger.debit(work, tx.sender, tx.msg.amount)
         ledger.credit(work, tx.msg.to, tx.msg.amount)
-        work.events.append(events.event(events.TRANSFER, sender=tx.sender, recipient=tx.msg.to,
-                                        amount=tx.msg.amount))
+        work.events.append(events.event(events.TRANSFER, recipient=tx.msg.to, amount=tx.msg.amount))
     except TxError as err:
         if charge_failed:
             work.store.changes = ante_writes

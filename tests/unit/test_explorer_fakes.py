@@ -166,7 +166,7 @@ def scenario() -> tuple[FakeNode, dict[str, str]]:
     transfer = signer.tx("bob", "transfer", to=addr("alice"), amount=5_000_000, memo="<script>alert(1)</script>")
     broke = signer.tx("bob", "transfer", to=addr("alice"), amount=10**15)
     node.add_block([(transfer, 0, "", [msg_event("bob", "transfer"), {"type": "transfer", "attributes": {
-        "sender": addr("bob"), "recipient": addr("alice"), "amount": "5000000"}}]),
+        "recipient": addr("alice"), "amount": "5000000"}}]),
         (broke, 8, "insufficient funds: need 1000000000000000, have 995000000", [])])
     expired_id = signer.next_job_id("bob")
     submit_bob = signer.tx("bob", "submit_job", **submit_fields())
