@@ -1,42 +1,12 @@
-"""Event types and attribute names, defined once.
-
-Attributes marked indexed are what `tx_search` can find, e.g.
-``job.id='job_...'`` or ``message.sender='aitbc...'``.
-
-Each indexed attribute costs every node a write per tx, and every attribute costs CometBFT
-work per tx (the block's results stored, its events published): on a chain of transfers that
-is most of what CometBFT spends beside our app (docs/benchmarks.md, stand-in apps). So a
-transfer says nothing twice and indexes only what a tx's body cannot answer:
-- its sender is the tx's signer, `message.sender`, so the transfer event does not repeat it;
-- `message.action` (the tx's kind) is given but not indexed: an address's txs are found by
-  `message.sender`, and their kind read from each result (the explorer's history does that).
-"""
+"""The events the app gives: their types and which attributes are indexed come from
+aitbc/event_index.py (the chain's contract with whoever searches it); here they are made."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-TRANSFER = "transfer"
-JOB = "job"
-RECEIPT = "receipt"
-MINER = "miner"
-ESCROW = "escrow"
-MESSAGE = "message"
-CHECK = "check"
-SLASH = "slash"
-COORDINATOR = "coordinator"
-
-INDEXED = {
-    TRANSFER: {"recipient"},
-    JOB: {"id", "client", "miner", "status", "model", "coordinator"},
-    RECEIPT: {"id", "job_id", "miner", "client"},
-    MINER: {"address", "action"},
-    ESCROW: {"job_id"},
-    MESSAGE: {"sender"},
-    CHECK: {"job_id", "status", "miner", "checker"},
-    SLASH: {"miner", "job_id"},
-    COORDINATOR: {"address", "action"},
-}
+from aitbc.event_index import (CHECK, COORDINATOR, ESCROW, INDEXED, JOB, MESSAGE, MINER, RECEIPT, SLASH,  # noqa: F401
+                               TRANSFER)
 
 
 class Event(NamedTuple):

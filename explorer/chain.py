@@ -10,7 +10,7 @@ import base64
 import re
 from typing import Any
 
-from aitbc import tx as txlib
+from aitbc import event_index, tx as txlib
 from aitbc.crypto import ADDRESS_RE
 from aitbc.codes import Code, code_name
 from aitbc.errors import TxError
@@ -134,7 +134,8 @@ def tx(rpc: ChainRPC, tx_hash: str) -> dict[str, Any]:
 
 
 def tx_search(rpc: ChainRPC, query: str, limit: int = MAX_PER_PAGE, order: str = "asc") -> dict[str, Any]:
-    """Decoded txs matching `query` (CometBFT's grammar), up to `limit`, in block order."""
+    """Decoded txs matching `query` (CometBFT's grammar), up to `limit`, in block order, and the
+    query's attributes the chain does not index (`unindexed`: a condition on one matches nothing)."""
     found, page, total = [], 1, 0
     while len(found) < limit:
         result = rpc.tx_search(query, page=page, per_page=MAX_PER_PAGE, order=order)
@@ -143,7 +144,16 @@ def tx_search(rpc: ChainRPC, query: str, limit: int = MAX_PER_PAGE, order: str =
         if not result["txs"] or len(found) >= total:
             break
         page += 1
-    return {"query": query, "total": total, "txs": found[:limit]}
+    return {"query": query, "total": total, "txs": found[:limit], "unindexed": event_index.unindexed(query)}
+
+
+def unindexed_note(found: dict[str, Any]) -> str:
+    """What to tell a user whose query names attributes the chain does not index; "" if none."""
+    if not found.get("unindexed"):
+        return ""
+    return (f"not indexed: {', '.join(found['unindexed'])} (a condition on it matches no tx this app "
+            f"version committed); "
+            f"indexed: {', '.join(event_index.indexed_keys())}")
 
 
 def query(rpc: ChainRPC, path: str) -> Any:

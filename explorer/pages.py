@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aitbc.explorer.chain import unindexed_note
 from aitbc.explorer.html import (
     a, account_link, amount, block_link, esc, events, fields, job_link, layout, result_badge, short,
     status_badge, table, tx_link, when,
@@ -178,6 +179,8 @@ def search_page(query: str, node: str, found: dict[str, Any] | None = None, erro
         assert found is not None
         body = (f'<p>tx_search <span class="mono">{esc(query)}</span>: {esc(found["total"])} found'
                 f'{", first " + str(len(found["txs"])) + " shown" if found["total"] > len(found["txs"]) else ""}</p>'
+                + (f'<p class="error" id="search-unindexed">{esc(note)}</p>'
+                   if (note := unindexed_note(found)) else "")
                 + tx_table(found["txs"], empty="no matching transactions"))
     return layout("Search", body, node)
 

@@ -38,6 +38,8 @@ def search(ctx: Context, query: str, limit: int) -> None:
         ctx.emit({"kind": kind, "value": value, "result": found}, show(found))
         return
     data = chain.tx_search(ctx.rpc, value, limit=limit)
+    if note := chain.unindexed_note(data):
+        click.echo(f"note: {note}", err=True)
     ctx.emit(data, f"{data['total']} found for {value}\n" + "\n\n".join(human_tx(e) for e in data["txs"]))
 
 

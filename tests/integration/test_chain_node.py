@@ -16,6 +16,7 @@ from aitbc.ops import procs
 from aitbc.codes import Code
 from aitbc.crypto import PrivateKey
 from aitbc.rpc import ChainRPC, RPCError
+from aitbc.explorer import chain as explorer_chain
 from aitbc.pb.aitbc_pb import tx_pb2
 from aitbc.ops.factories import BALANCE, CHAIN_ID, KEYS, Signer, receipt_fields, register_fields, submit_fields
 from aitbc.ops.harness import wait_for
@@ -56,6 +57,7 @@ def test_transfers_and_search(rpc):
     assert events["transfer"] == {"recipient": (KEYS["bob"].address, True), "amount": ("1500000", False)}
     for unindexed in (f"transfer.sender='{KEYS['alice'].address}'", "message.action='transfer'"):
         assert rpc.tx_search(unindexed)["total_count"] == "0"
+        assert explorer_chain.tx_search(rpc, unindexed)["unindexed"] == [unindexed.split("=")[0]]
     # one sender, several txs with consecutive nonces in flight at once
     results = [rpc.broadcast(signer.tx("alice", "transfer", to=KEYS["bob"].address, amount=1), "sync")
                for _ in range(5)]

@@ -74,6 +74,16 @@ def test_search_query_and_direct_lookups(run):
     assert data["kind"] == "receipt" and data["result"]["receipt"]["job_id"] == run.ids["job"]
 
 
+def test_a_query_on_an_attribute_the_chain_does_not_index_says_so_on_stderr(run):
+    result = CliRunner().invoke(explorer, ["search", "message.action='transfer'", "--json"],
+                                obj=Context(_rpc=run.node), catch_exceptions=False)
+    assert result.exit_code == 0 and json.loads(result.stdout)["unindexed"] == ["message.action"]
+    assert result.stderr.startswith("note: not indexed: message.action") and "message.sender" in result.stderr
+    quiet = CliRunner().invoke(explorer, ["search", f"job.id='{run.ids['job']}'"],
+                               obj=Context(_rpc=run.node), catch_exceptions=False)
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
 def test_not_found_exits_1_and_node_down_exits_3(run):
     missing = run("job", "job_0000000000000000")
     assert missing.exit_code == 1 and "not found" in missing.output

@@ -83,6 +83,17 @@ def test_search_explains_what_it_cannot_find(site):
     assert client.get("/search", params={"q": "job.id="}).status_code == 400
 
 
+def test_a_query_on_an_attribute_the_chain_does_not_index_says_so(site):
+    client, _, _ = site
+    query = f"transfer.sender='{addr('bob')}'"
+    page = client.get("/search", params={"q": query})
+    assert page.status_code == 200 and "0 found" in page.text
+    assert 'id="search-unindexed">not indexed: transfer.sender' in page.text and "message.sender" in page.text
+    assert client.get("/api/search", params={"q": query}).json()["unindexed"] == ["transfer.sender"]
+    indexed = client.get("/search", params={"q": f"message.sender='{addr('bob')}'"})
+    assert indexed.status_code == 200 and "search-unindexed" not in indexed.text
+
+
 def test_missing_things_are_404_pages_and_json(site):
     client, _, _ = site
     assert client.get("/block/9999").status_code == 404
