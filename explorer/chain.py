@@ -135,7 +135,8 @@ def tx(rpc: ChainRPC, tx_hash: str) -> dict[str, Any]:
 
 def tx_search(rpc: ChainRPC, query: str, limit: int = MAX_PER_PAGE, order: str = "asc") -> dict[str, Any]:
     """Decoded txs matching `query` (CometBFT's grammar), up to `limit`, in block order, and the
-    query's attributes the chain does not index (`unindexed`: a condition on one matches nothing)."""
+    query's attributes the chain does not index (`unindexed`: a condition on one matches no tx
+    this app version committed)."""
     found, page, total = [], 1, 0
     while len(found) < limit:
         result = rpc.tx_search(query, page=page, per_page=MAX_PER_PAGE, order=order)
@@ -152,8 +153,7 @@ def unindexed_note(found: dict[str, Any]) -> str:
     if not found.get("unindexed"):
         return ""
     return (f"not indexed: {', '.join(found['unindexed'])} (a condition on it matches no tx this app "
-            f"version committed); "
-            f"indexed: {', '.join(event_index.indexed_keys())}")
+            f"version committed); indexed: {', '.join(event_index.indexed_keys())}")
 
 
 def query(rpc: ChainRPC, path: str) -> Any:
