@@ -503,10 +503,10 @@ def _chain(ct: dict[str, Any], sat: dict[str, Any] | None, images: dict[str, str
         per_tx = sum(us[k]["median"] for k in _PER_TRANSFER)
         met, ceiling = _saturation_judged(sat, env.read_result("chain_ceiling"))
         target = "meets the 0.9 target" if met else "misses the 0.9 target"
-        verdict = (f"in these runs; with {ceiling} (below), it {target}"
-                   if ceiling else f"which {target}")
+        verdict = (f" in these runs; with {ceiling} (below), it {target}"
+                   if ceiling else f", which {target}")
         counters = sat["results"]["aitbc"].get("app_counters") or {}
-        out += [f"In that regime the ratio is {sat['ratio']} {verdict}. In process (next "
+        out += [f"In that regime the ratio is {sat['ratio']}{verdict}. In process (next "
                 f"section), CheckTx + one RECHECK + FinalizeBlock of a transfer take ≈ {round(per_tx, 1)} µs of "
                 f"one core, most of it CheckTx: its signature check in a batch (about 12 µs a signature in batches "
                 f"of 64 from senders whose keys the library keeps, 2026-12-04, yardstick 40 µs; the app saw {counters.get('signatures_per_batch', '—')} signatures per batch on average in the saturation "
