@@ -67,13 +67,13 @@ async def submit(coord: Coordinator, principal: Principal, body: JobCreate) -> t
         if not result.ok:
             store.update_tx(signed.hash, status="rejected", code=result.code, log=result.log)
             job_state.forget(store, job_id)
-            coord.metrics.tx_broadcast.labels(kind="submit_job", outcome="rejected").inc()
+            coord.metrics.submit_rejected.inc()
             log.info("job rejected by chain", extra=event("job_rejected", job_id, code=result.code_name,
                                                           log=result.log))
             raise ChainRejected(result.code, result.log, "submit_job transaction")
         store.mark_sent(signed.hash, time.time())
     coord.jobs_waiting.set()  # the scheduler assigns it now, not on its next tick
-    coord.metrics.tx_broadcast.labels(kind="submit_job", outcome="accepted").inc()
+    coord.metrics.submit_accepted.inc()
     coord.metrics.jobs_submitted.inc()
     log.info("job submitted", extra=event("job_submitted", job, model=job.model, client=job.client,
                                           max_reward=job.max_reward, tx_hash=job.tx_hash))

@@ -25,6 +25,9 @@ class Metrics:
             "could take)", registry=r)
         self.tx_broadcast = Counter("aitbc_tx_broadcast", "Transactions broadcast by outcome",
                                     ["kind", "outcome"], registry=r)
+        # A job submission's outcomes, labelled once (labels() costs microseconds per call).
+        self.submit_accepted = self.tx_broadcast.labels(kind="submit_job", outcome="accepted")
+        self.submit_rejected = self.tx_broadcast.labels(kind="submit_job", outcome="rejected")
         self.node_broadcast = Histogram(
             "aitbc_node_broadcast_seconds", "From handing a tx to the node until its CheckTx answer "
             "(broadcast_tx_sync; retries included), per tx the coordinator sends", buckets=_WAIT_BUCKETS, registry=r)

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aitbc.api.apps import app_options
 from aitbc.rpc import ChainError, ChainRPC, NodeUnavailable
 from aitbc.explorer import chain, network, pages
 from aitbc.keyring import aitbc_home
@@ -71,7 +72,7 @@ def _html(body: str, status: int = 200) -> HTMLResponse:
 def create_app(settings: ExplorerSettings | None = None, rpc: ChainRPC | None = None) -> FastAPI:
     settings = settings or ExplorerSettings()
     docs_url = "/api/docs" if settings.docs else None
-    app = FastAPI(title="AITBC explorer", version="0.1.0", docs_url=docs_url, redoc_url=None,
+    app = FastAPI(**app_options(), title="AITBC explorer", version="0.1.0", docs_url=docs_url, redoc_url=None,
                   openapi_url="/api/openapi.json" if settings.docs else None)
     app.state.settings = settings
     app.state.rpc = rpc or ChainRPC(settings.node, timeout=10)

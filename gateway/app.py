@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from aitbc.api.apps import app_options
 from aitbc.gateway.core import Gateway
 from aitbc.gateway.errors import GatewayError
 from aitbc.gateway.mapping import JobSpec, chat_job, completion_job
@@ -34,7 +35,7 @@ GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
 def create_app(gateway: Gateway) -> FastAPI:
-    app = FastAPI(title="AITBC gateway", version="0.1.0",
+    app = FastAPI(**app_options(), title="AITBC gateway", version="0.1.0",
                   description="OpenAI-compatible API; each request is one marketplace job paid by this gateway's key.")
     app.state.gateway = gateway
     app.add_exception_handler(GatewayError, _gateway_error)

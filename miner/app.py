@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from aitbc.api.apps import app_options
 from aitbc.miner.daemon import MinerDaemon, StartupError
 from aitbc.miner.problem_handlers import install_problem_handlers
 from aitbc.miner.routers import health, jobs
@@ -20,8 +21,8 @@ def create_app(settings: MinerSettings | None = None, daemon: MinerDaemon | None
     """The miner app; start-up (checks, registration) runs in its lifespan. `daemon`: one already
     built (and maybe started) by `aitbc miner start` or a test."""
     settings = settings or MinerSettings()
-    app = FastAPI(title="AITBC miner", version="0.1.0", lifespan=_lifespan(settings, daemon), redoc_url=None,
-                  docs_url="/docs" if settings.docs else None,
+    app = FastAPI(**app_options(), title="AITBC miner", version="0.1.0", lifespan=_lifespan(settings, daemon),
+                  redoc_url=None, docs_url="/docs" if settings.docs else None,
                   description="Runs assigned inference jobs on a local Ollama and reports signed proofs.")
     app.state.settings = settings
     app.state.daemon = daemon  # set now too: ASGI transports without lifespan can use a started daemon

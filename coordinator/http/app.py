@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from aitbc.api.apps import app_options
 from aitbc.crypto import PrivateKey
 from aitbc.logs import stop_logging
 from aitbc.coordinator import block_watch, scheduler
@@ -28,8 +29,8 @@ def create_app(settings: CoordinatorSettings | None = None, *, rpc: Any | None =
     """Build the app. `rpc` and `key` replace the node client and the key (tests)."""
     settings = settings or CoordinatorSettings()
     coord = Coordinator(settings, rpc=rpc, key=key)
-    app = FastAPI(title="AITBC coordinator", version="0.1.0", lifespan=_lifespan(coord, run_scheduler),
-                  redoc_url=None, docs_url="/docs" if settings.docs else None,
+    app = FastAPI(**app_options(), title="AITBC coordinator", version="0.1.0",
+                  lifespan=_lifespan(coord, run_scheduler), redoc_url=None, docs_url="/docs" if settings.docs else None,
                   description="Job intake, API keys, miner registry and selection, receipts on a CometBFT chain.")
     app.state.coordinator = coord
     install_problem_handlers(app)

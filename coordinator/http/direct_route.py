@@ -26,6 +26,7 @@ recursion limit, about 960, is a 400 here where FastAPI went on to check the cal
 from __future__ import annotations
 
 import email.message
+import functools
 import inspect
 import json
 import typing
@@ -171,8 +172,11 @@ def validate_body(model: type[BaseModel], value: Any) -> Any:
                                       for err in exc.errors(include_url=False)]) from None
 
 
+@functools.lru_cache(maxsize=64)
 def _is_json(content_type: str) -> bool:
-    """Whether FastAPI reads a body of this content type as JSON (with the same parser)."""
+    """Whether FastAPI reads a body of this content type as JSON (with the same parser).
+    Cached: clients send a handful of content types, and the email parser cost about 8 µs
+    per request (docs/benchmarks.md, Coordinator intake)."""
     message = email.message.Message()
     message["content-type"] = content_type
     subtype = message.get_content_subtype()

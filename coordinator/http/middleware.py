@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -146,6 +147,10 @@ class RequestMetrics:
 
     def __init__(self, app: ASGIApp, metrics: Metrics):
         self.app, self.metrics = app, metrics
+        # The counter's child per (method, route, status), found by a dict lookup: labels()
+        # checks its arguments and takes a lock on every call. As bounded as the counter's own
+        # children (route templates, not paths; the HTTP parser's methods).
+        self._counters: dict[tuple[str, str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -163,5 +168,8 @@ class RequestMetrics:
             await self.app(scope, receive, capture)
         finally:
             route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
-            self.metrics.http_requests.labels(method=scope["method"], route=path, status=str(status)).inc()
+            key = (scope["method"], getattr(route, "path", None) or "unmatched", str(status))
+            counter = self._counters.get(key)
+            if counter is None:
+                counter = self._counters[key] = self.metrics.http_requests.labels(*key)
+            counter.inc()

@@ -263,3 +263,25 @@ def test_a_miners_stated_job_counts_are_bounded():
             MinerRegister(endpoint="http://m:1", models=["m"], **bad)
     with pytest.raises(ValidationError):
         MinerHeartbeat(active_jobs=2**63)
+
+
+def test_metrics_count_requests_by_route_and_status_and_submissions_by_outcome(api, rpc):
+    """RequestMetrics keeps one counter per (method, route template, status), and a submission's
+    outcome counters are labelled once (coordinator/metrics.py): the counts must still add up."""
+    for nonce in range(2):
+        assert api.post("/v1/jobs", json=job_body(nonce=nonce)).status_code == 201
+    assert api.post("/v1/jobs", json=job_body(nonce=9), headers={"X-Api-Key": "wrong"}).status_code == 401
+    rpc.check_code, rpc.check_log = int(Code.INSUFFICIENT_FUNDS), "balance too low"
+    assert api.post("/v1/jobs", json=job_body(nonce=2)).status_code >= 400
+    assert api.get(f"/v1/jobs/{txlib.job_id_for(ALICE.address, 0, CHAIN_ID)}").status_code == 200
+    text = api.get("/metrics").text
+
+    def value(line_start: str) -> float:
+        return next(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start))
+
+    assert value('aitbc_http_requests_total{method="POST",route="/v1/jobs",status="201"}') == 2
+    assert value('aitbc_http_requests_total{method="POST",route="/v1/jobs",status="401"}') == 1
+    assert value('aitbc_http_requests_total{method="GET",route="/v1/jobs/{job_id}",status="200"}') == 1
+    assert value('aitbc_tx_broadcast_total{kind="submit_job",outcome="accepted"}') == 2
+    assert value('aitbc_tx_broadcast_total{kind="submit_job",outcome="rejected"}') == 1
+    assert value("aitbc_jobs_submitted_total") == 2
