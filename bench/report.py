@@ -111,8 +111,9 @@ def top_frames(path: Path, count: int = 12) -> list[tuple[float, str]]:
         if not n.isdigit():
             continue
         total += int(n)
-        # py-spy names a frame it cannot resolve with a NUL byte; keep the report plain text.
-        frame = stack.split(";")[-1].replace("\x00", "<unknown>")
+        # py-spy names a frame it cannot resolve with a NUL byte, or leaves the name empty; keep the
+        # report plain text.
+        frame = stack.split(";")[-1].replace("\x00", "<unknown>") or "<unknown>"
         frame = re.sub(r" \((?:/[^)]*/)?(?:site-packages/|lib/python3\.\d+/)?([^)]*)\)", r" (\1)", frame)
         self_time[frame] += int(n)
     return [(round(100 * n / total, 1), f) for f, n in self_time.most_common(count)] if total else []
@@ -1024,6 +1025,22 @@ def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
         "after, CPU per job 0.27-0.54 of the old (0.65-0.80 ms against 1.26-2.95) and rate 0.996-1.401. "
         "The benchmark's coordinator now runs with a queue timeout of an hour (above), as its chain already did "
         "with the jobs' own timeout: failing jobs for want of a miner is not intake.",
+        "- **Per-request costs outside the endpoint** (since 2026-12-04 evening): FastAPI 0.165 runs its own "
+        "OpenTelemetry hooks on every request; with no OpenTelemetry provider configured they record nothing, but "
+        "each request still looked up the three providers (each look-up reads the environment). Every service's "
+        "app now turns them off (`aitbc/api/apps.py`; our services report through `/metrics` and their logs). "
+        "Also: the direct route's check that a content type is JSON (an email-header parse, about 8 µs) is "
+        "cached, and the request counter's and a submission's outcome counters are labelled once, not per "
+        "request (`labels()` checks its arguments under a lock). In process (the app called as ASGI, a "
+        "stand-in node, 5 000 submissions in batches of 1 000, three alternated runs): 388 / 363, 396 / 395 "
+        "and 397 / 357 µs of CPU per submission before / after; FastAPI's hooks alone about 15 µs. "
+        "`python -m bench.intake_ab 46ab18b --rounds 6 --connections 16 --alone`: CPU per job 0.956 "
+        "(0.941-1.0) of the old, rate 1.038 (0.935-1.099). Two runs of this benchmark afterwards gave intake "
+        "ratios 0.53 (rounds 0.465-0.548) and 0.505 (0.476-0.586); the three before it on the old code, 0.479, "
+        "0.494 and 0.502. Looked at and left: checkpointing the WAL every 0.5-1 s instead of 50 ms saves the "
+        "checkpoint thread ~15-20 µs per job in process at 1 000 jobs/s, but the writer then meets longer "
+        "stalls (commits over 1 ms: 295-353 ms in all over 15 s, up to 28 ms each, against 126-184 ms and "
+        "9-10 ms); a log file flushed every 10 ms instead of per line saves under 2 µs a line here.",
         "- **Where the event loop's long turns go** (2026-12-04, measured): each turn over 2 ms timed in the "
         "coordinator under this load (asyncio's own loop in place of uvloop, so that its turns can be timed; "
         "2 windows of 10 s, ~960 submissions/s): 0.5 s of such turns started a signer's broadcast "
@@ -1078,7 +1095,7 @@ def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
         "txs come through the coordinator (cometbft still pays more per tx when fewer CheckTx are in flight at "
         "once). "
         + ("The ratio meets the 0.5 target in this run, but not by a margin that survives this machine's run-to-run "
-           "spread (0.43-0.51 in runs of the same tree minutes apart). "
+           "spread (the last five runs, on nearly the same code: 0.479, 0.494, 0.502, 0.53, 0.505). "
            if (it.get("ratio") or 0) >= 0.5 else "The ratio misses the 0.5 target. ")
         + "The coordinator's event loop is busy for most of the run (60-70 % of one core), so the coordinator's "
         "own CPU per job is what bounds its rate, through the turns its requests wait for as much as through "
