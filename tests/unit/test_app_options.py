@@ -78,7 +78,7 @@ def test_the_explorer_makes_no_lookup(provider_lookups):
 @pytest.mark.parametrize("module", ["aitbc.gateway.app", "aitbc.miner.app", "aitbc.explorer.web",
                                     "aitbc.coordinator.http.app"])
 def test_every_service_builds_its_app_with_the_options(module):
-    """The gateway and the miner need a running backend to build; their source is read instead."""
+    """Read from each module's source, so that no service's test fixtures are needed here."""
     import importlib
 
     source = inspect.getsource(importlib.import_module(module))
