@@ -1035,9 +1035,10 @@ def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
         "stand-in node, 5 000 submissions in batches of 1 000, three alternated runs): 388 / 363, 396 / 395 "
         "and 397 / 357 µs of CPU per submission before / after; FastAPI's hooks alone about 15 µs. "
         "`python -m bench.intake_ab 46ab18b --rounds 6 --connections 16 --alone`: CPU per job 0.956 "
-        "(0.941-1.0) of the old, rate 1.038 (0.935-1.099). Two runs of this benchmark afterwards gave intake "
-        "ratios 0.53 (rounds 0.465-0.548) and 0.505 (0.476-0.586); the three before it on the old code, 0.479, "
-        "0.494 and 0.502. Looked at and left: checkpointing the WAL every 0.5-1 s instead of 50 ms saves the "
+        "(0.941-1.0) of the old, rate 1.038 (0.935-1.099). Three runs of this benchmark afterwards gave intake "
+        "ratios 0.53 (rounds 0.465-0.548), 0.505 (0.476-0.586) and 0.504 (0.443-0.564), the median of their 18 "
+        "rounds 0.511 with 8 of them under 0.5; the three runs before it on the old code, 0.479, 0.494 and "
+        "0.502. Looked at and left: checkpointing the WAL every 0.5-1 s instead of 50 ms saves the "
         "checkpoint thread ~15-20 µs per job in process at 1 000 jobs/s, but the writer then meets longer "
         "stalls (commits over 1 ms: 295-353 ms in all over 15 s, up to 28 ms each, against 126-184 ms and "
         "9-10 ms); a log file flushed every 10 ms instead of per line saves under 2 µs a line here.",
@@ -1095,7 +1096,8 @@ def _intake_notes(it: dict[str, Any], bi: dict[str, Any] | None) -> list[str]:
         "txs come through the coordinator (cometbft still pays more per tx when fewer CheckTx are in flight at "
         "once). "
         + ("The ratio meets the 0.5 target in this run, but not by a margin that survives this machine's run-to-run "
-           "spread (the last five runs, on nearly the same code: 0.479, 0.494, 0.502, 0.53, 0.505). "
+           "spread (the last six runs: 0.479, 0.494 and 0.502 before the per-request change above, 0.53, 0.505 "
+           "and 0.504 after it). "
            if (it.get("ratio") or 0) >= 0.5 else "The ratio misses the 0.5 target. ")
         + "The coordinator's event loop is busy for most of the run (60-70 % of one core), so the coordinator's "
         "own CPU per job is what bounds its rate, through the turns its requests wait for as much as through "
